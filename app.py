@@ -1,0 +1,11 @@
+"""Launch the clm-gui web app (also the Hugging Face Space entry point).
+
+    python app.py [--host H] [--port P] [--hosted] [--auth USER:PASS] [--runs-dir DIR]
+"""
+
+import sys
+
+from clm_gui.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["app", *sys.argv[1:]]))

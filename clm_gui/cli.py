@@ -1,0 +1,166 @@
+"""The command line: everything the UI does, scriptable.
+
+    python -m clm_gui app [--host H] [--port P] [--hosted] [--auth USER:PASS] [--runs-dir DIR]
+    python -m clm_gui train [CONFIG.yaml] [--resume RUN_DIR] [--set section.key=value ...]
+    python -m clm_gui generate MODEL_OR_RUN_DIR --prompt TEXT [--max-new-tokens N] [--temperature T]
+
+Bad input exits non-zero with a readable message on stderr; `--json` prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from clm_gui.errors import ConfigError, UserError
+from clm_gui.settings import AppSettings, default_runs_dir, hosted_from_env
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=1, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+# app
+
+
+def _add_app(sub) -> None:
+    p = sub.add_parser("app", help="launch the web app")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--hosted", action="store_true", default=hosted_from_env(),
+                   help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1)")
+    p.add_argument("--auth", help="USER:PASS required to open the app")
+    p.add_argument("--runs-dir", type=Path, default=None)
+    p.set_defaults(func=_run_app)
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise UserError("--auth must look like USER:PASS, both non-empty.")
+    return user, password
+
+
+def _run_app(args) -> int:
+    from clm_gui.ui.app import launch
+
+    settings = AppSettings(runs_dir=args.runs_dir or default_runs_dir(), hosted=args.hosted, host=args.host,
+                           port=args.port, auth=parse_auth(args.auth))
+    launch(settings)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# train
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a config file (headless)")
+    p.add_argument("config", nargs="?", type=Path, help="run configuration (YAML)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, e.g. --set train.max_steps=200 (repeatable)")
+    p.add_argument("--runs-dir", type=Path, default=None, help="where new runs are created (default ./runs)")
+    p.add_argument("--json", action="store_true", help="print the final status as JSON")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from clm_gui.jobs import prepare_run
+    from clm_gui.trainer import train
+
+    run, cfg = prepare_run(args.config, args.overrides, args.resume, args.runs_dir or default_runs_dir())
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())  # finish the step, save a checkpoint, exit
+    print(f"Run folder: {run.path}", file=sys.stderr)
+    with _ProgressBar(cfg.train.max_steps) as bar:
+        status = train(cfg, run, resume=args.resume is not None, should_stop=stop.is_set, on_log=bar.update)
+    if args.json:
+        _print_json(status)
+    print(f"{status['state']}: {status['message']}", file=sys.stderr)
+    return 0 if status["state"] in ("finished", "stopped") else 1
+
+
+class _ProgressBar:
+    """A terminal progress bar fed by the trainer's metric records."""
+
+    def __init__(self, total_steps: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total_steps or None, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, record: dict) -> None:
+        if record.get("kind") == "train":
+            self.bar.update(record["step"] - self.bar.n)
+            self.bar.set_postfix(loss=f"{record['train_loss']:.3f}", tok_s=f"{record['tokens_per_s']:,.0f}")
+        elif record.get("kind") == "eval":
+            self.bar.write(f"step {record['step']}: eval loss {record['eval_loss']:.4f}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="sample text from a run, its final model or a checkpoint")
+    p.add_argument("model", type=Path, help="run folder, final/ folder or checkpoint folder")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--max-new-tokens", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args) -> int:
+    from clm_gui.generate import SamplingSettings, generate, load_for_generation
+
+    settings = SamplingSettings(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed)
+    model, tokenizer = load_for_generation(args.model)
+    text = generate(model, tokenizer, args.prompt, settings)
+    if args.json:
+        _print_json({"prompt": args.prompt, "text": text})
+    else:
+        print(text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+COMMANDS = [_add_app, _add_train, _add_generate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m clm_gui", description="Train a causal LM from scratch.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: the configuration has problems:\n{exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return 2

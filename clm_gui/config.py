@@ -1,0 +1,440 @@
+"""The run configuration: the one object that carries settings from the tabs to the trainer.
+
+A `RunConfig` is made of four typed parts (`data`, `tokenizer`, `model`, `train`). It is saved as
+`config.yaml` in the run folder before training starts, and the command line reads the same file.
+Fields are addressed by dotted names (`data.source`, `train.max_steps`) in `--set` overrides and in
+validation messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from clm_gui.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+FAMILIES = ("gpt2", "llama")
+TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
+SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+COMPILE_MODES = ("auto", "on", "off")
+MAX_VOCAB_SIZE = 1_000_000
+BYTE_ALPHABET = 256  # byte-level BPE starts from every byte value, so it can never emit <unk>
+HUB_SOURCE_PREFIX = "hub:"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class DataConfig:
+    source: str = "demo"  # "demo" (Python's own standard library), a file or folder, or hub:ID[:CONFIG[:SPLIT]]
+    streaming: bool = False  # read lazily (IterableDataset) instead of loading the split into memory
+    text_column: str = ""  # empty: detected (the longest string column; text/content/code preferred)
+    join_columns: list[str] = field(default_factory=list)  # several text columns joined by a newline
+    max_documents: int = 0  # 0: all documents
+    eval_fraction: float = 0.02  # one document in 1/eval_fraction is held out for evaluation
+    drop_empty: bool = True
+    drop_duplicates: bool = False  # exact duplicates, by content hash
+    min_chars: int = 0
+    max_chars: int = 0  # 0: no limit
+    normalize_whitespace: bool = False  # strip trailing spaces and collapse runs of blank lines
+
+
+@dataclass
+class TokenizerConfig:
+    path: str = ""  # a tokenizer folder or Hub id to reuse; empty: train a new one on the training text
+    algorithm: str = "bpe"  # bpe (byte-level, GPT-2 style) | wordpiece | unigram
+    vocab_size: int = 8192
+    min_frequency: int = 2
+    sample_documents: int = 0  # train on at most this many documents; 0: all of them
+    lowercase: bool = False
+    nfkc: bool = False
+    eos_token: str = "<|endoftext|>"  # separates packed documents
+    pad_token: str = "<|pad|>"
+
+
+@dataclass
+class ModelConfig:
+    family: str = "gpt2"  # gpt2 | llama
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    n_kv_head: int = 0  # llama only: key/value heads for grouped-query attention; 0: same as n_head
+    intermediate_size: int = 0  # 0: the family's default (4x width for gpt2, ~8/3x for llama)
+    context_length: int = 256
+    dropout: float = 0.0
+    tie_embeddings: bool = True
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass to save memory
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000  # optimizer steps; 0: no step limit
+    max_tokens: int = 0  # stop after this many training tokens; 0: no token limit
+    max_minutes: float = 0.0  # stop after this much wall time; 0: no time limit
+    micro_batch_size: int = 16  # sequences per forward pass on each device
+    grad_accum_steps: int = 1  # micro-batches per optimizer step
+    learning_rate: float = 6e-4
+    min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
+    warmup_steps: int = 100
+    schedule: str = "cosine"  # cosine | linear | constant (after warm-up)
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
+    precision: str = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
+    compile: str = "auto"  # auto: torch.compile on CUDA only
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 1337
+    log_interval: int = 10
+    eval_interval: int = 200  # 0: no periodic evaluation
+    eval_batches: int = 20
+    save_interval: int = 500  # 0: checkpoint only on stop and at the end
+    keep_checkpoints: int = 2
+    sample_interval: int = 200  # 0: no samples during training
+    sample_prompts: list[str] = field(default_factory=lambda: ["def ", "import ", "class "])
+    sample_max_new_tokens: int = 64
+
+
+@dataclass
+class RunConfig:
+    name: str = ""  # a label for the run; the run id is made from it
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self, check_paths: bool = True) -> list[str]:
+        """Every problem with this configuration, each as a sentence the user can act on."""
+        return validate(self, check_paths)
+
+    def check(self, check_paths: bool = True) -> RunConfig:
+        """Raise `ConfigError` listing every problem, or return self."""
+        problems = self.validate(check_paths)
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def to_dict(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        from clm_gui.runs import atomic_write_text  # local: runs imports config
+
+        atomic_write_text(Path(path), self.to_yaml())
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading from dicts and YAML, with every type and key problem collected.
+
+
+def _field_types(cls) -> dict[str, typing.Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value, expected, name: str, problems: list[str]):
+    """Return value as the expected scalar/list type, or record a problem and return None."""
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{name} must be true or false, not {value!r}.")
+        return None
+    if expected is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        problems.append(f"{name} must be a whole number, not {value!r}.")
+        return None
+    if expected is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        problems.append(f"{name} must be a number, not {value!r}.")
+        return None
+    if expected is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        problems.append(f"{name} must be text, not {value!r}.")
+        return None
+    if typing.get_origin(expected) is list:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        problems.append(f"{name} must be a list of texts, not {value!r}.")
+        return None
+    raise TypeError(f"unsupported config field type {expected!r}")  # a bug in this module
+
+
+def _section_from_dict(cls, data, prefix: str, problems: list[str]):
+    if not isinstance(data, dict):
+        problems.append(f"{prefix} must be a mapping of settings, not {data!r}.")
+        return cls()
+    types = _field_types(cls)
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        names = ", ".join(f"{prefix}.{k}" for k in unknown)
+        problems.append(
+            f"Unknown setting(s) {names}. Known settings in {prefix}: {', '.join(types)}."
+        )
+    values = {}
+    for name, value in data.items():
+        if name not in types:
+            continue
+        coerced = _coerce(value, types[name], f"{prefix}.{name}", problems)
+        if coerced is not None:
+            values[name] = coerced
+    return cls(**values)
+
+
+_SECTIONS = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    """Build a RunConfig from plain data; raise ConfigError naming every unknown key and bad type."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError([f"A configuration must be a mapping of sections, not {type(data).__name__}."])
+    data = dict(data)
+    version = data.pop("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        problems.append(
+            f"schema_version is {version!r} but this version of clm-gui reads {SCHEMA_VERSION}; "
+            "re-create the configuration from the app or edit it to match."
+        )
+    unknown = sorted(set(data) - set(_SECTIONS) - {"name"})
+    if unknown:
+        problems.append(
+            f"Unknown section(s) {', '.join(map(str, unknown))}. "
+            f"Known sections: name, {', '.join(_SECTIONS)}."
+        )
+    parts = {k: _section_from_dict(cls, data.get(k, {}), k, problems) for k, cls in _SECTIONS.items()}
+    name = _coerce(data.get("name", ""), str, "name", problems) or ""
+    if problems:
+        raise ConfigError(problems)
+    return RunConfig(name=name, **parts)
+
+
+def config_from_yaml(text: str) -> RunConfig:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"The configuration is not valid YAML: {exc}"]) from None
+    return config_from_dict(data or {})
+
+
+def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    """Read a YAML run configuration and apply `section.key=value` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"Configuration file {path} does not exist."])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"Cannot read configuration file {path}: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path} is not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path} must hold a mapping of sections (data, tokenizer, model, train)."])
+    return config_from_dict(apply_overrides(data, overrides))
+
+
+def apply_overrides(data: dict, overrides: typing.Sequence[str]) -> dict:
+    """Return a copy of config data with each `section.key=value` applied (value parsed as YAML)."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            problems.append(f"Override {item!r} must look like section.key=value, e.g. train.max_steps=200.")
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if value is None:
+            value = ""
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            problems.append(f"Override {item!r}: {section} is not a section.")
+            continue
+        data[section][name] = value
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def parse_hub_source(source: str) -> tuple[str, str | None, str]:
+    """Split `hub:ID[:CONFIG[:SPLIT]]` into (id, config or None, split)."""
+    parts = source[len(HUB_SOURCE_PREFIX):].split(":")
+    dataset_id = parts[0]
+    config = parts[1] if len(parts) > 1 and parts[1] else None
+    split = parts[2] if len(parts) > 2 and parts[2] else "train"
+    return dataset_id, config, split
+
+
+def is_hub_id(text: str) -> bool:
+    return bool(_HUB_ID.match(text)) and ".." not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: every problem, in words.
+
+
+def _validate_data(d: DataConfig, check_paths: bool) -> list[str]:
+    p = []
+    if not d.source.strip():
+        p.append("data.source is empty: use 'demo', a file or folder path, or hub:DATASET_ID.")
+    elif d.source.startswith(HUB_SOURCE_PREFIX):
+        dataset_id = parse_hub_source(d.source)[0]
+        if not is_hub_id(dataset_id):
+            p.append(
+                f"data.source: {dataset_id!r} is not a valid Hub dataset id; "
+                "it looks like 'name' or 'owner/name' (letters, digits, '-', '_', '.')."
+            )
+    elif d.source != "demo" and check_paths and not Path(d.source).expanduser().exists():
+        p.append(f"data.source: the path {d.source} does not exist; check the spelling or upload the files.")
+    if not 0 < d.eval_fraction <= 0.5:
+        p.append(f"data.eval_fraction must be above 0 and at most 0.5 (it is {d.eval_fraction}).")
+    for name in ("max_documents", "min_chars", "max_chars"):
+        if getattr(d, name) < 0:
+            p.append(f"data.{name} cannot be negative (it is {getattr(d, name)}); use 0 for no limit.")
+    if d.max_chars and d.max_chars < d.min_chars:
+        p.append(f"data.max_chars ({d.max_chars}) is below data.min_chars ({d.min_chars}): no document would pass.")
+    return p
+
+
+def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
+    p = []
+    specials = [s for s in (t.eos_token, t.pad_token) if s]
+    if not t.eos_token:
+        p.append("tokenizer.eos_token is empty: an end-of-text token is needed to separate documents.")
+    if t.path:
+        looks_local = Path(t.path).expanduser().exists() or t.path.startswith((".", "/", "~"))
+        if looks_local and check_paths and not Path(t.path).expanduser().is_dir():
+            p.append(f"tokenizer.path: the folder {t.path} does not exist.")
+        elif not looks_local and not is_hub_id(t.path):
+            p.append(f"tokenizer.path: {t.path!r} is neither an existing folder nor a Hub id like 'owner/name'.")
+        return p
+    if t.algorithm not in TOKENIZER_ALGORITHMS:
+        p.append(f"tokenizer.algorithm must be one of {', '.join(TOKENIZER_ALGORITHMS)} (it is {t.algorithm!r}).")
+    minimum = BYTE_ALPHABET + len(specials) if t.algorithm == "bpe" else len(specials) + 1
+    if t.vocab_size <= len(specials):
+        p.append(
+            f"tokenizer.vocab_size ({t.vocab_size}) is not larger than the {len(specials)} special tokens; "
+            "use at least a few thousand."
+        )
+    elif t.vocab_size < minimum:
+        p.append(
+            f"tokenizer.vocab_size ({t.vocab_size}) is smaller than the {BYTE_ALPHABET} byte symbols plus "
+            f"{len(specials)} special tokens that byte-level BPE needs; use at least {minimum}."
+        )
+    if t.vocab_size > MAX_VOCAB_SIZE:
+        p.append(f"tokenizer.vocab_size ({t.vocab_size:,}) is absurdly large; use at most {MAX_VOCAB_SIZE:,}.")
+    if t.min_frequency < 1:
+        p.append(f"tokenizer.min_frequency must be at least 1 (it is {t.min_frequency}).")
+    if t.sample_documents < 0:
+        p.append("tokenizer.sample_documents cannot be negative; use 0 to train on every document.")
+    return p
+
+
+def _validate_model(m: ModelConfig) -> list[str]:
+    p = []
+    if m.family not in FAMILIES:
+        p.append(f"model.family must be one of {', '.join(FAMILIES)} (it is {m.family!r}).")
+    for name in ("n_layer", "n_head", "n_embd"):
+        if getattr(m, name) < 1:
+            p.append(f"model.{name} must be at least 1 (it is {getattr(m, name)}).")
+    if m.n_head >= 1 and m.n_embd >= 1:
+        if m.n_embd % m.n_head:
+            p.append(
+                f"model.n_head ({m.n_head}) must divide model.n_embd ({m.n_embd}) evenly; "
+                f"for example use {_nearest_divisor(m.n_embd, m.n_head)} heads."
+            )
+        elif m.family == "llama" and (m.n_embd // m.n_head) % 2:
+            p.append(f"model: llama needs an even head size (n_embd / n_head = {m.n_embd // m.n_head}).")
+    if m.n_kv_head < 0:
+        p.append("model.n_kv_head cannot be negative; use 0 for as many as n_head.")
+    elif m.n_kv_head and m.n_head >= 1 and m.n_head % m.n_kv_head:
+        p.append(f"model.n_kv_head ({m.n_kv_head}) must divide model.n_head ({m.n_head}).")
+    if m.context_length < 8:
+        p.append(f"model.context_length must be at least 8 tokens (it is {m.context_length}).")
+    if m.intermediate_size < 0:
+        p.append("model.intermediate_size cannot be negative; use 0 for the family default.")
+    if not 0 <= m.dropout < 1:
+        p.append(f"model.dropout must be at least 0 and below 1 (it is {m.dropout}).")
+    return p
+
+
+def _nearest_divisor(n: int, near: int) -> int:
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divisors, key=lambda d: (abs(d - near), d))
+
+
+def _validate_train(t: TrainConfig) -> list[str]:
+    p = []
+    if t.micro_batch_size < 1:
+        p.append(f"train.micro_batch_size must be at least 1 (it is {t.micro_batch_size}).")
+    if t.grad_accum_steps < 1:
+        p.append(f"train.grad_accum_steps must be at least 1 (it is {t.grad_accum_steps}).")
+    if t.learning_rate <= 0:
+        p.append(f"train.learning_rate must be above 0 (it is {t.learning_rate}); 3e-4 to 1e-3 is typical.")
+    elif t.learning_rate > 1:
+        p.append(f"train.learning_rate {t.learning_rate} is far too high; 3e-4 to 1e-3 is typical.")
+    if not 0 <= t.min_lr_ratio <= 1:
+        p.append(f"train.min_lr_ratio must be between 0 and 1 (it is {t.min_lr_ratio}).")
+    for name in ("max_steps", "max_tokens", "warmup_steps", "log_interval", "eval_interval",
+                 "eval_batches", "save_interval", "sample_interval", "sample_max_new_tokens"):
+        if getattr(t, name) < 0:
+            p.append(f"train.{name} cannot be negative (it is {getattr(t, name)}).")
+    if t.max_minutes < 0:
+        p.append(f"train.max_minutes cannot be negative (it is {t.max_minutes}).")
+    if t.max_steps <= 0 and t.max_tokens <= 0 and t.max_minutes <= 0:
+        p.append("Set at least one limit: train.max_steps, train.max_tokens or train.max_minutes.")
+    if t.log_interval == 0:
+        p.append("train.log_interval must be at least 1.")
+    if t.eval_interval and t.eval_batches < 1:
+        p.append("train.eval_batches must be at least 1 when evaluation is on.")
+    if t.keep_checkpoints < 1:
+        p.append(f"train.keep_checkpoints must be at least 1 (it is {t.keep_checkpoints}).")
+    if t.schedule not in SCHEDULES:
+        p.append(f"train.schedule must be one of {', '.join(SCHEDULES)} (it is {t.schedule!r}).")
+    if t.precision not in PRECISIONS:
+        p.append(f"train.precision must be one of {', '.join(PRECISIONS)} (it is {t.precision!r}).")
+    if t.compile not in COMPILE_MODES:
+        p.append(f"train.compile must be one of {', '.join(COMPILE_MODES)} (it is {t.compile!r}).")
+    if not _DEVICE.match(t.device):
+        p.append(f"train.device must be auto, cpu, cuda or cuda:N (it is {t.device!r}).")
+    if t.grad_clip < 0:
+        p.append(f"train.grad_clip cannot be negative (it is {t.grad_clip}); use 0 for no clipping.")
+    if t.weight_decay < 0:
+        p.append(f"train.weight_decay cannot be negative (it is {t.weight_decay}).")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(t, name) < 1:
+            p.append(f"train.{name} must be at least 0 and below 1 (it is {getattr(t, name)}).")
+    return p
+
+
+def validate(cfg: RunConfig, check_paths: bool = True) -> list[str]:
+    return (
+        _validate_data(cfg.data, check_paths)
+        + _validate_tokenizer(cfg.tokenizer, check_paths)
+        + _validate_model(cfg.model)
+        + _validate_train(cfg.train)
+    )

@@ -1,0 +1,185 @@
+"""The run folder: the on-disk truth about a run.
+
+```
+runs/<run-id>/
+  config.yaml          the RunConfig, written before training starts
+  status.json          state, message, step, pid (rewritten atomically)
+  metrics.jsonl        one JSON object per logged step or eval (append-only)
+  samples.jsonl        generations from fixed prompts during training
+  tokenizer/           the tokenizer used (Hugging Face format)
+  checkpoints/step-N/  resumable state; written as .tmp-step-N and renamed when complete
+  final/               save_pretrained model + tokenizer + model card
+```
+Everything a page reload, a second browser or an app restart needs is read back from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from clm_gui.config import RunConfig, load_config
+from clm_gui.errors import UserError
+
+STATES = ("queued", "running", "stopping", "stopped", "finished", "failed", "interrupted")
+ACTIVE_STATES = ("queued", "running", "stopping")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_CHECKPOINT = re.compile(r"^step-(\d+)$")
+TMP_PREFIX = ".tmp-"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see either the old or the new content, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every complete record; a torn or corrupt line (a crash mid-write) is skipped, not fatal."""
+    if not path.exists():
+        return []
+    records = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id or "") or ".." in run_id:
+        raise UserError(
+            f"{run_id!r} is not a valid run id: use letters, digits, '.', '_' and '-' only "
+            "(no slashes), at most 100 characters."
+        )
+    return run_id
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60]
+    return slug or "run"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths and records of one run folder."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    config_path = property(lambda self: self.path / "config.yaml")
+    status_path = property(lambda self: self.path / "status.json")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    samples_path = property(lambda self: self.path / "samples.jsonl")
+    tokenizer_dir = property(lambda self: self.path / "tokenizer")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    final_dir = property(lambda self: self.path / "final")
+    log_path = property(lambda self: self.path / "train.log")
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def load_config(self) -> RunConfig:
+        return load_config(self.config_path)
+
+    # --- status -------------------------------------------------------------------------------
+    def read_status(self) -> dict:
+        try:
+            return json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {"state": "queued" if self.exists() else "unknown", "message": "", "step": 0}
+
+    def write_status(self, state: str, message: str = "", **extra) -> dict:
+        assert state in STATES, state
+        status = {**self.read_status(), **extra, "state": state, "message": message, "updated": time.time()}
+        atomic_write_text(self.status_path, json.dumps(status, indent=1))
+        return status
+
+    # --- records ------------------------------------------------------------------------------
+    def append_metrics(self, record: dict) -> None:
+        append_jsonl(self.metrics_path, record)
+
+    def read_metrics(self) -> list[dict]:
+        return read_jsonl(self.metrics_path)
+
+    def append_sample(self, record: dict) -> None:
+        append_jsonl(self.samples_path, record)
+
+    def read_samples(self) -> list[dict]:
+        return read_jsonl(self.samples_path)
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def checkpoint_dir(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step-{step}"
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints, oldest first. Temporary (half-written) folders are never listed."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        found = []
+        for child in self.checkpoints_dir.iterdir():
+            match = _CHECKPOINT.match(child.name)
+            if match and (child / "COMPLETE").is_file():
+                found.append((int(match.group(1)), child))
+        return sorted(found)
+
+    def latest_checkpoint(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1][1] if found else None
+
+
+def new_run_dir(runs_root: Path, cfg: RunConfig) -> RunDir:
+    """Create a fresh run folder with `config.yaml` written first."""
+    runs_root.mkdir(parents=True, exist_ok=True)
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(cfg.name or cfg.model.family)}"
+    run_id, n = base, 1
+    while (runs_root / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    run = RunDir(runs_root / run_id)
+    run.path.mkdir()
+    cfg.save(run.config_path)
+    run.write_status("queued", "Waiting to start.", step=0)
+    return run
+
+
+def open_run(runs_root: Path, run_id: str) -> RunDir:
+    run = RunDir(Path(runs_root) / check_run_id(run_id))
+    if not run.exists():
+        raise UserError(f"There is no run {run_id!r} in {runs_root}.")
+    return run
+
+
+def list_runs(runs_root: Path) -> list[RunDir]:
+    """Every run under the root, newest first."""
+    if not Path(runs_root).is_dir():
+        return []
+    runs = [RunDir(p) for p in Path(runs_root).iterdir() if p.is_dir() and (p / "config.yaml").is_file()]
+    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

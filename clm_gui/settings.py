@@ -1,0 +1,37 @@
+"""App-wide settings that are not part of a run: where runs live, hosted mode, upload limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOSTED_ENV = "CLM_GUI_HOSTED"
+RUNS_DIR_ENV = "CLM_GUI_RUNS_DIR"
+
+
+def default_runs_dir() -> Path:
+    """`/data/runs` on a Hugging Face Space with persistent storage, else ./runs."""
+    if os.environ.get(RUNS_DIR_ENV):
+        return Path(os.environ[RUNS_DIR_ENV])
+    if os.environ.get("SPACE_ID") and Path("/data").is_dir():
+        return Path("/data/runs")
+    return Path("runs")
+
+
+def hosted_from_env() -> bool:
+    return os.environ.get(HOSTED_ENV, "").lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class AppSettings:
+    runs_dir: Path = Path("runs")
+    hosted: bool = False  # a public Space or shared box: no server paths, uploads and the Hub only
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: tuple[str, str] | None = None
+    max_upload_mb: int = 200
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.runs_dir / ".uploads"

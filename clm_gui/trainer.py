@@ -1,0 +1,492 @@
+"""The training loop: one RunConfig in, a trained Hugging Face model in the run folder out.
+
+The same code runs on a CPU, one GPU and several GPUs (`accelerate launch` / `torchrun` start one
+process per GPU; `accelerate` wraps the model for data parallelism). Only rank 0 writes to the run
+folder. Everything the UI shows is read back from that folder, so this module knows nothing of the UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from clm_gui import data as data_lib
+from clm_gui.config import RunConfig
+from clm_gui.errors import UserError
+from clm_gui.generate import SamplingSettings, generate
+from clm_gui.hardware import peak_flops
+from clm_gui.model import build_model, count_parameters
+from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, cache_key, encode_documents,
+                             pack_windows, read_token_cache)
+from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
+from clm_gui.sizing import flops_per_token
+from clm_gui.tokenizer import load_tokenizer, train_tokenizer
+
+STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
+
+
+# ---------------------------------------------------------------------------------------------
+# Device and precision.
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device asks for a CUDA GPU but none is available; use 'auto' or 'cpu'.")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU; an explicit choice wins."""
+    if precision != "auto":
+        if device.type == "cpu" and precision == "fp16":
+            raise UserError("fp16 training needs a GPU; use bf16 or fp32 on the CPU.")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+_ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
+
+
+def lr_at(step: int, cfg) -> float:
+    """Linear warm-up, then cosine / linear decay to min_lr_ratio, or constant."""
+    peak, floor = cfg.learning_rate, cfg.learning_rate * cfg.min_lr_ratio
+    if step < cfg.warmup_steps:
+        return peak * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant" or cfg.max_steps <= cfg.warmup_steps:
+        return peak
+    progress = min(1.0, (step - cfg.warmup_steps) / (cfg.max_steps - cfg.warmup_steps))
+    if cfg.schedule == "linear":
+        return floor + (peak - floor) * (1 - progress)
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------------------------------------
+# The model with its loss.
+
+
+class CausalLMLoss(torch.nn.Module):
+    """A Hugging Face causal LM plus its next-token loss, as one module.
+
+    The loss is taken on the base model's hidden states through the output embedding, so the trainer
+    (and `torch.compile`) sees the whole step, and DDP wraps a module whose forward returns the loss.
+    """
+
+    def __init__(self, lm: torch.nn.Module):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        hidden = self.lm.base_model(input_ids=input_ids).last_hidden_state
+        logits = self.lm.get_output_embeddings()(hidden[:, :-1])
+        targets = input_ids[:, 1:]
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+
+
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (not on biases, norms or gains)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    fused = device.type == "cuda"  # one kernel for the whole update instead of one per tensor
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), fused=fused)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    tokens: int = 0
+    elapsed: float = 0.0  # training seconds before this process started (for the time limit)
+
+
+class Trainer:
+    """Trains `cfg` into the run folder. `run()` returns the final status dict."""
+
+    def __init__(self, cfg: RunConfig, run: RunDir, resume: bool = False,
+                 should_stop: Callable[[], bool] | None = None, on_log: Callable[[dict], None] | None = None):
+        self.cfg, self.run_dir, self.resume = cfg, run, resume
+        self._external_stop = should_stop or (lambda: False)
+        self.on_log = on_log or (lambda record: None)
+        self.state = TrainState()
+
+    # --- the public entry point ---------------------------------------------------------------
+    def run(self) -> dict:
+        self.accelerator = None
+        try:
+            return self._run()
+        except UserError as exc:
+            return self._finish("failed", str(exc))
+        except InterruptedError:
+            self._save_checkpoint_if_possible()
+            return self._finish("stopped", f"Stopped at step {self.state.step}.")
+
+    def _run(self) -> dict:
+        cfg = self.cfg
+        device = resolve_device(cfg.train.device)
+        if device.type == "cuda" and device.index is not None and "LOCAL_RANK" not in os.environ:
+            torch.cuda.set_device(device.index)
+        self.precision = resolve_precision(cfg.train.precision, device)
+        self.accelerator = Accelerator(mixed_precision=_ACCELERATE_PRECISION[self.precision],
+                                       cpu=device.type == "cpu")
+        acc = self.accelerator
+        self.device = acc.device
+        self.is_main = acc.is_main_process
+        if self.is_main:
+            self.run_dir.write_status("running", "Preparing data and tokenizer.", pid=os.getpid(),
+                                      world_size=acc.num_processes, started=time.time())
+        set_seed(cfg.train.seed)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+        self.tokenizer = self._prepare_tokenizer()
+        self.eos_id = self.tokenizer.eos_token_id
+        self.eval_batches = self._eval_batches()
+        self.batches = self._train_batches()
+
+        lm = build_model(cfg.model, len(self.tokenizer), cfg.train.seed, self.eos_id, self.tokenizer.pad_token_id)
+        self.n_params = count_parameters(lm)
+        self.lm = lm
+        module = CausalLMLoss(lm).to(self.device)
+        self.optimizer = make_optimizer(module, cfg.train, self.device)
+        module, self.optimizer = acc.prepare(module, self.optimizer)
+        self.module = module
+        compile_on = cfg.train.compile == "on" or (cfg.train.compile == "auto" and self.device.type == "cuda")
+        self.step_module = torch.compile(module) if compile_on else module
+
+        if self.resume:
+            self._load_latest_checkpoint()
+        self._flops_per_token = flops_per_token(self._params_without_positions(), cfg.model)
+        self._peak = peak_flops(torch.cuda.get_device_name(self.device), self.precision) \
+            if self.device.type == "cuda" else None
+        return self._loop()
+
+    # --- setup --------------------------------------------------------------------------------
+    def _documents(self, split: str, sharded: bool = True):
+        acc = self.accelerator
+        rank, world = (acc.process_index, acc.num_processes) if sharded else (0, 1)
+        return data_lib.iter_documents(self.cfg.data, split, rank, world)
+
+    def _prepare_tokenizer(self):
+        cfg, run, acc = self.cfg, self.run_dir, self.accelerator
+        folder = run.tokenizer_dir
+        if self.is_main and not (folder / "tokenizer_config.json").is_file():
+            if cfg.tokenizer.path:
+                tok = load_tokenizer(cfg.tokenizer.path, cfg.tokenizer.eos_token)
+            else:
+                self._status("Training the tokenizer.")
+                tok = train_tokenizer(self._documents("train", sharded=False), cfg.tokenizer)
+            tmp = folder.with_name(TMP_PREFIX + folder.name)
+            remove_tree(tmp)
+            tok.save_pretrained(str(tmp))
+            os.replace(tmp, folder)
+        acc.wait_for_everyone()
+        return load_tokenizer(str(folder))
+
+    def _eval_batches(self) -> list[torch.Tensor]:
+        """A fixed set of held-out windows, read once (bounded by eval_batches)."""
+        t = self.cfg.train
+        if not t.eval_interval:
+            return []
+        wanted = t.eval_batches * t.micro_batch_size
+        windows = []
+        chunks = encode_documents(self._documents("eval", sharded=False), self.tokenizer, self.eos_id)
+        for window in pack_windows(chunks, self.cfg.model.context_length):
+            windows.append(window)
+            if len(windows) == wanted:
+                break
+        if not windows:
+            raise UserError(
+                "The held-out split is smaller than one context window: use more data, a larger "
+                "data.eval_fraction, a shorter model.context_length, or set train.eval_interval to 0."
+            )
+        b = t.micro_batch_size
+        return [torch.from_numpy(np.stack(windows[i:i + b])) for i in range(0, len(windows), b)]
+
+    def _train_batches(self):
+        cfg, acc = self.cfg, self.accelerator
+        pin = self.device.type == "cuda"
+        T, B = cfg.model.context_length, cfg.train.micro_batch_size
+        if cfg.data.streaming:
+            return StreamingWindows(lambda: self._documents("train"), self.tokenizer, self.eos_id, T, B, pin=pin)
+        tokenizer_json = (self.run_dir.tokenizer_dir / "tokenizer.json").read_bytes()
+        data_desc = json.dumps({**vars(cfg.data), "streaming": None}, sort_keys=True)
+        key = cache_key(data_desc, hashlib.sha256(tokenizer_json).hexdigest())
+        path = self.run_dir.path.parent / ".token-cache" / f"{key}.bin"
+        if self.is_main:
+            self._status("Tokenizing the training data (cached for later runs).")
+            build_token_cache(self._documents("train", sharded=False), self.tokenizer, self.eos_id, path,
+                              should_stop=self._stop_requested)
+        acc.wait_for_everyone()
+        tokens = read_token_cache(path)
+        windows = CachedWindows(tokens, T, B, cfg.train.seed, acc.process_index, acc.num_processes, pin=pin)
+        if windows.windows_per_rank == 0:
+            raise UserError(
+                f"The training split has {len(tokens):,} tokens, fewer than one context window per device "
+                f"({T} tokens x {acc.num_processes}); use more data or a shorter model.context_length."
+            )
+        return windows
+
+    def _params_without_positions(self) -> int:
+        positions = getattr(self.lm.base_model, "wpe", None)
+        return self.n_params - (positions.weight.numel() if positions is not None else 0)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _stop_requested(self) -> bool:
+        return self._external_stop() or (self.run_dir.path / STOP_FILE).exists()
+
+    def _limits_reached(self) -> bool:
+        t, s = self.cfg.train, self.state
+        if t.max_steps and s.step >= t.max_steps:
+            return True
+        if t.max_tokens and s.tokens >= t.max_tokens:
+            return True
+        return bool(t.max_minutes and self._elapsed() >= t.max_minutes * 60)
+
+    def _elapsed(self) -> float:
+        return self.state.elapsed + time.time() - self._start_time
+
+    def _loop(self) -> dict:
+        cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
+        tokens_per_step = t.micro_batch_size * t.grad_accum_steps * cfg.model.context_length * acc.num_processes
+        self._start_time = time.time()
+        self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
+        window_start, window_tokens, window_steps = time.time(), 0, 0
+        loss_sum = torch.zeros((), device=self.device)
+        while not self._limits_reached():
+            if self._should_stop_now():
+                self._save_checkpoint()
+                return self._finish("stopped", f"Stopped at step {self.state.step}; resume to continue.")
+            lr = lr_at(self.state.step, t)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum += self._train_step()
+            self.state.step += 1
+            self.state.tokens += tokens_per_step
+            window_tokens, window_steps = window_tokens + tokens_per_step, window_steps + 1
+            step = self.state.step
+            if step % t.log_interval == 0 or step == 1:
+                loss = acc.reduce(loss_sum, "mean").item() / window_steps  # the step's only host sync
+                if not math.isfinite(loss):
+                    self._finish("failed", f"The loss became {loss} at step {step}: lower train.learning_rate "
+                                           "or raise train.warmup_steps, then start again.")
+                    return self.run_dir.read_status()
+                now = time.time()
+                self._log_train(loss, lr, window_tokens / max(now - window_start, 1e-9))
+                window_start, window_tokens, window_steps = now, 0, 0
+                loss_sum.zero_()
+            if t.eval_interval and step % t.eval_interval == 0:
+                self._evaluate()
+            if t.sample_interval and step % t.sample_interval == 0:
+                self._sample()
+            if t.save_interval and step % t.save_interval == 0:
+                self._save_checkpoint()
+        step = self.state.step
+        if t.eval_interval and step % t.eval_interval:
+            self._evaluate()
+        if not t.sample_interval or step % t.sample_interval:
+            self._sample()
+        if not t.save_interval or step % t.save_interval:
+            self._save_checkpoint()
+        self._save_final()
+        return self._finish("finished", f"Finished after {self.state.step} steps.")
+
+    def _should_stop_now(self) -> bool:
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return self._stop_requested()
+        if self.state.step % self.cfg.train.log_interval:
+            return False  # ranks agree on stopping only at log steps, to keep the step free of syncs
+        flag = torch.tensor(float(self.is_main and self._stop_requested()), device=self.device)
+        return bool(acc.reduce(flag, "sum").item())
+
+    def _train_step(self) -> torch.Tensor:
+        acc, t = self.accelerator, self.cfg.train
+        total = torch.zeros((), device=self.device)
+        for micro in range(t.grad_accum_steps):
+            batch = self.batches.next_batch().to(self.device, non_blocking=True)
+            sync = micro == t.grad_accum_steps - 1
+            with contextlib.nullcontext() if sync else acc.no_sync(self.module):
+                loss = self.step_module(batch)
+                acc.backward(loss / t.grad_accum_steps)
+            total += loss.detach()
+        if t.grad_clip:
+            acc.clip_grad_norm_(self.module.parameters(), t.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total / t.grad_accum_steps
+
+    # --- records ------------------------------------------------------------------------------
+    def _memory(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**30
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**30
+
+    def _log_train(self, loss: float, lr: float, tokens_per_s: float) -> None:
+        record = {
+            "kind": "train", "step": self.state.step, "tokens": self.state.tokens, "train_loss": loss,
+            "lr": lr, "tokens_per_s": tokens_per_s, "elapsed_s": self._elapsed(),
+            "memory_gb": self._memory(), "max_steps": self.cfg.train.max_steps,
+        }
+        if self._peak:
+            record["mfu"] = tokens_per_s * self._flops_per_token / (self._peak * self.accelerator.num_processes)
+        self._record(record)
+
+    def _record(self, record: dict) -> None:
+        if self.is_main:
+            record["time"] = time.time()
+            self.run_dir.append_metrics(record)
+            self.on_log(record)
+
+    @torch.no_grad()
+    def _evaluate(self) -> None:
+        if not self.is_main or not self.eval_batches:
+            self.accelerator.wait_for_everyone()
+            return
+        model = self.accelerator.unwrap_model(self.module)
+        model.eval()
+        losses = []
+        with self.accelerator.autocast():
+            for batch in self.eval_batches:
+                losses.append(model(batch.to(self.device)).item())
+        model.train()
+        loss = sum(losses) / len(losses)
+        self._record({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens,
+                      "eval_loss": loss, "perplexity": math.exp(min(loss, 50))})
+        self.accelerator.wait_for_everyone()
+
+    @torch.no_grad()
+    def _sample(self) -> None:
+        t = self.cfg.train
+        if not self.is_main or not t.sample_prompts or not t.sample_max_new_tokens:
+            return
+        self.lm.eval()
+        samples = []
+        # A private RNG: sampling must not change the training run's random stream.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            settings = SamplingSettings(max_new_tokens=t.sample_max_new_tokens, seed=t.seed)
+            for prompt in t.sample_prompts:
+                samples.append({"prompt": prompt, "text": generate(self.lm, self.tokenizer, prompt, settings)})
+        self.lm.train()
+        self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "samples": samples})
+
+    def _status(self, message: str) -> None:
+        if self.is_main:
+            self.run_dir.write_status("running", message, step=self.state.step)
+
+    def _finish(self, state: str, message: str) -> dict:
+        if getattr(self, "batches", None) is not None:
+            self.batches.close()
+        if self.accelerator is not None and not self.accelerator.is_main_process:
+            return {"state": state, "message": message}
+        (self.run_dir.path / STOP_FILE).unlink(missing_ok=True)
+        return self.run_dir.write_status(state, message, step=self.state.step, pid=None, finished=time.time())
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def _save_checkpoint_if_possible(self) -> None:
+        if hasattr(self, "module") and self.state.step:
+            self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        """Write checkpoints/step-N under a temporary name; rename it once every file is on disk."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if self.is_main:
+            final = self.run_dir.checkpoint_dir(self.state.step)
+            tmp = final.with_name(TMP_PREFIX + final.name)
+            remove_tree(tmp)
+            try:
+                write_checkpoint(tmp, self)
+                remove_tree(final)
+                os.replace(tmp, final)
+            except BaseException:
+                remove_tree(tmp)
+                raise
+            for _, old in self.run_dir.checkpoints()[: -self.cfg.train.keep_checkpoints]:
+                remove_tree(old)
+        acc.wait_for_everyone()
+
+    def _load_latest_checkpoint(self) -> None:
+        path = self.run_dir.latest_checkpoint()
+        if path is None:
+            return
+        state = json.loads((path / "trainer_state.json").read_text())
+        from safetensors.torch import load_file
+
+        weights = load_file(str(path / "model.safetensors"), device="cpu")
+        self.lm.load_state_dict(weights, strict=False)  # tied weights are stored once
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device,
+                                                  weights_only=True))
+        self.state = TrainState(step=state["step"], tokens=state["tokens"], elapsed=state["elapsed"])
+        self.batches.load_state_dict(state["data"])
+        rng = torch.load(path / "rng.pt", weights_only=False)
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def _save_final(self) -> None:
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return
+        final = self.run_dir.final_dir
+        tmp = final.with_name(TMP_PREFIX + final.name)
+        remove_tree(tmp)
+        self.lm.save_pretrained(str(tmp), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(tmp))
+        remove_tree(final)
+        os.replace(tmp, final)
+
+
+def write_checkpoint(folder: Path, trainer: Trainer) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    weights = {k: v.detach().contiguous().cpu() for k, v in trainer.lm.state_dict().items()}
+    if getattr(trainer.lm.config, "tie_word_embeddings", False):
+        weights.pop("lm_head.weight", None)  # the same tensor as the input embedding
+    save_file(weights, str(folder / "model.safetensors"))
+    torch.save(trainer.optimizer.state_dict(), folder / "optimizer.pt")
+    torch.save({
+        "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(trainer.device) if trainer.device.type == "cuda" else None,
+    }, folder / "rng.pt")
+    s = trainer.state
+    (folder / "trainer_state.json").write_text(json.dumps({
+        "step": s.step, "tokens": s.tokens, "elapsed": trainer._elapsed(), "data": trainer.batches.state_dict(),
+        "config": trainer.cfg.to_dict(),
+    }, indent=1))
+    trainer.lm.config.save_pretrained(str(folder))
+    for f in folder.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    (folder / "COMPLETE").write_text("ok")
+
+
+def train(cfg: RunConfig, run: RunDir, resume: bool = False, **kwargs) -> dict:
+    return Trainer(cfg, run, resume=resume, **kwargs).run()

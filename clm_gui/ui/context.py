@@ -1,0 +1,16 @@
+"""What every tab shares: app settings and the session's run configuration under construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from clm_gui.settings import AppSettings
+
+
+@dataclass
+class UIContext:
+    settings: AppSettings
+    config: gr.State  # RunConfig.to_dict() being filled in by the tabs, read by the Train tab
+    profile: gr.State  # the Dataset tab's latest profile (a dict), read by Tokenizer and Model tabs

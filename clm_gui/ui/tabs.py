@@ -1,0 +1,3 @@
+"""The tabs in the order a user meets them."""
+
+ALL: list = []
