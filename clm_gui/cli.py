@@ -3,6 +3,8 @@
     python -m clm_gui app [--host H] [--port P] [--hosted] [--auth USER:PASS] [--runs-dir DIR]
     python -m clm_gui train [CONFIG.yaml] [--resume RUN_DIR] [--set section.key=value ...]
     python -m clm_gui generate MODEL_OR_RUN_DIR --prompt TEXT [--max-new-tokens N] [--temperature T]
+    python -m clm_gui tokenizer train SOURCE --algorithm bpe|wordpiece|unigram --vocab-size N --out DIR
+    python -m clm_gui tokenizer eval DIR SOURCE [--json]
 
 Bad input exits non-zero with a readable message on stderr; `--json` prints one JSON object on stdout.
 """
@@ -142,9 +144,92 @@ def _run_generate(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# tokenizer train / eval
 
 
-COMMANDS = [_add_app, _add_train, _add_generate]
+def _add_tokenizer(sub) -> None:
+    p = sub.add_parser("tokenizer", help="train a tokenizer, or evaluate one on a dataset's held-out text")
+    actions = p.add_subparsers(dest="action", required=True)
+
+    t = actions.add_parser("train", help="train a tokenizer on a dataset's training split and save it")
+    t.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
+    t.add_argument("--algorithm", choices=("bpe", "wordpiece", "unigram"), default="bpe")
+    t.add_argument("--vocab-size", type=int, default=8192)
+    t.add_argument("--min-frequency", type=int, default=2, help="bpe and wordpiece: drop rarer merges")
+    t.add_argument("--sample", type=int, default=0, metavar="N", help="train on the first N documents (0: all)")
+    t.add_argument("--lowercase", action="store_true")
+    t.add_argument("--nfkc", action="store_true", help="Unicode NFKC normalisation (merges look-alikes)")
+    t.add_argument("--out", type=Path, required=True, help="folder to save the tokenizer in (Hugging Face format)")
+    e = actions.add_parser("eval", help="bytes per token, fertility, unknown rate... on held-out text")
+    e.add_argument("tokenizer", help="tokenizer folder, run folder or Hub id")
+    e.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
+    for parser in (t, e):
+        parser.add_argument("--text-column", default="")
+        parser.add_argument("--max-documents", type=int, default=0, help="read at most this many documents")
+        parser.add_argument("--json", action="store_true")
+    t.set_defaults(func=_run_tokenizer_train)
+    e.set_defaults(func=_run_tokenizer_eval)
+
+
+def _checked_config(args, **tokenizer):
+    from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
+
+    data = DataConfig(source=args.source, streaming=True, text_column=args.text_column,
+                      max_documents=args.max_documents)
+    return RunConfig(data=data, tokenizer=TokenizerConfig(**tokenizer)).check()
+
+
+def _run_tokenizer_train(args) -> int:
+    import time
+
+    from tqdm.auto import tqdm
+
+    from clm_gui.data import iter_documents
+    from clm_gui.tokenizer import save_tokenizer, train_tokenizer
+
+    cfg = _checked_config(args, algorithm=args.algorithm, vocab_size=args.vocab_size, nfkc=args.nfkc,
+                          min_frequency=args.min_frequency, sample_documents=args.sample, lowercase=args.lowercase)
+    read = {"documents": 0, "bytes": 0}
+    start = time.perf_counter()
+    with tqdm(total=args.sample or None, unit="doc", file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(documents: int, size: int) -> None:
+            bar.update(documents - bar.n)
+            bar.set_postfix(MB=f"{size / 1e6:,.1f}")
+            read.update(documents=documents, bytes=size)
+
+        tok = train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer, on_progress=progress)
+    seconds = time.perf_counter() - start
+    save_tokenizer(tok, args.out)
+    summary = {"out": str(args.out), "algorithm": args.algorithm, "vocab_size": len(tok), **read,
+               "seconds": round(seconds, 2)}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"Saved a {args.algorithm} tokenizer of {len(tok):,} tokens to {args.out} "
+              f"({read['documents']:,} documents, {read['bytes'] / 1e6:,.1f} MB in {seconds:.1f} s).")
+    return 0
+
+
+def _run_tokenizer_eval(args) -> int:
+    from clm_gui.tokenizer import evaluate_tokenizer, held_out_texts, load_tokenizer
+
+    cfg = _checked_config(args)
+    tok = load_tokenizer(args.tokenizer, add_eos=True)  # evaluation needs no end-of-text token of its own
+    report = evaluate_tokenizer(tok, held_out_texts(cfg.data), name=args.tokenizer)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{args.tokenizer}: {report.vocab_size:,} tokens in the vocabulary; on {report.documents:,} "
+              f"held-out documents ({report.bytes / 1e6:,.2f} MB):")
+        for name in report.RATIOS:
+            print(f"  {name.replace('_', ' '):<16} {getattr(report, name):.4f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer]
 
 
 def build_parser() -> argparse.ArgumentParser:

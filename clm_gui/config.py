@@ -25,6 +25,7 @@ TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 COMPILE_MODES = ("auto", "on", "off")
+TEXT_UNITS = ("auto", "document", "paragraph", "line")
 MAX_VOCAB_SIZE = 1_000_000
 BYTE_ALPHABET = 256  # byte-level BPE starts from every byte value, so it can never emit <unk>
 HUB_SOURCE_PREFIX = "hub:"
@@ -45,6 +46,10 @@ class DataConfig:
     min_chars: int = 0
     max_chars: int = 0  # 0: no limit
     normalize_whitespace: bool = False  # strip trailing spaces and collapse runs of blank lines
+    # Plain-text files: one document per file ("document"), per blank-line-separated paragraph or per
+    # line. "auto": per file when there are several, per paragraph when there is one (a single file as
+    # one document would leave nothing to train on once a document is held out).
+    text_unit: str = "auto"
 
 
 @dataclass
@@ -143,8 +148,20 @@ def _field_types(cls) -> dict[str, typing.Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _number_from_text(value):
+    """PyYAML reads `1e-3` as text (YAML 1.1 wants `1.0e-3`): accept numbers written that way."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _coerce(value, expected, name: str, problems: list[str]):
     """Return value as the expected scalar/list type, or record a problem and return None."""
+    if expected in (int, float):
+        value = _number_from_text(value)
     if expected is bool:
         if isinstance(value, bool):
             return value
@@ -317,6 +334,8 @@ def _validate_data(d: DataConfig, check_paths: bool) -> list[str]:
             p.append(f"data.{name} cannot be negative (it is {getattr(d, name)}); use 0 for no limit.")
     if d.max_chars and d.max_chars < d.min_chars:
         p.append(f"data.max_chars ({d.max_chars}) is below data.min_chars ({d.min_chars}): no document would pass.")
+    if d.text_unit not in TEXT_UNITS:
+        p.append(f"data.text_unit must be one of {', '.join(TEXT_UNITS)} (it is {d.text_unit!r}).")
     return p
 
 

@@ -1,13 +1,22 @@
-"""Starting runs: a new run folder from a config, or a stopped run resumed with checked changes."""
+"""Starting runs: a new run folder from a config, or a stopped run resumed with checked changes;
+and the app's background job (`JobManager`): one training at a time, started, stopped, resumed and
+watched through its run folder.
+"""
 
 from __future__ import annotations
 
+import atexit
+import threading
+import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from clm_gui.config import RunConfig, apply_overrides, config_from_dict, load_config
 from clm_gui.errors import ConfigError, UserError
-from clm_gui.runs import RunDir, new_run_dir
+from clm_gui.monitor import STOP_FILE, current_status, is_active, process_alive
+from clm_gui.runs import ACTIVE_STATES, RunDir, list_runs, new_run_dir, open_run
 
 # Settings that fix the shape of the model or the meaning of its tokens: a checkpoint trained with one
 # value cannot continue with another.
@@ -53,3 +62,154 @@ def prepare_run(config_path: Path | None, overrides: Sequence[str], resume: Path
         raise UserError(f"The run {run.id} has no complete checkpoint to resume from; start it again instead.")
     cfg.save(run.config_path)
     return run, cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# The background job. A job is identified by its run folder and watched only by reading that folder
+# (status.json, metrics.jsonl, the STOP file), so the same manager works for a training thread in
+# this process and for a training subprocess (e.g. `accelerate launch` on several GPUs): a launcher
+# only has to start the training and return a handle that says whether it is still alive.
+
+
+class JobHandle(Protocol):
+    def is_alive(self) -> bool: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+class Launcher(Protocol):
+    def launch(self, run: RunDir, cfg: RunConfig, resume: bool) -> JobHandle: ...
+
+
+class ThreadLauncher:
+    """Trains in a daemon thread of the app's process: one CPU or one GPU.
+
+    The thread belongs to the process, not to a browser session, so closing the page never stops it.
+    """
+
+    def launch(self, run: RunDir, cfg: RunConfig, resume: bool) -> JobHandle:
+        thread = threading.Thread(target=train_guarded, args=(cfg, run, resume), name=f"train-{run.id}",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+
+def train_guarded(cfg: RunConfig, run: RunDir, resume: bool) -> None:
+    """Train, and turn any unexpected crash into a "failed" status with the traceback in train.log."""
+    try:
+        from clm_gui.trainer import train  # torch loads here, not when the app starts
+
+        train(cfg, run, resume=resume)
+    except BaseException as exc:  # noqa: BLE001 - a crash must never leave the run marked "running"
+        with open(run.log_path, "a", encoding="utf-8") as log:
+            log.write(traceback.format_exc())
+        run.write_status("failed", f"Training crashed: {type(exc).__name__}: {exc}. Details are in train.log.",
+                         pid=None, finished=time.time())
+
+
+def mark_interrupted(runs_root: Path) -> list[RunDir]:
+    """Runs left "running" by a process that is gone (an app restart, a crash) become "interrupted"."""
+    marked = []
+    for run in list_runs(runs_root):
+        status = run.read_status()
+        if status.get("state") not in ACTIVE_STATES or process_alive(status):
+            continue
+        checkpoint = run.latest_checkpoint()
+        advice = (f"resume it to continue from the checkpoint at {checkpoint.name}" if checkpoint
+                  else "it has no checkpoint, so start it again")
+        (run.path / STOP_FILE).unlink(missing_ok=True)
+        run.write_status("interrupted", f"The training process ended unexpectedly; {advice}.", pid=None)
+        marked.append(run)
+    return marked
+
+
+class JobManager:
+    """The one training job of this app: start, stop, resume and status, all through run folders."""
+
+    def __init__(self, runs_root: Path, launcher: Launcher | None = None):
+        self.runs_root = Path(runs_root)
+        self.launcher = launcher or ThreadLauncher()
+        self._lock = threading.Lock()  # two Start clicks at once must start one run
+        self._job: tuple[RunDir, JobHandle] | None = None
+        self.interrupted = mark_interrupted(self.runs_root)
+
+    def active_run(self) -> RunDir | None:
+        """The run training now: this app's job, or a run another process (the CLI) is training here."""
+        if self._job is not None:
+            run, handle = self._job
+            if handle.is_alive() or is_active(run.read_status()):
+                return run
+        for run in list_runs(self.runs_root):
+            status = run.read_status()
+            if status.get("state") in ACTIVE_STATES and process_alive(status):
+                return run
+        return None
+
+    def status(self) -> dict | None:
+        """The active run's status (with its id), or None when nothing trains."""
+        run = self.active_run()
+        return None if run is None else {**current_status(run), "run_id": run.id}
+
+    def start(self, cfg: RunConfig) -> RunDir:
+        """Create a run folder for `cfg` and start training it in the background; returns at once."""
+        cfg.check()
+        with self._lock:
+            self._refuse_if_busy()
+            run = new_run_dir(self.runs_root, cfg)
+            self._job = (run, self.launcher.launch(run, cfg, resume=False))
+        return run
+
+    def resume(self, run_id: str, overrides: Sequence[str] = ()) -> RunDir:
+        """Continue a stopped or interrupted run from its latest checkpoint; returns at once."""
+        with self._lock:
+            self._refuse_if_busy()
+            run, cfg = prepare_run(None, overrides, open_run(self.runs_root, run_id).path, self.runs_root)
+            step = int(run.latest_checkpoint().name.removeprefix("step-"))
+            (run.path / STOP_FILE).unlink(missing_ok=True)
+            run.write_status("queued", f"Resuming from the checkpoint at step {step}.", step=step)
+            self._job = (run, self.launcher.launch(run, cfg, resume=True))
+        return run
+
+    def stop(self) -> RunDir:
+        """Ask the active run to stop: it saves a checkpoint at its next step and ends."""
+        run = self.active_run()
+        if run is None:
+            raise UserError("No run is training, so there is nothing to stop.")
+        (run.path / STOP_FILE).write_text("Stop requested from the app.\n", encoding="utf-8")
+        return run
+
+    def wait(self, timeout: float | None = None) -> dict:
+        """Block until this app's job ends (or the timeout passes); returns the run's status."""
+        if self._job is None:
+            raise UserError("No run was started by this app.")
+        run, handle = self._job
+        handle.join(timeout)
+        return current_status(run)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """On app exit: stop the job so it saves a checkpoint, and give it a moment to do so."""
+        if self._job is not None and self._job[1].is_alive():
+            self.stop()
+            self._job[1].join(timeout)
+
+    def _refuse_if_busy(self) -> None:
+        active = self.active_run()
+        if active is not None:
+            raise UserError(
+                f"The run {active.id} is still training; only one training runs at a time on this machine. "
+                "Stop it (it keeps a checkpoint you can resume), or wait for it to finish."
+            )
+
+
+_MANAGERS: dict[Path, JobManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def manager_for(runs_root: Path) -> JobManager:
+    """The process-wide job manager of a runs folder, shared by every browser session."""
+    key = Path(runs_root).resolve()
+    with _MANAGERS_LOCK:
+        if key not in _MANAGERS:
+            _MANAGERS[key] = JobManager(key)
+            atexit.register(_MANAGERS[key].shutdown)
+        return _MANAGERS[key]

@@ -160,13 +160,12 @@ class StreamingWindows:
                  batch_size: int, pin: bool = False, prefetch_batches: int = 8):
         self.make_docs, self.tokenizer, self.eos_id = make_docs, tokenizer, eos_id
         self.context_length, self.batch_size, self.pin = context_length, batch_size, pin
-        self.epoch, self.position = 0, 0
+        self.position = 0
         self._queue: queue.Queue = queue.Queue(maxsize=prefetch_batches)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _windows_forever(self, skip: int) -> Iterator[np.ndarray]:
-        epoch = self.epoch
         while not self._stop.is_set():
             produced = 0
             for window in pack_windows(encode_documents(self.make_docs(), self.tokenizer, self.eos_id),
@@ -178,7 +177,6 @@ class StreamingWindows:
                 yield window
             if produced == 0:
                 raise ValueError("the training split is smaller than one context window")
-            epoch += 1
 
     def _produce(self, skip: int) -> None:
         try:
@@ -210,11 +208,13 @@ class StreamingWindows:
         return item
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
+        return {"position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
         assert self._thread is None, "load state before the first batch"
-        self.epoch, self.position = state["epoch"], state["position"]
+        self.position = state["position"]
 
     def close(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)  # let it leave the tokenizer before the interpreter exits

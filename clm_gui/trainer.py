@@ -30,10 +30,12 @@ from clm_gui.errors import UserError
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
 from clm_gui.model import build_model, count_parameters
+from clm_gui.model_card import write_model_card
 from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, cache_key, encode_documents,
                              pack_windows, read_token_cache)
 from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
 from clm_gui.sizing import flops_per_token
+from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
@@ -131,6 +133,7 @@ class Trainer:
         self._external_stop = should_stop or (lambda: False)
         self.on_log = on_log or (lambda record: None)
         self.state = TrainState()
+        self.tensorboard = TensorBoardLog(run.path / TENSORBOARD_DIR)  # a no-op without tensorboard
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
@@ -360,6 +363,7 @@ class Trainer:
         if self.is_main:
             record["time"] = time.time()
             self.run_dir.append_metrics(record)
+            self.tensorboard.write(record)
             self.on_log(record)
 
     @torch.no_grad()
@@ -438,7 +442,10 @@ class Trainer:
         from safetensors.torch import load_file
 
         weights = load_file(str(path / "model.safetensors"), device="cpu")
-        self.lm.load_state_dict(weights, strict=False)  # tied weights are stored once
+        missing, unexpected = self.lm.load_state_dict(weights, strict=False)
+        if unexpected or set(missing) - {"lm_head.weight"}:  # a tied output head is stored once, as the input
+            raise UserError(f"The checkpoint {path} does not match this model (missing {missing[:3]}, "
+                            f"unexpected {unexpected[:3]}); start a new run.")
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device,
                                                   weights_only=True))
         self.state = TrainState(step=state["step"], tokens=state["tokens"], elapsed=state["elapsed"])
@@ -459,6 +466,7 @@ class Trainer:
         remove_tree(tmp)
         self.lm.save_pretrained(str(tmp), safe_serialization=True)
         self.tokenizer.save_pretrained(str(tmp))
+        write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
         remove_tree(final)
         os.replace(tmp, final)
 

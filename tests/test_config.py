@@ -1,0 +1,92 @@
+"""RunConfig: validation in words, YAML round trip, unknown keys and overrides."""
+
+import pytest
+import yaml
+
+from clm_gui.config import SCHEMA_VERSION, RunConfig, apply_overrides, config_from_dict, config_from_yaml, load_config
+from clm_gui.errors import ConfigError
+
+
+def problems_of(**changes) -> list[str]:
+    cfg = RunConfig()
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        setattr(getattr(cfg, section), key, value)
+    return cfg.validate()
+
+
+def test_default_config_is_valid():
+    assert RunConfig().validate() == []
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"model__context_length": 4}, "model.context_length must be at least 8"),
+    ({"model__n_head": 5}, "model.n_head (5) must divide model.n_embd (256)"),
+    ({"tokenizer__vocab_size": 2}, "tokenizer.vocab_size (2) is not larger than the 2 special tokens"),
+    ({"tokenizer__vocab_size": 100}, "smaller than the 256 byte symbols"),
+    ({"train__micro_batch_size": 0}, "train.micro_batch_size must be at least 1"),
+    ({"train__learning_rate": 0.0}, "train.learning_rate must be above 0"),
+    ({"train__learning_rate": -1e-3}, "train.learning_rate must be above 0"),
+    ({"data__source": "/no/such/folder"}, "data.source: the path /no/such/folder does not exist"),
+    ({"data__source": "hub:bad id!"}, "is not a valid Hub dataset id"),
+    ({"train__precision": "fp8"}, "train.precision must be one of"),
+    ({"train__max_steps": 0}, "Set at least one limit"),
+])
+def test_validate_explains_each_problem(changes, expected):
+    problems = problems_of(**changes)
+    assert any(expected in p for p in problems), problems
+
+
+def test_validate_reports_every_problem_not_only_the_first():
+    problems = problems_of(model__context_length=4, train__micro_batch_size=0, train__learning_rate=0.0)
+    assert len(problems) == 3
+
+
+def test_heads_message_suggests_a_divisor():
+    [message] = problems_of(model__n_head=5)
+    assert "for example use 4 heads" in message
+
+
+def test_yaml_round_trip_keeps_every_field_and_schema_version(tmp_path):
+    cfg = RunConfig(name="x")
+    cfg.train.max_steps, cfg.data.join_columns = 123, ["title", "body"]
+    path = tmp_path / "c.yaml"
+    cfg.save(path)
+    assert yaml.safe_load(path.read_text())["schema_version"] == SCHEMA_VERSION
+    assert load_config(path) == cfg
+
+
+def test_unknown_keys_are_rejected_by_name():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"train": {"max_step": 10, "lr": 1}, "extra": {}})
+    text = str(err.value)
+    assert "train.lr" in text and "train.max_step" in text and "extra" in text
+
+
+def test_wrong_types_are_named():
+    with pytest.raises(ConfigError) as err:
+        config_from_yaml("model:\n  n_layer: four\ntrain:\n  compile: 3\n  max_steps: true\n")
+    text = str(err.value)
+    assert "model.n_layer must be a whole number" in text
+    assert "train.max_steps must be a whole number" in text
+
+
+def test_schema_version_mismatch_is_explained():
+    with pytest.raises(ConfigError, match="schema_version is 99"):
+        config_from_dict({"schema_version": 99})
+
+
+def test_invalid_yaml_is_a_config_error():
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config_from_yaml("train: [unclosed")
+
+
+def test_overrides_set_dotted_fields_with_the_same_validation(tmp_path):
+    path = tmp_path / "c.yaml"
+    RunConfig().save(path)
+    cfg = load_config(path, ["train.max_steps=200", "data.source=notes.txt", "train.learning_rate=1e-3"])
+    assert (cfg.train.max_steps, cfg.data.source, cfg.train.learning_rate) == (200, "notes.txt", 1e-3)
+    with pytest.raises(ConfigError, match="train.max_stepz"):
+        load_config(path, ["train.max_stepz=3"])
+    with pytest.raises(ConfigError, match="must look like section.key=value"):
+        apply_overrides({}, ["max_steps=3"])

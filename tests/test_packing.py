@@ -1,0 +1,77 @@
+"""Tokenize-and-pack: end-of-text between documents, exact windows, causal LM labels, disjoint ranks."""
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_documents, pack_windows,
+                             read_token_cache)
+from clm_gui.trainer import CausalLMLoss
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per character of 'abcdefgh ', plus <eos>=9: ids are easy to read in assertions."""
+    vocab = {c: i for i, c in enumerate("abcdefgh ")} | {"<eos>": 9}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<eos>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
+
+
+def test_each_document_ends_with_the_end_of_text_token():
+    chunks = list(encode_documents(["ab", "c", "hh"], char_tokenizer(), eos_id=9))
+    assert np.concatenate(chunks).tolist() == [0, 1, 9, 2, 9, 7, 7, 9]
+
+
+def test_windows_are_exact_and_the_tail_is_dropped():
+    chunks = [np.arange(5), np.arange(5, 12)]
+    windows = [w.tolist() for w in pack_windows(chunks, 4)]
+    assert windows == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert [w.tolist() for w in pack_windows([np.arange(7)], 4)] == [[0, 1, 2, 3]]
+
+
+def test_loss_equals_transformers_loss_with_collator_labels():
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=1, n_head=2)).eval()
+    ids = torch.randint(0, 64, (3, 16))
+    tokenizer = char_tokenizer()
+    batch = DataCollatorForLanguageModeling(tokenizer, mlm=False)([{"input_ids": row} for row in ids])
+    expected = lm(input_ids=ids, labels=batch["labels"]).loss
+    assert torch.equal(batch["labels"], ids)  # packed windows have no padding: labels are the inputs
+    assert torch.allclose(CausalLMLoss(lm)(ids), expected, atol=1e-6)
+
+
+def test_token_cache_is_built_once_and_reused(tmp_path):
+    tok = char_tokenizer()
+    path = build_token_cache(["abc", "de"], tok, 9, tmp_path / "t.bin")
+    assert read_token_cache(path).tolist() == [0, 1, 2, 9, 3, 4, 9]
+    again = build_token_cache(iter(()), tok, 9, path)  # a finished cache is not rebuilt
+    assert read_token_cache(again).tolist() == [0, 1, 2, 9, 3, 4, 9]
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_ranks_draw_disjoint_windows_and_resume_where_they_stopped():
+    tokens = np.arange(400, dtype=np.uint16)
+    seen = []
+    for rank in range(2):
+        windows = CachedWindows(tokens, 10, 4, seed=3, rank=rank, world_size=2)
+        seen.append({int(row[0]) for _ in range(5) for row in windows.next_batch()})
+    assert seen[0].isdisjoint(seen[1]) and len(seen[0] | seen[1]) == 40
+
+    a = CachedWindows(tokens, 10, 4, seed=3)
+    for _ in range(3):
+        a.next_batch()
+    b = CachedWindows(tokens, 10, 4, seed=3)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.next_batch(), b.next_batch())
+
+
+def test_streaming_windows_resume_skips_what_was_trained_on():
+    docs = ["abcdefgh" * 3] * 20
+    make = lambda: iter(docs)  # noqa: E731
+    first = StreamingWindows(make, char_tokenizer(), 9, context_length=8, batch_size=2)
+    batches = [first.next_batch() for _ in range(4)]
+    resumed = StreamingWindows(make, char_tokenizer(), 9, context_length=8, batch_size=2)
+    resumed.load_state_dict({"position": 4})
+    assert torch.equal(resumed.next_batch(), batches[2])
+    first.close(), resumed.close()
