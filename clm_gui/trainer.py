@@ -138,6 +138,7 @@ class Trainer:
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
         self.accelerator = None
+        self._process_start, self._first_step_logged = time.time(), False
         try:
             return self._run()
         except UserError as exc:
@@ -355,6 +356,8 @@ class Trainer:
             "lr": lr, "tokens_per_s": tokens_per_s, "elapsed_s": self._elapsed(),
             "memory_gb": self._memory(), "max_steps": self.cfg.train.max_steps,
         }
+        if not self._first_step_logged:  # setup, tokenizer, data, model build and compile included
+            record["startup_s"], self._first_step_logged = time.time() - self._process_start, True
         if self._peak:
             record["mfu"] = tokens_per_s * self._flops_per_token / (self._peak * self.accelerator.num_processes)
         self._record(record)
