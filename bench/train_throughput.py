@@ -37,6 +37,7 @@ CONFIGS = {
     "gpt2-small": (GPT2_SMALL, 32, "memory"),
     "gpt2-small-synthetic": (GPT2_SMALL, 32, "synthetic"),
     "gpt2-small-streaming": (GPT2_SMALL, 32, "streaming"),
+    "gpt2-small-hf": (GPT2_SMALL, 32, "memory"),  # the model's own transformers forward, for comparison
     "gpt2-small-b16": (GPT2_SMALL, 16, "memory"),
     "gpt2-small-b64": (GPT2_SMALL, 64, "memory"),
     "llama-small": (dict(GPT2_SMALL, family="llama"), 32, "memory"),
@@ -98,6 +99,10 @@ def make_config(name: str, steps: int, tokenizer_dir: Path | None, vocab: int, c
 def run_one(name: str, steps: int, work: Path, tokenizer_dir: Path | None, vocab: int, compile_mode: str) -> dict:
     cfg = make_config(name, steps, tokenizer_dir, vocab, compile_mode)
     run = new_run_dir(work / "runs", cfg)
+    if name.endswith("-hf"):
+        import clm_gui.trainer
+
+        clm_gui.trainer.hidden_states_fn = lambda lm: None
     trainer_cls = SyntheticTrainer if CONFIGS[name][2] == "synthetic" else Trainer
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -117,14 +122,20 @@ def run_one(name: str, steps: int, work: Path, tokenizer_dir: Path | None, vocab
 
 
 def prepare_tokenizer(work: Path, vocab: int) -> Path:
-    """A byte-level BPE of GPT-2's size (50,257) trained once on the demo corpus, reused by every run."""
+    """A byte-level BPE of GPT-2's size (50,257) trained once on the demo corpus, reused by every run.
+
+    The demo corpus yields about 40k merges; unused placeholder tokens fill the rest, so the model has
+    GPT-2's vocabulary (50,304 after padding) and the output layer costs what it costs in GPT-2.
+    """
     from clm_gui.config import DataConfig, TokenizerConfig
     from clm_gui.data import iter_documents
     from clm_gui.tokenizer import train_tokenizer
 
     folder = work / "tokenizer"
     if not (folder / "tokenizer.json").is_file():
-        tok = train_tokenizer(iter_documents(DataConfig(), "train"), TokenizerConfig(vocab_size=vocab))
+        tok = train_tokenizer(iter_documents(DataConfig(), "train"), TokenizerConfig(vocab_size=vocab,
+                                                                                   min_frequency=1))
+        tok.add_tokens([f"<|unused_{i}|>" for i in range(vocab - len(tok))], special_tokens=True)
         tok.save_pretrained(str(folder))
     return folder
 

@@ -62,7 +62,9 @@ def build_model(cfg: ModelConfig, vocab_size: int, seed: int, eos_id=None, pad_i
         torch.manual_seed(seed)
         model = model_cls(config)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # renamed activation_checkpointing_enable in transformers 5.2x; the old name still works before that
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 
