@@ -62,9 +62,11 @@ def build_model(cfg: ModelConfig, vocab_size: int, seed: int, eos_id=None, pad_i
         torch.manual_seed(seed)
         model = model_cls(config)
     if cfg.gradient_checkpointing:
-        # renamed activation_checkpointing_enable in transformers 5.2x; the old name still works before that
-        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.2x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     return model
 
 

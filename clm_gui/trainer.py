@@ -27,6 +27,7 @@ from accelerate.utils import set_seed
 from clm_gui import data as data_lib
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
+from clm_gui.fast_forward import hidden_states_fn
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
 from clm_gui.model import build_model, count_parameters
@@ -88,16 +89,19 @@ def lr_at(step: int, cfg) -> float:
 class CausalLMLoss(torch.nn.Module):
     """A Hugging Face causal LM plus its next-token loss, as one module.
 
-    The loss is taken on the base model's hidden states through the output embedding, so the trainer
-    (and `torch.compile`) sees the whole step, and DDP wraps a module whose forward returns the loss.
+    The loss is taken on the hidden states through the output embedding, so the trainer (and
+    `torch.compile`) sees the whole step, and DDP wraps a module whose forward returns the loss. The
+    hidden states come from the lean forward in `fast_forward` where the family has one.
     """
 
     def __init__(self, lm: torch.nn.Module):
         super().__init__()
         self.lm = lm
+        self.hidden_states = hidden_states_fn(lm) or (
+            lambda model, ids: model.base_model(input_ids=ids).last_hidden_state)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        hidden = self.lm.base_model(input_ids=input_ids).last_hidden_state
+        hidden = self.hidden_states(self.lm, input_ids)
         logits = self.lm.get_output_embeddings()(hidden[:, :-1])
         targets = input_ids[:, 1:]
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
