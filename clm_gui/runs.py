@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,15 +55,20 @@ def read_jsonl(path: Path) -> list[dict]:
     """Every complete record; a torn or corrupt line (a crash mid-write) is skipped, not fatal."""
     if not path.exists():
         return []
-    records = []
     with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
+        return parse_jsonl(f)
+
+
+def parse_jsonl(lines: Iterable[str]) -> list[dict]:
+    """The JSON objects among these lines; corrupt lines are skipped."""
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 

@@ -1,0 +1,295 @@
+"""Watching a run through its folder: status, metric series, progress and ETA, samples and a log tail.
+
+Everything here is read from the run folder, so a run trained by the app's thread, by the command line
+or by a multi-GPU launch is watched the same way, and a page reload or an app restart loses nothing.
+Metric files are read incrementally (only the bytes appended since the last look), so polling a long
+run every second stays cheap however many browsers watch it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from clm_gui.config import TrainConfig
+from clm_gui.runs import ACTIVE_STATES, RunDir, parse_jsonl
+
+STOP_FILE = "STOP"  # the trainer's stop request (trainer.STOP_FILE); not imported, to keep torch out of here
+PACE_WINDOW = 20  # train records used to measure the recent pace for the ETA
+
+
+# ---------------------------------------------------------------------------------------------
+# Incremental reading of append-only JSONL files.
+
+
+class JsonlTail:
+    """The records of an append-only JSONL file; each `read()` parses only the newly appended lines.
+
+    A line still being written (no newline yet) is left for the next read, and a corrupt line is
+    skipped, so a reader never sees a torn record. A file that shrank (re-created) is read again.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._offset = 0
+        self._records: list[dict] = []
+        self._lock = threading.Lock()
+
+    def read(self) -> list[dict]:
+        with self._lock:
+            try:
+                size = os.path.getsize(self.path)
+            except OSError:
+                size = 0
+            if size < self._offset:
+                self._offset, self._records = 0, []
+            if size > self._offset:
+                with open(self.path, "rb") as f:
+                    f.seek(self._offset)
+                    chunk = f.read(size - self._offset)
+                complete = chunk[: chunk.rfind(b"\n") + 1]
+                self._offset += len(complete)
+                self._records.extend(parse_jsonl(complete.decode("utf-8", errors="replace").splitlines()))
+            return list(self._records)
+
+
+_TAILS: dict[Path, JsonlTail] = {}
+_TAILS_LOCK = threading.Lock()
+
+
+def tail(path: Path) -> JsonlTail:
+    """The process-wide reader of this file, shared by every browser session that polls it."""
+    with _TAILS_LOCK:
+        if path not in _TAILS:
+            _TAILS[path] = JsonlTail(path)
+        return _TAILS[path]
+
+
+def read_metrics(run: RunDir) -> list[dict]:
+    return latest_per_step(tail(run.metrics_path).read())
+
+
+def read_samples(run: RunDir) -> list[dict]:
+    return tail(run.samples_path).read()
+
+
+def latest_per_step(records: list[dict]) -> list[dict]:
+    """Drop records that a resume superseded.
+
+    A run that crashed and was resumed from an earlier checkpoint logs those steps again; the later
+    records are the ones the model continued from, so earlier records at or after that step are dropped.
+    """
+    kept: dict[str, list[dict]] = {}
+    for record in records:
+        series = kept.setdefault(record.get("kind", ""), [])
+        step = record.get("step", 0)
+        while series and series[-1].get("step", 0) >= step:
+            series.pop()
+        series.append(record)
+    return sorted((r for s in kept.values() for r in s), key=lambda r: (r.get("step", 0), r.get("kind", "")))
+
+
+def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of one metric, over the records that have it."""
+    points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    return [p[0] for p in points], [float(p[1]) for p in points]
+
+
+def ema(values: list[float], smoothing: float) -> list[float]:
+    """Exponential moving average, bias-corrected so the first points are not pulled toward zero.
+
+    smoothing 0 returns the values unchanged; 0.9 averages over roughly the last ten points.
+    """
+    if not 0 <= smoothing < 1:
+        raise ValueError("smoothing must be in [0, 1)")
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = smoothing * avg + (1 - smoothing) * v
+        out.append(avg / (1 - smoothing**i))
+    return out
+
+
+def downsample(xs: list, ys: list, max_points: int = 1500) -> tuple[list, list]:
+    """Every k-th point (and always the last), so a long run's chart stays quick to send and draw."""
+    if len(xs) <= max_points:
+        return xs, ys
+    k = math.ceil(len(xs) / max_points)
+    idx = list(range(0, len(xs), k))
+    if idx[-1] != len(xs) - 1:
+        idx.append(len(xs) - 1)
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+# ---------------------------------------------------------------------------------------------
+# Status, progress and ETA.
+
+
+def process_alive(status: dict) -> bool:
+    """Whether the process that wrote this status is still running (a recycled pid does not count)."""
+    pid = status.get("pid")
+    if not pid:
+        return False
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    started = status.get("started")
+    return started is None or created <= started + 1
+
+
+def current_status(run: RunDir) -> dict:
+    """status.json as the user should see it.
+
+    "stopping" while a stop request waits for the trainer to take it, and "interrupted" when the
+    process that was training is gone (killed, crashed) before it could say so itself.
+    """
+    status = run.read_status()
+    state = status.get("state")
+    if state in ACTIVE_STATES and status.get("pid") and not process_alive(status):
+        return {**status, "state": "interrupted", "message": "The training process ended unexpectedly."}
+    if state in ("queued", "running") and (run.path / STOP_FILE).exists():
+        return {**status, "state": "stopping", "message": "Stopping: saving a checkpoint at the next step."}
+    return status
+
+
+def is_active(status: dict) -> bool:
+    return status.get("state") in ACTIVE_STATES
+
+
+@dataclass
+class Progress:
+    fraction: float  # 0..1 toward the limit that will end the run first
+    eta_s: float | None  # seconds left at the recent pace; None until the pace is known
+    limit: str  # which limit ends the run: "steps", "tokens" or "minutes"
+
+
+def tokens_per_step(train: TrainConfig, context_length: int, world_size: int = 1) -> int:
+    return train.micro_batch_size * train.grad_accum_steps * context_length * world_size
+
+
+def seconds_per_step(records: list[dict], window: int = PACE_WINDOW) -> float | None:
+    """Recent wall seconds per optimizer step, evaluation, samples and checkpoints included.
+
+    Measured over the last `window` train records from `elapsed_s` (training time, which carries over a
+    stop and resume), so the ETA follows the pace the run has now rather than its average.
+    """
+    train = [r for r in records if r.get("kind") == "train" and "elapsed_s" in r][-window:]
+    if len(train) < 2:
+        return None
+    steps = train[-1]["step"] - train[0]["step"]
+    seconds = train[-1]["elapsed_s"] - train[0]["elapsed_s"]
+    return seconds / steps if steps > 0 and seconds > 0 else None
+
+
+def progress(train: TrainConfig, step_tokens: int, records: list[dict]) -> Progress:
+    """How far the run is toward its first limit (steps, tokens or minutes) and how long is left."""
+    last = next((r for r in reversed(records) if r.get("kind") == "train"), {})
+    step, tokens, elapsed = last.get("step", 0), last.get("tokens", 0), last.get("elapsed_s", 0.0)
+    pace = seconds_per_step(records)
+    candidates = []  # (fraction done, seconds left or None, limit name)
+    if train.max_steps:
+        left = max(train.max_steps - step, 0)
+        candidates.append((step / train.max_steps, pace and left * pace, "steps"))
+    if train.max_tokens:
+        left_steps = math.ceil(max(train.max_tokens - tokens, 0) / step_tokens)
+        candidates.append((tokens / train.max_tokens, pace and left_steps * pace, "tokens"))
+    if train.max_minutes:
+        budget = train.max_minutes * 60
+        candidates.append((elapsed / budget, max(budget - elapsed, 0.0), "minutes"))
+    if not candidates:
+        return Progress(0.0, None, "steps")
+    fraction, eta, limit = max(candidates, key=lambda c: c[0])
+    known = [c[1] for c in candidates if c[1] is not None]
+    return Progress(min(fraction, 1.0), min(known) if known else None, limit)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+# ---------------------------------------------------------------------------------------------
+# Text views: log tail, samples, run summaries.
+
+
+def format_record(record: dict) -> str:
+    step = record.get("step", 0)
+    if record.get("kind") == "eval":
+        return f"step {step:>6}  eval loss {record['eval_loss']:.4f}  perplexity {record.get('perplexity', 0):.1f}"
+    parts = [f"step {step:>6}", f"loss {record.get('train_loss', float('nan')):.4f}",
+             f"lr {record.get('lr', 0):.2e}", f"{record.get('tokens_per_s', 0):,.0f} tok/s"]
+    if "mfu" in record:
+        parts.append(f"MFU {record['mfu']:.1%}")
+    if "memory_gb" in record:
+        parts.append(f"{record['memory_gb']:.2f} GB")
+    return "  ".join(parts)
+
+
+def log_tail(run: RunDir, records: list[dict], status: dict, lines: int = 12) -> str:
+    """The last metric lines, any error text the launcher wrote to train.log, and the status line."""
+    out = [format_record(r) for r in records[-lines:]]
+    if run.log_path.is_file():
+        out += run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    out.append(f"[{status.get('state', 'unknown')}] {status.get('message', '')}")
+    return "\n".join(out)
+
+
+def samples_blocks(record: dict) -> str:
+    """The texts of one samples record as Markdown code blocks (four backticks: a sample may hold three)."""
+    return "\n\n".join(f"````text\n{s['text']}\n````" for s in record.get("samples", []))
+
+
+def last_value(records: list[dict], key: str):
+    return next((r[key] for r in reversed(records) if key in r), None)
+
+
+@dataclass
+class RunSummary:
+    id: str
+    state: str
+    step: int
+    max_steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    tokens: int
+    updated: float
+
+
+def summarize(run: RunDir) -> RunSummary:
+    status, records = current_status(run), read_metrics(run)
+    return RunSummary(
+        id=run.id, state=status.get("state", "unknown"),
+        step=max(status.get("step") or 0, last_value(records, "step") or 0),
+        max_steps=last_value(records, "max_steps") or 0, train_loss=last_value(records, "train_loss"),
+        eval_loss=last_value(records, "eval_loss"), tokens=last_value(records, "tokens") or 0,
+        updated=status.get("updated") or run.config_path.stat().st_mtime,
+    )
+
+
+def format_time(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+# ---------------------------------------------------------------------------------------------
+# Models a run offers for generation.
+
+
+def model_choices(run: RunDir) -> list[tuple[str, str]]:
+    """(label, folder) of the final model and every complete checkpoint, final and newest first."""
+    choices = []
+    if (run.final_dir / "config.json").is_file():
+        choices.append(("final", str(run.final_dir)))
+    choices += [(f"checkpoint step {step}", str(path)) for step, path in reversed(run.checkpoints())]
+    return choices

@@ -1,0 +1,220 @@
+"""The background job: one training at a time, started, stopped, resumed and recovered through run folders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from clm_gui import trainer
+from clm_gui.errors import UserError
+from clm_gui.jobs import JobManager, manager_for, mark_interrupted
+from clm_gui.monitor import STOP_FILE, current_status, read_metrics
+from clm_gui.runs import list_runs, new_run_dir
+from clm_gui.tokenizer import train_tokenizer
+from tests.conftest import make_tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shared_root(tmp_path_factory):
+    """One runs folder for the module, so the token cache built by the first run serves the others."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    """A tokenizer trained once, so each run skips tokenizer training (seconds on a busy CPU)."""
+    from clm_gui import data
+
+    cfg = make_tiny_config()
+    folder = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(data.iter_documents(cfg.data, "train", 0, 1), cfg.tokenizer).save_pretrained(str(folder))
+    return folder
+
+
+def quick_config(tokenizer_dir, **train):
+    cfg = make_tiny_config(**train)
+    cfg.tokenizer.path = str(tokenizer_dir)
+    return cfg.check()
+
+
+def wait_for(predicate, timeout=120.0, every=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def last_train_step(run) -> int:
+    return max((r["step"] for r in read_metrics(run) if r.get("kind") == "train"), default=0)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_start_returns_at_once_and_the_run_trains_to_the_end(shared_root, tokenizer_dir):
+    manager = JobManager(shared_root)
+    started = time.perf_counter()
+    run = manager.start(quick_config(tokenizer_dir, max_steps=10, save_interval=0))
+    returned_after = time.perf_counter() - started
+
+    assert returned_after < 2.0  # training (seconds) happens in the background
+    assert manager.active_run() == run
+    assert current_status(run)["state"] in ("queued", "running")
+    status = manager.wait(timeout=180)
+    assert status["state"] == "finished", status
+    assert (run.final_dir / "model.safetensors").is_file()
+    assert manager.active_run() is None and manager.status() is None
+
+
+def test_two_simultaneous_starts_start_exactly_one_run(shared_root, tokenizer_dir):
+    manager = JobManager(shared_root)
+    before = {r.id for r in list_runs(shared_root)}
+    barrier, results = threading.Barrier(2), []
+
+    def click():
+        barrier.wait()
+        try:
+            results.append(manager.start(quick_config(tokenizer_dir, max_steps=1000)))
+        except UserError as exc:
+            results.append(exc)
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join()
+
+    runs = [r for r in results if not isinstance(r, Exception)]
+    refusals = [r for r in results if isinstance(r, Exception)]
+    assert len(runs) == 1 and len(refusals) == 1
+    assert "only one training runs at a time" in str(refusals[0])
+    assert {r.id for r in list_runs(shared_root)} - before == {runs[0].id}
+    with pytest.raises(UserError, match="still training"):
+        manager.start(quick_config(tokenizer_dir))
+    manager.stop()
+    assert manager.wait(timeout=180)["state"] == "stopped"
+
+
+def test_stop_saves_a_checkpoint_within_seconds_and_resume_continues_to_the_end(shared_root, tokenizer_dir):
+    manager = JobManager(shared_root)
+    run = manager.start(quick_config(tokenizer_dir, max_steps=40, save_interval=0, eval_interval=0))
+    wait_for(lambda: last_train_step(run) >= 5)
+
+    asked = time.perf_counter()
+    assert manager.stop() == run
+    assert current_status(run)["state"] == "stopping"
+    status = manager.wait(timeout=60)
+    took = time.perf_counter() - asked
+
+    assert status["state"] == "stopped", status
+    assert took < 10, f"stopping took {took:.1f} s"
+    stopped_at = status["step"]
+    assert run.latest_checkpoint().name == f"step-{stopped_at}"
+    assert not (run.path / STOP_FILE).exists()
+
+    manager.resume(run.id)
+    assert current_status(run)["state"] in ("queued", "running")
+    assert manager.wait(timeout=180)["state"] == "finished"
+    steps = [r["step"] for r in read_metrics(run) if r.get("kind") == "train"]
+    assert steps == sorted(steps) and steps[-1] == 40
+    resumed = [s for s in steps if s > stopped_at]
+    assert resumed and resumed[0] <= stopped_at + 5  # continued from the checkpoint, not from step 1
+
+
+def test_runs_left_running_by_a_gone_process_are_marked_interrupted_and_can_be_resumed(shared_root, tokenizer_dir):
+    manager = JobManager(shared_root)
+    run = manager.start(quick_config(tokenizer_dir, max_steps=20, save_interval=5, eval_interval=0))
+    wait_for(lambda: run.latest_checkpoint() is not None)
+    manager.stop()
+    manager.wait(timeout=60)
+    # What an app killed mid-training leaves behind: "running", written by a process that no longer exists.
+    run.write_status("running", "Training.", pid=dead_pid(), started=time.time() - 60)
+    assert current_status(run)["state"] == "interrupted"  # shown honestly even before a restart
+
+    restarted = JobManager(shared_root)  # an app restart
+
+    assert [r.id for r in restarted.interrupted] == [run.id]
+    status = run.read_status()
+    assert status["state"] == "interrupted" and "resume" in status["message"]
+    assert restarted.active_run() is None
+    restarted.resume(run.id)
+    assert restarted.wait(timeout=180)["state"] == "finished"
+
+
+def test_a_run_another_live_process_is_training_blocks_a_start(shared_root, tokenizer_dir):
+    cfg = quick_config(tokenizer_dir)
+    cli_run = new_run_dir(shared_root, cfg)
+    cli_run.write_status("running", "Training (started from the command line).", pid=os.getpid(), started=time.time())
+    try:
+        manager = JobManager(shared_root)
+        assert manager.interrupted == []  # its process is alive: not interrupted
+        assert manager.status()["run_id"] == cli_run.id
+        with pytest.raises(UserError, match=cli_run.id):
+            manager.start(cfg)
+        assert manager.stop() == cli_run  # the stop request reaches it through its folder
+        assert (cli_run.path / STOP_FILE).exists()
+    finally:
+        cli_run.write_status("stopped", "Stopped.", pid=None)
+
+
+def test_a_crash_inside_training_marks_the_run_failed_with_the_traceback_in_its_log(shared_root, tokenizer_dir,
+                                                                                 monkeypatch):
+    def explode(cfg, run, resume=False, **kwargs):
+        raise RuntimeError("CUDA error: device-side assert")
+
+    monkeypatch.setattr(trainer, "train", explode)
+    manager = JobManager(shared_root)
+    run = manager.start(quick_config(tokenizer_dir))
+    status = manager.wait(timeout=30)
+
+    assert status["state"] == "failed"
+    assert "RuntimeError: CUDA error" in status["message"] and "train.log" in status["message"]
+    assert "Traceback" in run.log_path.read_text()
+    assert manager.active_run() is None
+
+
+def test_stopping_or_resuming_without_a_suitable_run_explains_what_to_do(shared_root, tokenizer_dir):
+    manager = JobManager(shared_root)
+    with pytest.raises(UserError, match="nothing to stop"):
+        manager.stop()
+    fresh = new_run_dir(shared_root, quick_config(tokenizer_dir))
+    fresh.write_status("stopped", "Stopped before the first step.")
+    with pytest.raises(UserError, match="no complete checkpoint"):
+        manager.resume(fresh.id)
+    with pytest.raises(UserError, match="not a valid run id"):
+        manager.resume("../../etc")
+
+
+def test_mark_interrupted_leaves_finished_and_live_runs_alone(shared_root, tokenizer_dir):
+    cfg = quick_config(tokenizer_dir)
+    done, queued_orphan = new_run_dir(shared_root, cfg), new_run_dir(shared_root, cfg)
+    done.write_status("finished", "Finished.", pid=None)
+    queued_orphan.write_status("queued", "Waiting to start.", pid=None)  # the app died before the thread began
+
+    marked = {r.id for r in mark_interrupted(shared_root)}
+
+    assert queued_orphan.id in marked and done.id not in marked
+    assert done.read_status()["state"] == "finished"
+    assert "start it again" in queued_orphan.read_status()["message"]  # no checkpoint to resume from
+
+
+def test_every_page_of_the_app_shares_one_manager_per_runs_folder(tmp_path):
+    assert manager_for(tmp_path) is manager_for(tmp_path / "." )
+    assert manager_for(tmp_path) is not manager_for(tmp_path / "other")
+
+
+def test_the_stop_file_name_is_the_one_the_trainer_watches():
+    assert STOP_FILE == trainer.STOP_FILE
