@@ -5,6 +5,7 @@
     python -m clm_gui generate MODEL_OR_RUN_DIR --prompt TEXT [--max-new-tokens N] [--temperature T]
     python -m clm_gui tokenizer train SOURCE --algorithm bpe|wordpiece|unigram --vocab-size N --out DIR
     python -m clm_gui tokenizer eval DIR SOURCE [--json]
+    python -m clm_gui profile SOURCE [--streaming | --in-memory] [--text-column C] [--sample N] [--json]
 
 Bad input exits non-zero with a readable message on stderr; `--json` prints one JSON object on stdout.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -70,34 +72,40 @@ def _add_train(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. --set train.max_steps=200 (repeatable)")
     p.add_argument("--runs-dir", type=Path, default=None, help="where new runs are created (default ./runs)")
+    p.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)  # the app's launcher: a prepared run folder
     p.add_argument("--json", action="store_true", help="print the final status as JSON")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args) -> int:
-    from clm_gui.jobs import prepare_run
+    from clm_gui.launch import prepare_process_run
     from clm_gui.trainer import train
 
-    run, cfg = prepare_run(args.config, args.overrides, args.resume, args.runs_dir or default_runs_dir())
+    run, cfg = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
+                                   args.runs_dir or default_runs_dir())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())  # finish the step, save a checkpoint, exit
-    print(f"Run folder: {run.path}", file=sys.stderr)
-    with _ProgressBar(cfg.train.max_steps) as bar:
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun / accelerate launch, rank 0 reports
+    if main_process:
+        print(f"Run folder: {run.path}", file=sys.stderr)
+    with _ProgressBar(cfg.train.max_steps, enabled=main_process) as bar:
         status = train(cfg, run, resume=args.resume is not None, should_stop=stop.is_set, on_log=bar.update)
-    if args.json:
-        _print_json(status)
-    print(f"{status['state']}: {status['message']}", file=sys.stderr)
+    if main_process:
+        if args.json:
+            _print_json(status)
+        print(f"{status['state']}: {status['message']}", file=sys.stderr)
     return 0 if status["state"] in ("finished", "stopped") else 1
 
 
 class _ProgressBar:
     """A terminal progress bar fed by the trainer's metric records."""
 
-    def __init__(self, total_steps: int):
+    def __init__(self, total_steps: int, enabled: bool = True):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total_steps or None, unit="step", file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(total=total_steps or None, unit="step", file=sys.stderr, dynamic_ncols=True,
+                        disable=not enabled)
 
     def update(self, record: dict) -> None:
         if record.get("kind") == "train":
@@ -174,8 +182,7 @@ def _add_tokenizer(sub) -> None:
 def _checked_config(args, **tokenizer):
     from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 
-    data = DataConfig(source=args.source, streaming=True, text_column=args.text_column,
-                      max_documents=args.max_documents)
+    data = DataConfig(source=args.source, text_column=args.text_column, max_documents=args.max_documents)
     return RunConfig(data=data, tokenizer=TokenizerConfig(**tokenizer)).check()
 
 
@@ -184,8 +191,7 @@ def _run_tokenizer_train(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from clm_gui.data import iter_documents
-    from clm_gui.tokenizer import save_tokenizer, train_tokenizer
+    from clm_gui.tokenizer import save_tokenizer, stream_documents, train_tokenizer
 
     cfg = _checked_config(args, algorithm=args.algorithm, vocab_size=args.vocab_size, nfkc=args.nfkc,
                           min_frequency=args.min_frequency, sample_documents=args.sample, lowercase=args.lowercase)
@@ -197,7 +203,7 @@ def _run_tokenizer_train(args) -> int:
             bar.set_postfix(MB=f"{size / 1e6:,.1f}")
             read.update(documents=documents, bytes=size)
 
-        tok = train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer, on_progress=progress)
+        tok = train_tokenizer(stream_documents(cfg.data, "train"), cfg.tokenizer, on_progress=progress)
     seconds = time.perf_counter() - start
     save_tokenizer(tok, args.out)
     summary = {"out": str(args.out), "algorithm": args.algorithm, "vocab_size": len(tok), **read,
@@ -227,9 +233,64 @@ def _run_tokenizer_eval(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# profile
 
 
-COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer]
+def _add_profile(sub) -> None:
+    p = sub.add_parser("profile", help="profile a dataset: sizes, lengths, duplicates, domain, recommendations")
+    p.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--streaming", dest="streaming", action="store_true", default=None,
+                      help="read a sample lazily and estimate the totals (default: the recommended mode)")
+    mode.add_argument("--in-memory", dest="streaming", action="store_false", help="load everything; exact figures")
+    p.add_argument("--text-column", default="", help="the column holding the text (default: detected)")
+    p.add_argument("--text-unit", default="auto", help="plain-text files: auto, document, paragraph or line")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="streaming: profile the first N documents (default 2000)")
+    p.add_argument("--max-documents", type=int, default=0, help="read at most this many documents (0: all)")
+    p.add_argument("--tokenizer", help="tokenizer folder or Hub id: adds tokens per document and total tokens")
+    p.add_argument("--json", action="store_true", help="print the profile as one JSON object")
+    p.set_defaults(func=_run_profile)
+
+
+def _run_profile(args) -> int:
+    from tqdm.auto import tqdm
+
+    from clm_gui.config import DataConfig, RunConfig
+    from clm_gui.profiling import DEFAULT_SAMPLE, profile_source, profile_summary, recommend_for_source
+
+    data = DataConfig(source=args.source, text_column=args.text_column, text_unit=args.text_unit,
+                      max_documents=args.max_documents)
+    RunConfig(data=data).check()
+    if args.streaming is None:
+        recommendation = recommend_for_source(data)
+        args.streaming = recommendation["mode"] == "streaming"
+        print(f"Mode: {recommendation['mode']} (recommended). {recommendation['reason']}", file=sys.stderr)
+    data.streaming = args.streaming
+    tokenizer = None
+    if args.tokenizer:
+        from clm_gui.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(args.tokenizer, add_eos=True)
+    with tqdm(unit="doc", file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(read: int, expected: int | None) -> None:
+            bar.total = expected
+            bar.update(read - bar.n)
+
+        profile = profile_source(data, sample=args.sample or DEFAULT_SAMPLE, tokenizer=tokenizer, progress=progress)
+    if args.json:
+        _print_json(profile)
+    else:
+        width = max(len(label) for label, _ in profile_summary(profile))
+        for label, value in profile_summary(profile):
+            print(f"{label:<{width}}  {value}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,9 @@ validation messages.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ BYTE_ALPHABET = 256  # byte-level BPE starts from every byte value, so it can ne
 HUB_SOURCE_PREFIX = "hub:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_GPU_LIST = re.compile(r"^(|all|\d+(,\d+)*)$")
 
 
 @dataclass
@@ -97,6 +100,7 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
     compile: str = "auto"  # auto: torch.compile on CUDA only
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    gpus: str = ""  # app launches only: "" one process on train.device; "all" or "0,1" one process per GPU
     seed: int = 1337
     log_interval: int = 10
     eval_interval: int = 200  # 0: no periodic evaluation
@@ -158,47 +162,71 @@ def _number_from_text(value):
     return value
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxdict = 5
+_SHOWN.maxlevel = 2
+_INVALID_TEXT = re.compile("[\0\ud800-\udfff]")  # NUL, or a lone surrogate (not encodable as UTF-8)
+
+
+def _shown(value) -> str:
+    """A value quoted in a message, cut short: a hostile YAML file can expand to a billion-item list."""
+    return _SHOWN.repr(value)
+
+
 def _coerce(value, expected, name: str, problems: list[str]):
     """Return value as the expected scalar/list type, or record a problem and return None."""
+    value = _valid_text(value, name, problems)
+    if value is None:
+        return None
     if expected in (int, float):
         value = _number_from_text(value)
     if expected is bool:
         if isinstance(value, bool):
             return value
-        problems.append(f"{name} must be true or false, not {value!r}.")
+        problems.append(f"{name} must be true or false, not {_shown(value)}.")
         return None
     if expected is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        problems.append(f"{name} must be a whole number, not {value!r}.")
+        problems.append(f"{name} must be a whole number, not {_shown(value)}.")
         return None
     if expected is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        problems.append(f"{name} must be a number, not {value!r}.")
+        problems.append(f"{name} must be a finite number, not {_shown(value)}.")
         return None
     if expected is str:
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        problems.append(f"{name} must be text, not {value!r}.")
+        problems.append(f"{name} must be text, not {_shown(value)}.")
         return None
     if typing.get_origin(expected) is list:
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
-        problems.append(f"{name} must be a list of texts, not {value!r}.")
+        problems.append(f"{name} must be a list of texts, not {_shown(value)}.")
         return None
     raise TypeError(f"unsupported config field type {expected!r}")  # a bug in this module
 
 
+def _valid_text(value, name: str, problems: list[str]):
+    """value, or None with a problem when a text in it holds NUL or a lone surrogate."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(t, str) and _INVALID_TEXT.search(t) for t in texts):
+        problems.append(f"{name} contains a NUL byte or an invalid character (a lone surrogate); remove it.")
+        return None
+    return value
+
+
 def _section_from_dict(cls, data, prefix: str, problems: list[str]):
     if not isinstance(data, dict):
-        problems.append(f"{prefix} must be a mapping of settings, not {data!r}.")
+        problems.append(f"{prefix} must be a mapping of settings, not {_shown(data)}.")
         return cls()
     types = _field_types(cls)
     unknown = sorted(set(data) - set(types))
@@ -229,7 +257,7 @@ def config_from_dict(data: dict) -> RunConfig:
     version = data.pop("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         problems.append(
-            f"schema_version is {version!r} but this version of clm-gui reads {SCHEMA_VERSION}; "
+            f"schema_version is {_shown(version)} but this version of clm-gui reads {SCHEMA_VERSION}; "
             "re-create the configuration from the app or edit it to match."
         )
     unknown = sorted(set(data) - set(_SECTIONS) - {"name"})
@@ -440,6 +468,8 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.compile must be one of {', '.join(COMPILE_MODES)} (it is {t.compile!r}).")
     if not _DEVICE.match(t.device):
         p.append(f"train.device must be auto, cpu, cuda or cuda:N (it is {t.device!r}).")
+    if not _GPU_LIST.match(t.gpus.replace(" ", "")):
+        p.append(f"train.gpus must be empty (one device), 'all', or GPU numbers like '0,1' (it is {t.gpus!r}).")
     if t.grad_clip < 0:
         p.append(f"train.grad_clip cannot be negative (it is {t.grad_clip}); use 0 for no clipping.")
     if t.weight_decay < 0:

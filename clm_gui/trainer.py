@@ -8,6 +8,7 @@ folder. Everything the UI shows is read back from that folder, so this module kn
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import math
@@ -27,6 +28,7 @@ from accelerate.utils import set_seed
 from clm_gui import data as data_lib
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
+from clm_gui.faults import out_of_memory_message, save_failed_message
 from clm_gui.fast_forward import hidden_states_fn
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
@@ -40,6 +42,7 @@ from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
+DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +124,22 @@ def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.o
 # ---------------------------------------------------------------------------------------------
 
 
+class TracedBatches:
+    """A batch source that also appends a fingerprint of every window it hands out to a file."""
+
+    def __init__(self, batches, path: Path):
+        self.batches, self.path = batches, path
+
+    def next_batch(self) -> torch.Tensor:
+        batch = self.batches.next_batch()
+        with open(self.path, "a") as f:
+            f.writelines(hashlib.sha1(row.numpy().tobytes()).hexdigest() + "\n" for row in batch)
+        return batch
+
+    def __getattr__(self, name):
+        return getattr(self.batches, name)
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -150,6 +169,20 @@ class Trainer:
         except InterruptedError:
             self._save_checkpoint_if_possible()
             return self._finish("stopped", f"Stopped at step {self.state.step}.")
+        except torch.OutOfMemoryError:
+            pass  # handled below, once the traceback and the activations its frames hold are gone
+        return self._out_of_memory()
+
+    def _out_of_memory(self) -> dict:
+        """End the run with the fix spelled out, and free what it held so the next run can start."""
+        device = str(getattr(self, "device", "the device"))
+        if self.accelerator is not None:
+            self.accelerator.free_memory()
+        self.step_module = self.module = self.optimizer = self.lm = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return self._finish("failed", out_of_memory_message(self.cfg, device, self.state.step))
 
     def _run(self) -> dict:
         cfg = self.cfg
@@ -173,6 +206,8 @@ class Trainer:
         self.eos_id = self.tokenizer.eos_token_id
         self.eval_batches = self._eval_batches()
         self.batches = self._train_batches()
+        if os.environ.get(DATA_TRACE_ENV):
+            self.batches = TracedBatches(self.batches, Path(f"{os.environ[DATA_TRACE_ENV]}.rank{acc.process_index}"))
 
         lm = build_model(cfg.model, len(self.tokenizer), cfg.train.seed, self.eos_id, self.tokenizer.pad_token_id)
         self.n_params = count_parameters(lm)
@@ -434,8 +469,11 @@ class Trainer:
                 write_checkpoint(tmp, self)
                 remove_tree(final)
                 os.replace(tmp, final)
-            except BaseException:
+            except BaseException as exc:
                 remove_tree(tmp)
+                if isinstance(exc, OSError):  # a full disk ends the run with a message, not a traceback
+                    raise UserError(save_failed_message(exc, f"the checkpoint at step {self.state.step}",
+                                                        self.run_dir.latest_checkpoint())) from None
                 raise
             for _, old in self.run_dir.checkpoints()[: -self.cfg.train.keep_checkpoints]:
                 remove_tree(old)
@@ -471,11 +509,15 @@ class Trainer:
         final = self.run_dir.final_dir
         tmp = final.with_name(TMP_PREFIX + final.name)
         remove_tree(tmp)
-        self.lm.save_pretrained(str(tmp), safe_serialization=True)
-        self.tokenizer.save_pretrained(str(tmp))
-        write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
-        remove_tree(final)
-        os.replace(tmp, final)
+        try:
+            self.lm.save_pretrained(str(tmp), safe_serialization=True)
+            self.tokenizer.save_pretrained(str(tmp))
+            write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
+            remove_tree(final)
+            os.replace(tmp, final)
+        except OSError as exc:
+            remove_tree(tmp)
+            raise UserError(save_failed_message(exc, "the final model", self.run_dir.latest_checkpoint())) from None
 
 
 def write_checkpoint(folder: Path, trainer: Trainer) -> None:

@@ -1,0 +1,72 @@
+"""Several processes train one model: torchrun on CPU with gloo, and the app's launch command."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+from clm_gui.errors import UserError
+from clm_gui.launch import MachineSettings, launch_command, selected_gpus
+from clm_gui.runs import RunDir
+from tests.conftest import free_port, make_tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_disjoint_shards_and_only_rank_0_writes(tmp_path):
+    cfg = make_tiny_config(max_steps=8, eval_interval=4, save_interval=4, device="cpu")
+    config_path = tmp_path / "c.yaml"
+    cfg.save(config_path)
+    runs = tmp_path / "runs"
+    env = {**os.environ, "CLM_GUI_DATA_TRACE": str(tmp_path / "trace"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "-m", "clm_gui", "train", str(config_path), "--runs-dir", str(runs), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[:3000]
+
+    [run_path] = [p for p in runs.iterdir() if not p.name.startswith(".")]  # one folder, not one per rank
+    run = RunDir(run_path)
+    assert run.read_status()["state"] == "finished" and run.read_status()["world_size"] == 2
+    shards = [set((tmp_path / f"trace.rank{r}").read_text().split()) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 8 * 8  # 8 steps x 8 windows on each rank
+    assert shards[0].isdisjoint(shards[1])
+    steps = [r["step"] for r in run.read_metrics() if r["kind"] == "train"]
+    assert steps == sorted(set(steps))  # one writer: no step logged twice
+    assert [s for s, _ in run.checkpoints()] == [4, 8]
+    assert AutoModelForCausalLM.from_pretrained(str(run.final_dir)).config.n_layer == 2
+    reports = [line for line in out.stdout.splitlines() if line.startswith('{')]
+    assert len(reports) == 1  # rank 0 alone prints its JSON status
+
+
+def test_launch_command_for_two_gpus_is_an_argument_list_for_accelerate(tmp_path):
+    run = RunDir(tmp_path / "run-1")
+    argv, env = launch_command(run, [0, 1], resume=False)
+    assert argv[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert argv[argv.index("--num_processes") + 1] == "2"
+    assert argv[argv.index("--gpu_ids") + 1] == "0,1"
+    assert argv[-4:] == ["clm_gui", "train", "--run-dir", str(run.path)]
+    assert env["NCCL_NVLS_ENABLE"] == "0"
+    resumed, _ = launch_command(run, [2, 3], resume=True)
+    assert resumed[-2:] == ["--resume", str(run.path)]
+
+
+def test_launch_command_for_several_machines(tmp_path):
+    machines = MachineSettings(num_machines=2, machine_rank=1, main_process_ip="10.0.0.5", main_process_port=29555)
+    argv, _ = launch_command(RunDir(tmp_path / "r"), [0, 1, 2, 3], resume=False, machines=machines)
+    value = lambda flag: argv[argv.index(flag) + 1]  # noqa: E731
+    assert (value("--num_machines"), value("--machine_rank"), value("--num_processes")) == ("2", "1", "8")
+    assert (value("--main_process_ip"), value("--main_process_port")) == ("10.0.0.5", "29555")
+
+
+def test_gpu_selection_is_checked_against_the_machine():
+    assert selected_gpus("", 4) == []
+    assert selected_gpus("all", 3) == [0, 1, 2]
+    assert selected_gpus("1, 3", 4) == [1, 3]
+    with pytest.raises(UserError, match="this machine has 2"):
+        selected_gpus("0,2", 2)
+    with pytest.raises(UserError, match="twice"):
+        selected_gpus("1,1", 2)
