@@ -1,0 +1,40 @@
+"""Runs that start in a few seconds: a small generated corpus and a model of a few thousand parameters.
+
+The fault, hostile-input and load tests train many short runs; the demo corpus would spend most of
+each run reading and tokenizing the standard library, so they train on this corpus instead.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from clm_gui.config import RunConfig
+
+_WORDS = ["def", "return", "self", "import", "class", "for", "in", "if", "else", "while", "value", "data",
+          "print", "(", ")", ":", "=", "+", "x", "y", "items", "name", "None", "True"]
+
+
+def write_corpus(path: Path, paragraphs: int = 400, seed: int = 0) -> Path:
+    """A text file of code-like paragraphs (about 100 KB), one document per paragraph."""
+    rng = random.Random(seed)
+    lines = (" ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 80))) for _ in range(paragraphs))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def fast_config(corpus: Path, **train) -> RunConfig:
+    """About 20k parameters, context 32, batch 4: well under a second per step on a busy CPU."""
+    cfg = RunConfig(name="fast")
+    cfg.data.source = str(corpus)
+    cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency = 300, 1
+    m = cfg.model
+    m.n_layer, m.n_head, m.n_embd, m.context_length = 1, 2, 32, 32
+    t = cfg.train
+    t.max_steps, t.micro_batch_size, t.warmup_steps, t.learning_rate = 8, 4, 2, 3e-3
+    t.log_interval, t.eval_interval, t.sample_interval, t.save_interval = 1, 0, 0, 2
+    t.device, t.compile = "cpu", "off"
+    for key, value in train.items():
+        setattr(t, key, value)
+    return cfg.check()

@@ -1,0 +1,353 @@
+"""Faults during training: the process killed (also mid-checkpoint), out of memory, a NaN loss, a full disk,
+and a resume whose configuration cannot match the checkpoint. Each ends with a run folder that tells the
+truth and an app that can go on."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import weakref
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from clm_gui import cli
+from clm_gui import trainer as trainer_lib
+from clm_gui.errors import ConfigError
+from clm_gui.faults import memory_fixes, out_of_memory_message
+from clm_gui.jobs import JobManager
+from clm_gui.monitor import current_status
+from clm_gui.monitor import read_metrics as monitor_metrics
+from clm_gui.runs import RunDir, list_runs, new_run_dir
+from tests.fast_runs import fast_config, write_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+WAIT_S = 240  # a run of a few steps, on a busy 2-core machine
+
+# The command line in a child process, with a hook that can freeze it in the middle of writing a
+# checkpoint (after model.safetensors, before the optimizer state and the COMPLETE marker).
+CHILD = """
+import os, pathlib, sys, time
+import safetensors.torch as st
+real_save = st.save_file
+pause_in = os.environ.get("PAUSE_IN_FOLDER")
+
+def save_file(tensors, filename, *args, **kwargs):
+    real_save(tensors, filename, *args, **kwargs)
+    if pathlib.Path(filename).parent.name == pause_in:
+        pathlib.Path(os.environ["PAUSED_FLAG"]).write_text("paused")
+        time.sleep(600)
+
+st.save_file = save_file
+from clm_gui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return write_corpus(tmp_path / "corpus.txt")
+
+
+def start_child(args: list[str], tmp_path: Path, pause_in: str = "") -> subprocess.Popen:
+    env = {**os.environ, "PAUSE_IN_FOLDER": pause_in, "PAUSED_FLAG": str(tmp_path / "paused")}
+    log = open(tmp_path / "child.log", "ab")
+    return subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=REPO, env=env, stdout=log, stderr=log)
+
+
+def wait_for(condition, timeout: float = WAIT_S, what: str = "the condition") -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def kill(child: subprocess.Popen) -> None:
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(30)
+
+
+def only_run(runs_root: Path) -> RunDir:
+    runs = list_runs(runs_root)
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def assert_checkpoints_complete(run: RunDir) -> None:
+    """Every checkpoint the app would offer or resume from loads, file by file."""
+    for step, folder in run.checkpoints():
+        state = json.loads((folder / "trainer_state.json").read_text())
+        assert state["step"] == step
+        assert load_file(str(folder / "model.safetensors"))
+        assert torch.load(folder / "optimizer.pt", weights_only=True)["state"]
+
+
+def assert_metrics_readable(run: RunDir) -> None:
+    """Only the last line may be torn (the kill landed mid-write), and readers skip it."""
+    lines = run.metrics_path.read_bytes().split(b"\n")
+    torn = [i for i, line in enumerate(lines) if line and not _parses(line)]
+    assert torn in ([], [len(lines) - 1]), torn
+    assert len(run.read_metrics()) == len([x for x in lines if x]) - len(torn)
+    assert monitor_metrics(run)[-1] in run.read_metrics()  # the page's incremental reader agrees
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def new_train_records(run: RunDir, after_line: int) -> list[dict]:
+    lines = run.metrics_path.read_text(encoding="utf-8").splitlines()[after_line:]
+    return [json.loads(line) for line in lines if line.startswith("{") and '"kind": "train"' in line]
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGKILL
+
+
+def test_killed_during_a_checkpoint_write_resumes_from_the_last_complete_checkpoint(tmp_path, corpus):
+    runs_root = tmp_path / "runs"
+    config = tmp_path / "config.yaml"
+    fast_config(corpus, max_steps=8, save_interval=2).save(config)
+    child = start_child(["train", str(config), "--runs-dir", str(runs_root)], tmp_path, pause_in=".tmp-step-4")
+    try:
+        wait_for((tmp_path / "paused").exists, what="the checkpoint at step 4 to be half written")
+    finally:
+        kill(child)
+
+    run = only_run(runs_root)
+    half_written = run.checkpoints_dir / ".tmp-step-4"
+    assert (half_written / "model.safetensors").is_file() and not (half_written / "COMPLETE").exists()
+    assert [step for step, _ in run.checkpoints()] == [2]  # the half-written one is never listed
+    assert_checkpoints_complete(run)
+    assert run.read_status()["state"] == "running"  # what the killed process last wrote...
+    assert current_status(run)["state"] == "interrupted"  # ...is not what anyone is shown
+
+    manager = JobManager(runs_root)  # an app (re)starting on this runs folder
+    assert [r.id for r in manager.interrupted] == [run.id]
+    status = run.read_status()
+    assert status["state"] == "interrupted" and "step-2" in status["message"]
+
+    lines_before = len(run.metrics_path.read_text(encoding="utf-8").splitlines())
+    manager.resume(run.id)
+    assert manager.wait(WAIT_S)["state"] == "finished"
+    assert new_train_records(run, lines_before)[0]["step"] == 3  # continued from step 2, not from 4
+    assert [step for step, _ in run.checkpoints()][-1] == 8
+    assert (run.final_dir / "model.safetensors").is_file()
+
+
+def test_killed_at_a_random_moment_the_run_folder_stays_consistent_and_resumable(tmp_path, corpus):
+    """One kill per CI run at a seeded random point of the loop; bench/kill_loop.py repeats it many times."""
+    rng = random.Random(int(os.environ.get("KILL_SEED", "9")))
+    runs_root = tmp_path / "runs"
+    config = tmp_path / "config.yaml"
+    fast_config(corpus, max_steps=12, save_interval=3).save(config)
+    run = kill_at_random_moment(["train", str(config), "--runs-dir", str(runs_root)], runs_root, tmp_path, rng)
+
+    assert_checkpoints_complete(run)
+    assert_metrics_readable(run)
+    manager = JobManager(runs_root)  # marks the run interrupted, as an app start does
+    assert run.read_status()["state"] == "interrupted"
+    if run.checkpoints():
+        manager.resume(run.id)
+    else:  # killed before the first checkpoint: the message said to start again
+        run = manager.start(run.load_config())
+    assert manager.wait(WAIT_S)["state"] == "finished"
+    assert [step for step, _ in run.checkpoints()][-1] == 12
+    assert_checkpoints_complete(run)
+
+
+def kill_at_random_moment(args: list[str], runs_root: Path, tmp_path: Path, rng: random.Random) -> RunDir:
+    """Start the CLI, let it log 1-5 more records and up to half a second more, SIGKILL it; return its run."""
+    child = start_child(args, tmp_path)
+    try:
+        wait_for(lambda: list_runs(runs_root) and list_runs(runs_root)[0].metrics_path.exists()
+                 or child.poll() is not None, what="training to start")
+        run = list_runs(runs_root)[0]
+        wanted = len(run.read_metrics()) + rng.randint(1, 5)
+        wait_for(lambda: len(run.read_metrics()) >= wanted or child.poll() is not None, what="more steps")
+        time.sleep(rng.uniform(0, 0.5))
+    finally:
+        kill(child)
+    assert child.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    return run
+
+
+def test_a_torn_last_metrics_line_is_skipped_and_the_next_record_lands_whole(tmp_path, tiny_config):
+    run = new_run_dir(tmp_path / "runs", tiny_config)
+    run.append_metrics({"kind": "train", "step": 1, "train_loss": 5.0})
+    with open(run.metrics_path, "a", encoding="utf-8") as f:
+        f.write('{"kind": "train", "step": 2, "train_lo')  # the process died mid-write
+    assert [r["step"] for r in run.read_metrics()] == [1]
+    assert [r["step"] for r in monitor_metrics(run)] == [1]
+    run.append_metrics({"kind": "train", "step": 2, "train_loss": 4.0})  # the resumed run logs again
+    assert [r["step"] for r in run.read_metrics()] == [1, 2]
+    assert [r["step"] for r in monitor_metrics(run)] == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Out of memory
+
+
+def test_out_of_memory_stops_with_the_fix_in_numbers_releases_memory_and_the_next_run_starts(
+        tmp_path, corpus, monkeypatch):
+    cfg = fast_config(corpus, micro_batch_size=4, grad_accum_steps=1)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    real_step = trainer_lib.Trainer._train_step
+    model_ref = []
+
+    def step_that_runs_out(self):
+        model_ref.append(weakref.ref(self.lm))
+        if self.state.step == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real_step(self)
+
+    monkeypatch.setattr(trainer_lib.Trainer, "_train_step", step_that_runs_out)
+    trainer = trainer_lib.Trainer(cfg, run)
+    status = trainer.run()
+    assert status["state"] == "failed"
+    message = status["message"]
+    assert "Out of memory on cpu at step 2" in message
+    assert "4 sequences x 32 tokens" in message
+    assert "train.micro_batch_size 2 and train.grad_accum_steps 2" in message
+    assert "model.context_length 16" in message and "model.gradient_checkpointing true" in message
+    assert run.read_status()["message"] == message
+    assert model_ref[-1]() is None  # released though the trainer object itself is still referenced
+    assert trainer.lm is None and trainer.optimizer is None
+
+    monkeypatch.setattr(trainer_lib.Trainer, "_train_step", real_step)
+    manager = JobManager(tmp_path / "runs")  # the same app starts the next run
+    manager.start(cfg)
+    assert manager.wait(WAIT_S)["state"] == "finished"
+
+
+@pytest.mark.parametrize("micro, accum, context, checkpointing, expected", [
+    (16, 1, 256, False, ["micro_batch_size 8 and train.grad_accum_steps 2 (the same 16 sequences",
+                         "context_length 128", "gradient_checkpointing true"]),
+    (5, 3, 64, True, ["micro_batch_size 2 and train.grad_accum_steps 8 (about the same 16 sequences",
+                      "context_length 32"]),
+    (1, 1, 8, True, []),
+])
+def test_memory_fixes_keep_the_batch_and_skip_what_is_already_done(micro, accum, context, checkpointing,
+                                                                     expected, tiny_config):
+    cfg = tiny_config
+    cfg.train.micro_batch_size, cfg.train.grad_accum_steps = micro, accum
+    cfg.model.context_length, cfg.model.gradient_checkpointing = context, checkpointing
+    fixes = memory_fixes(cfg)
+    assert len(fixes) == len(expected)
+    for fix, fragment in zip(fixes, expected):
+        assert fragment in fix
+    if not expected:
+        assert "smaller model" in out_of_memory_message(cfg, "cuda:0", 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# NaN loss, full disk
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_loss_stops_the_run_and_says_so_before_saving_it(tmp_path, corpus, monkeypatch, bad):
+    real_step = trainer_lib.Trainer._train_step
+
+    def diverging_step(self):
+        loss = real_step(self)
+        return loss * bad if self.state.step >= 2 else loss  # step 3 onwards
+
+    monkeypatch.setattr(trainer_lib.Trainer, "_train_step", diverging_step)
+    cfg = fast_config(corpus, save_interval=2)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    status = trainer_lib.train(cfg, run)
+    assert status["state"] == "failed"
+    assert f"loss became {bad}" in status["message"] and "learning_rate" in status["message"]
+    assert [step for step, _ in run.checkpoints()] == [2]  # nothing saved after the loss went bad
+
+
+def test_disk_full_while_saving_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, corpus, monkeypatch):
+    real_write = trainer_lib.write_checkpoint
+
+    def write_until_the_disk_is_full(folder, trainer):
+        if trainer.state.step == 4:
+            folder.mkdir(parents=True)
+            (folder / "model.safetensors").write_bytes(b"\0" * 1000)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(folder, trainer)
+
+    monkeypatch.setattr(trainer_lib, "write_checkpoint", write_until_the_disk_is_full)
+    runs_root = tmp_path / "runs"
+    cfg = fast_config(corpus, save_interval=2)
+    run = new_run_dir(runs_root, cfg)
+    status = trainer_lib.train(cfg, run)
+    assert status["state"] == "failed"
+    message = status["message"]
+    assert "Saving the checkpoint at step 4 failed: the disk is full" in message
+    assert "previous checkpoint (step-2) is intact" in message and "resume" in message
+    assert [step for step, _ in run.checkpoints()] == [2]
+    assert_checkpoints_complete(run)
+    assert not [p for p in run.checkpoints_dir.iterdir() if p.name.startswith(".tmp")]
+
+    monkeypatch.setattr(trainer_lib, "write_checkpoint", real_write)  # space was freed
+    manager = JobManager(runs_root)
+    manager.resume(run.id)
+    assert manager.wait(WAIT_S)["state"] == "finished"
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume with a configuration that cannot match
+
+
+@pytest.fixture
+def stopped_run(tmp_path, tiny_config) -> RunDir:
+    """A run folder as a stopped run leaves it: config.yaml and one complete checkpoint."""
+    run = new_run_dir(tmp_path / "runs", tiny_config)
+    checkpoint = run.checkpoint_dir(10)
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "COMPLETE").write_text("ok")
+    run.write_status("stopped", "Stopped at step 10; resume to continue.", step=10)
+    return run
+
+
+def test_cli_refuses_a_resume_that_changes_the_model_or_tokenizer_and_names_the_fields(stopped_run, capsys):
+    code = cli.main(["train", "--resume", str(stopped_run.path), "--set", "model.n_embd=128",
+                     "--set", "tokenizer.vocab_size=2048"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "model.n_embd (64 -> 128)" in err and "tokenizer.vocab_size (1024 -> 2048)" in err
+    assert "Start a new run instead" in err
+    assert stopped_run.load_config().model.n_embd == 64  # the run's config.yaml is untouched
+
+
+def test_cli_refuses_a_resume_with_another_config_file_naming_each_difference(stopped_run, tmp_path, capsys):
+    other = stopped_run.load_config()
+    other.tokenizer.algorithm, other.model.family = "wordpiece", "llama"
+    other.save(tmp_path / "other.yaml")
+    assert cli.main(["train", str(tmp_path / "other.yaml"), "--resume", str(stopped_run.path)]) == 2
+    err = capsys.readouterr().err
+    assert "tokenizer.algorithm ('bpe' -> 'wordpiece')" in err and "model.family ('gpt2' -> 'llama')" in err
+
+
+def test_job_manager_refuses_an_incompatible_resume_and_accepts_a_longer_one(stopped_run, tmp_path):
+    class NoTraining:  # the launcher is not reached for a refused resume; for an accepted one, nothing trains
+        def launch(self, run, cfg, resume):
+            self.launched = (run.id, cfg.train.max_steps, resume)
+            return type("Done", (), {"is_alive": lambda self: False, "join": lambda self, t=None: None})()
+
+    manager = JobManager(tmp_path / "runs", launcher=NoTraining())
+    with pytest.raises(ConfigError) as refused:
+        manager.resume(stopped_run.id, ["model.n_layer=3", "model.context_length=128"])
+    assert "model.n_layer (2 -> 3)" in str(refused.value) and "model.context_length (64 -> 128)" in str(refused.value)
+    assert stopped_run.read_status()["state"] == "stopped"
+
+    manager.resume(stopped_run.id, ["train.max_steps=60"])  # training settings may change
+    assert manager.launcher.launched == (stopped_run.id, 60, True)
