@@ -126,9 +126,10 @@ def mark_interrupted(runs_root: Path) -> list[RunDir]:
 class JobManager:
     """The one training job of this app: start, stop, resume and status, all through run folders."""
 
-    def __init__(self, runs_root: Path, launcher: Launcher | None = None):
+    def __init__(self, runs_root: Path, launcher: Launcher | None = None, multi_gpu_launcher: Launcher | None = None):
         self.runs_root = Path(runs_root)
         self.launcher = launcher or ThreadLauncher()
+        self.multi_gpu_launcher = multi_gpu_launcher  # made on first use: it needs the GPU count
         self._lock = threading.Lock()  # two Start clicks at once must start one run
         self._job: tuple[RunDir, JobHandle] | None = None
         self.interrupted = mark_interrupted(self.runs_root)
@@ -156,7 +157,7 @@ class JobManager:
         with self._lock:
             self._refuse_if_busy()
             run = new_run_dir(self.runs_root, cfg)
-            self._job = (run, self.launcher.launch(run, cfg, resume=False))
+            self._job = (run, self._launcher_for(cfg).launch(run, cfg, resume=False))
         return run
 
     def resume(self, run_id: str, overrides: Sequence[str] = ()) -> RunDir:
@@ -167,7 +168,7 @@ class JobManager:
             step = int(run.latest_checkpoint().name.removeprefix("step-"))
             (run.path / STOP_FILE).unlink(missing_ok=True)
             run.write_status("queued", f"Resuming from the checkpoint at step {step}.", step=step)
-            self._job = (run, self.launcher.launch(run, cfg, resume=True))
+            self._job = (run, self._launcher_for(cfg).launch(run, cfg, resume=True))
         return run
 
     def stop(self) -> RunDir:
@@ -191,6 +192,21 @@ class JobManager:
         if self._job is not None and self._job[1].is_alive():
             self.stop()
             self._job[1].join(timeout)
+
+    def _launcher_for(self, cfg: RunConfig) -> Launcher:
+        """A thread for one device; `accelerate launch` in a child process when train.gpus names several."""
+        if not cfg.train.gpus:
+            return self.launcher
+        import torch
+
+        from clm_gui.launch import SubprocessLauncher, selected_gpus
+
+        available = torch.cuda.device_count()
+        if len(selected_gpus(cfg.train.gpus, available)) == 1:
+            return self.launcher  # one GPU: train.device says which
+        if self.multi_gpu_launcher is None:
+            self.multi_gpu_launcher = SubprocessLauncher(available)
+        return self.multi_gpu_launcher
 
     def _refuse_if_busy(self) -> None:
         active = self.active_run()

@@ -70,3 +70,64 @@ def test_gpu_selection_is_checked_against_the_machine():
         selected_gpus("0,2", 2)
     with pytest.raises(UserError, match="twice"):
         selected_gpus("1,1", 2)
+
+
+class RecordingLauncher:
+    def __init__(self):
+        self.launched = []
+
+    def launch(self, run, cfg, resume):
+        self.launched.append((run.id, resume))
+        return FinishedHandle()
+
+
+class FinishedHandle:
+    def is_alive(self):
+        return False
+
+    def join(self, timeout=None):
+        pass
+
+
+def test_job_manager_starts_several_gpus_through_the_subprocess_launcher(tmp_path, monkeypatch):
+    from clm_gui.jobs import JobManager
+
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
+    single, several = RecordingLauncher(), RecordingLauncher()
+    manager = JobManager(tmp_path / "runs", launcher=single, multi_gpu_launcher=several)
+    cfg = make_tiny_config()
+    cfg.train.gpus = "all"
+    run = manager.start(cfg)
+    assert several.launched == [(run.id, False)] and single.launched == []
+    cfg.train.gpus = ""
+    (run.path / "status.json").write_text('{"state": "finished"}')
+    manager.start(cfg)
+    assert len(single.launched) == 1
+
+
+def test_subprocess_launcher_runs_an_argument_list_without_a_shell(tmp_path, monkeypatch):
+    import subprocess
+
+    from clm_gui.launch import SubprocessLauncher
+    from clm_gui.runs import new_run_dir
+
+    calls = []
+
+    class FakePopen:
+        pid = 4242
+
+        def __init__(self, argv, **kwargs):
+            calls.append((argv, kwargs))
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    cfg = make_tiny_config()
+    cfg.train.gpus = "0,1"
+    run = new_run_dir(tmp_path / "runs", cfg)
+    handle = SubprocessLauncher(available_gpus=2).launch(run, cfg, resume=False)
+    [(argv, kwargs)] = calls
+    assert isinstance(argv, list) and not kwargs.get("shell")
+    assert argv[argv.index("--num_processes") + 1] == "2" and handle.is_alive()
+    assert run.read_status()["pid"] == 4242
