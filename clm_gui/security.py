@@ -14,6 +14,7 @@ symlinks and doubled slashes alike.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from clm_gui.config import HUB_SOURCE_PREFIX, RunConfig, is_hub_id
 from clm_gui.errors import ConfigError, UserError
 
 DATA_FOLDER = "the app's data folder"  # said instead of the real path: hosted mode shows no server paths
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PathOutsideRoot(UserError):
@@ -33,6 +35,14 @@ def _checked_text(user_path: str | Path) -> str:
         raise UserError("The path is empty; give a file or folder.")
     if "\0" in text:
         raise UserError("The path contains a NUL character, which no file name can hold.")
+    return text
+
+
+def check_encodable(text: str, what: str) -> str:
+    """text, or a UserError when it holds a lone surrogate: a code point that no encoding can write,
+    which a JSON escape such as "\\ud800" can smuggle in, and on which tokenizers fail."""
+    if _LONE_SURROGATE.search(text):
+        raise UserError(f"{what} contains an invalid character (a lone surrogate, which is not text); remove it.")
     return text
 
 
