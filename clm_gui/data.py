@@ -1,12 +1,12 @@
-"""Dataset sources, streaming vs in-memory, text extraction, preprocessing and the held-out split.
+"""Dataset sources, streaming vs in-memory, text extraction, preview, preprocessing and the held-out split.
 
 Every source becomes a Hugging Face `datasets` object, in one of two modes:
 - in memory: a `Dataset` (random access, exact statistics, fast repeated passes);
 - streaming: an `IterableDataset` (read lazily; memory does not grow with the corpus).
 
-The three ways of making an iterable dataset all appear here: `IterableDataset.from_generator` for the
-built-in demo corpus, `load_dataset(..., streaming=True)` for files and the Hub, and
-`Dataset.to_iterable_dataset()` for data already in memory.
+The three ways of making an iterable dataset all appear here: `IterableDataset.from_generator` for
+plain-text files and the built-in demo corpus, `load_dataset(..., streaming=True)` for table files and
+the Hub, and `Dataset.to_iterable_dataset()` for data already in memory (`as_streaming`).
 
 The held-out split is a rule on the document index (one document in K, K = 1 / eval_fraction), so it
 is the same in both modes, needs no extra pass, and never leaks a document into both splits.
@@ -14,23 +14,36 @@ is the same in both modes, needs no extra pass, and never leaks a document into 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import os
 import re
 import socket
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import datasets
 
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_source
+from clm_gui.datafiles import diagnose_table_file, iter_text_units, parquet_rows, shorten
 from clm_gui.errors import UserError
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}
 TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 PREFERRED_TEXT_COLUMNS = ("text", "content", "code")
 HUB_HOST = ("huggingface.co", 443)
+TEXT_FEATURES = datasets.Features({
+    "text": datasets.Value("string"),
+    "path": datasets.Value("string"),
+    "replaced_bytes": datasets.Value("int64"),  # bytes that were not UTF-8 and became U+FFFD
+})
+_UNIT_SEPARATOR_BYTES = {"document": 0, "paragraph": 2, "line": 1}
+ROW_BATCH = 256
 
 datasets.disable_progress_bars()
 
@@ -49,23 +62,18 @@ def demo_corpus_files() -> list[Path]:
     return files
 
 
-def _read_text_files(paths: list[str]) -> Iterator[dict]:
-    for path in paths:
-        raw = Path(path).read_bytes()
-        yield {"text": raw.decode("utf-8", errors="replace"), "path": str(path)}
-
-
-def _text_files_dataset(paths: list[Path], streaming: bool):
-    shards = [str(p) for p in paths]
-    if streaming:
-        # gen_kwargs holding a list makes the dataset sharded, so ranks and workers split it by file.
-        return datasets.IterableDataset.from_generator(_read_text_files, gen_kwargs={"paths": shards})
-    rows = list(_read_text_files(shards))
-    return datasets.Dataset.from_dict({"text": [r["text"] for r in rows], "path": [r["path"] for r in rows]})
-
-
 # ---------------------------------------------------------------------------------------------
-# Sources.
+# Local files: which ones, of what kind.
+
+
+@dataclass
+class SourceFiles:
+    kind: str  # "text", or the `datasets` builder that reads them: json, csv, parquet
+    files: list[Path]
+
+    @property
+    def disk_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
 
 
 def _local_files(path: Path) -> list[Path]:
@@ -84,28 +92,71 @@ def _local_files(path: Path) -> list[Path]:
     return files
 
 
-def _local_dataset(path: Path, streaming: bool):
+def source_files(cfg: DataConfig) -> SourceFiles | None:
+    """The files behind a demo or local source (None for the Hub), checked for kind and emptiness."""
+    if cfg.source == "demo":
+        return SourceFiles("text", demo_corpus_files())
+    if cfg.source.startswith(HUB_SOURCE_PREFIX):
+        return None
+    path = Path(cfg.source).expanduser()
     if not path.exists():
         raise UserError(f"The path {path} does not exist; check the spelling or upload the files.")
     files = _local_files(path)
     kinds = {TABLE_BUILDERS.get(f.suffix.lower(), "text") for f in files}
     if len(kinds) > 1:
         raise UserError(
-            f"{path} mixes plain text files with table files ({', '.join(sorted(kinds))}); "
+            f"{path} mixes files of different kinds ({', '.join(sorted(kinds))}); "
             "put each kind in its own folder."
         )
+    non_empty = [f for f in files if f.stat().st_size > 0]
+    if not non_empty:
+        what = f"The file {files[0].name} is" if len(files) == 1 else f"All {len(files)} files in {path} are"
+        raise UserError(f"{what} empty (0 bytes): there is no text to train on. Choose or upload other files.")
     kind = kinds.pop()
-    if kind == "text":
-        return _text_files_dataset(files, streaming)
+    # An empty table file has no columns and breaks its builder; an empty text file is an empty document.
+    return SourceFiles(kind, files if kind == "text" else non_empty)
+
+
+def resolve_text_unit(cfg: DataConfig, n_files: int) -> str:
+    """What one document is in plain-text files; see DataConfig.text_unit."""
+    if cfg.text_unit != "auto":
+        return cfg.text_unit
+    return "document" if n_files > 1 else "paragraph"
+
+
+def _read_text_files(paths: list[str], unit: str) -> Iterator[dict]:
+    for path in paths:
+        for text, replaced in iter_text_units(Path(path), unit):
+            yield {"text": text, "path": path, "replaced_bytes": replaced}
+
+
+def _text_files_dataset(paths: list[Path], unit: str, streaming: bool):
+    shards = [str(p) for p in paths]
+    if streaming:
+        # gen_kwargs holding a list makes the dataset sharded, so ranks and workers split it by file.
+        # No `features`: declaring them makes `datasets` encode and decode every row, 5x slower to read;
+        # the columns are then learnt from the first rows (see column_kinds).
+        return datasets.IterableDataset.from_generator(
+            _read_text_files, gen_kwargs={"paths": shards, "unit": unit})
+    columns: dict[str, list] = {name: [] for name in TEXT_FEATURES}
+    for row in _read_text_files(shards, unit):
+        for name, value in row.items():
+            columns[name].append(value)
+    return datasets.Dataset.from_dict(columns, features=TEXT_FEATURES)
+
+
+def _local_dataset(found: SourceFiles, cfg: DataConfig):
+    if found.kind == "text":
+        return _text_files_dataset(found.files, resolve_text_unit(cfg, len(found.files)), cfg.streaming)
     try:
-        return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train", streaming=streaming)
+        return datasets.load_dataset(found.kind, data_files=[str(f) for f in found.files], split="train",
+                                     streaming=cfg.streaming)
     except Exception as exc:  # the builders raise many types; all mean "this file is unreadable"
-        raise UserError(f"Cannot read {path} as {kind}: {_first_line(exc)}") from None
+        raise read_error(exc, cfg) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+# ---------------------------------------------------------------------------------------------
+# The Hugging Face Hub.
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -137,58 +188,240 @@ def _hub_dataset(source: str, streaming: bool):
         raise UserError(f"Could not load {dataset_id!r} from the Hub: {_first_line(exc)}") from None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def load_source(cfg: DataConfig):
     """The raw dataset named by `cfg.source`, with all its columns, in the configured mode."""
-    if cfg.source == "demo":
-        return _text_files_dataset(demo_corpus_files(), cfg.streaming)
     if cfg.source.startswith(HUB_SOURCE_PREFIX):
         return _hub_dataset(cfg.source, cfg.streaming)
-    return _local_dataset(Path(cfg.source).expanduser(), cfg.streaming)
+    return _local_dataset(source_files(cfg), cfg)
+
+
+def as_streaming(ds):
+    """An in-memory `Dataset` read as a stream (`to_iterable_dataset`); a stream is returned as it is."""
+    return ds.to_iterable_dataset() if isinstance(ds, datasets.Dataset) else ds
 
 
 # ---------------------------------------------------------------------------------------------
-# Text column, preprocessing, splits.
+# Reading rows, with failures explained.
 
 
-def string_columns(features) -> list[str]:
-    if not features:
-        return []
-    return [name for name, f in features.items() if getattr(f, "dtype", None) in ("string", "large_string")]
+def _rows(ds, batch_size: int) -> Iterator[dict]:
+    # Reading in batches skips most of the per-row work `datasets` does: 20x faster for a Dataset.
+    for batch in ds.iter(batch_size=batch_size):
+        names = list(batch)
+        for values in zip(*(batch[name] for name in names)):
+            yield dict(zip(names, values))
 
 
-def detect_text_column(ds) -> str:
+def iter_rows(ds, cfg: DataConfig, batch_size: int = ROW_BATCH) -> Iterator[dict]:
+    """The rows of a loaded source (at most cfg.max_documents), turning read failures into UserErrors.
+    A stream is read batch_size rows ahead: keep it small when only the first rows are wanted."""
+    limit = cfg.max_documents or None
+    try:
+        yield from islice(_rows(ds, min(batch_size, limit or batch_size)), limit)
+    except GeneratorExit:  # closed early; matched first, as UserError may already be gone at interpreter exit
+        raise
+    except UserError:
+        raise
+    except Exception as exc:  # pyarrow, pandas and the builders fail with many types mid-stream
+        raise read_error(exc, cfg) from None
+
+
+def read_error(exc: BaseException, cfg: DataConfig) -> UserError:
+    """A UserError saying what is wrong with the source's files, found by re-reading them."""
+    found = None if cfg.source.startswith(HUB_SOURCE_PREFIX) else source_files(cfg)
+    for path in found.files if found and found.kind != "text" else []:
+        problem = diagnose_table_file(path)
+        if problem:
+            return UserError(problem)
+    return UserError(f"Cannot read {cfg.source}: {_first_line(exc)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# How big a source is, known without reading it all (the profile's estimates start from this).
+
+
+@dataclass
+class Extent:
+    kind: str  # "text", "json", "csv", "parquet" or "hub"
+    documents: int | None = None  # the exact number of raw documents, when known cheaply
+    disk_bytes: int | None = None  # the files' size (or the Hub's recorded size)
+    row_bytes: Callable[[dict], int] | None = None  # one row's approximate share of disk_bytes
+
+
+def _json_row_bytes(row: dict) -> int:
+    return len(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8")) + 1
+
+
+def _csv_row_bytes(row: dict) -> int:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(row.values())
+    return len(buffer.getvalue().encode("utf-8"))
+
+
+def _text_row_bytes(unit: str) -> Callable[[dict], int]:
+    separator = _UNIT_SEPARATOR_BYTES[unit]
+    # Each replaced byte became U+FFFD, which takes 3 bytes in UTF-8 but took 1 on disk.
+    return lambda row: len(row["text"].encode("utf-8")) - 2 * row["replaced_bytes"] + separator
+
+
+def source_extent(cfg: DataConfig, ds) -> Extent:
+    """What is known about the size of a loaded source before reading it."""
+    if cfg.source.startswith(HUB_SOURCE_PREFIX):
+        split = (ds.info.splits or {}).get(parse_hub_source(cfg.source)[2])
+        return Extent("hub", documents=(split.num_examples or None) if split else None,
+                      disk_bytes=(split.num_bytes if split else None) or ds.info.dataset_size or None)
+    found = source_files(cfg)
+    disk = found.disk_bytes
+    if found.kind == "parquet":
+        return Extent("parquet", documents=parquet_rows(found.files), disk_bytes=disk)
+    if found.kind != "text":
+        return Extent(found.kind, disk_bytes=disk,
+                      row_bytes=_json_row_bytes if found.kind == "json" else _csv_row_bytes)
+    unit = resolve_text_unit(cfg, len(found.files))
+    if unit == "document":
+        return Extent("text", documents=len(found.files), disk_bytes=disk)
+    return Extent("text", disk_bytes=disk, row_bytes=_text_row_bytes(unit))
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns: which hold text, which one is the text.
+
+
+def _feature_kind(feature) -> str:
+    dtype = str(getattr(feature, "dtype", ""))
+    if dtype in ("string", "large_string"):
+        return "text"
+    if dtype.startswith(("int", "uint", "float")):
+        return "number"
+    return "other"
+
+
+def _value_kind(value) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "number"
+    return "other"
+
+
+def _peek(ds, cfg: DataConfig | None, n: int) -> list[dict]:
+    return list(islice(iter_rows(ds, cfg, batch_size=n) if cfg else _rows(ds, n), n))
+
+
+def column_kinds(ds, cfg: DataConfig | None = None) -> dict[str, str]:
+    """Each column's kind: text, number or other; from the features, or the first rows when unknown."""
+    if ds.features:
+        return {name: _feature_kind(f) for name, f in ds.features.items()}
+    kinds: dict[str, str] = {}
+    for row in _peek(ds, cfg, 20):
+        for name, value in row.items():
+            if value is not None and kinds.get(name) != "text":
+                kinds[name] = _value_kind(value)
+            kinds.setdefault(name, "other")
+    return kinds
+
+
+def _describe_columns(kinds: dict[str, str]) -> str:
+    return ", ".join(f"{name} ({kind})" for name, kind in kinds.items()) or "no columns"
+
+
+def detect_text_column(ds, cfg: DataConfig | None = None) -> str:
     """The column holding the text: text/content/code if present, else the longest string column."""
-    columns = string_columns(ds.features)
+    kinds = column_kinds(ds, cfg)
+    columns = [name for name, kind in kinds.items() if kind == "text"]
     if not columns:
         raise UserError(
-            "The dataset has no text column (found: "
-            f"{', '.join(ds.column_names or []) or 'no columns'}); choose a file with a column of text."
+            f"The dataset has no text column (found: {_describe_columns(kinds)}); "
+            "choose a file with a column of text, for example a CSV with a `text` column."
         )
     for name in PREFERRED_TEXT_COLUMNS:
         if name in columns:
             return name
-    rows = list(ds.take(50)) if isinstance(ds, datasets.IterableDataset) else ds.select(range(min(50, len(ds))))
-    lengths = {c: sum(len(r[c] or "") for r in rows) for c in columns}
+    rows = _peek(ds, cfg, 50)
+    lengths = {c: sum(len(r.get(c) or "") for r in rows) for c in columns}
     return max(columns, key=lambda c: lengths[c])
 
 
-def text_getter(ds, cfg: DataConfig):
+def text_columns(ds, cfg: DataConfig) -> list[str]:
+    """The configured columns (joined or single), or the detected one; each checked to hold text."""
+    columns = list(cfg.join_columns) or [cfg.text_column or detect_text_column(ds, cfg)]
+    kinds = column_kinds(ds, cfg)
+    missing = [c for c in columns if c not in kinds]
+    if missing and kinds:
+        raise UserError(f"Column(s) {', '.join(missing)} not found; the dataset has: {', '.join(kinds)}.")
+    wrong = [c for c in columns if c in kinds and kinds[c] != "text"]
+    if wrong:
+        usable = [name for name, kind in kinds.items() if kind == "text"]
+        hint = f"pick a text column: {', '.join(usable)}." if usable else "the dataset has no text column."
+        raise UserError(
+            f"Column(s) {', '.join(f'{c} ({kinds[c]})' for c in wrong)} hold no text; {hint}"
+        )
+    return columns
+
+
+def text_getter(ds, cfg: DataConfig) -> Callable[[dict], str]:
     """A function row -> text, for the configured (or detected) column or joined columns."""
-    columns = list(cfg.join_columns) or [cfg.text_column or detect_text_column(ds)]
-    known = ds.column_names
-    if known is not None:
-        missing = [c for c in columns if c not in known]
-        if missing:
-            raise UserError(f"Column(s) {', '.join(missing)} not found; the dataset has: {', '.join(known)}.")
-    string_cols = set(string_columns(ds.features))
-    if ds.features is not None:
-        non_text = [c for c in columns if c not in string_cols]
-        if non_text:
-            raise UserError(f"Column(s) {', '.join(non_text)} hold no text; pick a string column.")
+    columns = text_columns(ds, cfg)
+
+    def cell(row: dict, column: str) -> str:
+        value = row.get(column)
+        if isinstance(value, str) or value is None:
+            return value or ""
+        raise UserError(f"Column {column} holds {type(value).__name__} values (such as {value!r}), "
+                        "not text; pick a text column.")
+
     if len(columns) == 1:
-        column = columns[0]
-        return lambda row: row[column] or ""
-    return lambda row: "\n".join(row[c] or "" for c in columns)
+        return lambda row: cell(row, columns[0])
+    return lambda row: "\n".join(cell(row, c) for c in columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview: the first rows, shortened, with the text column marked.
+
+TEXT_MARK = "▶ "
+
+
+@dataclass
+class Preview:
+    columns: list[str]
+    rows: list[list[str]]
+    text_columns: list[str] = field(default_factory=list)  # empty when no text column could be found
+    column_kinds: dict[str, str] = field(default_factory=dict)
+    problem: str = ""  # why no text column could be used, in words
+
+    def headers(self) -> list[str]:
+        return [TEXT_MARK + c if c in self.text_columns else c for c in self.columns]
+
+
+def text_of(value) -> str:
+    """A cell shown in a preview: text as it is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
+    """The first n rows as strings (long ones shortened), the text column(s) and any column problem."""
+    rows = _peek(ds, cfg, n)
+    if not rows:
+        raise UserError(f"{cfg.source} has no rows: there is nothing to preview or train on.")
+    kinds = column_kinds(ds, cfg)
+    columns = list(ds.column_names or rows[0])
+    table = [[shorten(text_of(row.get(c)), width) for c in columns] for row in rows]
+    try:
+        chosen = text_columns(ds, cfg)
+    except UserError as exc:
+        return Preview(columns, table, [], kinds, str(exc))
+    return Preview(columns, table, chosen, kinds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing and splits.
 
 
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
@@ -199,22 +432,42 @@ def normalize_whitespace(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip("\n") + ("\n" if text.strip() else "")
 
 
+class DuplicateTracker:
+    """Exact duplicates by content hash: 16 bytes per distinct document is the price."""
+
+    def __init__(self):
+        self._seen: set[bytes] = set()
+
+    def seen_before(self, text: str) -> bool:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if digest in self._seen:
+            return True
+        self._seen.add(digest)
+        return False
+
+
+def drop_reason(text: str, cfg: DataConfig, duplicate: bool) -> str | None:
+    """Why the configured filters drop this (already normalised) document, or None to keep it."""
+    if cfg.drop_empty and not text.strip():
+        return "empty"
+    if len(text) < cfg.min_chars:
+        return "shorter than min_chars"
+    if cfg.max_chars and len(text) > cfg.max_chars:
+        return "longer than max_chars"
+    if cfg.drop_duplicates and duplicate:
+        return "duplicate"
+    return None
+
+
 def preprocess(texts: Iterator[str], cfg: DataConfig) -> Iterator[str]:
     """Apply the configured filters lazily (works the same for both modes)."""
-    seen: set[bytes] = set()  # 16 bytes per unique document: the price of exact de-duplication
+    tracker = DuplicateTracker() if cfg.drop_duplicates else None
     for text in texts:
         if cfg.normalize_whitespace:
             text = normalize_whitespace(text)
-        if cfg.drop_empty and not text.strip():
-            continue
-        if len(text) < cfg.min_chars or (cfg.max_chars and len(text) > cfg.max_chars):
-            continue
-        if cfg.drop_duplicates:
-            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            if digest in seen:
-                continue
-            seen.add(digest)
-        yield text
+        duplicate = tracker is not None and tracker.seen_before(text)
+        if drop_reason(text, cfg, duplicate) is None:
+            yield text
 
 
 def eval_period(cfg: DataConfig) -> int:
@@ -236,9 +489,7 @@ def iter_documents(
 
     def selected() -> Iterator[str]:
         train_index = 0
-        for i, row in enumerate(ds):
-            if cfg.max_documents and i >= cfg.max_documents:
-                return
+        for i, row in enumerate(iter_rows(ds, cfg)):
             is_eval = i % period == 0
             if split == "eval":
                 if is_eval:

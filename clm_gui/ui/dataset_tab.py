@@ -1,9 +1,282 @@
-"""The Dataset tab."""
+"""The Dataset tab: pick a source (demo corpus, uploads, a server path, a Hub id), choose streaming or
+in-memory, preview the first rows and profile the data. The choices go into the shared run
+configuration (`ctx.config["data"]`) and the profile into `ctx.profile`, which the Tokenizer and Model
+tabs read."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
 
 import gradio as gr
+import pandas as pd
 
+from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig
+from clm_gui.data import load_source, preview, source_files
+from clm_gui.errors import UserError
+from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
+from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.plots import length_histogram
+from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, import_uploads
+
+MODES_EXPLAINED = (
+    "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
+    "whole dataset must fit in RAM (or the disk cache).  \n"
+    "**Streaming** reads documents lazily while training runs: it starts at once and handles corpora larger "
+    "than RAM, but the profile is estimated from a sample."
+)
+TEXT_UNIT_LABELS = {"auto": "auto", "document": "one per file", "paragraph": "one per paragraph",
+                    "line": "one per line"}
+# The widgets that make up DataConfig, in the order the handlers receive their values.
+FIELDS = ("kind", "uploaded", "local_path", "hub_id", "hub_config", "hub_split", "mode", "text_column",
+          "join_columns", "text_unit", "drop_empty", "drop_duplicates", "normalize_whitespace", "min_chars",
+          "max_chars", "max_documents", "eval_fraction")
+_CANCEL: dict[str, threading.Event] = {}  # one per browser session: set by Cancel, read by the profile loop
+
+
+# ---------------------------------------------------------------------------------------------
+# Widgets -> DataConfig.
+
+
+def _source(values: dict, settings: AppSettings) -> str:
+    kind = values["kind"]
+    if kind == "demo":
+        return "demo"
+    if kind == "upload":
+        if not values["uploaded"]:
+            raise UserError("Upload one or more files first (.txt, .md, .jsonl, .json, .csv, .parquet or an archive).")
+        return values["uploaded"]
+    if kind == "local":
+        if settings.hosted:
+            raise UserError("Server paths are switched off in hosted mode; upload your files instead.")
+        if not (values["local_path"] or "").strip():
+            raise UserError("Type the path of a folder or file on this machine first.")
+        return values["local_path"].strip()
+    hub_id = (values["hub_id"] or "").strip()
+    if not hub_id:
+        raise UserError("Type a Hub dataset id first, for example 'owner/name'.")
+    parts = [hub_id, (values["hub_config"] or "").strip(), (values["hub_split"] or "").strip() or "train"]
+    return HUB_SOURCE_PREFIX + ":".join(parts)
+
+
+def data_config(settings: AppSettings, *widget_values) -> DataConfig:
+    """The DataConfig the widgets describe, checked; raises UserError with every problem."""
+    v = dict(zip(FIELDS, widget_values))
+    cfg = DataConfig(
+        source=_source(v, settings), streaming=v["mode"] == "streaming", text_column=v["text_column"] or "",
+        join_columns=list(v["join_columns"] or []), text_unit=v["text_unit"] or "auto",
+        drop_empty=bool(v["drop_empty"]), drop_duplicates=bool(v["drop_duplicates"]),
+        normalize_whitespace=bool(v["normalize_whitespace"]), min_chars=int(v["min_chars"] or 0),
+        max_chars=int(v["max_chars"] or 0), max_documents=int(v["max_documents"] or 0),
+        eval_fraction=float(v["eval_fraction"] or 0),
+    )
+    problems = RunConfig(data=cfg).validate()  # the other sections are defaults: every problem is the data's
+    if problems:
+        raise UserError(" ".join(problems))
+    return cfg
+
+
+def _with_data(config: dict, cfg: DataConfig) -> dict:
+    config = copy.deepcopy(config)
+    config["data"] = dataclasses.asdict(cfg)
+    return config
+
+
+def _store(settings: AppSettings, config: dict, *widget_values):
+    """Keep the shared configuration in step with the widgets (silently while they are half filled in)."""
+    try:
+        return _with_data(config, data_config(settings, *widget_values))
+    except UserError:
+        return gr.skip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Event handlers: thin wrappers around clm_gui.data, clm_gui.profiling and clm_gui.uploads.
+
+
+def _fail(message: str) -> str:
+    return f"⚠️ {message}"
+
+
+def _kind_changed(kind: str):
+    boxes = [gr.update(visible=kind == k) for k in ("demo", "upload", "local", "hub")]
+    return (*boxes, gr.update(value=""), gr.update(value=[]))  # a new source: detect its text column again
+
+
+def _upload(settings: AppSettings, paths):
+    try:
+        result = import_uploads(paths or [], settings.uploads_dir, UploadLimits.from_megabytes(settings.max_upload_mb))
+    except UserError as exc:
+        return "", _fail(str(exc))
+    return str(result.folder), f"Uploaded: {result.summary()}."
+
+
+def _recommendation(cfg: DataConfig) -> str:
+    rec = recommend_for_source(cfg)
+    return f"**Recommended: {rec['mode']}.** {rec['reason']}"
+
+
+def _preview(settings: AppSettings, config: dict, *widget_values):
+    """The first rows (read as a stream, so even a huge source previews at once) and the columns."""
+    try:
+        cfg = data_config(settings, *widget_values)
+        shown = preview(load_source(dataclasses.replace(cfg, streaming=True)), cfg)
+        recommendation = _recommendation(cfg)
+    except UserError as exc:
+        return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    columns = [name for name, kind in shown.column_kinds.items() if kind == "text"]
+    detected = f"auto (detected: {', '.join(shown.text_columns)})" if shown.text_columns else "auto"
+    column_choices = [(detected, "")] + [(c, c) for c in columns]
+    status = _fail(shown.problem) if shown.problem else (
+        f"Showing the first {len(shown.rows)} rows; the text comes from **{', '.join(shown.text_columns)}** "
+        f"(marked ▶). Columns: {', '.join(f'{c} ({k})' for c, k in shown.column_kinds.items())}.")
+    table = pd.DataFrame(shown.rows, columns=shown.headers())
+    return (status, table, gr.update(choices=column_choices), gr.update(choices=columns), recommendation,
+            _with_data(config, cfg))
+
+
+def _tokenizer_for(config: dict):
+    """The tokenizer chosen in the Tokenizer tab, if any, for token counts; with a note on what happened."""
+    path = ((config or {}).get("tokenizer") or {}).get("path")
+    if not path:
+        return None, "Token counts appear once a tokenizer is chosen in the Tokenizer tab."
+    from clm_gui.tokenizer import load_tokenizer
+
+    try:
+        return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {path}."
+    except UserError as exc:
+        return None, f"Token counts skipped: {exc}"
+
+
+def _summary_markdown(profile: dict, tokenizer_note: str) -> str:
+    rows = profile_summary(profile)
+    table = "\n".join(f"| {label} | {value.replace('|', '/')} |" for label, value in rows if label != "Suggestion")
+    tips = [value for label, value in rows if label == "Suggestion"]
+    text = f"### Profile\n| Measure | Value |\n|---|---|\n{table}\n\n{tokenizer_note}"
+    if tips:
+        text += "\n\n**Suggestions**\n" + "\n".join(f"- {tip}" for tip in tips)
+    return text
+
+
+def _profile(settings: AppSettings, sample, config: dict, *widget_values, request: gr.Request, progress: gr.Progress):
+    stop = _CANCEL[request.session_hash] = threading.Event()
+    try:
+        cfg = data_config(settings, *widget_values)
+        tokenizer, tokenizer_note = _tokenizer_for(config)
+        progress(0, desc="Loading the dataset")
+        ds = load_source(cfg)
+
+        def report(read: int, expected: int | None) -> None:
+            progress((read, expected), desc=f"Profiling: {read:,} documents read", unit="documents")
+
+        profile = profile_dataset(ds, cfg, sample=int(sample or DEFAULT_SAMPLE), tokenizer=tokenizer,
+                                  progress=report, should_stop=stop.is_set)
+    except UserError as exc:
+        return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    finally:
+        _CANCEL.pop(request.session_hash, None)
+    done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
+    return (done, _summary_markdown(profile, tokenizer_note), length_histogram(profile), profile,
+            _with_data(config, cfg))
+
+
+def _cancel(request: gr.Request) -> str:
+    stop = _CANCEL.get(request.session_hash)
+    if stop is None:
+        return "Nothing is being profiled."
+    stop.set()
+    return "Cancelling the profile…"
+
+
+def _demo_description() -> str:
+    found = source_files(DataConfig())
+    return (f"Python's own standard library: {len(found.files):,} `.py` files, {human_bytes(found.disk_bytes)}. "
+            "A real code corpus present on every machine; nothing is downloaded.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout and wiring.
 
 
 def build(ctx: UIContext) -> None:
+    settings, defaults = ctx.settings, DataConfig()
     gr.Markdown("## Dataset")
+    kinds = [("Demo corpus", "demo"), ("Upload files", "upload"), ("Local path", "local"), ("Hugging Face Hub", "hub")]
+    if settings.hosted:  # a public or shared server: no reading of arbitrary server paths
+        kinds = [k for k in kinds if k[1] != "local"]
+    kind = gr.Radio(kinds, value="demo", label="Source", elem_id="dataset-kind")
+    uploaded = gr.State("")  # the folder the last upload was unpacked into
+    with gr.Group(visible=True) as demo_box:
+        gr.Markdown(_demo_description())
+    with gr.Group(visible=False) as upload_box:
+        files = gr.File(file_count="multiple", label="Files or archives", elem_id="dataset-files",
+                        file_types=list(DATA_SUFFIXES) + [".zip", ".gz", ".tgz", ".tar"])
+        gr.Markdown(f"{', '.join(DATA_SUFFIXES)} files, several at once, or {', '.join(ARCHIVE_SUFFIXES)} archives "
+                    f"of them; up to {settings.max_upload_mb} MB per file.")
+    with gr.Group(visible=False) as local_box:
+        local_path = gr.Textbox(label="A folder or file on this machine", placeholder="/data/corpus",
+                                elem_id="dataset-local-path")
+    with gr.Group(visible=False) as hub_box:
+        with gr.Row():
+            hub_id = gr.Textbox(label="Hub dataset id", placeholder="owner/name", elem_id="dataset-hub-id")
+            hub_config = gr.Textbox(label="Configuration (optional)")
+            hub_split = gr.Textbox("train", label="Split")
+
+    gr.Markdown(MODES_EXPLAINED)
+    with gr.Row():
+        mode = gr.Radio([("In memory", "in-memory"), ("Streaming", "streaming")], label="Mode", scale=1,
+                        value="streaming" if defaults.streaming else "in-memory", elem_id="dataset-mode")
+        recommendation = gr.Markdown(_recommendation(defaults), elem_id="dataset-recommendation")
+    with gr.Row():
+        text_column = gr.Dropdown([("auto (detected)", "")], value="", label="Text column", elem_id="dataset-column")
+        join_columns = gr.Dropdown([], value=[], multiselect=True, label="Or join several text columns")
+        text_unit = gr.Dropdown([(TEXT_UNIT_LABELS[u], u) for u in TEXT_UNITS], value=defaults.text_unit,
+                                label="Plain-text files: documents are",
+                                info="auto: one per file with several files, one per paragraph with one file")
+    with gr.Accordion("Preprocessing (applied lazily, in both modes)", open=False):
+        with gr.Row():
+            drop_empty = gr.Checkbox(defaults.drop_empty, label="Drop empty documents")
+            drop_duplicates = gr.Checkbox(defaults.drop_duplicates, label="Drop exact duplicates")
+            normalize = gr.Checkbox(defaults.normalize_whitespace, label="Normalise whitespace")
+        with gr.Row():
+            min_chars = gr.Number(defaults.min_chars, precision=0, label="Minimum characters")
+            max_chars = gr.Number(defaults.max_chars, precision=0, label="Maximum characters (0: none)")
+            max_documents = gr.Number(defaults.max_documents, precision=0, label="Read at most N documents (0: all)")
+            eval_fraction = gr.Number(defaults.eval_fraction, label="Held-out fraction")
+    with gr.Row():
+        preview_button = gr.Button("Preview", elem_id="dataset-preview-button")
+        profile_button = gr.Button("Profile", variant="primary", elem_id="dataset-profile-button")
+        cancel_button = gr.Button("Cancel", elem_id="dataset-cancel")
+        sample = gr.Number(DEFAULT_SAMPLE, precision=0, label="Streaming: profile the first N documents")
+    status = gr.Markdown(elem_id="dataset-status")
+    table = gr.Dataframe(label="Preview", interactive=False, wrap=True, max_height=420, elem_id="dataset-preview")
+    summary = gr.Markdown(elem_id="dataset-profile")
+    histogram = gr.Plot(label="Document lengths", elem_id="dataset-histogram")
+
+    widgets = [kind, uploaded, local_path, hub_id, hub_config, hub_split, mode, text_column, join_columns, text_unit,
+               drop_empty, drop_duplicates, normalize, min_chars, max_chars, max_documents, eval_fraction]
+    assert len(widgets) == len(FIELDS)
+
+    def bound(handler):  # the handlers take the app settings first; Gradio passes only widget values
+        def call(*args, **kwargs):
+            return handler(settings, *args, **kwargs)
+        call.__name__ = handler.__name__
+        return call
+
+    kind.change(_kind_changed, kind, [demo_box, upload_box, local_box, hub_box, text_column, join_columns])
+    for widget in widgets:
+        widget.change(bound(_store), [ctx.config, *widgets], ctx.config)
+    preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config]
+    files.upload(bound(_upload), files, [uploaded, status]).success(
+        bound(_preview), [ctx.config, *widgets], preview_outputs)
+    preview_button.click(bound(_preview), [ctx.config, *widgets], preview_outputs)
+    def profile(values: dict, request: gr.Request, progress=gr.Progress()):
+        # Inputs given as a set arrive as one {component: value} dict, which leaves Request and Progress
+        # as the positional parameters Gradio knows how to fill in.
+        return _profile(settings, values[sample], values[ctx.config], *(values[w] for w in widgets),
+                        request=request, progress=progress)
+
+    profile_button.click(profile, {sample, ctx.config, *widgets}, [status, summary, histogram, ctx.profile, ctx.config])
+    cancel_button.click(_cancel, None, status)

@@ -1,0 +1,52 @@
+"""The Dataset tab in a real browser: upload a file, preview it, profile it; and hosted mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+ROWS = [{"id": i, "text": f"Document number {i}. The cat sat on the mat and the dog slept by the door."}
+        for i in range(40)] + [{"id": 40, "text": ""}]
+
+
+def test_uploading_a_file_previews_it_and_profiles_it(serve_app, page, tmp_path):
+    upload = tmp_path / "notes.jsonl"
+    upload.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    page.goto(serve_app())
+    page.get_by_role("tab", name="Dataset").click()
+    expect(page.locator("#dataset-recommendation")).to_contain_text("Recommended: in-memory")
+
+    page.locator("#dataset-kind").get_by_text("Upload files").click()
+    page.locator("#dataset-files input[type=file]").set_input_files(str(upload))
+    status = page.locator("#dataset-status")
+    expect(status).to_contain_text("the text comes from text (marked ▶)", timeout=30_000)
+    preview = page.locator("#dataset-preview")
+    expect(preview).to_contain_text("▶ text")
+    expect(preview).to_contain_text("Document number 0.")
+
+    page.locator("#dataset-profile-button").click()
+    profile = page.locator("#dataset-profile")
+    expect(profile).to_contain_text("all 41 documents (exact figures)", timeout=40_000)
+    expect(profile).to_contain_text("Empty documents")
+    expect(profile).to_contain_text("natural language (English)")
+    page.locator("#dataset-histogram").scroll_into_view_if_needed()  # plots render once on screen
+    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(tmp_path / "dataset-tab.png"), full_page=True)
+    uploads = tmp_path / "runs" / ".uploads"
+    assert [p.name for p in next(uploads.iterdir()).iterdir()] == ["notes.jsonl"]
+
+
+def test_hosted_mode_offers_no_server_path_and_a_bad_upload_is_explained(serve_app, page, tmp_path):
+    (tmp_path / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(300))
+    page.goto(serve_app(hosted=True))
+    page.get_by_role("tab", name="Dataset").click()
+    kinds = page.locator("#dataset-kind")
+    expect(kinds).to_contain_text("Upload files")
+    expect(kinds).not_to_contain_text("Local path")
+    kinds.get_by_text("Upload files").click()
+    page.locator("#dataset-files input[type=file]").set_input_files(str(tmp_path / "photo.txt"))
+    expect(page.locator("#dataset-status")).to_contain_text("photo.txt is not a text file", timeout=30_000)
