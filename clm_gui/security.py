@@ -71,27 +71,35 @@ class AccessPolicy:
     data_root: Path
     hosted: bool = False
 
-    def readable_path(self, user_path: str | Path, what: str = "The path") -> Path:
+    def readable_path(self, user_path: str | Path, what: str = "The path",
+                      instead: str = "upload the files in the Dataset tab, or use a Hub dataset") -> Path:
         """The path to open for a user-given file or folder (as the readers open it), or `PathOutsideRoot`."""
         path = Path(_checked_text(user_path)).expanduser()
         if self.hosted and not is_inside(path, self.data_root):
-            raise PathOutsideRoot(
-                f"{what} {os.fspath(user_path)!r} is outside {DATA_FOLDER}. This app is hosted: upload the "
-                "files in the Dataset tab (or use a Hub dataset) instead of a path on the server."
-            )
+            raise PathOutsideRoot(f"{what} {os.fspath(user_path)!r} is outside {DATA_FOLDER}, and in hosted mode "
+                                  f"no other server path is read: {instead}.")
         return path
+
+    def check_data_source(self, source: str, what: str = "data.source") -> None:
+        """A dataset source: the demo corpus and Hub ids always, a path only as `readable_path` allows."""
+        if source != "demo" and not source.startswith(HUB_SOURCE_PREFIX):
+            self.readable_path(source, what)
+
+    def check_tokenizer(self, path: str, what: str = "tokenizer.path") -> None:
+        """A tokenizer to load: a Hub id always, a folder only as `readable_path` allows."""
+        if path and (_names_local_folder(path) or not is_hub_id(path)):
+            self.readable_path(path, what, "use a tokenizer trained or saved in this app, or a Hub id")
 
     def config_problems(self, cfg: RunConfig) -> list[str]:
         """Each setting of cfg that would read a file this policy does not allow, as a sentence."""
         if not self.hosted:
-            return []
+            return []  # a local user may read their own disk; validate() still checks that paths exist
         problems = []
-        source = cfg.data.source
-        if source != "demo" and not source.startswith(HUB_SOURCE_PREFIX):
-            problems += self._path_problem(source, "data.source")
-        tokenizer = cfg.tokenizer.path
-        if tokenizer and (_names_local_folder(tokenizer) or not is_hub_id(tokenizer)):
-            problems += self._path_problem(tokenizer, "tokenizer.path")
+        for check, value in ((self.check_data_source, cfg.data.source), (self.check_tokenizer, cfg.tokenizer.path)):
+            try:
+                check(value)
+            except UserError as exc:
+                problems.append(str(exc))
         return problems
 
     def check_config(self, cfg: RunConfig) -> RunConfig:
@@ -99,13 +107,6 @@ class AccessPolicy:
         if problems:
             raise ConfigError(problems)
         return cfg
-
-    def _path_problem(self, user_path: str, field: str) -> list[str]:
-        try:
-            self.readable_path(user_path, field)
-        except UserError as exc:
-            return [str(exc)]
-        return []
 
 
 def _names_local_folder(text: str) -> bool:
