@@ -238,6 +238,20 @@ def test_hosted_app_refuses_server_paths_for_tokenizers_and_datasets(hosted_app)
     assert "passwd" not in payload and ("error" == event or "switched off" in payload), payload
 
 
+def test_hosted_app_offers_no_config_file_or_server_path_while_watching_a_run(hosted_app, site):
+    event, payload = call(hosted_app, "poll", ["", False, 0.6])
+    assert event == "complete" and site.run.id in payload  # the page shows the run...
+    assert "config.yaml" not in payload and str(site.runs) not in payload  # ...but no file or path on the server
+
+
+def test_the_environment_variable_turns_hosted_mode_on(monkeypatch):
+    monkeypatch.setenv("CLM_GUI_HOSTED", "1")
+    assert build_parser().parse_args(["app"]).hosted is True
+    monkeypatch.setenv("CLM_GUI_HOSTED", "0")
+    assert build_parser().parse_args(["app"]).hosted is False
+    assert build_parser().parse_args(["app", "--hosted"]).hosted is True
+
+
 # ---------------------------------------------------------------------------------------------
 # Authentication, binding, share links
 
