@@ -6,6 +6,8 @@
     python -m clm_gui tokenizer train SOURCE --algorithm bpe|wordpiece|unigram --vocab-size N --out DIR
     python -m clm_gui tokenizer eval DIR SOURCE [--json]
     python -m clm_gui profile SOURCE [--streaming | --in-memory] [--text-column C] [--sample N] [--json]
+    python -m clm_gui hardware [--json]
+    python -m clm_gui recommend [--device cpu|cuda] [--gpu-memory-gb X] [--hours H] [--dataset-tokens N] [--json]
 
 Bad input exits non-zero with a readable message on stderr; `--json` prints one JSON object on stdout.
 """
@@ -288,9 +290,73 @@ def _run_profile(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# hardware
 
 
-COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile]
+def _add_hardware(sub) -> None:
+    p = sub.add_parser("hardware", help="CPU, RAM, disk and NVIDIA GPUs of this machine")
+    p.add_argument("--runs-dir", type=Path, default=None, help="report free disk space here (default ./runs)")
+    p.add_argument("--json", action="store_true", help='print {"cpu": {...}, "memory": {...}, "gpus": [...], ...}')
+    p.set_defaults(func=_run_hardware)
+
+
+def _run_hardware(args) -> int:
+    from clm_gui.hardware import snapshot, summary_rows
+
+    snap = snapshot(args.runs_dir or default_runs_dir(), cpu_interval=0.2)
+    if args.json:
+        _print_json(snap.to_dict())
+    else:
+        _print_rows(summary_rows(snap))
+    return 0
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# recommend
+
+
+def _add_recommend(sub) -> None:
+    p = sub.add_parser("recommend", help="the model size, batch and token budget for a device and a time budget")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="plan for this machine's CPU or GPUs (auto: a GPU when there is one)")
+    p.add_argument("--gpu-memory-gb", type=float, help="usable memory per GPU (default: free memory of GPU 0)")
+    p.add_argument("--gpu-model", help="plan for this GPU (e.g. 'H100 SXM', 'A100'; default: the one here)")
+    p.add_argument("--gpus", type=int, help="number of GPUs (default: all visible)")
+    p.add_argument("--hours", type=float, default=1.0, help="time budget for training (default 1)")
+    p.add_argument("--dataset-tokens", type=int, help="tokens in the training data (warns about many epochs)")
+    p.add_argument("--vocab-size", type=int, default=8192, help="tokenizer vocabulary (default 8192)")
+    p.add_argument("--family", default="gpt2", choices=["gpt2", "llama"])
+    p.add_argument("--context", type=int, default=0, help="context length (default: chosen by model size)")
+    p.add_argument("--json", action="store_true", help='print {"n_params", "peak_memory_gb", "tokens", ...}')
+    p.set_defaults(func=_run_recommend)
+
+
+def _run_recommend(args) -> int:
+    from clm_gui.hardware import planner_device
+    from clm_gui.sizing import PlanRequest, plan_summary, recommend
+
+    device = planner_device(args.device, args.gpu_memory_gb, args.gpu_model, args.gpus)
+    plan = recommend(PlanRequest(device=device, hours=args.hours, dataset_tokens=args.dataset_tokens,
+                                 vocab_size=args.vocab_size, family=args.family, context_length=args.context))
+    if args.json:
+        _print_json({**plan.to_dict(), "device": device.__dict__})
+    else:
+        _print_rows([("Device", f"{device.count} x {device.name} ({device.precision})")] + plan_summary(plan))
+        for warning in plan.warnings:
+            print(f"Note: {warning}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile, _add_hardware, _add_recommend]
 
 
 def build_parser() -> argparse.ArgumentParser:

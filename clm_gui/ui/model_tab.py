@@ -1,9 +1,250 @@
-"""The Model tab."""
+"""The Model tab: presets and manual fields, the memory breakdown against free memory, the time estimate,
+and a recommendation from the device, a time budget and the dataset's size, applied with one click."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
 
 import gradio as gr
+import plotly.graph_objects as go
 
+from clm_gui import hardware, sizing
+from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
+from clm_gui.errors import UserError
 from clm_gui.ui.context import UIContext
+
+CUSTOM = "custom"
+DEVICES = {"This machine (a GPU if there is one)": "auto", "This machine's CPU": "cpu", "A GPU (plan for one)": "cuda"}
+MEMORY_PARTS = [  # (MemoryBreakdown field, label, colour)
+    ("weights", "weights (fp32)", "#1f77b4"), ("weight_copies", "16-bit weight copies", "#aec7e8"),
+    ("gradients", "gradients", "#ff7f0e"), ("optimizer", "AdamW state", "#2ca02c"),
+    ("activations", "activations", "#d62728"), ("logits", "logits and loss", "#9467bd"),
+    ("framework", "framework and allocator reserve", "#7f7f7f"),
+]
+DEFAULT_VOCAB = 8192
+
+
+@dataclass
+class Fields:
+    """The manual fields, in the order of the components that hold them."""
+
+    family: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_kv_head: int
+    intermediate_size: int
+    context_length: int
+    gradient_checkpointing: bool
+    micro_batch_size: int
+    grad_accum_steps: int
+    tokens: int  # 0: compute-optimal
+
+    def __post_init__(self):
+        for name in ("n_layer", "n_embd", "n_head", "n_kv_head", "intermediate_size", "context_length",
+                     "micro_batch_size", "grad_accum_steps", "tokens"):
+            value = getattr(self, name)
+            setattr(self, name, int(value) if value is not None else 0)  # an emptied box reads as None
+        self.gradient_checkpointing = bool(self.gradient_checkpointing)
+
+    def model(self) -> ModelConfig:
+        return ModelConfig(family=self.family, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                           n_kv_head=self.n_kv_head, intermediate_size=self.intermediate_size,
+                           context_length=self.context_length, gradient_checkpointing=self.gradient_checkpointing)
+
+    def problems(self) -> list[str]:
+        train = TrainConfig(micro_batch_size=self.micro_batch_size, grad_accum_steps=self.grad_accum_steps)
+        problems = RunConfig(model=self.model(), train=train).validate(check_paths=False)
+        if self.tokens < 0:
+            problems.append("Tokens to train cannot be negative; use 0 for compute-optimal.")
+        return problems
+
+
+@dataclass
+class Target:
+    """Where the plan is for: the device inputs."""
+
+    device: str
+    gpu_memory_gb: float
+    gpu_model: str
+    gpu_count: int
+    hours: float
+    dataset_tokens: int
+
+    def spec(self, runs_dir) -> sizing.DeviceSpec:
+        return hardware.planner_device(DEVICES.get(self.device, "auto"), self.gpu_memory_gb or None,
+                                       self.gpu_model or None, int(self.gpu_count or 0) or None,
+                                       hardware.snapshot(runs_dir))
+
+
+def vocab_size(config: dict | None) -> int:
+    """The tokenizer's vocabulary size from the shared configuration (the Tokenizer tab sets it)."""
+    value = (config or {}).get("tokenizer", {}).get("vocab_size") if isinstance(config, dict) else None
+    return int(value) if isinstance(value, (int, float)) and value > 0 else DEFAULT_VOCAB
+
+
+def memory_figure(plan: sizing.Plan) -> go.Figure:
+    """One stacked bar of what the step needs, next to one bar of the memory free on the device."""
+    traces = [go.Bar(name=label, y=["needed"], x=[getattr(plan.memory, name) / sizing.GB], orientation="h",
+                     marker_color=color, hovertemplate=f"{label}: %{{x:.2f}} GB<extra></extra>")
+              for name, label, color in MEMORY_PARTS if getattr(plan.memory, name) > 0]
+    traces.append(go.Bar(name="free on the device", y=["free"], x=[plan.memory_available / sizing.GB],
+                         orientation="h", marker_color="#bcbd22" if plan.fits else "#e377c2",
+                         hovertemplate="free: %{x:.2f} GB<extra></extra>"))
+    title = (f"Peak memory per device: {plan.memory.total / sizing.GB:.2f} GB needed, "
+             f"{plan.memory_available / sizing.GB:.1f} GB free (estimate)")
+    return go.Figure(traces, layout={"barmode": "stack", "height": 260, "title": {"text": title, "font": {"size": 14}},
+                                     "xaxis": {"title": {"text": "GB"}}, "margin": {"l": 60, "r": 16, "t": 48, "b": 40},
+                                     "legend": {"orientation": "h", "y": -0.35}, "plot_bgcolor": "white"})
+
+
+def plan_markdown(plan: sizing.Plan, heading: str) -> str:
+    lines = [f"**{heading}**", ""] + [f"- **{label}**: {value}" for label, value in sizing.plan_summary(plan)]
+    if plan.warnings:
+        lines += ["", "**Notes**", ""] + [f"- {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def _dataset_tokens(profile) -> tuple[int, str]:
+    tokens, how = sizing.dataset_tokens_from_profile(profile)
+    return tokens or 0, how
 
 
 def build(ctx: UIContext) -> None:
-    gr.Markdown("## Model")
+    gr.Markdown("## Model\nPick a size by hand or let the planner recommend one from your device, your time "
+                "budget and your dataset. Every figure below is an estimate from tested formulas "
+                "(parameters are exact).")
+    with gr.Row():
+        with gr.Column(scale=1):
+            gr.Markdown("### Plan for")
+            device = gr.Dropdown(list(DEVICES), value=next(iter(DEVICES)), label="Device", elem_id="model-device")
+            with gr.Row():
+                gpu_memory = gr.Number(0, label="GPU memory (GB)", info="0: this machine's free memory", minimum=0)
+                gpu_model = gr.Dropdown([""] + list(hardware.PEAKS), value="", label="GPU model",
+                                        info="empty: this machine's")
+                gpu_count = gr.Number(0, label="GPUs", precision=0, minimum=0, info="0: all visible")
+            hours = gr.Number(1.0, label="Time budget (hours)", minimum=0, elem_id="model-hours")
+            dataset_tokens = gr.Number(0, label="Dataset tokens", precision=0, minimum=0,
+                                       info="from the Dataset tab's profile; 0: unknown")
+            dataset_note = gr.Markdown(elem_id="model-dataset-note")
+            recommend = gr.Button("Recommend", variant="primary", elem_id="model-recommend")
+            recommendation = gr.Markdown(elem_id="model-recommendation")
+        with gr.Column(scale=1):
+            gr.Markdown("### Model settings")
+            preset = gr.Dropdown([CUSTOM] + list(sizing.PRESETS), value=CUSTOM, label="Preset", elem_id="model-preset")
+            family = gr.Radio(list(FAMILIES), value="gpt2", label="Family")
+            defaults = ModelConfig()
+            with gr.Row():
+                n_layer = gr.Number(defaults.n_layer, label="Layers", precision=0, minimum=1, elem_id="model-layers")
+                n_embd = gr.Number(defaults.n_embd, label="Width", precision=0, minimum=1)
+                n_head = gr.Number(defaults.n_head, label="Heads", precision=0, minimum=1)
+            with gr.Row():
+                n_kv_head = gr.Number(0, label="KV heads (llama)", precision=0, minimum=0, info="0: = heads")
+                intermediate = gr.Number(0, label="MLP width", precision=0, minimum=0, info="0: family default")
+                context = gr.Number(defaults.context_length, label="Context", precision=0, minimum=8)
+            checkpointing = gr.Checkbox(False, label="Activation checkpointing (less memory, ~33% more compute)")
+            train_defaults = TrainConfig()
+            with gr.Row():
+                micro_batch = gr.Number(train_defaults.micro_batch_size, label="Micro-batch", precision=0, minimum=1)
+                grad_accum = gr.Number(train_defaults.grad_accum_steps, label="Accumulation", precision=0, minimum=1)
+                tokens = gr.Number(0, label="Tokens to train", precision=0, minimum=0, info="0: compute-optimal")
+            apply = gr.Button("Apply to run settings", variant="primary", elem_id="model-apply")
+            applied = gr.Markdown(elem_id="model-applied")
+    estimate_text = gr.Markdown(elem_id="model-estimate")
+    memory_plot = gr.Plot(label="Memory", elem_id="model-memory-plot")
+
+    field_inputs = [family, n_layer, n_embd, n_head, n_kv_head, intermediate, context, checkpointing, micro_batch,
+                    grad_accum, tokens]
+    target_inputs = [device, gpu_memory, gpu_model, gpu_count, hours, dataset_tokens]
+
+    def estimate(*values):
+        fields, target, config = Fields(*values[:11]), Target(*values[11:17]), values[17]
+        problems = fields.problems()
+        if problems:
+            return "**Fix these settings first:**\n" + "\n".join(f"- {p}" for p in problems), None
+        try:
+            spec = target.spec(ctx.settings.runs_dir)
+        except UserError as exc:
+            return f"**Cannot estimate:** {exc}", None
+        plan = sizing.estimate(fields.model(), vocab_size(config), spec, fields.micro_batch_size,
+                               fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
+        heading = f"Estimate for these settings on {spec.count} × {spec.name} ({spec.precision})"
+        return plan_markdown(plan, heading), memory_figure(plan)
+
+    gr.on(triggers=None, fn=estimate, inputs=field_inputs + target_inputs + [ctx.config],
+          outputs=[estimate_text, memory_plot], show_progress="hidden")
+
+    def from_profile(profile):
+        value, how = _dataset_tokens(profile)
+        return value, f"Dataset size: {how}."
+
+    gr.on(triggers=None, fn=from_profile, inputs=[ctx.profile], outputs=[dataset_tokens, dataset_note],
+          show_progress="hidden")
+
+    def choose_preset(name):
+        shape = sizing.PRESETS.get(name)
+        if shape is None:
+            return [gr.update()] * 4
+        return shape.n_layer, shape.n_embd, shape.n_head, shape.context_length
+
+    preset.input(choose_preset, inputs=preset, outputs=[n_layer, n_embd, n_head, context])
+    for shape_field in (n_layer, n_embd, n_head, context):  # edited by hand: no longer the preset
+        shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
+
+    def run_recommendation(fam, config, profile, *target_values):
+        target = Target(*target_values)
+        try:
+            request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir), hours=float(target.hours or 0),
+                                         dataset_tokens=int(target.dataset_tokens or 0) or None,
+                                         vocab_size=vocab_size(config), family=fam,
+                                         max_context=sizing.context_from_profile(profile))
+            plan = sizing.recommend(request)
+        except UserError as exc:
+            return [f"**No recommendation:** {exc}"] + [gr.update()] * 11
+        m = plan.model
+        return [plan_markdown(plan, f"Recommended: {plan.shape}"), plan.shape if plan.shape in sizing.PRESETS else CUSTOM,
+                m.n_layer, m.n_embd, m.n_head, m.n_kv_head, m.intermediate_size, m.context_length,
+                m.gradient_checkpointing, plan.micro_batch_size, plan.grad_accum_steps, plan.tokens]
+
+    recommend.click(run_recommendation, inputs=[family, ctx.config, ctx.profile] + target_inputs,
+                    outputs=[recommendation, preset, n_layer, n_embd, n_head, n_kv_head, intermediate, context,
+                             checkpointing, micro_batch, grad_accum, tokens])
+
+    def apply_fields(config, *values):
+        fields, target = Fields(*values[:11]), Target(*values[11:])
+        problems = fields.problems()
+        if problems:
+            return config, "**Not applied:** " + " ".join(problems)
+        try:
+            devices = target.spec(ctx.settings.runs_dir).count
+        except UserError:
+            devices = 1  # the plan's device is unknown; the batch is per device either way
+        updated = apply_to_config(config, fields, devices)
+        t = updated["train"]
+        return updated, (f"Applied to the run settings: {fields.n_layer} layers, width {fields.n_embd}, "
+                         f"{fields.n_head} heads, context {fields.context_length}; micro-batch "
+                         f"{t['micro_batch_size']} × {t['grad_accum_steps']}, {t['max_tokens']:,} tokens "
+                         f"in {t['max_steps']:,} steps.")
+
+    apply.click(apply_fields, inputs=[ctx.config] + field_inputs + target_inputs, outputs=[ctx.config, applied])
+
+
+def apply_to_config(config: dict, fields: Fields, devices: int = 1) -> dict:
+    """A copy of the shared configuration with these model settings, batch and token budget.
+
+    The token budget also sets max_steps (over `devices` data-parallel devices), so that the learning-rate
+    schedule ends when the budget does.
+    """
+    updated = copy.deepcopy(config) if isinstance(config, dict) else RunConfig().to_dict()
+    model = fields.model()
+    model_section = updated.setdefault("model", {})
+    model_section.update({k: v for k, v in asdict(model).items() if k not in ("dropout", "tie_embeddings")})
+    n_params = sizing.count_params(model, vocab_size(updated)).total
+    tokens = fields.tokens or sizing.COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params
+    per_step = fields.micro_batch_size * fields.grad_accum_steps * model.context_length * devices
+    steps = max(1, -(-tokens // per_step))
+    updated.setdefault("train", {}).update(micro_batch_size=fields.micro_batch_size,
+                                           grad_accum_steps=fields.grad_accum_steps,
+                                           max_tokens=steps * per_step, max_steps=steps)
+    return updated

@@ -1,0 +1,95 @@
+"""The Hardware and Model tabs: their handlers' effect on the shared run configuration, and a real
+browser reading the machine, measuring the CPU, and applying a recommendation."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from clm_gui import sizing
+from clm_gui.config import RunConfig, config_from_dict
+from clm_gui.ui import hardware_tab, model_tab
+
+SLOW = 60_000  # ms, on a busy 2-core machine
+
+
+def fields(**changes) -> model_tab.Fields:
+    values = dict(family="gpt2", n_layer=4, n_embd=256, n_head=4, n_kv_head=0, intermediate_size=0,
+                  context_length=256, gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=2,
+                  tokens=1_000_000)
+    return model_tab.Fields(**{**values, **changes})
+
+
+def test_applying_writes_the_model_batch_and_token_budget_into_a_copy_of_the_config():
+    config = RunConfig().to_dict()
+    updated = model_tab.apply_to_config(config, fields(), devices=2)
+    per_step = 8 * 2 * 256 * 2
+    assert updated["model"]["n_layer"] == 4 and updated["model"]["n_embd"] == 256
+    assert updated["train"]["micro_batch_size"] == 8 and updated["train"]["grad_accum_steps"] == 2
+    assert updated["train"]["max_steps"] == -(-1_000_000 // per_step)
+    assert updated["train"]["max_tokens"] == updated["train"]["max_steps"] * per_step
+    assert config["model"]["n_layer"] == RunConfig().model.n_layer  # the shared state is replaced, not changed
+    assert config_from_dict(updated).validate(check_paths=False) == []
+
+
+def test_zero_tokens_applies_the_compute_optimal_budget_for_the_tokenizer_s_vocabulary():
+    config = RunConfig().to_dict()
+    config["tokenizer"]["vocab_size"] = 1000
+    updated = model_tab.apply_to_config(config, fields(tokens=0))
+    n_params = sizing.count_params(fields().model(), 1000).total
+    assert updated["train"]["max_tokens"] >= 20 * n_params
+
+
+def test_fields_explain_what_is_wrong_and_survive_emptied_boxes():
+    assert any("n_head" in p for p in fields(n_head=3).problems())
+    assert any("micro_batch_size" in p for p in fields(micro_batch_size=None).problems())
+    assert fields().problems() == []
+
+
+def test_vocabulary_comes_from_the_tokenizer_settings_or_a_default():
+    assert model_tab.vocab_size({"tokenizer": {"vocab_size": 32000}}) == 32000
+    assert model_tab.vocab_size({"tokenizer": {}}) == model_tab.DEFAULT_VOCAB
+    assert model_tab.vocab_size(None) == model_tab.DEFAULT_VOCAB
+
+
+def test_the_memory_chart_stacks_what_is_needed_beside_what_is_free():
+    device = sizing.DeviceSpec("cuda", "H100", 1, 80e9, 989e12, "bf16", True)
+    plan = sizing.estimate(fields().model(), 8192, device, 8, 1, 0)
+    figure = model_tab.memory_figure(plan)
+    needed = sum(bar.x[0] for bar in figure.data if bar.y[0] == "needed")
+    assert needed == pytest.approx(plan.memory.total / 1e9)
+    assert [bar.x[0] for bar in figure.data if bar.y[0] == "free"] == [pytest.approx(80)]
+
+
+def test_the_peak_table_is_shown_with_its_sources():
+    text = hardware_tab.peak_markdown()
+    assert "H100 SXM" in text and "datasheet" in text
+
+
+@pytest.mark.browser
+def test_hardware_tab_reads_the_machine_and_the_model_tab_applies_a_recommendation(serve_app, page, tmp_path):
+    page.goto(serve_app())
+    machine = page.locator("#hardware-machine")
+    expect(machine).to_contain_text("RAM", timeout=SLOW)
+    expect(machine).to_contain_text("GB free")
+    expect(machine).to_contain_text("GPUs")
+    expect(page.locator("#hardware-gpus")).not_to_be_empty()
+    page.locator("#hardware-measure").click()
+    expect(page.locator("#hardware-measured")).to_contain_text("measured on cpu", timeout=SLOW)
+    page.screenshot(path=str(tmp_path / "hardware-tab.png"), full_page=True)
+
+    page.get_by_role("tab", name="Model").click()
+    page.locator("#model-device input").click()
+    page.get_by_role("option", name="This machine's CPU").click()
+    page.locator("#model-hours input").fill("0.05")
+    page.locator("#model-hours input").press("Enter")
+    expect(page.locator("#model-estimate")).to_contain_text("Estimate for these settings", timeout=SLOW)
+    page.locator("#model-recommend").click()
+    recommendation = page.locator("#model-recommendation")
+    expect(recommendation).to_contain_text("Recommended: tiny (CPU demo)", timeout=SLOW)
+    expect(page.locator("#model-layers input")).to_have_value("2")
+    page.locator("#model-apply").click()
+    expect(page.locator("#model-applied")).to_contain_text("Applied to the run settings: 2 layers, width 128",
+                                                           timeout=SLOW)
+    expect(page.locator("#model-memory-plot .js-plotly-plot")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "model-tab.png"), full_page=True)
