@@ -1,9 +1,315 @@
-"""The Tokenizer tab."""
+"""The Tokenizer tab: a recommendation from the dataset's domain, reuse a pretrained tokenizer or train
+one, then evaluate and compare them on held-out text. The tokenizer in use (and its vocabulary size,
+which the Model tab reads) is written into the shared run configuration."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import json
+import threading
+from pathlib import Path
 
 import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
+from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
+from clm_gui.errors import UserError
+from clm_gui.model import padded_vocab_size
+from clm_gui.runs import slugify
+from clm_gui.security import AccessPolicy
+from clm_gui.tokenizer import (
+    HUB_TOKENIZERS,
+    MissingEosToken,
+    compare_tokenizers,
+    held_out_texts,
+    list_local_tokenizers,
+    load_tokenizer,
+    recommend_tokenizer,
+    save_tokenizer,
+    saved_tokenizers_dir,
+    stream_documents,
+    token_boundaries,
+    train_tokenizer,
+)
 from clm_gui.ui.context import UIContext
+
+SAMPLE_CHARS = 600  # of the first held-out document, shown with its token boundaries
+EVAL_BYTES = 300_000  # held-out text compared here: ratios stable to about 1%, a second or two per tokenizer
+BOUNDARY_COLORS = {"a": "#dbeafe", "b": "#fde68a", "unknown": "#fca5a5"}
+ALGORITHM_NOTES = {
+    "bpe": "Byte-level BPE (GPT-2 style): any text, never an unknown token.",
+    "wordpiece": "WordPiece: characters of your text plus '##' continuations; unseen characters become <unk>.",
+    "unigram": "Unigram (SentencePiece style): prunes a large candidate set; no minimum frequency; slower to train.",
+}
+METRICS = [  # (report attribute, column title, scale for display)
+    ("bytes_per_token", "Bytes / token", 1), ("chars_per_token", "Chars / token", 1),
+    ("tokens_per_word", "Tokens / word", 1), ("unknown_rate", "Unknown %", 100), ("vocab_used", "Vocab used %", 100),
+]
+_CANCEL: dict[str, threading.Event] = {}  # one per browser session: set by Cancel, read by the training loop
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the shared state defensively (other tabs fill it in, maybe not yet).
+
+
+def _run_config(config: dict):
+    try:
+        return config_from_dict(config or {})
+    except UserError:
+        raise UserError("The run configuration has problems; fix them in the Dataset tab first.") from None
+
+
+def _data_config(config: dict) -> DataConfig:
+    return _run_config(config).data
+
+
+@functools.lru_cache(maxsize=2)
+def _held_out(data_json: str) -> tuple[str, ...]:
+    """The held-out texts, read once per dataset setting: comparing again must not re-read the corpus."""
+    return tuple(held_out_texts(DataConfig(**json.loads(data_json)), max_bytes=EVAL_BYTES))
+
+
+def _recommendation_markdown(profile) -> str:
+    rec = recommend_tokenizer(profile if isinstance(profile, dict) else None)
+    basis = "the dataset profile" if isinstance(profile, dict) else "the demo corpus (no dataset profiled yet)"
+    if rec.action == "pretrained":
+        what = f"reuse **{rec.hub_id}**"
+    else:
+        what = f"train a **{rec.algorithm}** tokenizer of **{rec.vocab_size:,}** tokens"
+    return f"**Recommended** from {basis} (*{rec.domain}*): {what}. {rec.reason}"
+
+
+def _pretrained_choices(runs_dir: Path) -> list[tuple[str, str]]:
+    local = [(f"{p.relative_to(runs_dir)} (saved here)", str(p)) for p in list_local_tokenizers(runs_dir)]
+    hub = [(f"{h.hub_id} - {h.domain}, {h.algorithm}, ~{h.vocab_size:,} (Hub)", h.hub_id) for h in HUB_TOKENIZERS]
+    return local + hub
+
+
+# ---------------------------------------------------------------------------------------------
+# What the session has trained or loaded, and the one in use.
+
+
+def _remember(session: list[dict] | None, entry: dict) -> list[dict]:
+    return [e for e in session or [] if e["name"] != entry["name"]] + [entry]
+
+
+def _use(config: dict, entry: dict, settings: dict | None = None) -> dict:
+    config = copy.deepcopy(config)
+    config["tokenizer"].update(settings or {})
+    config["tokenizer"].update(path=entry["path"], vocab_size=entry["vocab_size"])
+    return config
+
+
+def _in_use_note(entry: dict) -> str:
+    return (f"In use for training: **{entry['name']}** ({entry['vocab_size']:,} tokens; the model's embedding "
+            f"gets {padded_vocab_size(entry['vocab_size']):,} rows, a multiple of 64).")
+
+
+def _after_adding(session: list[dict], entry: dict, compared: list[str] | None):
+    names = [e["name"] for e in session]
+    checked = [n for n in (compared or []) if n in names and n != entry["name"]] + [entry["name"]]
+    return (gr.update(choices=names, value=checked), gr.update(choices=names, value=entry["name"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Event handlers: thin wrappers around clm_gui.tokenizer.
+
+
+def _progress_reporter(progress: gr.Progress, total: int | None):
+    def report(documents: int, size: int) -> None:
+        progress((documents, total), desc=f"Learning from {documents:,} documents ({size / 1e6:,.1f} MB)",
+                 unit="documents")
+    return report
+
+
+def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, config, profile, session, compared,
+           app: dict, request: gr.Request, progress=gr.Progress()):
+    """Train on the dataset's training split, save under runs/.tokenizers/NAME, and use it."""
+    settings = {"algorithm": algorithm, "vocab_size": int(vocab_size or 0), "min_frequency": int(min_frequency or 0),
+                "sample_documents": int(sample or 0), "lowercase": bool(lowercase), "nfkc": bool(nfkc)}
+    cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
+    stop = _CANCEL[request.session_hash] = threading.Event()
+    documents = (profile or {}).get("documents") if isinstance(profile, dict) else None
+    total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
+    try:
+        tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
+                              on_progress=_progress_reporter(progress, total), should_stop=stop.is_set)
+    except UserError as exc:
+        raise gr.Error(str(exc)) from None
+    finally:
+        _CANCEL.pop(request.session_hash, None)
+    label = slugify(name or f"{cfg.algorithm}-{cfg.vocab_size}")
+    folder = save_tokenizer(tok, saved_tokenizers_dir(Path(app["runs_dir"])) / label)
+    entry = {"name": label, "path": str(folder), "vocab_size": len(tok)}
+    session = _remember(session, entry)
+    shown = folder.relative_to(app["runs_dir"])  # hosted mode shows no server paths
+    note = f"Trained and saved as `{shown}` in the runs folder. " + _in_use_note(entry)
+    return (note, _use(config, entry, settings), session, *_after_adding(session, entry, compared),
+            gr.update(choices=_pretrained_choices(Path(app["runs_dir"]))))
+
+
+def _cancel(request: gr.Request) -> str:
+    stop = _CANCEL.get(request.session_hash)
+    if stop is None:
+        return "Nothing is training."
+    stop.set()
+    return "Cancelling: training stops after the current document (or when the vocabulary step ends)."
+
+
+def _load(value, add_eos, config, session, compared, app: dict):
+    """Load a folder or Hub id; with an end-of-text token added, save that copy so training uses it."""
+    value, added = (value or "").strip(), False
+    eos = _run_config(config).tokenizer.eos_token or "<|endoftext|>"
+    try:
+        if not value:
+            raise UserError("Choose a tokenizer folder or type a Hub id first.")
+        AccessPolicy(Path(app["runs_dir"]), app["hosted"]).check_tokenizer(value, "The tokenizer")  # hosted mode
+        try:
+            tok = load_tokenizer(value, eos_token=eos)
+        except MissingEosToken:
+            if not add_eos:
+                raise UserError(f"This tokenizer has no end-of-text token: tick 'Add an end-of-text token' to "
+                                f"add {eos!r} (one more token), or train a new tokenizer.") from None
+            tok, added = load_tokenizer(value, eos_token=eos, add_eos=True), True
+    except UserError as exc:
+        raise gr.Error(str(exc)) from None
+    name, path, note = Path(value).name or value, value, "Loaded."
+    if added:
+        name = slugify(f"{name}-with-eos")
+        path = str(save_tokenizer(tok, saved_tokenizers_dir(Path(app["runs_dir"])) / name))
+        note = f"Added the end-of-text token {eos!r} and saved the result as `.tokenizers/{name}` in the runs folder."
+    entry = {"name": name, "path": path, "vocab_size": len(tok)}
+    session = _remember(session, entry)
+    return (f"{note} " + _in_use_note(entry), _use(config, entry), session, *_after_adding(session, entry, compared))
+
+
+def _choose(name, config, session):
+    entry = next((e for e in session or [] if e["name"] == name), None)
+    if entry is None:
+        return gr.skip(), gr.skip()
+    return _in_use_note(entry), _use(config, entry)
+
+
+def _compare(compared, in_use, session, config):
+    entries = {e["name"]: e for e in session or []}
+    names = [n for n in (compared or []) if n in entries]
+    try:
+        if not names:
+            raise UserError("Tick at least one tokenizer to compare (train or load one first).")
+        texts = _held_out(json.dumps(dataclasses.asdict(_data_config(config)), sort_keys=True))
+        tokenizers = {n: load_tokenizer(entries[n]["path"], add_eos=True) for n in names}
+    except UserError as exc:
+        raise gr.Error(str(exc)) from None
+    reports = compare_tokenizers(tokenizers, texts)
+    shown = in_use if in_use in tokenizers else names[-1]
+    caption = (f"Held-out text: {reports[0].documents:,} documents, {reports[0].bytes / 1e6:,.2f} MB. "
+               f"Token boundaries below: **{shown}**.")
+    return (_table(reports), _figure(reports), _highlighted(tokenizers[shown], texts[0][:SAMPLE_CHARS]), caption)
+
+
+def _table(reports) -> pd.DataFrame:
+    rows = [{"Tokenizer": r.name, "Vocabulary": r.vocab_size,
+             **{title: round(getattr(r, attr) * scale, 3) for attr, title, scale in METRICS}} for r in reports]
+    return pd.DataFrame(rows)
+
+
+def _figure(reports) -> go.Figure:
+    fig = make_subplots(rows=1, cols=len(METRICS), subplot_titles=[title for _, title, _ in METRICS])
+    for col, (attr, _, scale) in enumerate(METRICS, start=1):
+        fig.add_trace(go.Bar(x=[r.name for r in reports], y=[getattr(r, attr) * scale for r in reports],
+                             marker_color=[f"hsl({40 + 70 * i}, 60%, 55%)" for i in range(len(reports))],
+                             showlegend=False), row=1, col=col)
+    fig.update_layout(height=300, template="plotly_white", margin={"l": 40, "r": 16, "t": 48, "b": 40})
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def _highlighted(tok, text: str) -> list[tuple[str, str | None]]:
+    pieces, flip = [], False
+    for piece, token_id in token_boundaries(tok, text):
+        if token_id is None:
+            pieces.append((piece, None))
+            continue
+        flip = not flip
+        pieces.append((piece, "unknown" if token_id == tok.unk_token_id else ("a" if flip else "b")))
+    return pieces
+
+
+def _apply_recommendation(profile):
+    rec = recommend_tokenizer(profile if isinstance(profile, dict) else None)
+    choice = gr.update(value=rec.hub_id) if rec.hub_id else gr.skip()
+    return rec.algorithm, rec.vocab_size, choice
+
+
+def _algorithm_changed(algorithm):
+    return gr.update(visible=algorithm != "unigram"), ALGORITHM_NOTES[algorithm]
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout and wiring.
 
 
 def build(ctx: UIContext) -> None:
     gr.Markdown("## Tokenizer")
+    defaults = TokenizerConfig()
+    with gr.Row():
+        recommendation = gr.Markdown(_recommendation_markdown(None), elem_id="tokenizer-recommendation")
+        apply = gr.Button("Apply the recommendation", size="sm", scale=0)
+    session = gr.State([])  # [{"name", "path", "vocab_size"}]: what this browser session trained or loaded
+    app = gr.State({"runs_dir": str(ctx.settings.runs_dir), "hosted": ctx.settings.hosted})
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            gr.Markdown("### Train a new tokenizer")
+            algorithm = gr.Radio(list(TOKENIZER_ALGORITHMS), value=defaults.algorithm, label="Algorithm")
+            algorithm_note = gr.Markdown(ALGORITHM_NOTES[defaults.algorithm])
+            with gr.Row():
+                vocab_size = gr.Number(defaults.vocab_size, precision=0, label="Vocabulary size",
+                                       elem_id="tokenizer-vocab-size")
+                min_frequency = gr.Number(defaults.min_frequency, precision=0, label="Minimum pair frequency")
+                sample = gr.Number(defaults.sample_documents, precision=0, elem_id="tokenizer-sample",
+                                   label="Train on the first N documents (0: all)")
+            with gr.Row():
+                lowercase = gr.Checkbox(defaults.lowercase, label="Lowercase")
+                nfkc = gr.Checkbox(defaults.nfkc, label="NFKC (merge look-alike characters)")
+            name = gr.Textbox(label="Save as", placeholder="algorithm-size, e.g. bpe-8192", elem_id="tokenizer-name")
+            with gr.Row():
+                train = gr.Button("Train tokenizer", variant="primary", elem_id="tokenizer-train")
+                cancel = gr.Button("Cancel", elem_id="tokenizer-cancel")
+        with gr.Column():
+            gr.Markdown("### Reuse a pretrained tokenizer")
+            choice = gr.Dropdown(_pretrained_choices(ctx.settings.runs_dir), value=None, allow_custom_value=True,
+                                 label="A saved tokenizer, a run folder or a Hub id (owner/name)")
+            add_eos = gr.Checkbox(False, label="Add an end-of-text token if it has none")
+            load = gr.Button("Load tokenizer", elem_id="tokenizer-load")
+    status = gr.Markdown(elem_id="tokenizer-status")
+    gr.Markdown("### Evaluate and compare on held-out text")
+    with gr.Row():
+        compared = gr.CheckboxGroup([], label="Tokenizers to compare", elem_id="tokenizer-compared", scale=3)
+        in_use = gr.Dropdown([], label="Use for training", elem_id="tokenizer-in-use", scale=2)
+        compare = gr.Button("Compare", elem_id="tokenizer-compare", scale=0)
+    caption = gr.Markdown()
+    table = gr.Dataframe(label="Comparison", interactive=False, elem_id="tokenizer-table")
+    plot = gr.Plot(label="Comparison chart", elem_id="tokenizer-plot")
+    boundaries = gr.HighlightedText(label="Token boundaries", color_map=BOUNDARY_COLORS, show_legend=False,
+                                    show_inline_category=False, elem_id="tokenizer-boundaries")
+
+    compare_outputs = [table, plot, boundaries, caption]
+    compare_inputs = [compared, in_use, session, ctx.config]
+    train.click(
+        _train, show_progress="full",
+        inputs=[algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, ctx.config, ctx.profile, session,
+                compared, app],
+        outputs=[status, ctx.config, session, compared, in_use, choice],
+    ).success(_compare, compare_inputs, compare_outputs)
+    cancel.click(_cancel, None, status)
+    load.click(_load, [choice, add_eos, ctx.config, session, compared, app],
+               [status, ctx.config, session, compared, in_use]).success(_compare, compare_inputs, compare_outputs)
+    in_use.input(_choose, [in_use, ctx.config, session], [status, ctx.config])
+    compare.click(_compare, compare_inputs, compare_outputs)
+    apply.click(_apply_recommendation, ctx.profile, [algorithm, vocab_size, choice])
+    algorithm.change(_algorithm_changed, algorithm, [min_frequency, algorithm_note])
+    ctx.profile.change(_recommendation_markdown, ctx.profile, recommendation)
