@@ -72,7 +72,7 @@ def wait_for(condition, timeout: float = WAIT_S, what: str = "the condition") ->
 
 
 def kill(child: subprocess.Popen) -> None:
-    os.kill(child.pid, signal.SIGKILL)
+    child.send_signal(signal.SIGKILL)  # a no-op for a child that has already ended
     child.wait(30)
 
 
