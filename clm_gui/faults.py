@@ -33,12 +33,12 @@ def memory_fixes(cfg: RunConfig) -> list[str]:
     if m.context_length >= 16:
         fixes.append(
             f"a shorter context: model.context_length {m.context_length // 2} (was {m.context_length}; "
-            "activation memory per sequence halves, attention's falls by more)"
+            "the activations of each sequence at least halve)"
         )
     if not m.gradient_checkpointing:
         fixes.append(
             "activation checkpointing: model.gradient_checkpointing true (activations are recomputed in the "
-            "backward pass instead of kept: far less memory, about 30% slower)"
+            "backward pass instead of kept: far less memory for one more forward pass, about a third more compute)"
         )
     return fixes
 

@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStream
 
 from clm_gui.errors import UserError
 from clm_gui.runs import RunDir
+from clm_gui.security import check_encodable
 
 
 @dataclass
@@ -65,6 +66,7 @@ def _prepare(model, tokenizer, prompt: str, settings: SamplingSettings):
     problems = settings.problems()
     if problems:
         raise UserError(" ".join(problems))
+    check_encodable(prompt, "The prompt")
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
     if ids.shape[1] == 0:
         ids = torch.tensor([[tokenizer.eos_token_id]])

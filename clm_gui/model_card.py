@@ -126,8 +126,8 @@ def _results(metrics: list[dict]) -> str:
         last = train[-1]
         lines.append(f"- Steps: {last['step']:,}; final train loss: {last['train_loss']:.4f}")
     if evals:
-        last = evals[-1]
-        lines.append(f"- Final eval loss: {last['eval_loss']:.4f} (perplexity {math.exp(min(last['eval_loss'], 50)):.2f})")
+        loss = evals[-1]["eval_loss"]
+        lines.append(f"- Final eval loss: {loss:.4f} (perplexity {math.exp(min(loss, 50)):.2f})")
     return "\n".join(lines) or "- No metrics were recorded."
 
 

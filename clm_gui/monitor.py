@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,9 @@ class JsonlTail:
             return list(self._records)
 
 
-_TAILS: dict[Path, JsonlTail] = {}
+_TAILS: OrderedDict[Path, JsonlTail] = OrderedDict()
 _TAILS_LOCK = threading.Lock()
+MAX_TAILS = 16  # files whose records stay in memory (the runs being watched), least recently used dropped
 
 
 def tail(path: Path) -> JsonlTail:
@@ -68,7 +70,24 @@ def tail(path: Path) -> JsonlTail:
     with _TAILS_LOCK:
         if path not in _TAILS:
             _TAILS[path] = JsonlTail(path)
+            while len(_TAILS) > MAX_TAILS:
+                _TAILS.popitem(last=False)
+        _TAILS.move_to_end(path)
         return _TAILS[path]
+
+
+def last_records(path: Path, max_bytes: int = 16384) -> list[dict]:
+    """The records in the last `max_bytes` of a JSONL file: enough for a run's latest values, cheap for
+    listing many long runs (the first, possibly partial, line of the window is dropped)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - max_bytes))
+            chunk = f.read()
+    except OSError:
+        return []
+    lines = chunk.decode("utf-8", errors="replace").splitlines()
+    return parse_jsonl(lines[1:] if size > max_bytes else lines)
 
 
 def read_metrics(run: RunDir) -> list[dict]:
@@ -96,8 +115,8 @@ def latest_per_step(records: list[dict]) -> list[dict]:
 
 
 def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
-    """(steps, values) of one metric, over the records that have it."""
-    points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    """(steps, values) of one metric, over the records that have it as a finite number."""
+    points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
     return [p[0] for p in points], [float(p[1]) for p in points]
 
 
@@ -268,7 +287,7 @@ class RunSummary:
 
 
 def summarize(run: RunDir) -> RunSummary:
-    status, records = current_status(run), read_metrics(run)
+    status, records = current_status(run), last_records(run.metrics_path)
     return RunSummary(
         id=run.id, state=status.get("state", "unknown"),
         step=max(status.get("step") or 0, last_value(records, "step") or 0),

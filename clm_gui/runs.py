@@ -46,9 +46,20 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """Append one record as a line. A torn last line (a crash mid-write) is ended first, so the new
+    record stays on a line of its own; a lone surrogate in a text is written as its JSON escape."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with open(path, "ab") as f:
+        if f.tell() and not _ends_with_newline(path):
+            line = "\n" + line
+        f.write(line.encode("utf-8", errors="backslashreplace"))  # "\\ud800" is that JSON escape
         f.flush()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -188,4 +199,11 @@ def list_runs(runs_root: Path) -> list[RunDir]:
 
 
 def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete a folder. It is renamed away first, so that a crash halfway never leaves a half-deleted
+    folder under a name readers trust (a checkpoint still marked COMPLETE, final/)."""
+    trash = path.with_name(f"{TMP_PREFIX}trash-{path.name}.{os.getpid()}")
+    try:
+        os.replace(path, trash)
+    except OSError:  # missing, or not renameable: delete it where it is
+        trash = path
+    shutil.rmtree(trash, ignore_errors=True)

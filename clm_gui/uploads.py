@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from clm_gui.errors import UserError
+from clm_gui.security import is_inside
 
 DATA_SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".csv", ".parquet")
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
@@ -140,7 +141,7 @@ def _extract(archive: Path, into: Path, budget: _Budget, result: UploadResult, r
                     result.skipped.append(f"{name}: {why}")
                 continue
             target = _unique(into / safe_relative_path(name))
-            if not target.resolve().is_relative_to(root.resolve()):  # belt and braces after the name check
+            if not is_inside(target, root):  # belt and braces after the name check
                 raise UserError(f"{archive.name} has an entry that points outside the upload folder: {name}.")
             with open_entry() as source:
                 budget.copy(source, target, archive.name)

@@ -55,7 +55,7 @@ def free_port() -> int:
 def serve_app(tmp_path):
     """serve_app(**settings) -> base URL of the app running in this process; closed after the test."""
     from clm_gui.settings import AppSettings
-    from clm_gui.ui.app import build_app
+    from clm_gui.ui.app import build_app, launch_options
 
     served = []
 
@@ -64,8 +64,7 @@ def serve_app(tmp_path):
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         demo = build_app(settings)
         demo.queue()
-        demo.launch(server_name=settings.host, server_port=settings.port, prevent_thread_lock=True,
-                    auth=settings.auth, share=False, allowed_paths=[str(settings.runs_dir)], quiet=True)
+        demo.launch(**launch_options(settings), prevent_thread_lock=True, quiet=True)  # as the app launches
         served.append(demo)
         return f"http://{settings.host}:{settings.port}"
 

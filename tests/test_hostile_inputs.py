@@ -184,7 +184,8 @@ CASES = [
             r"outside the app's data folder"),
     Hostile("home folder as tokenizer", "policy", hosted("tokenizer.path", "~/.cache"),
             r"tokenizer\.path '~/\.cache' is outside"),
-    Hostile("relative tokenizer path", "policy", hosted("tokenizer.path", "../"), r"tokenizer\.path '\.\./' is outside"),
+    Hostile("relative tokenizer path", "policy", hosted("tokenizer.path", "../"),
+            r"tokenizer\.path '\.\./' is outside"),
     Hostile("absolute name inside a folder", "policy", joined("/etc/passwd"), r"leads outside the folder"),
     Hostile("dotted name inside a folder", "policy", joined("a/../../b"), r"leads outside the folder"),
     # --- run ids -----------------------------------------------------------------------------

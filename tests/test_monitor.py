@@ -7,8 +7,8 @@ import json
 import pytest
 
 from clm_gui.config import TrainConfig
-from clm_gui.monitor import (JsonlTail, current_status, downsample, ema, latest_per_step, log_tail, model_choices,
-                             progress, seconds_per_step, summarize)
+from clm_gui.monitor import (JsonlTail, current_status, downsample, ema, last_records, latest_per_step, log_tail,
+                             model_choices, progress, seconds_per_step, summarize)
 from clm_gui.runs import new_run_dir
 from tests.conftest import make_tiny_config
 
@@ -29,6 +29,15 @@ def test_tail_reads_only_complete_lines_and_picks_up_appends(tmp_path):
     assert reader.read() == [{"step": 1}, {"step": 2, "train_loss": 2.5}, {"step": 3}]
     path.write_text(json.dumps({"step": 9}) + "\n")  # re-created (shorter): read from the start
     assert reader.read() == [{"step": 9}]
+
+
+def test_the_latest_values_of_a_long_run_come_from_the_end_of_its_file(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(train_record(s, s)) + "\n" for s in range(1, 5001)))
+    window = last_records(path, max_bytes=4096)
+    assert window[-1]["step"] == 5000 and 0 < len(window) < 100
+    assert [r["step"] for r in window] == list(range(5001 - len(window), 5001))  # no torn first line
+    assert last_records(tmp_path / "missing.jsonl") == []
 
 
 def test_records_superseded_by_a_resume_from_an_earlier_checkpoint_are_dropped():

@@ -32,17 +32,37 @@ def _tabs():
     return tabs.ALL
 
 
-def launch(settings: AppSettings) -> None:
-    """Serve the app. Binds to 127.0.0.1 unless told otherwise; never creates a public share link."""
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    demo = build_app(settings)
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(
+def launch_options(settings: AppSettings) -> dict:
+    """The keyword arguments of `demo.launch` for these settings (the tests serve the app with them too).
+
+    Binds to 127.0.0.1 unless told otherwise and never creates a public share link. The runs folder is
+    in `allowed_paths` so that Gradio accepts the files the app hands the page from it (config downloads,
+    export zips), and `FileRouteGuard` narrows what Gradio's file routes then serve from it to run exports.
+    Server-side rendering and static file workers stay off: both would answer file requests in other
+    processes, past the guard.
+    """
+    from starlette.middleware import Middleware
+
+    from clm_gui.ui.file_guard import FileRouteGuard
+
+    runs_dir = settings.runs_dir.resolve()
+    return dict(
         server_name=settings.host,
         server_port=settings.port,
         auth=settings.auth,
         share=False,
         max_file_size=f"{settings.max_upload_mb}mb",
-        allowed_paths=[str(settings.runs_dir.resolve())],
+        allowed_paths=[str(runs_dir)],
         show_error=False,
+        ssr_mode=False,
+        num_workers=0,
+        app_kwargs={"middleware": [Middleware(FileRouteGuard, runs_dir=runs_dir)]},
     )
+
+
+def launch(settings: AppSettings) -> None:
+    """Serve the app until it is stopped."""
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    demo = build_app(settings)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(**launch_options(settings))

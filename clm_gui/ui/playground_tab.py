@@ -1,9 +1,174 @@
-"""The Playground tab."""
+"""The Playground tab: generate from any run's final model or checkpoint, compare two, export and share."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
 
 import gradio as gr
+import torch
 
+from clm_gui.errors import UserError
+from clm_gui.export import push_to_hub, zip_final
+from clm_gui.generate import SamplingSettings, generate_stream, load_for_generation
+from clm_gui.model_card import CARD_FILE, PLOT_FILE
+from clm_gui.monitor import model_choices
+from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.progress import quiet_events
+
+NONE = ""  # "compare with: nothing"
+_FRONT_MATTER = re.compile(r"^---\n.*?\n---\n", re.S)
+
+
+def runs_with_models(runs_dir: Path) -> list[str]:
+    return [run.id for run in list_runs(runs_dir) if model_choices(run)]
+
+
+def picked_run(runs_dir: Path, run_id: str | None) -> RunDir:
+    if not run_id:
+        raise UserError("Pick a run first: only runs with a final model or a checkpoint are listed.")
+    return open_run(runs_dir, run_id)
+
+
+def model_folder(runs_dir: Path, run_id: str, label: str) -> Path:
+    """The folder behind a model choice, looked up in the run (never a path the page sent)."""
+    folders = dict(model_choices(picked_run(runs_dir, run_id)))
+    if label not in folders:
+        raise UserError(f"The run {run_id} has no model {label!r} (any more); pick another one.")
+    return Path(folders[label])
+
+
+@lru_cache(maxsize=2)  # the two models being compared stay loaded
+def _load(folder: str, weights_mtime: float):
+    return load_for_generation(folder, "cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(folder: Path):
+    weights = folder / "model.safetensors"
+    return _load(str(folder), weights.stat().st_mtime if weights.exists() else 0.0)
+
+
+def card_parts(run: RunDir) -> tuple[str, str]:
+    """(card markdown without front matter and image, the loss plot SVG) of a run's final model."""
+    card = run.final_dir / CARD_FILE
+    if not card.is_file():
+        return "*The model card is written when the run finishes (final/README.md).*", ""
+    text = _FRONT_MATTER.sub("", card.read_text(encoding="utf-8"))
+    text = re.sub(rf"!\[[^\]]*\]\({re.escape(PLOT_FILE)}\)\n?", "", text)
+    plot = run.final_dir / PLOT_FILE
+    return text, plot.read_text(encoding="utf-8") if plot.is_file() else ""
 
 
 def build(ctx: UIContext) -> None:
-    gr.Markdown("## Playground")
+    runs_dir = Path(ctx.settings.runs_dir)
+    gr.Markdown("## Playground\nTry a trained model: its final version or any checkpoint. "
+                "Compare two checkpoints on the same prompt to see what more training changed.")
+    with gr.Row(equal_height=True):
+        run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="play-run")
+        model_a = gr.Dropdown([], label="Model", scale=2, elem_id="play-model")
+        model_b = gr.Dropdown([("(none)", NONE)], value=NONE, label="Compare with", scale=2)
+        refresh = gr.Button("Refresh runs", scale=1)
+    prompt = gr.Textbox("def ", label="Prompt", lines=3, elem_id="play-prompt")
+    with gr.Row():
+        temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="Temperature")
+        top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
+        top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p")
+        max_new = gr.Slider(1, 1024, value=100, step=1, label="Max new tokens")
+        seed = gr.Number(0, label="Seed (0: random)", precision=0)
+    with gr.Row():
+        generate_btn = gr.Button("Generate", variant="primary", elem_id="play-generate")
+        compare_btn = gr.Button("Compare side by side")
+    with gr.Row():
+        out_a = gr.Textbox(label="Output", lines=12, interactive=False, elem_id="play-output")
+        out_b = gr.Textbox(label="Output (compared model)", lines=12, interactive=False, visible=False)
+    with gr.Accordion("Model card and export", open=False):
+        loss_svg = gr.HTML()
+        card = gr.Markdown(elem_id="play-card")
+        with gr.Row():
+            zip_btn = gr.Button("Download final/ as a zip")
+            zip_file = gr.File(label="final.zip", visible=False, interactive=False)
+        with gr.Row(equal_height=True):
+            repo = gr.Textbox(label="Hub repository", placeholder="your-user-name/model-name")
+            token = gr.Textbox(label="Hugging Face token (write)", type="password")
+            private = gr.Checkbox(True, label="Private")
+            push_btn = gr.Button("Push to the Hub")
+        push_msg = gr.Markdown()
+
+    # --- choosing a run and a model ---------------------------------------------------------------
+    quiet = quiet_events()
+    def list_choices(current):
+        runs = runs_with_models(runs_dir)
+        return gr.update(choices=runs, value=current if current in runs else (runs[0] if runs else None))
+
+    def pick_run(run_id, current_a=None, current_b=None):
+        """The run's models, newest first (or keeping the given choices while they exist), and its card."""
+        if not run_id:
+            return gr.update(choices=[], value=None), gr.update(choices=[("(none)", NONE)], value=NONE), \
+                "*No trained model yet: train one in the Train tab.*", ""
+        run = open_run(runs_dir, run_id)
+        labels = [label for label, _ in model_choices(run)]
+        text, svg = card_parts(run)
+        return (gr.update(choices=labels, value=current_a if current_a in labels else (labels or [None])[0]),
+                gr.update(choices=[("(none)", NONE)] + labels, value=current_b if current_b in labels else NONE),
+                text, svg)
+
+    shown = [model_a, model_b, card, loss_svg]
+    newest = dict(fn=pick_run, inputs=run_pick, outputs=shown, **quiet)
+    kept = dict(fn=pick_run, inputs=[run_pick, model_a, model_b], outputs=shown, **quiet)
+    gr.on(None, lambda: None).then(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
+    refresh.click(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
+    run_pick.focus(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**kept)
+    run_pick.change(**newest).then(lambda: gr.update(visible=False), outputs=zip_file)
+
+    # --- generation -------------------------------------------------------------------------------
+    def settings_from(temp, k, p, n, s) -> SamplingSettings:
+        return SamplingSettings(max_new_tokens=int(n), temperature=float(temp), top_k=int(k), top_p=float(p),
+                                seed=int(s) if s else None)
+
+    def stream(run_id, label, text, settings):
+        model, tokenizer = load_model(model_folder(runs_dir, run_id, label))
+        yield from generate_stream(model, tokenizer, text, settings)
+
+    def generate_one(run_id, label, text, temp, k, p, n, s):
+        try:
+            for out in stream(run_id, label, text, settings_from(temp, k, p, n, s)):
+                yield out, gr.update(visible=False)
+        except UserError as exc:
+            gr.Warning(str(exc))
+
+    def compare(run_id, label_a, label_b, text, temp, k, p, n, s):
+        try:
+            if not label_b:
+                raise UserError("Pick a second model under 'Compare with'.")
+            settings = settings_from(temp, k, p, n, s)
+            first = ""
+            for first in stream(run_id, label_a, text, settings):
+                yield first, gr.update(visible=True, value="", label=f"Output ({label_b})")
+            for second in stream(run_id, label_b, text, settings):
+                yield first, gr.update(visible=True, value=second, label=f"Output ({label_b})")
+        except UserError as exc:
+            gr.Warning(str(exc))
+
+    sampling = [temperature, top_k, top_p, max_new, seed]
+    generate_btn.click(generate_one, inputs=[run_pick, model_a, prompt, *sampling], outputs=[out_a, out_b])
+    compare_btn.click(compare, inputs=[run_pick, model_a, model_b, prompt, *sampling], outputs=[out_a, out_b])
+
+    # --- export -----------------------------------------------------------------------------------
+    def make_zip(run_id):
+        try:
+            return gr.update(value=str(zip_final(picked_run(runs_dir, run_id))), visible=True)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            return gr.update(visible=False)
+
+    def push(run_id, repo_id, hf_token, is_private):
+        try:
+            url = push_to_hub(picked_run(runs_dir, run_id), repo_id, hf_token, is_private)
+        except UserError as exc:
+            return f"**Not pushed:** {exc}"
+        return f"Pushed to [{url}]({url})."
+
+    zip_btn.click(make_zip, inputs=run_pick, outputs=zip_file)
+    push_btn.click(push, inputs=[run_pick, repo, token, private], outputs=push_msg)

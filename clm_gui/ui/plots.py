@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import plotly.graph_objects as go
 
 from clm_gui.monitor import downsample, ema, series
@@ -13,12 +15,8 @@ def _axis(title: str) -> dict:
     return {"title": {"text": title}, "gridcolor": "#e5e7eb", "zerolinecolor": "#e5e7eb", "linecolor": "#9ca3af"}
 
 
-def _figure(title: str, y_title: str, x_title: str = "step", log_y: bool = False, traces=(), **layout) -> go.Figure:
-    """A figure built without plotly's validation (extra top-level `layout` keys override the defaults).
-
-    Validating costs 0.2-0.5 s per chart on a small CPU, and the live charts are rebuilt on every poll
-    while training shares that CPU; the dicts here are fixed and tested, so validation buys nothing.
-    """
+def _spec(title: str, y_title: str, x_title: str = "step", log_y: bool = False, traces=(), **layout) -> dict:
+    """A plotly figure as plain data (extra top-level `layout` keys override the defaults)."""
     base = {
         "title": {"text": title, "x": 0.02, "font": {"size": 14}}, "height": 280,
         "margin": {"l": 56, "r": 16, "t": 40, "b": 40}, "plot_bgcolor": "white", "paper_bgcolor": "white",
@@ -26,21 +24,40 @@ def _figure(title: str, y_title: str, x_title: str = "step", log_y: bool = False
         "xaxis": _axis(x_title), "yaxis": {**_axis(y_title), **({"type": "log"} if log_y else {})},
         "uirevision": "keep",  # a user's zoom survives the updates that polling brings
     }
-    return go.Figure({"data": list(traces), "layout": {**base, **layout}}, _validate=False)
+    return {"data": list(traces), "layout": {**base, **layout}}
+
+
+def as_figure(spec: dict) -> go.Figure:
+    """A figure from plain data, without plotly's validation.
+
+    Validating costs 0.2-0.5 s per chart on a small CPU, and the live charts are rebuilt on every poll
+    while training shares that CPU; the specs here are fixed and tested, so validation buys nothing.
+    """
+    return go.Figure(spec, _validate=False)
+
+
+def spec_json(spec: dict) -> str:
+    """The JSON plotly.js draws. Plain json.dumps: plotly's to_json deep-copies the figure and re-encodes
+    every array, about 30 ms per poll of the live charts."""
+    return json.dumps(spec, separators=(",", ":"))
+
+
+def _figure(title: str, y_title: str, x_title: str = "step", log_y: bool = False, traces=(), **layout) -> go.Figure:
+    return as_figure(_spec(title, y_title, x_title, log_y, traces, **layout))
 
 
 def _line(x: list, y: list, name: str, color: str, **style) -> dict:
     return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name, "line": {"color": color}, **style}
 
 
-def _no_data(title: str, note: str) -> go.Figure:
+def _no_data(title: str, note: str) -> dict:
     hidden = {"visible": False}
-    return _figure(title, "", xaxis=hidden, yaxis=hidden, annotations=[
+    return _spec(title, "", xaxis=hidden, yaxis=hidden, annotations=[
         {"text": note, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
          "font": {"color": "#888"}}])
 
 
-def loss_figure(records: list[dict], log_scale: bool = False, smoothing: float = 0.0) -> go.Figure:
+def loss_spec(records: list[dict], log_scale: bool = False, smoothing: float = 0.0) -> dict:
     """Train loss (raw, faint, and smoothed) and eval loss against the step."""
     steps, train = series([r for r in records if r.get("kind") == "train"], "train_loss")
     eval_steps, evals = series(records, "eval_loss")
@@ -55,7 +72,7 @@ def loss_figure(records: list[dict], log_scale: bool = False, smoothing: float =
                             TRAIN_COLOR))
     if eval_steps:
         traces.append(_line(eval_steps, evals, "eval", EVAL_COLOR, mode="lines+markers"))
-    return _figure("Loss", "loss" + (" (log scale)" if log_scale else ""), log_y=log_scale, traces=traces)
+    return _spec("Loss", "loss" + (" (log scale)" if log_scale else ""), log_y=log_scale, traces=traces)
 
 
 # key in the metric records -> (title, y axis title, note when absent)
@@ -67,14 +84,19 @@ METRIC_CHARTS = {
 }
 
 
-def metric_figure(records: list[dict], key: str) -> go.Figure:
+def metric_spec(records: list[dict], key: str) -> dict:
     """One training metric against the step (see METRIC_CHARTS)."""
     title, y_title, note = METRIC_CHARTS[key]
     steps, values = series(records, key)
     if not steps:
         return _no_data(title, note)
     y_axis = {**_axis(y_title), **({"tickformat": ".0%"} if key == "mfu" else {})}
-    return _figure(title, y_title, traces=[_line(*downsample(steps, values), title, TRAIN_COLOR)], yaxis=y_axis)
+    return _spec(title, y_title, traces=[_line(*downsample(steps, values), title, TRAIN_COLOR)], yaxis=y_axis)
+
+
+def training_specs(records: list[dict], log_scale: bool = False, smoothing: float = 0.0) -> list[dict]:
+    """The Train tab's charts, in order: loss, then each of METRIC_CHARTS."""
+    return [loss_spec(records, log_scale, smoothing)] + [metric_spec(records, key) for key in METRIC_CHARTS]
 
 
 def length_histogram(profile: dict) -> go.Figure:

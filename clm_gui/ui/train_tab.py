@@ -1,9 +1,438 @@
-"""The Train tab."""
+"""The Train tab: training settings, Start / Stop / Resume, and a live view of any run, read from its folder.
+
+The job runs in the app's process (`jobs.manager_for`), not in a browser session: closing the page never
+stops it, and every page (a reload, a second browser, after an app restart) re-attaches by polling the
+run folder with a `gr.Timer`. Each poll sends only what changed since that page's previous poll.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
+from clm_gui.config import (COMPILE_MODES, PRECISIONS, SCHEDULES, RunConfig, config_from_dict, config_from_yaml,
+                            load_config)
+from clm_gui.errors import UserError
+from clm_gui.jobs import JobManager, manager_for
+from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_time, is_active, log_tail, progress,
+                             read_metrics, read_samples, samples_blocks, summarize, tokens_per_step)
+from clm_gui.runs import RunDir, list_runs, open_run
+from clm_gui.security import policy_for
+from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.progress import quiet_events
+
+POLL_SECONDS = 2.0  # while a run trains
+IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
+CHART_CACHE_SIZE = 8  # chart sets kept: a few runs viewed, or the same run at other smoothing settings
+LIVE = ""  # the run picker's "follow the live run" choice
+DRAFTS_DIR = ".drafts"  # config.yaml files offered for download, under the runs folder
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # a TrainConfig field
+    label: str
+    kind: type | tuple  # int, float, or the allowed choices
+    info: str = ""
+
+
+SETTINGS = [
+    Setting("learning_rate", "Learning rate", float, "3e-4 to 1e-3 is typical; tiny models take more"),
+    Setting("schedule", "Schedule", SCHEDULES, "after warm-up"),
+    Setting("warmup_steps", "Warm-up steps", int),
+    Setting("micro_batch_size", "Batch size", int, "sequences per forward pass, per device"),
+    Setting("grad_accum_steps", "Gradient accumulation", int, "micro-batches per optimizer step"),
+    Setting("max_steps", "Max steps", int, "0: no step limit"),
+    Setting("max_tokens", "Max tokens", int, "0: no token limit"),
+    Setting("max_minutes", "Max minutes", float, "0: no time limit"),
+    Setting("eval_interval", "Evaluate every (steps)", int, "0: never"),
+    Setting("save_interval", "Checkpoint every (steps)", int, "0: only at stop and end"),
+    Setting("sample_interval", "Samples every (steps)", int, "0: only at the end"),
+    Setting("seed", "Seed", int),
+    Setting("precision", "Precision", PRECISIONS, "auto: bf16/fp16 on GPU, fp32 on CPU"),
+    Setting("compile", "torch.compile", COMPILE_MODES, "auto: on for CUDA"),
+    Setting("device", "Device", ("auto", "cpu", "cuda"), "or cuda:N"),
+    Setting("gpus", "Several GPUs", ("",), "empty: one device; 'all' or '0,1': one process per GPU"),
+]
+FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
+RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Tokens", "Updated"]
+
+
+def gpu_choices() -> list[tuple[str, str]]:
+    """train.gpus values to offer: one device, and with several GPUs here, all of them or any two."""
+    import torch
+
+    count = torch.cuda.device_count()
+    choices = [("one device (see Device)", "")]
+    if count > 1:
+        choices.append((f"all {count} GPUs", "all"))
+        choices += [(f"GPUs {i},{j}", f"{i},{j}") for i in range(count) for j in range(i + 1, count)][:12]
+    return choices
+
+
+def _component(setting: Setting, value):
+    if isinstance(setting.kind, tuple):
+        choices = gpu_choices() if setting.key == "gpus" else list(setting.kind)
+        return gr.Dropdown(choices, value=value, label=setting.label, info=setting.info or None,
+                           allow_custom_value=setting.key in FREE_TEXT_CHOICES)
+    return gr.Number(value=value, label=setting.label, info=setting.info or None,
+                     precision=0 if setting.kind is int else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The configuration: the shared draft (ctx.config) plus this tab's fields.
+
+
+def merged_config(config: dict, name: str, *values) -> dict:
+    """The shared draft with this tab's run name and training settings written into it."""
+    train = {**config.get("train", {}), **{s.key: v for s, v in zip(SETTINGS, values)}}
+    return {**config, "name": name or "", "train": train}
+
+
+def draft_problems(config: dict) -> tuple[RunConfig | None, list[str]]:
+    try:
+        cfg = config_from_dict(config)
+    except UserError as exc:
+        return None, getattr(exc, "problems", [str(exc)])
+    return cfg, cfg.validate()
+
+
+def validation_markdown(config: dict) -> str:
+    cfg, problems = draft_problems(config)
+    if problems:
+        return "**Fix before starting:**\n" + "\n".join(f"- {p}" for p in problems)
+    per_step = tokens_per_step(cfg.train, cfg.model.context_length)
+    limits = [f"{cfg.train.max_steps:,} steps" * bool(cfg.train.max_steps),
+              f"{cfg.train.max_tokens:,} tokens" * bool(cfg.train.max_tokens),
+              f"{cfg.train.max_minutes:g} minutes" * bool(cfg.train.max_minutes)]
+    return (f"Ready: {per_step:,} tokens per step, stopping at {' or '.join(filter(None, limits))} "
+            "(whichever comes first).")
+
+
+def draft_file(runs_dir: Path, text: str) -> str:
+    """A config.yaml written under the runs folder (named by its content) so the page can download it."""
+    path = runs_dir / DRAFTS_DIR / f"config-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def command_text(runs_dir: Path, run: RunDir | None) -> str:
+    lines = ["# Train the configuration above without the app (download it as config.yaml):",
+             f"python -m clm_gui train config.yaml --runs-dir {runs_dir}"]
+    if run is not None:
+        lines += [f"# Train run {run.id} again from its saved configuration:",
+                  f"python -m clm_gui train {run.config_path}",
+                  f"# Resume run {run.id} from its latest checkpoint:",
+                  f"python -m clm_gui train --resume {run.path}"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The live view of one run.
+
+
+@lru_cache(maxsize=64)
+def _run_config(path: Path, mtime: float) -> RunConfig:
+    return load_config(path)
+
+
+def run_config(run: RunDir) -> RunConfig:
+    return _run_config(run.config_path, run.config_path.stat().st_mtime)
+
+
+def status_markdown(run: RunDir | None, status: dict) -> str:
+    if run is None:
+        return "No runs yet: adjust the settings and press **Start**."
+    live = " — live" if is_active(status) else ""
+    return f"**{run.id}** · `{status.get('state', 'unknown')}`{live}  \n{html.escape(status.get('message', ''))}"
+
+
+def progress_html(run: RunDir, status: dict, records: list[dict]) -> str:
+    cfg = run_config(run)
+    done = progress(cfg.train, tokens_per_step(cfg.train, cfg.model.context_length, status.get("world_size") or 1),
+                    records)
+    fraction = 1.0 if status.get("state") == "finished" else done.fraction
+    last = next((r for r in reversed(records) if r.get("kind") == "train"), {})
+    parts = [f"step {last.get('step', 0):,}" + (f" / {cfg.train.max_steps:,}" if cfg.train.max_steps else ""),
+             f"{fraction:.0%} of the {done.limit} limit"]
+    if is_active(status):
+        parts.append(f"ETA {format_duration(done.eta_s)}")
+    if last.get("tokens_per_s"):
+        parts.append(f"{last['tokens_per_s']:,.0f} tokens/s")
+    return (
+        '<div class="clm-progress" style="margin:4px 0">'
+        '<div style="background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden">'
+        f'<div style="width:{fraction * 100:.1f}%;background:#2563eb;height:100%"></div></div>'
+        f'<div style="font-size:0.9em;margin-top:4px">{" · ".join(parts)}</div></div>'
+    )
+
+
+def samples_markdown(samples: list[dict]) -> str:
+    if not samples:
+        return "*Samples from fixed prompts appear here as the model learns.*"
+    return f"**Samples at step {samples[-1]['step']:,}**\n\n{samples_blocks(samples[-1])}"
+
+
+@lru_cache(maxsize=512)
+def _table_row(path: Path, stamp: tuple) -> list:
+    """One run's row; cached by the run's file stamps, so only runs that changed are read again."""
+    s = summarize(RunDir(path))
+    step = f"{s.step:,}" + (f" / {s.max_steps:,}" if s.max_steps else "")
+    return [s.id, s.state, step, *(round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss)),
+            f"{s.tokens:,}", format_time(s.updated)]
+
+
+def runs_table(runs: list[RunDir]) -> list[list]:
+    return [_table_row(run.path, _run_stamp(run)) for run in runs]
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
+def _status_stamp(run: RunDir) -> tuple:
+    try:
+        stat = run.status_path.stat()
+        stop = (run.path / STOP_FILE).exists()
+        return stat.st_mtime_ns, stat.st_size, stop
+    except OSError:
+        return ()
+
+
+def _run_stamp(run: RunDir) -> tuple:
+    return _status_stamp(run), _file_size(run.metrics_path)
+
+
+class LiveView:
+    """Builds the poll's outputs for one page, sending only the groups whose inputs changed."""
+
+    def __init__(self, manager: JobManager, runs_dir: Path, offer_config: bool = True):
+        self.manager, self.runs_dir = manager, runs_dir
+        self.offer_config = offer_config  # hosted: no config.yaml downloads or command lines (server paths)
+        self._charts: OrderedDict[tuple, list[PlotData]] = OrderedDict()
+        self._charts_lock = threading.Lock()
+
+    def charts(self, key: tuple, records: list[dict], log_scale: bool, smoothing: float) -> list[PlotData]:
+        """The charts as Gradio sends them, built once per change of a run's metrics and shared by every page
+        that polls it: ten open pages cost one build and one JSON encoding instead of ten."""
+        with self._charts_lock:  # pages polling at the same moment wait for one build, not do ten
+            if key not in self._charts:
+                specs = plots.training_specs(records, log_scale, smoothing)
+                self._charts[key] = [PlotData(type="plotly", plot=plots.spec_json(spec)) for spec in specs]
+                while len(self._charts) > CHART_CACHE_SIZE:
+                    self._charts.popitem(last=False)
+            self._charts.move_to_end(key)
+            return self._charts[key]
+
+    def resolve(self, picked: str) -> RunDir | None:
+        if picked:
+            try:
+                return open_run(self.runs_dir, picked)
+            except UserError:
+                pass
+        active = self.manager.active_run()
+        if active is not None:
+            return active
+        runs = list_runs(self.runs_dir)
+        return runs[0] if runs else None
+
+    def poll(self, picked: str, log_scale: bool, smoothing: float, seen: dict | None):
+        """(outputs..., seen): gr.skip() for every part that has not changed since this page last looked."""
+        seen = dict(seen or {})
+        run = self.resolve(picked)
+        runs = list_runs(self.runs_dir)
+        active = self.manager.active_run()
+        stamp = {}
+        if run is not None:
+            stamp = {"metrics": _file_size(run.metrics_path), "samples": _file_size(run.samples_path),
+                     "log": _file_size(run.log_path), "status": _status_stamp(run)}
+        keys = {
+            "run": (run and run.id,),
+            "status": (run and run.id, stamp.get("status"), stamp.get("metrics"), active and active.id),
+            "charts": (run and run.id, stamp.get("metrics"), log_scale, smoothing),
+            "samples": (run and run.id, stamp.get("samples")),
+            "log": (run and run.id, stamp.get("metrics"), stamp.get("status"), stamp.get("log")),
+            "runs": tuple((r.id, _run_stamp(r)) for r in runs),
+        }
+        changed = {k for k, v in keys.items() if seen.get(k) != repr(v)}
+        seen.update({k: repr(v) for k, v in keys.items()})
+        status = current_status(run) if run is not None else {}
+        records = read_metrics(run) if run is not None and changed & {"status", "charts", "log"} else []
+
+        def group(name, make, count=1):
+            if name not in changed:
+                return [gr.skip()] * count
+            return make() if count > 1 else [make()]
+
+        out = []
+        out += group("status", lambda: [
+            status_markdown(run, status),
+            progress_html(run, status, records) if run is not None else "",
+            gr.update(interactive=active is None),
+            gr.update(interactive=active is not None),
+            gr.update(interactive=active is None and run is not None and run.latest_checkpoint() is not None
+                      and status.get("state") != "finished"),
+            gr.Timer(POLL_SECONDS if active is not None else IDLE_POLL_SECONDS),
+        ], count=6)
+        out += group("charts", lambda: self.charts(keys["charts"], records, log_scale, smoothing),
+                     count=1 + len(plots.METRIC_CHARTS))
+        out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else []))
+        out += group("log", lambda: log_tail(run, records, status) if run is not None else "")
+        out += group("runs", lambda: [runs_table(runs),
+                                      gr.update(choices=[("Live: the running or latest run", LIVE)]
+                                                + [r.id for r in runs])], count=2)
+        out += group("run", lambda: [command_text(self.runs_dir, run) if self.offer_config else "",
+                                     gr.update(value=str(run.config_path) if run and self.offer_config else None,
+                                               visible=run is not None and self.offer_config),
+                                     run.id if run else ""], count=3)
+        return (*out, seen)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def build(ctx: UIContext) -> None:
-    gr.Markdown("## Train")
+    runs_dir = Path(ctx.settings.runs_dir)
+    manager = manager_for(runs_dir)
+    hosted = ctx.settings.hosted
+    policy = policy_for(ctx.settings)  # hosted: a config may name no server path outside the data folder
+    view = LiveView(manager, runs_dir, offer_config=not hosted)
+    draft = RunConfig().to_dict()
+
+    gr.Markdown("## Train\nStart training with the settings below; the charts follow the run live. "
+                "Training continues if you close the page: come back any time to watch it.")
+    with gr.Accordion("Training settings", open=True):
+        with gr.Row(equal_height=True):
+            name = gr.Textbox(label="Run name", value=draft["name"], placeholder="e.g. my-first-model", scale=4)
+            upload = gr.UploadButton("Load a config.yaml", file_types=[".yaml", ".yml"], scale=1,
+                                     elem_id="train-load-config")
+        fields = []
+        for start in range(0, len(SETTINGS), 4):
+            with gr.Row():
+                fields += [_component(s, draft["train"][s.key]) for s in SETTINGS[start:start + 4]]
+    with gr.Row(equal_height=True):
+        start_btn = gr.Button("Start", variant="primary", scale=1)
+        stop_btn = gr.Button("Stop", variant="stop", scale=1, interactive=False)
+        resume_btn = gr.Button("Resume", scale=1, interactive=False)
+        validation = gr.Markdown(validation_markdown(draft), elem_id="train-validation")
+    action = gr.Markdown(elem_id="train-action")
+
+    with gr.Row(equal_height=True):
+        picker = gr.Dropdown([("Live: the running or latest run", LIVE)], value=LIVE, label="Run", scale=3)
+        log_scale = gr.Checkbox(label="Log-scale loss", value=False, scale=1)
+        smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing", scale=2)
+    status_md = gr.Markdown(elem_id="train-status")
+    progress_bar = gr.HTML(elem_id="train-progress")
+    with gr.Row():
+        loss_plot = gr.Plot(show_label=False, elem_id="train-loss-plot")
+        lr_plot = gr.Plot(show_label=False)
+    with gr.Row():
+        speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(3))
+    with gr.Row():
+        samples = gr.Markdown(elem_id="train-samples")
+        log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
+    with gr.Accordion("All runs", open=True):
+        table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, elem_id="train-runs")
+    with gr.Accordion("Command line and config.yaml", open=False, visible=not hosted):
+        command = gr.Code(language="shell", label="Equivalent command", interactive=False)
+        with gr.Row():
+            draft_yaml = gr.Code(RunConfig().to_yaml(), language="yaml", label="config.yaml (these settings)",
+                                 interactive=False)
+        with gr.Row():
+            draft_download = gr.DownloadButton("Download config.yaml (these settings)",
+                                               value=None if hosted else draft_file(runs_dir, RunConfig().to_yaml()))
+            run_download = gr.DownloadButton("Download the viewed run's config.yaml", visible=False)
+    viewed = gr.State("")
+    seen = gr.State(None)
+    timer = gr.Timer(POLL_SECONDS)
+    quiet = quiet_events()
+
+    # --- the draft configuration, shared with the other tabs -------------------------------------
+    def prefill(config, name_now, *values):
+        """Show the shared draft's values; skip fields that already hold them (no cursor jumps)."""
+        merged = config or draft
+        wanted = [merged.get("name", "")] + [merged.get("train", {}).get(s.key) for s in SETTINGS]
+        current = [name_now, *values]
+        updates = [gr.skip() if w == c else w for w, c in zip(wanted, current)]
+        cfg = draft_problems(merged)[0]
+        if cfg is None or hosted:  # unreadable: keep the last readable config.yaml; hosted: none is offered
+            return (*updates, validation_markdown(merged), gr.skip(), gr.skip())
+        return (*updates, validation_markdown(merged), cfg.to_yaml(), draft_file(runs_dir, cfg.to_yaml()))
+
+    gr.on([ctx.config.change], prefill, inputs=[ctx.config, name, *fields],
+          outputs=[name, *fields, validation, draft_yaml, draft_download], **quiet)
+    gr.on([c.input for c in (name, *fields)], merged_config, inputs=[ctx.config, name, *fields],
+          outputs=ctx.config, **quiet)
+
+    def load_yaml(file):
+        """A whole configuration from a file: it becomes the shared draft (all tabs see it)."""
+        try:
+            cfg = policy.check_config(config_from_yaml(Path(file).read_text(encoding="utf-8")))
+        except (UserError, OSError, UnicodeDecodeError) as exc:
+            gr.Warning(f"Could not load that file: {exc}")
+            return gr.skip(), gr.skip()
+        return cfg.to_dict(), f"Loaded **{Path(file).name}** into the settings (all tabs)."
+
+    upload.upload(load_yaml, inputs=upload, outputs=[ctx.config, action])
+
+    # --- start, stop, resume ----------------------------------------------------------------------
+    def start(config, name_now, *values):
+        try:
+            cfg = policy.check_config(config_from_dict(merged_config(config or draft, name_now, *values)))
+            run = manager.start(cfg)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            return gr.skip(), f"**Could not start:** {exc}", gr.skip()
+        return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
+            f"Started **{run.id}**.", gr.Timer(POLL_SECONDS)
+
+    def stop():
+        try:
+            run = manager.stop()
+        except UserError as exc:
+            return f"{exc}"
+        return f"Stopping **{run.id}**: it saves a checkpoint at its next step, then you can resume it."
+
+    def resume(run_id):
+        try:
+            run = manager.resume(run_id)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            return gr.skip(), f"**Could not resume:** {exc}", gr.skip()
+        return gr.update(value=run.id), f"Resuming **{run.id}** from its latest checkpoint.", gr.Timer(POLL_SECONDS)
+
+    start_btn.click(start, inputs=[ctx.config, name, *fields], outputs=[picker, action, timer],
+                    concurrency_limit=None)
+    stop_btn.click(stop, outputs=action, concurrency_limit=None)
+    resume_btn.click(resume, inputs=viewed, outputs=[picker, action, timer], concurrency_limit=None)
+
+    # --- the live view: polled, and refreshed at once when the page opens or a control changes -----
+    outputs = [status_md, progress_bar, start_btn, stop_btn, resume_btn, timer,
+               loss_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
+               samples, log, table, picker, command, run_download, viewed, seen]
+    gr.on([timer.tick, picker.change, log_scale.change, smoothing.release], view.poll,
+          inputs=[picker, log_scale, smoothing, seen], outputs=outputs, **quiet,
+          concurrency_limit=None)
+    gr.on(None, lambda: None, inputs=None, outputs=None).then(
+        view.poll, inputs=[picker, log_scale, smoothing, gr.State(None)], outputs=outputs, **quiet,
+        concurrency_limit=None)
+
+    def pick_row(evt: gr.SelectData):
+        return evt.row_value[0]
+
+    table.select(pick_row, outputs=picker)
