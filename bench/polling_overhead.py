@@ -23,14 +23,17 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil  # noqa: E402
+
 from clm_gui.config import RunConfig  # noqa: E402
-from clm_gui.jobs import manager_for  # noqa: E402
+from clm_gui.jobs import ThreadLauncher, manager_for  # noqa: E402
 from clm_gui.monitor import read_metrics  # noqa: E402
 from clm_gui.runs import RunDir  # noqa: E402
 from clm_gui.settings import AppSettings  # noqa: E402
@@ -77,25 +80,59 @@ def open_train_tab(page, url: str) -> None:
 
 
 POLLER = """
-import sys, time
+import json, sys, time
 from gradio_client import Client
-client = Client(sys.argv[1], verbose=False)
-while True:
+url, interval, count, grow = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+client = Client(url, verbose=False)
+for _ in range(3):  # a session's first poll sends everything
     client.predict("", False, 0.6, api_name="/poll")
-    time.sleep(float(sys.argv[2]))
+print("ready", flush=True)
+step = 10**6
+for _ in range(count or 10**12):
+    if grow:  # a new metric record before each poll: every poll redraws the charts (the worst case)
+        step += 5
+        record = {"kind": "train", "step": step, "tokens": step * 1024, "train_loss": 5.0, "lr": 1e-3,
+                  "tokens_per_s": 1000.0, "elapsed_s": step / 10, "memory_gb": 1.0}
+        with open(grow, "a") as f:
+            f.write(json.dumps(record) + "\\n")
+    client.predict("", False, 0.6, api_name="/poll")
+    time.sleep(interval)
 """
 
 
 class ClientPoller:
     """A remote page as the server sees it: a separate process (so it takes no share of the app's GIL)
-    whose one session calls the Train tab's poll every POLL_SECONDS."""
+    whose one session calls the Train tab's poll every `interval` seconds (`count` times; 0: until stopped),
+    optionally appending a metric record to `grow` before each call."""
 
-    def __init__(self, url: str):
-        self.process = subprocess.Popen([sys.executable, "-c", POLLER, url, str(POLL_SECONDS)])
+    def __init__(self, url: str, interval: float = POLL_SECONDS, count: int = 0, grow: Path | None = None):
+        self.process = subprocess.Popen([sys.executable, "-c", POLLER, url, str(interval), str(count),
+                                         str(grow or "")], stdout=subprocess.PIPE, text=True)
+
+    def wait_ready(self) -> None:
+        self.process.stdout.readline()
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait()
+
+
+def server_cpu_per_poll(url: str, live: RunDir, polls: int = 60, grow: bool = True) -> float:
+    """CPU seconds the app process spends answering one poll of the Train tab (no training running).
+
+    `live` is made to look like a run in training (status "running" by this process); with `grow`, a
+    metric record lands before each poll, so every poll rebuilds and sends the charts.
+    """
+    live.write_status("running", "Benchmark: a run that looks live.", pid=os.getpid(), started=time.time())
+    try:
+        me = psutil.Process()
+        poller = ClientPoller(url, 0.2, polls, live.metrics_path if grow else None)
+        poller.wait_ready()  # connected, and past the session's first (full) polls
+        before = sum(me.cpu_times()[:2])
+        poller.process.wait()
+        return (sum(me.cpu_times()[:2]) - before) / polls
+    finally:
+        live.write_status("finished", "Benchmark over.", pid=None)
 
 
 def train_once(manager, cfg: RunConfig, page=None) -> RunDir:
@@ -117,8 +154,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--port", type=int, default=7871)
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/clm-gui-polling-bench"))
-    parser.add_argument("--launcher", choices=("thread", "process"), default="thread")
-    parser.add_argument("--arms", default="headless,client,browser")
+    parser.add_argument("--arms", default="headless,client,browser", help="comma-separated; headless first")
+    parser.add_argument("--launcher", choices=("process", "thread"), default="process",
+                        help="train in a child process (the app's default) or in a thread of the app")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -128,10 +166,8 @@ def main(argv=None) -> int:
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     demo = serve(args.runs_dir, args.port)
     manager = manager_for(args.runs_dir)
-    if args.launcher == "process":
-        sys.path.insert(0, "/tmp")
-        from proc_launcher import ProcessLauncher
-        manager.launcher = ProcessLauncher()
+    if args.launcher == "thread":
+        manager.launcher = ThreadLauncher()
     url = f"http://127.0.0.1:{args.port}"
     arms = args.arms.split(",")
     results = {arm: [] for arm in arms}
@@ -154,11 +190,13 @@ def main(argv=None) -> int:
                     results[arm].append(tokens_per_second(run))
                     print(f"round {round_ + 1} {arm:8s} {results[arm][-1]:10,.0f} tokens/s", file=sys.stderr)
             browser.close()
+        per_poll = {"changed": server_cpu_per_poll(url, run), "unchanged": server_cpu_per_poll(url, run, grow=False)}
     finally:
         demo.close()
     median = {arm: statistics.median(values) for arm, values in results.items()}
-    summary = {"steps": args.steps, "rounds": args.rounds, "poll_seconds": POLL_SECONDS,
+    summary = {"steps": args.steps, "rounds": args.rounds, "poll_seconds": POLL_SECONDS, "launcher": args.launcher,
                "load_average_1min": round(os.getloadavg()[0], 2),
+               "server_cpu_ms_per_poll": {k: round(v * 1000, 2) for k, v in per_poll.items()},
                **{f"{arm}_tokens_per_s": round(median[arm]) for arm in arms},
                **{f"{arm}_ratio": round(median[arm] / median["headless"], 4) for arm in arms[1:]},
                "per_round": results}
@@ -170,6 +208,9 @@ def main(argv=None) -> int:
             ratio = median[arm] / median["headless"]
             print(f"{labels[arm]:22s} {median[arm]:10,.0f} tokens/s (median of {args.rounds})"
                   + (f"  ratio {ratio:.3f} ({1 - ratio:+.1%} slower)" if arm != "headless" else ""))
+        for case, seconds in per_poll.items():
+            print(f"server CPU per poll, metrics {case:9s}: {seconds * 1000:6.1f} ms "
+                  f"= {seconds / POLL_SECONDS:.2%} of one core at one poll every {POLL_SECONDS:g} s")
     return 0
 
 

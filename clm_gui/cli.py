@@ -107,7 +107,7 @@ class _ProgressBar:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=total_steps or None, unit="step", file=sys.stderr, dynamic_ncols=True,
-                        disable=not enabled)
+                        disable=None if enabled else True)  # None: off when stderr is a file (an app's train.log)
 
     def update(self, record: dict) -> None:
         if record.get("kind") == "train":

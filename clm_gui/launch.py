@@ -93,12 +93,19 @@ class SubprocessLauncher:
     def launch(self, run: RunDir, cfg: RunConfig, resume: bool) -> ProcessHandle:
         gpu_ids = selected_gpus(cfg.train.gpus, self.available_gpus)
         argv, env = launch_command(run, gpu_ids, resume, self.machines)
-        log = open(run.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the child owns it from here
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   cwd=Path(__file__).resolve().parents[1], start_new_session=True)
-        log.close()
+        process = start_process(run, argv, env)
         run.write_status("queued", f"Starting {len(gpu_ids)} training processes.", pid=process.pid)
         return ProcessHandle(process)
+
+
+def start_process(run: RunDir, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A training child in a session of its own (Ctrl-C on the app does not reach it: the app stops it
+    through the run's STOP file), its output appended to the run's train.log."""
+    log = open(run.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the child owns it from here
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               cwd=Path(__file__).resolve().parents[1], start_new_session=True)
+    log.close()
+    return process
 
 
 def wants_several_processes(cfg: RunConfig, available_gpus: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import pytest
 
 from clm_gui import trainer
 from clm_gui.errors import UserError
-from clm_gui.jobs import JobManager, manager_for, mark_interrupted
+from clm_gui.jobs import JobManager, ThreadLauncher, manager_for, mark_interrupted
 from clm_gui.monitor import STOP_FILE, current_status, read_metrics
 from clm_gui.runs import list_runs, new_run_dir
 from clm_gui.tokenizer import train_tokenizer
@@ -176,7 +177,7 @@ def test_a_crash_inside_training_marks_the_run_failed_with_the_traceback_in_its_
         raise RuntimeError("CUDA error: device-side assert")
 
     monkeypatch.setattr(trainer, "train", explode)
-    manager = JobManager(shared_root)
+    manager = JobManager(shared_root, launcher=ThreadLauncher())  # a crash inside this process's thread
     run = manager.start(quick_config(tokenizer_dir))
     status = manager.wait(timeout=30)
 
@@ -184,6 +185,22 @@ def test_a_crash_inside_training_marks_the_run_failed_with_the_traceback_in_its_
     assert "RuntimeError: CUDA error" in status["message"] and "train.log" in status["message"]
     assert "Traceback" in run.log_path.read_text()
     assert manager.active_run() is None
+
+
+def test_a_training_process_killed_mid_run_leaves_its_run_failed_and_the_manager_free(shared_root, tokenizer_dir):
+    manager = JobManager(shared_root)  # the app's default: a child process per run
+    run = manager.start(quick_config(tokenizer_dir, max_steps=1000))
+    wait_for(lambda: last_train_step(run) >= 1)
+    child = run.read_status()["pid"]
+    assert child != os.getpid()  # trained outside the app's process
+
+    os.kill(child, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    status = wait_for(lambda: (s := current_status(run))["state"] == "failed" and s, timeout=30)
+
+    assert "exit code -9" in status["message"]
+    assert manager.active_run() is None
+    manager.start(quick_config(tokenizer_dir, max_steps=2, eval_interval=0))  # the next run may start
+    assert manager.wait(timeout=180)["state"] == "finished"
 
 
 def test_stopping_or_resuming_without_a_suitable_run_explains_what_to_do(shared_root, tokenizer_dir):
