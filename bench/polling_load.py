@@ -1,13 +1,14 @@
 """Many browser sessions watching one training: latency of the Train tab's poll, and one run only.
 
-The app is served in this process exactly as `python -m clm_gui app` serves it (training in the app's
-own thread, as in production). Each simulated client is a separate Gradio session (gradio_client, over
-HTTP and the queue, like a browser tab) that calls the Train tab's `poll` event every POLL_SECONDS, as
-its gr.Timer does. Two of the sessions first load the same config.yaml and press Start at the same
-instant: exactly one run must start. While the clients poll, a watcher counts the trainings alive.
+The app is served in this process exactly as `python -m clm_gui app` serves it, and trains as it does
+(one device: a child process with every core but one). Two sessions first load the same config.yaml and
+press Start at the same instant: exactly one run must start. Then `bench/poll_clients.py` (another
+process: the browsers) opens many sessions that each run the Train tab's timer event every POLL_SECONDS
+over Gradio's queue, as a browser tab does, and records how long each poll takes. A watcher counts the
+trainings alive meanwhile.
 
     python bench/polling_load.py                    # 12 clients for 60 s
-    python bench/polling_load.py --clients 20 --seconds 120
+    python bench/polling_load.py --clients 20 --seconds 120 --trainer thread
 
 Prints one summary line per figure and exits non-zero if p95 >= 500 ms, if two runs started, or if
 more than one training was ever alive at once.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -32,18 +32,20 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import psutil  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from clm_gui.jobs import manager_for  # noqa: E402
-from clm_gui.launch import ProcessHandle  # noqa: E402
+from clm_gui.jobs import ThreadLauncher, manager_for  # noqa: E402
 from clm_gui.runs import ACTIVE_STATES, list_runs  # noqa: E402
 from clm_gui.settings import AppSettings  # noqa: E402
 from clm_gui.ui.app import build_app, launch_options  # noqa: E402
 from clm_gui.ui.train_tab import POLL_SECONDS  # noqa: E402
+from bench.poll_clients import POLL_SECONDS as CLIENT_POLL_SECONDS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fast_runs import fast_config, write_corpus  # noqa: E402
 
 P95_LIMIT_S = 0.5
+assert CLIENT_POLL_SECONDS == POLL_SECONDS, "bench/poll_clients.py must poll as often as the Train tab"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,43 +74,8 @@ def press_start_together(base: str, config_yaml: Path) -> list[str]:
     return messages
 
 
-def poll_loop(session: Client, seconds: float, latencies: list[float], errors: list[str], rng: random.Random) -> None:
-    time.sleep(rng.uniform(0, POLL_SECONDS))  # browsers opened at different moments
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        started = time.perf_counter()
-        try:
-            session.predict("", False, 0.6, api_name="/poll")
-        except Exception as exc:  # a failed poll is a result to report, not a crash of the benchmark
-            errors.append(f"{type(exc).__name__}: {exc}")
-        took = time.perf_counter() - started
-        latencies.append(took)
-        time.sleep(max(0.0, POLL_SECONDS - took))
-
-
-def run_clients(base: str, clients: int, seconds: float) -> None:
-    """The browsers: in their own process (as browsers are), so they do not share the server's GIL.
-    Prints one JSON line: every poll's latency and every error."""
-    sessions = [Client(base, verbose=False) for _ in range(clients)]  # the pages are open already
-    latencies, errors, rng = [], [], random.Random(0)
-    threads = [threading.Thread(target=poll_loop, args=(s, seconds, latencies, errors, random.Random(rng.random())))
-               for s in sessions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    print(json.dumps({"latencies": latencies, "errors": errors}))
-
-
-class ProcessLauncher:
-    """--trainer process: the same training in a child process (`python -m clm_gui train --run-dir`), for
-    comparison with the app's default of a thread in its own process (which shares the GIL with the server)."""
-
-    def launch(self, run, cfg, resume: bool) -> ProcessHandle:
-        argv = [sys.executable, "-m", "clm_gui", "train", "--resume" if resume else "--run-dir", str(run.path)]
-        with open(run.log_path, "a", encoding="utf-8") as log:
-            process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        return ProcessHandle(process)
+def last_train_record(run) -> dict:
+    return next(r for r in reversed(run.read_metrics()) if r.get("kind") == "train")
 
 
 def count_trainings(runs_dir: Path) -> int:
@@ -121,15 +88,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--trainer", choices=("thread", "process"), default="thread",
-                        help="thread: as the app trains one device (default); process: in a child process")
-    parser.add_argument("--torch-threads", type=int, default=0,
-                        help="CPU threads for the training (0: torch's default, every core)")
-    parser.add_argument("--clients-of", metavar="URL", help=argparse.SUPPRESS)  # the browsers' process
+    parser.add_argument("--trainer", choices=("app", "thread"), default="app",
+                        help="app: the app's own launcher (a child process); thread: in the app's process")
     args = parser.parse_args()
-    if args.clients_of:
-        run_clients(args.clients_of, args.clients, args.seconds)
-        return 0
 
     work = Path(tempfile.mkdtemp(prefix="clm-load-"))
     runs_dir = work / "runs"
@@ -143,12 +104,8 @@ def main() -> int:
     demo = build_app(settings).queue(default_concurrency_limit=4)
     demo.launch(**launch_options(settings), prevent_thread_lock=True, quiet=True)
     base = f"http://127.0.0.1:{settings.port}"
-    if args.trainer == "process":
-        manager_for(runs_dir).launcher = ProcessLauncher()
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
+    if args.trainer == "thread":
+        manager_for(runs_dir).launcher = ThreadLauncher()
     try:
         messages = press_start_together(base, work / "config.yaml")
         started = len(list_runs(runs_dir))
@@ -166,30 +123,34 @@ def main() -> int:
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        browsers = subprocess.run([sys.executable, __file__, "--clients-of", base, "--clients", str(args.clients),
-                                   "--seconds", str(args.seconds)], capture_output=True, text=True, check=True)
+        cpu_before, wall_before, first = time.process_time(), time.time(), last_train_record(list_runs(runs_dir)[0])
+        browsers = subprocess.run([sys.executable, str(ROOT / "bench" / "poll_clients.py"), base, "--clients",
+                                   str(args.clients), "--seconds", str(args.seconds)],
+                                  capture_output=True, text=True, check=True)
         polled = json.loads(browsers.stdout.strip().splitlines()[-1])
         latencies, errors = polled["latencies"], polled["errors"]
+        server_cpu, wall = time.process_time() - cpu_before, time.time() - wall_before
+        training_cpu = sum(sum(child.cpu_times()[:2]) for child in psutil.Process().children())
         stop_watch.set()
         watcher.join()
         run = list_runs(runs_dir)[0]
-        step = run.read_status().get("step", 0)
-        records = [r for r in run.read_metrics() if r.get("kind") == "train"]
+        last = last_train_record(run)
         manager_for(runs_dir).stop()
         manager_for(runs_dir).wait(120)
     finally:
         demo.close()
 
     p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
-    print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; training in a {args.trainer} "
-          f"({args.torch_threads or 'all'} torch threads); "
-          f"clients: {args.clients}; polls: {len(latencies)} over {args.seconds:.0f} s (every {POLL_SECONDS:g} s "
-          f"each); errors: {len(errors)}")
+    print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
+          f"training: {args.trainer} launcher; clients: {args.clients}; polls: {len(latencies)} over "
+          f"{args.seconds:.0f} s (every {POLL_SECONDS:g} s each); errors: {len(errors)}")
     print(f"poll latency: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {max(latencies) * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms")
-    last = records[-1] if records else {"step": step, "tokens_per_s": 0}
-    print(f"trainings alive at once, at most: {most[0]}; the run reached step {last['step']} "
-          f"at {last['tokens_per_s']:,.0f} tokens/s while being watched")
+    trained = (last["tokens"] - first["tokens"]) / max(last["elapsed_s"] - first["elapsed_s"], 1e-9)
+    print(f"trainings alive at once, at most: {most[0]}; while watched, the run went from step {first['step']} to "
+          f"{last['step']} at {trained:,.0f} tokens/s")
+    print(f"CPU seconds: app process {server_cpu:.0f} and clients {polled['cpu_s']:.0f} while polling for "
+          f"{wall:.0f} s; training child process {training_cpu:.0f} since it started ({os.cpu_count()} cores)")
     for error in errors[:5]:
         print(f"  poll error: {error}")
     ok = p95 < P95_LIMIT_S and started == 1 and most[0] == 1 and not errors
