@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 from clm_gui.config import RunConfig
@@ -15,7 +17,15 @@ INTRO = (
 )
 
 
+# Gradio summarises its log of past events (a pandas DataFrame of up to 10,000 of them) after every event,
+# for its /monitoring page: about 25 ms of CPU per poll, for every open page, every 2 s. Once per
+# thousand events over the last two thousand is plenty. Read when the queue is created (demo.queue()).
+GRADIO_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALYTICS_MAX_EVENTS": "2000"}
+
+
 def build_app(settings: AppSettings) -> gr.Blocks:
+    for name, value in GRADIO_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     with gr.Blocks(title="clm-gui") as demo:
         gr.Markdown(INTRO)
         ctx = UIContext(settings=settings, config=gr.State(RunConfig().to_dict()), profile=gr.State(None))
