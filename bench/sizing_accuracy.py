@@ -197,7 +197,7 @@ def print_calibration(rows: list[Row], spec: sizing.DeviceSpec) -> None:
     Memory: measured peak - 12 bytes/param (weights + AdamW) = s x predicted activations + l x logits
     elements + c x params, giving a scale s for the activation coefficients, per_logit = l and
     weight_copy_bytes_per_param = c. Throughput: measured seconds per micro-batch = FLOPs / (peak x
-    width factor) / max_share + layers x seconds_per_layer.
+    width factor) / max_share + layers x seconds_per_layer + seconds_per_micro_batch.
     """
     regime = sizing.regime(spec.precision, spec.compiled)
     coef = sizing.ACTIVATION_BYTES[(rows[0].cfg.family, regime)]
@@ -215,12 +215,14 @@ def print_calibration(rows: list[Row], spec: sizing.DeviceSpec) -> None:
         ideal.append(flops / (spec.peak_flops * r.cfg.n_embd / (r.cfg.n_embd + t.half_width)))
         layers.append(r.cfg.n_layer)
         seconds.append(r.micro_batch * r.cfg.context_length / r.tps_measured)
-    (inverse_share, per_layer), *_ = np.linalg.lstsq(np.array([ideal, layers]).T, np.array(seconds), rcond=None)
+    fixed = np.ones(len(rows))
+    (inverse_share, per_layer, per_micro_batch), *_ = np.linalg.lstsq(np.array([ideal, layers, fixed]).T,
+                                                                       np.array(seconds), rcond=None)
     print(f"\nSuggested calibration for ACTIVATION_BYTES[({rows[0].cfg.family!r}, {regime!r})] (now {coef}):")
     print(f"  multiply the per-width/per-ffn coefficients by {scale:.3f}; per_logit={per_logit:.2f}; "
           f"weight_copy_bytes_per_param={copies:.2f}")
-    print(f"Suggested THROUGHPUT[{spec.kind!r}]: max_share={1 / inverse_share:.3f}, seconds_per_layer={per_layer:.2e} "
-          f"(now {t})")
+    print(f"Suggested THROUGHPUT[{spec.kind!r}]: max_share={1 / inverse_share:.3f}, seconds_per_layer={per_layer:.2e}, "
+          f"seconds_per_micro_batch={per_micro_batch:.2e} (now {t})")
 
 
 def main(argv=None) -> None:

@@ -236,24 +236,26 @@ class DeviceSpec:
 @dataclass(frozen=True)
 class Throughput:
     """How fast a device trains: the matrix products of a layer of width w run at
-    peak x max_share x w / (w + half_width) (narrow matrices leave a GPU's units idle), and every layer
-    costs a further fixed `seconds_per_layer` per micro-batch (kernel launches, Python, the optimizer),
-    which is what limits tiny models."""
+    peak x max_share x w / (w + half_width) (narrow matrices leave a GPU's units idle); on top, every
+    micro-batch costs a fixed `seconds_per_layer` per layer and `seconds_per_micro_batch` once (kernel
+    launches, Python, the optimizer), which is what limits tiny models."""
 
     max_share: float
     half_width: float
     seconds_per_layer: float
+    seconds_per_micro_batch: float = 0.0
 
 
-# Calibration. "cuda": compiled bf16 training; max_share and seconds_per_layer are the least-squares
-# refit that bench/sizing_accuracy.py printed for its six H100 rows (10M/124M/350M GPT-2 x micro-batch
-# 8/16, 2026-11-26, docs/benchmarks.md); half_width was fitted earlier to the trainer's H100 throughput
-# (GPT-2 small at micro-batch 32, 485k tokens/s; 24 x 1024 at 16, 176k tokens/s).
+# Calibration. "cuda": compiled bf16 training; max_share, seconds_per_layer and seconds_per_micro_batch
+# are the least-squares fit to eight H100 rows (bench/sizing_accuracy.py: 10M/124M/350M GPT-2 x micro-
+# batch 8/16; bench/train_throughput.py: 124M at 32/64; 2026-11-26, docs/benchmarks.md). Without the
+# per-micro-batch constant the 10M model at micro-batch 8 came out 53% too fast: its ~5.6 ms step is
+# mostly fixed cost. half_width was fitted earlier to the trainer's H100 throughput.
 # "cpu": relative to this CPU's own measured fp32 matmul throughput (hardware.cpu_matmul_flops), fitted
 # by hand to `bench/sizing_accuracy.py --cpu` (one thread) on a shared, heavily loaded 2-core AMD EPYC:
 # the rows scatter by +-40%, so treat CPU times as rough (see docs/benchmarks.md).
 THROUGHPUT = {
-    "cuda": Throughput(max_share=0.569, half_width=130, seconds_per_layer=0.524e-3),
+    "cuda": Throughput(max_share=0.518, half_width=130, seconds_per_layer=0.141e-3, seconds_per_micro_batch=2.85e-3),
     "cpu": Throughput(max_share=0.65, half_width=32, seconds_per_layer=2e-3),
 }
 DATA_PARALLEL_EFFICIENCY = 0.90  # throughput per GPU with several GPUs, relative to one (gradient all-reduce)
@@ -270,7 +272,8 @@ def micro_batch_seconds(cfg: ModelConfig, vocab_size: int, micro_batch_size: int
     """Seconds one device spends on one micro-batch: its FLOPs at the reachable rate, plus fixed costs."""
     flops = training_flops_per_token(cfg, vocab_size) * micro_batch_size * cfg.context_length
     compute = flops / (peak_flops * matmul_share(cfg.n_embd, device_kind))
-    return compute + cfg.n_layer * THROUGHPUT[device_kind].seconds_per_layer
+    t = THROUGHPUT[device_kind]
+    return compute + cfg.n_layer * t.seconds_per_layer + t.seconds_per_micro_batch
 
 
 def tokens_per_second(cfg: ModelConfig, vocab_size: int, micro_batch_size: int, device: DeviceSpec) -> float:

@@ -166,7 +166,7 @@ def test_tokens_per_second_computed_by_hand():
     flops = 6 * count_params(cfg, 50257).flops_params + 12 * 12 * 768 * 1024
     t = sizing.THROUGHPUT["cuda"]
     share = t.max_share * 768 / (768 + t.half_width)
-    seconds = 16 * 1024 * flops / (989e12 * share) + 12 * t.seconds_per_layer
+    seconds = 16 * 1024 * flops / (989e12 * share) + 12 * t.seconds_per_layer + t.seconds_per_micro_batch
     assert tokens_per_second(cfg, 50257, 16, H100) == pytest.approx(16 * 1024 / seconds)
     eight = dataclasses.replace(H100, count=8)
     assert tokens_per_second(cfg, 50257, 16, eight) == pytest.approx(
