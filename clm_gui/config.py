@@ -27,6 +27,7 @@ TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 COMPILE_MODES = ("auto", "on", "off")
+DISTRIBUTED_MODES = ("ddp", "fsdp")
 TEXT_UNITS = ("auto", "document", "paragraph", "line")
 MAX_VOCAB_SIZE = 1_000_000
 BYTE_ALPHABET = 256  # byte-level BPE starts from every byte value, so it can never emit <unk>
@@ -101,6 +102,9 @@ class TrainConfig:
     compile: str = "auto"  # auto: torch.compile on CUDA only
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     gpus: str = ""  # app launches only: "" one process on train.device; "all" or "0,1" one process per GPU
+    # Several processes: "ddp" keeps a whole copy of the model, its gradients and optimizer state on every
+    # device; "fsdp" shards all three across the devices, for models that do not fit on one.
+    distributed: str = "ddp"
     seed: int = 1337
     log_interval: int = 10
     eval_interval: int = 200  # 0: no periodic evaluation
@@ -466,6 +470,11 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.precision must be one of {', '.join(PRECISIONS)} (it is {t.precision!r}).")
     if t.compile not in COMPILE_MODES:
         p.append(f"train.compile must be one of {', '.join(COMPILE_MODES)} (it is {t.compile!r}).")
+    if t.distributed not in DISTRIBUTED_MODES:
+        p.append(f"train.distributed must be one of {', '.join(DISTRIBUTED_MODES)} (it is {t.distributed!r}).")
+    elif t.distributed == "fsdp" and t.precision == "fp16":
+        p.append("train.distributed fsdp trains in bf16 or fp32, not fp16 (its loss scaling is not supported "
+                 "here); set train.precision to bf16, fp32 or auto.")
     if not _DEVICE.match(t.device):
         p.append(f"train.device must be auto, cpu, cuda or cuda:N (it is {t.device!r}).")
     if not _GPU_LIST.match(t.gpus.replace(" ", "")):

@@ -1,7 +1,8 @@
 """The training loop: one RunConfig in, a trained Hugging Face model in the run folder out.
 
 The same code runs on a CPU, one GPU and several GPUs (`accelerate launch` / `torchrun` start one
-process per GPU; `accelerate` wraps the model for data parallelism). Only rank 0 writes to the run
+process per GPU; `accelerate` wraps the model for data parallelism, or with `train.distributed: fsdp`
+`sharding` splits it across the GPUs). Only rank 0 writes to the run
 folder. Everything the UI shows is read back from that folder, so this module knows nothing of the UI.
 """
 
@@ -26,12 +27,14 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from clm_gui import data as data_lib
+from clm_gui import sharding
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
 from clm_gui.faults import out_of_memory_message, save_failed_message
 from clm_gui.fast_forward import hidden_states_fn
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
+from clm_gui.launch import world_size
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, cache_key, encode_documents,
@@ -43,6 +46,7 @@ from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
+SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,14 +62,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU; an explicit choice wins."""
+def resolve_precision(precision: str, device: torch.device, sharded: bool = False) -> str:
+    """bf16 where the GPU supports it, fp16 on older GPUs (fp32 when sharded: FSDP here has no fp16 loss
+    scaling), fp32 on CPU; an explicit choice wins."""
     if precision != "auto":
         if device.type == "cpu" and precision == "fp16":
             raise UserError("fp16 training needs a GPU; use bf16 or fp32 on the CPU.")
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32" if sharded else "fp16"
     return "fp32"
 
 
@@ -95,17 +100,23 @@ class CausalLMLoss(torch.nn.Module):
     The loss is taken on the hidden states through the output embedding, so the trainer (and
     `torch.compile`) sees the whole step, and DDP wraps a module whose forward returns the loss. The
     hidden states come from the lean forward in `fast_forward` where the family has one.
+
+    `whole_model=True` calls the model itself instead, for FSDP: a sharded model gathers its weights in
+    the hooks of the modules it calls, and the lean forward reads the blocks' weights without calling them.
     """
 
-    def __init__(self, lm: torch.nn.Module):
+    def __init__(self, lm: torch.nn.Module, whole_model: bool = False):
         super().__init__()
-        self.lm = lm
+        self.lm, self.whole_model = lm, whole_model
         self.hidden_states = hidden_states_fn(lm) or (
             lambda model, ids: model.base_model(input_ids=ids).last_hidden_state)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        hidden = self.hidden_states(self.lm, input_ids)
-        logits = self.lm.get_output_embeddings()(hidden[:, :-1])
+        if self.whole_model:
+            logits = self.lm(input_ids=input_ids, use_cache=False).logits[:, :-1]
+        else:
+            hidden = self.hidden_states(self.lm, input_ids)
+            logits = self.lm.get_output_embeddings()(hidden[:, :-1])
         targets = input_ids[:, 1:]
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
@@ -189,7 +200,8 @@ class Trainer:
         device = resolve_device(cfg.train.device)
         if device.type == "cuda" and device.index is not None and "LOCAL_RANK" not in os.environ:
             torch.cuda.set_device(device.index)
-        self.precision = resolve_precision(cfg.train.precision, device)
+        self.fsdp = cfg.train.distributed == "fsdp" and world_size() > 1
+        self.precision = resolve_precision(cfg.train.precision, device, self.fsdp)
         self.accelerator = Accelerator(mixed_precision=_ACCELERATE_PRECISION[self.precision],
                                        cpu=device.type == "cpu")
         acc = self.accelerator
@@ -212,11 +224,18 @@ class Trainer:
         lm = build_model(cfg.model, len(self.tokenizer), cfg.train.seed, self.eos_id, self.tokenizer.pad_token_id)
         self.n_params = count_parameters(lm)
         self.lm = lm
-        module = CausalLMLoss(lm).to(self.device)
-        self.optimizer = make_optimizer(module, cfg.train, self.device)
-        module, self.optimizer = acc.prepare(module, self.optimizer)
+        module = CausalLMLoss(lm, whole_model=self.fsdp).to(self.device)
+        if self.fsdp:  # the optimizer must see the sharded parameters; accelerate does not wrap the model
+            sharding.shard(lm, self.precision)
+            self.optimizer = acc.prepare(make_optimizer(module, cfg.train, self.device))
+        else:
+            self.optimizer = make_optimizer(module, cfg.train, self.device)
+            module, self.optimizer = acc.prepare(module, self.optimizer)
         self.module = module
-        compile_on = cfg.train.compile == "on" or (cfg.train.compile == "auto" and self.device.type == "cuda")
+        # Under FSDP, "auto" leaves compilation off: compiling across FSDP's gather hooks has not been
+        # measured on GPUs yet ("on" compiles the sharded model as it is).
+        compile_on = cfg.train.compile == "on" or (
+            cfg.train.compile == "auto" and self.device.type == "cuda" and not self.fsdp)
         self.step_module = torch.compile(module) if compile_on else module
 
         if self.resume:
@@ -353,6 +372,7 @@ class Trainer:
             self._sample()
         if not t.save_interval or step % t.save_interval:
             self._save_checkpoint()
+        self._trace_shards()
         self._save_final()
         return self._finish("finished", f"Finished after {self.state.step} steps.")
 
@@ -408,9 +428,14 @@ class Trainer:
             self.tensorboard.write(record)
             self.on_log(record)
 
+    def _evaluates_here(self) -> bool:
+        """Whether this rank evaluates and samples: rank 0 alone, except under FSDP, where every forward
+        pass gathers weights from every rank, so all ranks run it on the same inputs."""
+        return self.is_main or self.fsdp
+
     @torch.no_grad()
     def _evaluate(self) -> None:
-        if not self.is_main or not self.eval_batches:
+        if not self._evaluates_here() or not self.eval_batches:
             self.accelerator.wait_for_everyone()
             return
         model = self.accelerator.unwrap_model(self.module)
@@ -428,7 +453,7 @@ class Trainer:
     @torch.no_grad()
     def _sample(self) -> None:
         t = self.cfg.train
-        if not self.is_main or not t.sample_prompts or not t.sample_max_new_tokens:
+        if not self._evaluates_here() or not t.sample_prompts or not t.sample_max_new_tokens:
             return
         self.lm.eval()
         samples = []
@@ -438,7 +463,17 @@ class Trainer:
             for prompt in t.sample_prompts:
                 samples.append({"prompt": prompt, "text": generate(self.lm, self.tokenizer, prompt, settings)})
         self.lm.train()
-        self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "samples": samples})
+        if self.is_main:
+            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "samples": samples})
+
+    def _trace_shards(self) -> None:
+        """Tests: how many parameter and optimizer-state elements this rank holds."""
+        path = os.environ.get(SHARD_TRACE_ENV)
+        if path:
+            moments = [v for s in self.optimizer.state.values() for v in s.values() if torch.is_tensor(v) and v.dim()]
+            Path(f"{path}.rank{self.accelerator.process_index}").write_text(json.dumps({
+                "parameters": sharding.local_numel(self.lm.parameters()),
+                "optimizer_state": sharding.local_numel(moments)}))
 
     def _status(self, message: str) -> None:
         if self.is_main:
@@ -461,12 +496,13 @@ class Trainer:
         """Write checkpoints/step-N under a temporary name; rename it once every file is on disk."""
         acc = self.accelerator
         acc.wait_for_everyone()
+        weights, optimizer_state = self._full_state()
         if self.is_main:
             final = self.run_dir.checkpoint_dir(self.state.step)
             tmp = final.with_name(TMP_PREFIX + final.name)
             remove_tree(tmp)
             try:
-                write_checkpoint(tmp, self)
+                write_checkpoint(tmp, self, weights, optimizer_state)
                 remove_tree(final)
                 os.replace(tmp, final)
             except BaseException as exc:
@@ -479,20 +515,38 @@ class Trainer:
                 remove_tree(old)
         acc.wait_for_everyone()
 
+    def _full_state(self) -> tuple[dict, dict]:
+        """The model's weights and optimizer state, whole, on rank 0 (empty dicts on the others)."""
+        if self.fsdp:  # gathered from every rank's slice: every rank takes part
+            return sharding.full_weights(self.lm), sharding.full_optimizer_state(self.lm, self.optimizer)
+        if not self.is_main:
+            return {}, {}
+        return self.lm.state_dict(), self.optimizer.state_dict()
+
     def _load_latest_checkpoint(self) -> None:
         path = self.run_dir.latest_checkpoint()
         if path is None:
             return
         state = json.loads((path / "trainer_state.json").read_text())
+        if state.get("fsdp", False) != self.fsdp:  # FSDP keys the optimizer state by parameter name
+            raise UserError(f"The checkpoint {path} was saved {'with' if state.get('fsdp') else 'without'} FSDP; "
+                            "resume with the train.distributed setting and number of GPUs it was saved with.")
         from safetensors.torch import load_file
 
         weights = load_file(str(path / "model.safetensors"), device="cpu")
-        missing, unexpected = self.lm.load_state_dict(weights, strict=False)
+        names = set(self.lm.state_dict())
+        missing, unexpected = sorted(names - set(weights)), sorted(set(weights) - names)
         if unexpected or set(missing) - {"lm_head.weight"}:  # a tied output head is stored once, as the input
             raise UserError(f"The checkpoint {path} does not match this model (missing {missing[:3]}, "
                             f"unexpected {unexpected[:3]}); start a new run.")
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device,
-                                                  weights_only=True))
+        # Under FSDP every rank reads the whole state into host memory and keeps its slice on the device.
+        optimizer_state = torch.load(path / "optimizer.pt", map_location="cpu" if self.fsdp else self.device,
+                                     weights_only=True)
+        if self.fsdp:
+            sharding.load_full_state(self.lm, self.optimizer, weights, optimizer_state)
+        else:
+            self.lm.load_state_dict(weights, strict=False)
+            self.optimizer.load_state_dict(optimizer_state)
         self.state = TrainState(step=state["step"], tokens=state["tokens"], elapsed=state["elapsed"])
         self.batches.load_state_dict(state["data"])
         rng = torch.load(path / "rng.pt", weights_only=False)
@@ -504,13 +558,14 @@ class Trainer:
 
     def _save_final(self) -> None:
         self.accelerator.wait_for_everyone()
+        weights = without_tied_head(self.lm, sharding.full_weights(self.lm)) if self.fsdp else None  # None: its own
         if not self.is_main:
             return
         final = self.run_dir.final_dir
         tmp = final.with_name(TMP_PREFIX + final.name)
         remove_tree(tmp)
         try:
-            self.lm.save_pretrained(str(tmp), safe_serialization=True)
+            self.lm.save_pretrained(str(tmp), safe_serialization=True, state_dict=weights)
             self.tokenizer.save_pretrained(str(tmp))
             write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
             remove_tree(final)
@@ -520,15 +575,21 @@ class Trainer:
             raise UserError(save_failed_message(exc, "the final model", self.run_dir.latest_checkpoint())) from None
 
 
-def write_checkpoint(folder: Path, trainer: Trainer) -> None:
+def without_tied_head(lm, weights: dict) -> dict:
+    """The weights without a tied output head: it is the input embedding, stored once (as transformers does)."""
+    if getattr(lm.config, "tie_word_embeddings", False):
+        weights.pop("lm_head.weight", None)
+    return weights
+
+
+def write_checkpoint(folder: Path, trainer: Trainer, weights: dict, optimizer_state: dict) -> None:
+    """Write a checkpoint from the whole weights and optimizer state (`Trainer._full_state`)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in trainer.lm.state_dict().items()}
-    if getattr(trainer.lm.config, "tie_word_embeddings", False):
-        weights.pop("lm_head.weight", None)  # the same tensor as the input embedding
+    weights = without_tied_head(trainer.lm, {k: v.detach().contiguous().cpu() for k, v in weights.items()})
     save_file(weights, str(folder / "model.safetensors"))
-    torch.save(trainer.optimizer.state_dict(), folder / "optimizer.pt")
+    torch.save(optimizer_state, folder / "optimizer.pt")
     torch.save({
         "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state(trainer.device) if trainer.device.type == "cuda" else None,
@@ -536,7 +597,7 @@ def write_checkpoint(folder: Path, trainer: Trainer) -> None:
     s = trainer.state
     (folder / "trainer_state.json").write_text(json.dumps({
         "step": s.step, "tokens": s.tokens, "elapsed": trainer._elapsed(), "data": trainer.batches.state_dict(),
-        "config": trainer.cfg.to_dict(),
+        "config": trainer.cfg.to_dict(), "fsdp": trainer.fsdp,
     }, indent=1))
     trainer.lm.config.save_pretrained(str(folder))
     for f in folder.iterdir():

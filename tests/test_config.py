@@ -31,6 +31,8 @@ def test_default_config_is_valid():
     ({"data__source": "hub:bad id!"}, "is not a valid Hub dataset id"),
     ({"train__precision": "fp8"}, "train.precision must be one of"),
     ({"train__max_steps": 0}, "Set at least one limit"),
+    ({"train__distributed": "zero3"}, "train.distributed must be one of ddp, fsdp"),
+    ({"train__distributed": "fsdp", "train__precision": "fp16"}, "fsdp trains in bf16 or fp32, not fp16"),
 ])
 def test_validate_explains_each_problem(changes, expected):
     problems = problems_of(**changes)
@@ -90,3 +92,13 @@ def test_overrides_set_dotted_fields_with_the_same_validation(tmp_path):
         load_config(path, ["train.max_stepz=3"])
     with pytest.raises(ConfigError, match="must look like section.key=value"):
         apply_overrides({}, ["max_steps=3"])
+
+
+def test_fsdp_is_a_setting_of_the_run_configuration(tmp_path):
+    path = tmp_path / "c.yaml"
+    RunConfig().save(path)
+    assert load_config(path).train.distributed == "ddp"
+    cfg = load_config(path, ["train.distributed=fsdp", "train.precision=bf16"])
+    assert cfg.train.distributed == "fsdp" and cfg.validate() == []
+    with pytest.raises(ConfigError, match="train.distributed must be one of ddp, fsdp"):
+        load_config(path, ["train.distributed=FSDP"]).check()

@@ -277,12 +277,12 @@ def test_a_non_finite_loss_stops_the_run_and_says_so_before_saving_it(tmp_path, 
 def test_disk_full_while_saving_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, corpus, monkeypatch):
     real_write = trainer_lib.write_checkpoint
 
-    def write_until_the_disk_is_full(folder, trainer):
+    def write_until_the_disk_is_full(folder, trainer, *state):
         if trainer.state.step == 4:
             folder.mkdir(parents=True)
             (folder / "model.safetensors").write_bytes(b"\0" * 1000)
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(folder, trainer)
+        real_write(folder, trainer, *state)
 
     monkeypatch.setattr(trainer_lib, "write_checkpoint", write_until_the_disk_is_full)
     runs_root = tmp_path / "runs"

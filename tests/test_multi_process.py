@@ -1,35 +1,48 @@
 """Several processes train one model: torchrun on CPU with gloo, and the app's launch command."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from transformers import AutoModelForCausalLM
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from clm_gui.errors import UserError
 from clm_gui.launch import MachineSettings, launch_command, selected_gpus
-from clm_gui.runs import RunDir
+from clm_gui.runs import RunDir, remove_tree
 from tests.conftest import free_port, make_tiny_config
+from tests.fast_runs import fast_config, write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def torchrun_two_cpu_processes(tmp_path, *train_args: str) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node 2 -m clm_gui train ARGS` on the CPU (gloo), each rank tracing its work."""
+    env = {**os.environ, "CLM_GUI_DATA_TRACE": str(tmp_path / "trace"), "CLM_GUI_SHARD_TRACE": str(tmp_path / "shards"),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "-m", "clm_gui", "train", *train_args, "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def train_two_cpu_processes(tmp_path, cfg, name: str) -> tuple[RunDir, subprocess.CompletedProcess]:
+    config_path = tmp_path / f"{name}.yaml"
+    cfg.save(config_path)
+    runs = tmp_path / name
+    out = torchrun_two_cpu_processes(tmp_path, str(config_path), "--runs-dir", str(runs))
+    [run_path] = [p for p in runs.iterdir() if not p.name.startswith(".")]  # one folder, not one per rank
+    return RunDir(run_path), out
 
 
 @pytest.mark.slow
 def test_two_cpu_processes_train_disjoint_shards_and_only_rank_0_writes(tmp_path):
     cfg = make_tiny_config(max_steps=8, eval_interval=4, save_interval=4, device="cpu")
-    config_path = tmp_path / "c.yaml"
-    cfg.save(config_path)
-    runs = tmp_path / "runs"
-    env = {**os.environ, "CLM_GUI_DATA_TRACE": str(tmp_path / "trace"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           "-m", "clm_gui", "train", str(config_path), "--runs-dir", str(runs), "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
-    assert out.returncode == 0, out.stderr[:3000]
-
-    [run_path] = [p for p in runs.iterdir() if not p.name.startswith(".")]  # one folder, not one per rank
-    run = RunDir(run_path)
+    run, out = train_two_cpu_processes(tmp_path, cfg, "runs")
     assert run.read_status()["state"] == "finished" and run.read_status()["world_size"] == 2
     shards = [set((tmp_path / f"trace.rank{r}").read_text().split()) for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == 8 * 8  # 8 steps x 8 windows on each rank
@@ -40,6 +53,53 @@ def test_two_cpu_processes_train_disjoint_shards_and_only_rank_0_writes(tmp_path
     assert AutoModelForCausalLM.from_pretrained(str(run.final_dir)).config.n_layer == 2
     reports = [line for line in out.stdout.splitlines() if line.startswith('{')]
     assert len(reports) == 1  # rank 0 alone prints its JSON status
+
+
+def fsdp_config(tmp_path, **train):
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), distributed="fsdp", sample_max_new_tokens=4, **train)
+    cfg.model.n_layer = 2  # two transformer blocks, each sharded as its own unit
+    return cfg
+
+
+@pytest.mark.slow
+def test_fsdp_shards_the_model_across_two_processes_and_saves_a_plain_model(tmp_path):
+    cfg = fsdp_config(tmp_path, max_steps=4, eval_interval=2, sample_interval=2, save_interval=2)
+    run, out = train_two_cpu_processes(tmp_path, cfg, "runs")
+
+    assert run.read_status()["state"] == "finished" and run.read_status()["world_size"] == 2
+    model = AutoModelForCausalLM.from_pretrained(str(run.final_dir))
+    n_params = sum(p.numel() for p in model.parameters())
+    held = [json.loads((tmp_path / f"shards.rank{r}").read_text()) for r in range(2)]
+    assert sum(h["parameters"] for h in held) == n_params  # each rank held a slice; together, all of it
+    assert all(h["parameters"] < 0.6 * n_params for h in held)
+    assert all(h["optimizer_state"] == 2 * h["parameters"] for h in held)  # Adam's two moments, sliced alike
+    shards = [set((tmp_path / f"trace.rank{r}").read_text().split()) for r in range(2)]
+    assert shards[0].isdisjoint(shards[1])
+
+    # Every rank evaluated and sampled (a sharded forward needs them all); rank 0 alone wrote.
+    assert [r["step"] for r in run.read_metrics() if r["kind"] == "eval"] == [2, 4]
+    assert [s["step"] for s in run.read_samples()] == [2, 4]
+    assert [s for s, _ in run.checkpoints()] == [2, 4]
+    assert len([line for line in out.stdout.splitlines() if line.startswith('{')]) == 1
+    assert "lm_head.weight" not in load_file(str(run.final_dir / "model.safetensors"))  # tied: stored once
+    tokenizer = AutoTokenizer.from_pretrained(str(run.final_dir))
+    ids = tokenizer("def ", return_tensors="pt").input_ids
+    assert model.generate(ids, max_new_tokens=4, do_sample=False).shape[1] == ids.shape[1] + 4
+
+
+@pytest.mark.slow
+def test_fsdp_run_resumed_from_a_checkpoint_repeats_the_uninterrupted_steps(tmp_path):
+    cfg = fsdp_config(tmp_path, max_steps=8, save_interval=4)
+    run, _ = train_two_cpu_processes(tmp_path, cfg, "runs")
+    remove_tree(run.checkpoint_dir(8))  # as if the run had stopped after its step-4 checkpoint
+    torchrun_two_cpu_processes(tmp_path, "--resume", str(run.path))
+
+    records = [(r["step"], r["train_loss"]) for r in run.read_metrics() if r["kind"] == "train"]
+    uninterrupted, resumed = dict(records[:8]), dict(records[8:])
+    assert list(resumed) == [5, 6, 7, 8]
+    # The checkpoint holds the whole fp32 state and gloo adds the two ranks' gradients in a fixed order,
+    # so the resumed steps repeat the uninterrupted ones to float32 rounding.
+    assert resumed == pytest.approx({s: uninterrupted[s] for s in resumed}, abs=1e-5)
 
 
 def test_launch_command_for_two_gpus_is_an_argument_list_for_accelerate(tmp_path):

@@ -74,12 +74,12 @@ def test_a_checkpoint_interrupted_mid_write_is_never_picked_up(runs_root, monkey
     run = new_run_dir(runs_root, cfg)
     real_write = trainer_lib.write_checkpoint
 
-    def failing_second_write(folder, trainer):
+    def failing_second_write(folder, trainer, *state):
         if trainer.state.step == 20:
             (folder).mkdir(parents=True)
             (folder / "model.safetensors").write_bytes(b"half")
             raise OSError("disk full")
-        real_write(folder, trainer)
+        real_write(folder, trainer, *state)
 
     monkeypatch.setattr(trainer_lib, "write_checkpoint", failing_second_write)
     status = train(cfg, run)
