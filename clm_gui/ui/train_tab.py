@@ -99,6 +99,19 @@ def merged_config(config: dict, name: str, *values) -> dict:
     return {**config, "name": name or "", "train": train}
 
 
+def field_updates(config: dict, shown: dict, current: list) -> list:
+    """New values for the run name and the training fields: only those whose value in the draft changed
+    since the page last showed it. Comparing with the fields' own values instead would undo typing: an
+    edit in one field updates the draft, and by the time that update comes back the user may be typing in
+    the next field, whose value the draft does not have yet."""
+
+    def values(cfg: dict) -> list:
+        return [cfg.get("name", "")] + [cfg.get("train", {}).get(s.key) for s in SETTINGS]
+
+    return [w if w != before and w != now else gr.skip()
+            for w, before, now in zip(values(config), values(shown), current)]
+
+
 def draft_problems(config: dict) -> tuple[RunConfig | None, list[str]]:
     try:
         cfg = config_from_dict(config)
@@ -261,17 +274,23 @@ class LiveView:
         if run is not None:
             stamp = {"metrics": _file_size(run.metrics_path), "samples": _file_size(run.samples_path),
                      "log": _file_size(run.log_path), "status": _status_stamp(run)}
+        status = current_status(run) if run is not None else {}
+        resumable = (active is None and run is not None and status.get("state") != "finished"
+                     and run.latest_checkpoint() is not None)
+        # Each group is sent only when its own inputs change: a training run changes its metrics every few
+        # steps, and every component sent costs Gradio a config rebuild for each page that polls.
         keys = {
             "run": (run and run.id,),
             "status": (run and run.id, stamp.get("status"), stamp.get("metrics"), active and active.id),
+            "controls": (active and active.id, resumable),
             "charts": (run and run.id, stamp.get("metrics"), log_scale, smoothing),
             "samples": (run and run.id, stamp.get("samples")),
             "log": (run and run.id, stamp.get("metrics"), stamp.get("status"), stamp.get("log")),
             "runs": tuple((r.id, _run_stamp(r)) for r in runs),
+            "picker": tuple(r.id for r in runs),
         }
         changed = {k for k, v in keys.items() if seen.get(k) != repr(v)}
         seen.update({k: repr(v) for k, v in keys.items()})
-        status = current_status(run) if run is not None else {}
         records = read_metrics(run) if run is not None and changed & {"status", "charts", "log"} else []
 
         def group(name, make, count=1):
@@ -283,23 +302,25 @@ class LiveView:
         out += group("status", lambda: [
             status_markdown(run, status),
             progress_html(run, status, records) if run is not None else "",
+        ], count=2)
+        out += group("controls", lambda: [
             gr.update(interactive=active is None),
             gr.update(interactive=active is not None),
-            gr.update(interactive=active is None and run is not None and run.latest_checkpoint() is not None
-                      and status.get("state") != "finished"),
+            gr.update(interactive=resumable),
             gr.Timer(POLL_SECONDS if active is not None else IDLE_POLL_SECONDS),
-        ], count=6)
+        ], count=4)
         out += group("charts", lambda: self.charts(keys["charts"], records, log_scale, smoothing),
                      count=1 + len(plots.METRIC_CHARTS))
         out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else []))
         out += group("log", lambda: log_tail(run, records, status) if run is not None else "")
-        out += group("runs", lambda: [runs_table(runs),
-                                      gr.update(choices=[("Live: the running or latest run", LIVE)]
-                                                + [r.id for r in runs])], count=2)
+        out += group("runs", lambda: runs_table(runs))
+        out += group("picker", lambda: gr.update(choices=[("Live: the running or latest run", LIVE)]
+                                                 + [r.id for r in runs]))
         out += group("run", lambda: [command_text(self.runs_dir, run) if self.offer_config else "",
                                      gr.update(value=str(run.config_path) if run and self.offer_config else None,
                                                visible=run is not None and self.offer_config),
-                                     run.id if run else ""], count=3)
+                                     run.id if run else "",
+                                     run_config(run).train.max_steps if run else None], count=4)
         return (*out, seen)
 
 
@@ -329,6 +350,8 @@ def build(ctx: UIContext) -> None:
         start_btn = gr.Button("Start", variant="primary", scale=1)
         stop_btn = gr.Button("Stop", variant="stop", scale=1, interactive=False)
         resume_btn = gr.Button("Resume", scale=1, interactive=False)
+        resume_until = gr.Number(label="Resume until step", precision=0, minimum=1, scale=1,
+                                 info="raise it to train a run longer", elem_id="train-resume-until")
         validation = gr.Markdown(validation_markdown(draft), elem_id="train-validation")
     action = gr.Markdown(elem_id="train-action")
 
@@ -363,19 +386,18 @@ def build(ctx: UIContext) -> None:
     quiet = quiet_events()
 
     # --- the draft configuration, shared with the other tabs -------------------------------------
-    def prefill(config, name_now, *values):
-        """Show the shared draft's values; skip fields that already hold them (no cursor jumps)."""
+    def prefill(config, shown, name_now, *values):
+        """Show the shared draft's values where they changed since this page last showed it."""
         merged = config or draft
-        wanted = [merged.get("name", "")] + [merged.get("train", {}).get(s.key) for s in SETTINGS]
-        current = [name_now, *values]
-        updates = [gr.skip() if w == c else w for w, c in zip(wanted, current)]
+        updates = field_updates(merged, shown or draft, [name_now, *values])
         cfg = draft_problems(merged)[0]
         if cfg is None or hosted:  # unreadable: keep the last readable config.yaml; hosted: none is offered
-            return (*updates, validation_markdown(merged), gr.skip(), gr.skip())
-        return (*updates, validation_markdown(merged), cfg.to_yaml(), draft_file(runs_dir, cfg.to_yaml()))
+            return (*updates, validation_markdown(merged), gr.skip(), gr.skip(), merged)
+        return (*updates, validation_markdown(merged), cfg.to_yaml(), draft_file(runs_dir, cfg.to_yaml()), merged)
 
-    gr.on([ctx.config.change], prefill, inputs=[ctx.config, name, *fields],
-          outputs=[name, *fields, validation, draft_yaml, draft_download], **quiet)
+    shown = gr.State(None)  # the draft as this page last showed it
+    gr.on([ctx.config.change], prefill, inputs=[ctx.config, shown, name, *fields],
+          outputs=[name, *fields, validation, draft_yaml, draft_download, shown], **quiet)
     gr.on([c.input for c in (name, *fields)], merged_config, inputs=[ctx.config, name, *fields],
           outputs=ctx.config, **quiet)
 
@@ -408,9 +430,11 @@ def build(ctx: UIContext) -> None:
             return f"{exc}"
         return f"Stopping **{run.id}**: it saves a checkpoint at its next step, then you can resume it."
 
-    def resume(run_id):
+    def resume(run_id, until):
         try:
-            run = manager.resume(run_id)
+            saved = run_config(open_run(runs_dir, run_id)).train.max_steps if run_id else None
+            longer = [f"train.max_steps={int(until)}"] if until and until != saved else []
+            run = manager.resume(run_id, longer)
         except UserError as exc:
             gr.Warning(str(exc))
             return gr.skip(), f"**Could not resume:** {exc}", gr.skip()
@@ -419,12 +443,12 @@ def build(ctx: UIContext) -> None:
     start_btn.click(start, inputs=[ctx.config, name, *fields], outputs=[picker, action, timer],
                     concurrency_limit=None)
     stop_btn.click(stop, outputs=action, concurrency_limit=None)
-    resume_btn.click(resume, inputs=viewed, outputs=[picker, action, timer], concurrency_limit=None)
+    resume_btn.click(resume, inputs=[viewed, resume_until], outputs=[picker, action, timer], concurrency_limit=None)
 
     # --- the live view: polled, and refreshed at once when the page opens or a control changes -----
     outputs = [status_md, progress_bar, start_btn, stop_btn, resume_btn, timer,
                loss_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
-               samples, log, table, picker, command, run_download, viewed, seen]
+               samples, log, table, picker, command, run_download, viewed, resume_until, seen]
     gr.on([timer.tick, picker.change, log_scale.change, smoothing.release], view.poll,
           inputs=[picker, log_scale, smoothing, seen], outputs=outputs, **quiet,
           concurrency_limit=None)
