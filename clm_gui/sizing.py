@@ -247,15 +247,16 @@ class Throughput:
 
 
 # Calibration. "cuda": compiled bf16 training; max_share, seconds_per_layer and seconds_per_micro_batch
-# are the least-squares fit to eight H100 rows (bench/sizing_accuracy.py: 10M/124M/350M GPT-2 x micro-
-# batch 8/16; bench/train_throughput.py: 124M at 32/64; 2026-11-26, docs/benchmarks.md). Without the
-# per-micro-batch constant the 10M model at micro-batch 8 came out 53% too fast: its ~5.6 ms step is
-# mostly fixed cost. half_width was fitted earlier to the trainer's H100 throughput.
+# are a least-squares fit (on relative error) to twenty H100 rows: bench/sizing_accuracy.py's 10M/124M/
+# 350M GPT-2 at micro-batch 4/8/16/32 over three runs, and bench/train_throughput.py's 124M at 32/64
+# (2026-11-26, docs/benchmarks.md). A micro-batch of a small model is mostly fixed cost (launches, Python,
+# the optimizer): without seconds_per_micro_batch the 10M model at micro-batch 8 came out 53% too fast.
+# half_width was fitted earlier to the trainer's H100 throughput.
 # "cpu": relative to this CPU's own measured fp32 matmul throughput (hardware.cpu_matmul_flops), fitted
 # by hand to `bench/sizing_accuracy.py --cpu` (one thread) on a shared, heavily loaded 2-core AMD EPYC:
 # the rows scatter by +-40%, so treat CPU times as rough (see docs/benchmarks.md).
 THROUGHPUT = {
-    "cuda": Throughput(max_share=0.518, half_width=130, seconds_per_layer=0.141e-3, seconds_per_micro_batch=2.85e-3),
+    "cuda": Throughput(max_share=0.616, half_width=130, seconds_per_layer=0.530e-3, seconds_per_micro_batch=3.09e-3),
     "cpu": Throughput(max_share=0.65, half_width=32, seconds_per_layer=2e-3),
 }
 DATA_PARALLEL_EFFICIENCY = 0.90  # throughput per GPU with several GPUs, relative to one (gradient all-reduce)
