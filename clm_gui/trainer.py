@@ -1,9 +1,9 @@
 """The training loop: one RunConfig in, a trained Hugging Face model in the run folder out.
 
 The same code runs on a CPU, one GPU and several GPUs (`accelerate launch` / `torchrun` start one
-process per GPU; `accelerate` wraps the model for data parallelism, or with `train.distributed: fsdp`
-`sharding` splits it across the GPUs). Only rank 0 writes to the run
-folder. Everything the UI shows is read back from that folder, so this module knows nothing of the UI.
+process per GPU; `accelerate` wraps the model for data parallelism, or, with `train.distributed: fsdp`,
+`sharding` splits it across the GPUs). Only rank 0 writes to the run folder. Everything the UI shows is
+read back from that folder, so this module knows nothing of the UI.
 """
 
 from __future__ import annotations
