@@ -22,7 +22,8 @@ from torch.distributed.tensor import DTensor
 
 # Gathered onto rank 0's CPU only: the whole model never has to fit on one device.
 _GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True)
-# Every rank reads the same full checkpoint and keeps its own slice.
+# Every rank reads the same full checkpoint and keeps its own slice. Not strict: a tied output head is
+# stored once, as the input embedding.
 _SCATTER = StateDictOptions(full_state_dict=True, strict=False)
 
 

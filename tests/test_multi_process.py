@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from clm_gui.errors import UserError
 from clm_gui.launch import MachineSettings, launch_command, selected_gpus
 from clm_gui.runs import RunDir, remove_tree
+from clm_gui.trainer import train
 from tests.conftest import free_port, make_tiny_config
 from tests.fast_runs import fast_config, write_corpus
 
@@ -100,6 +101,9 @@ def test_fsdp_run_resumed_from_a_checkpoint_repeats_the_uninterrupted_steps(tmp_
     # The checkpoint holds the whole fp32 state and gloo adds the two ranks' gradients in a fixed order,
     # so the resumed steps repeat the uninterrupted ones to float32 rounding.
     assert resumed == pytest.approx({s: uninterrupted[s] for s in resumed}, abs=1e-5)
+
+    alone = train(run.load_config(), run, resume=True)  # one process: FSDP's checkpoint keys differ from DDP's
+    assert alone["state"] == "failed" and "saved with FSDP" in alone["message"]
 
 
 def test_launch_command_for_two_gpus_is_an_argument_list_for_accelerate(tmp_path):
