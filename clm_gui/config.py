@@ -156,6 +156,24 @@ def _field_types(cls) -> dict[str, typing.Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with only true/false as booleans (as YAML 1.2): PyYAML's YAML 1.1 default reads on/off/yes/no
+    as booleans too, which turned `--set train.compile=on` into True. Boolean settings still take those
+    words (see _coerce)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _load_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _number_from_text(value):
     """PyYAML reads `1e-3` as text (YAML 1.1 wants `1.0e-3`): accept numbers written that way."""
     if isinstance(value, str):
@@ -188,6 +206,8 @@ def _coerce(value, expected, name: str, problems: list[str]):
     if expected is bool:
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.lower() in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[value.lower()]
         problems.append(f"{name} must be true or false, not {_shown(value)}.")
         return None
     if expected is int:
@@ -279,7 +299,7 @@ def config_from_dict(data: dict) -> RunConfig:
 
 def config_from_yaml(text: str) -> RunConfig:
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"The configuration is not valid YAML: {exc}"]) from None
     return config_from_dict(data or {})
@@ -295,7 +315,7 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> RunCo
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"Cannot read configuration file {path}: {exc}"]) from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path} is not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):
@@ -314,7 +334,7 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str]) -> dict:
             problems.append(f"Override {item!r} must look like section.key=value, e.g. train.max_steps=200.")
             continue
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         if value is None:

@@ -94,6 +94,17 @@ def test_overrides_set_dotted_fields_with_the_same_validation(tmp_path):
         apply_overrides({}, ["max_steps=3"])
 
 
+def test_on_and_off_stay_words_for_text_settings_and_mean_true_and_false_for_switches(tmp_path):
+    # YAML 1.1 reads on/off/yes/no as booleans: `--set train.compile=on` used to fail as "not True".
+    cfg = config_from_dict(apply_overrides(RunConfig().to_dict(), ["train.compile=on", "data.streaming=yes"]))
+    assert (cfg.train.compile, cfg.data.streaming) == ("on", True)
+    path = tmp_path / "config.yaml"
+    path.write_text(f"schema_version: {SCHEMA_VERSION}\ntrain:\n  compile: off\ndata:\n  streaming: no\n")
+    cfg = load_config(path)
+    assert (cfg.train.compile, cfg.data.streaming) == ("off", False)
+    assert config_from_yaml(cfg.to_yaml()) == cfg
+
+
 def test_fsdp_is_a_setting_of_the_run_configuration(tmp_path):
     path = tmp_path / "c.yaml"
     RunConfig().save(path)
