@@ -232,10 +232,9 @@ class Trainer:
             self.optimizer = make_optimizer(module, cfg.train, self.device)
             module, self.optimizer = acc.prepare(module, self.optimizer)
         self.module = module
-        # Under FSDP, "auto" leaves compilation off: compiling across FSDP's gather hooks has not been
-        # measured on GPUs yet ("on" compiles the sharded model as it is).
-        compile_on = cfg.train.compile == "on" or (
-            cfg.train.compile == "auto" and self.device.type == "cuda" and not self.fsdp)
+        # Under FSDP too: on two H200s, GPT-2 small trained at 0.87x DDP's speed in 1.08x its memory
+        # compiled, against 0.58x and 2.25x eager (docs/benchmarks.md).
+        compile_on = cfg.train.compile == "on" or (cfg.train.compile == "auto" and self.device.type == "cuda")
         self.step_module = torch.compile(module) if compile_on else module
 
         if self.resume:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sysconfig
 import time
+from pathlib import Path
 
 import datasets
 import pyarrow as pa
@@ -92,6 +94,17 @@ def test_demo_corpus_is_python_source_in_both_modes(streaming):
     docs = texts(cfg)
     assert len(docs) == 5
     assert isinstance(load_source(cfg), datasets.IterableDataset if streaming else datasets.Dataset)
+
+
+def test_the_demo_corpus_first_documents_are_a_mix_of_the_library_without_codec_tables():
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = data.demo_corpus_files()
+    assert files == data.demo_corpus_files()  # a fixed order
+    packages = [f.relative_to(root).parts for f in files]
+    assert not [p for p in packages if p[0] in ("encodings", "site-packages")]
+    first = {p[0] if len(p) > 1 else "(top level)" for p in packages[:100]}
+    assert len(first) >= 5  # not the first package or two alphabetically
+    assert "(top level)" in first and len(files) > 1000
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from clm_gui.config import (COMPILE_MODES, PRECISIONS, SCHEDULES, RunConfig, config_from_dict, config_from_yaml,
-                            load_config)
+from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, PRECISIONS, SCHEDULES, RunConfig, config_from_dict,
+                            config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs import JobManager, manager_for
 from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_time, is_active, log_tail, progress,
@@ -63,6 +63,8 @@ SETTINGS = [
     Setting("compile", "torch.compile", COMPILE_MODES, "auto: on for CUDA"),
     Setting("device", "Device", ("auto", "cpu", "cuda"), "or cuda:N"),
     Setting("gpus", "Several GPUs", ("",), "empty: one device; 'all' or '0,1': one process per GPU"),
+    Setting("distributed", "With several GPUs", DISTRIBUTED_MODES,
+            "ddp: a full copy per GPU; fsdp: weights and optimizer split across GPUs, for models too big for one"),
 ]
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
 RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Tokens", "Updated"]
