@@ -242,6 +242,9 @@ def test_hosted_app_offers_no_config_file_or_server_path_while_watching_a_run(ho
     event, payload = call(hosted_app, "poll", ["", False, 0.6])
     assert event == "complete" and site.run.id in payload  # the page shows the run...
     assert "config.yaml" not in payload and str(site.runs) not in payload  # ...but no file or path on the server
+    event, payload = call(hosted_app, "controls", [""])  # the buttons and run details
+    assert event == "complete" and site.run.id in payload
+    assert "config.yaml" not in payload and str(site.runs) not in payload
 
 
 def test_the_environment_variable_turns_hosted_mode_on(monkeypatch):

@@ -266,8 +266,19 @@ class LiveView:
         runs = list_runs(self.runs_dir)
         return runs[0] if runs else None
 
+    def _controls_state(self, run: RunDir | None, active: RunDir | None, status: dict) -> tuple:
+        resumable = (active is None and run is not None and status.get("state") != "finished"
+                     and run.latest_checkpoint() is not None)
+        return active is not None, resumable
+
     def poll(self, picked: str, log_scale: bool, smoothing: float, seen: dict | None):
-        """(outputs..., seen): gr.skip() for every part that has not changed since this page last looked."""
+        """(outputs..., controls key, seen): gr.skip() for every part that has not changed since this page
+        last looked.
+
+        Gradio 6 rebuilds a component's config for every output that gets an update, gr.skip() included
+        (about 5 ms each on a 2-core box), so the buttons, timer, run picker and run details, which change
+        only when a run starts, stops or appears, are not outputs of this poll: it returns a key of them,
+        and the key's change event (`controls`) updates them."""
         seen = dict(seen or {})
         run = self.resolve(picked)
         runs = list_runs(self.runs_dir)
@@ -277,19 +288,12 @@ class LiveView:
             stamp = {"metrics": _file_size(run.metrics_path), "samples": _file_size(run.samples_path),
                      "log": _file_size(run.log_path), "status": _status_stamp(run)}
         status = current_status(run) if run is not None else {}
-        resumable = (active is None and run is not None and status.get("state") != "finished"
-                     and run.latest_checkpoint() is not None)
-        # Each group is sent only when its own inputs change: a training run changes its metrics every few
-        # steps, and every component sent costs Gradio a config rebuild for each page that polls.
         keys = {
-            "run": (run and run.id,),
             "status": (run and run.id, stamp.get("status"), stamp.get("metrics"), active and active.id),
-            "controls": (active and active.id, resumable),
             "charts": (run and run.id, stamp.get("metrics"), log_scale, smoothing),
             "samples": (run and run.id, stamp.get("samples")),
             "log": (run and run.id, stamp.get("metrics"), stamp.get("status"), stamp.get("log")),
             "runs": tuple((r.id, _run_stamp(r)) for r in runs),
-            "picker": tuple(r.id for r in runs),
         }
         changed = {k for k, v in keys.items() if seen.get(k) != repr(v)}
         seen.update({k: repr(v) for k, v in keys.items()})
@@ -305,25 +309,27 @@ class LiveView:
             status_markdown(run, status),
             progress_html(run, status, records) if run is not None else "",
         ], count=2)
-        out += group("controls", lambda: [
-            gr.update(interactive=active is None),
-            gr.update(interactive=active is not None),
-            gr.update(interactive=resumable),
-            gr.Timer(POLL_SECONDS if active is not None else IDLE_POLL_SECONDS),
-        ], count=4)
         out += group("charts", lambda: self.charts(keys["charts"], records, log_scale, smoothing),
                      count=1 + len(plots.METRIC_CHARTS))
         out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else []))
         out += group("log", lambda: log_tail(run, records, status) if run is not None else "")
         out += group("runs", lambda: runs_table(runs))
-        out += group("picker", lambda: gr.update(choices=[("Live: the running or latest run", LIVE)]
-                                                 + [r.id for r in runs]))
-        out += group("run", lambda: [command_text(self.runs_dir, run) if self.offer_config else "",
-                                     gr.update(value=str(run.config_path) if run and self.offer_config else None,
-                                               visible=run is not None and self.offer_config),
-                                     run.id if run else "",
-                                     run_config(run).train.max_steps if run else None], count=4)
-        return (*out, seen)
+        controls_key = repr((run and run.id, self._controls_state(run, active, status), [r.id for r in runs]))
+        return (*out, controls_key, seen)
+
+    def controls(self, picked: str):
+        """The buttons, poll interval, run picker and the viewed run's details, for the controls key's change."""
+        run = self.resolve(picked)
+        active = self.manager.active_run()
+        training, resumable = self._controls_state(run, active, current_status(run) if run is not None else {})
+        return (gr.update(interactive=not training), gr.update(interactive=training), gr.update(interactive=resumable),
+                gr.Timer(POLL_SECONDS if training else IDLE_POLL_SECONDS),
+                gr.update(choices=[("Live: the running or latest run", LIVE)] + [r.id for r in list_runs(self.runs_dir)]),
+                command_text(self.runs_dir, run) if self.offer_config else "",
+                gr.update(value=str(run.config_path) if run and self.offer_config else None,
+                          visible=run is not None and self.offer_config),
+                run.id if run else "",
+                run_config(run).train.max_steps if run else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,15 +454,18 @@ def build(ctx: UIContext) -> None:
     resume_btn.click(resume, inputs=[viewed, resume_until], outputs=[picker, action, timer], concurrency_limit=None)
 
     # --- the live view: polled, and refreshed at once when the page opens or a control changes -----
-    outputs = [status_md, progress_bar, start_btn, stop_btn, resume_btn, timer,
-               loss_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
-               samples, log, table, picker, command, run_download, viewed, resume_until, seen]
+    controls_key = gr.State("")
+    outputs = [status_md, progress_bar, loss_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
+               samples, log, table, controls_key, seen]
     gr.on([timer.tick, picker.change, log_scale.change, smoothing.release], view.poll,
           inputs=[picker, log_scale, smoothing, seen], outputs=outputs, **quiet,
           concurrency_limit=None)
     gr.on(None, lambda: None, inputs=None, outputs=None).then(
         view.poll, inputs=[picker, log_scale, smoothing, gr.State(None)], outputs=outputs, **quiet,
         concurrency_limit=None)
+    controls_key.change(view.controls, inputs=picker,
+                        outputs=[start_btn, stop_btn, resume_btn, timer, picker, command, run_download, viewed,
+                                 resume_until], **quiet, concurrency_limit=None)
 
     def pick_row(evt: gr.SelectData):
         return evt.row_value[0]
