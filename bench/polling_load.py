@@ -35,11 +35,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import psutil  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
+from clm_gui.config import load_config  # noqa: E402
 from clm_gui.jobs import ThreadLauncher, manager_for  # noqa: E402
 from clm_gui.runs import ACTIVE_STATES, list_runs  # noqa: E402
 from clm_gui.settings import AppSettings  # noqa: E402
 from clm_gui.ui.app import build_app, launch_options  # noqa: E402
-from clm_gui.ui.train_tab import POLL_SECONDS  # noqa: E402
+from clm_gui.ui.train_tab import POLL_SECONDS, SETTINGS  # noqa: E402
 from bench.poll_clients import POLL_SECONDS as CLIENT_POLL_SECONDS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fast_runs import fast_config, write_corpus  # noqa: E402
@@ -58,8 +59,8 @@ def press_start_together(base: str, config_yaml: Path) -> list[str]:
     sessions = [Client(base, verbose=False) for _ in range(2)]
     for session in sessions:
         session.predict(handle_file(str(config_yaml)), api_name="/load_yaml")
-    defaults = sessions[0].view_api(return_format="dict", print_info=False)["named_endpoints"]["/start"]["parameters"]
-    values = [p["parameter_default"] for p in defaults]  # the run name and the training fields, as shown
+    cfg = load_config(config_yaml)  # the page shows the loaded settings in its fields, and Start sends them
+    values = [cfg.name] + [getattr(cfg.train, setting.key) for setting in SETTINGS]
     barrier, messages = threading.Barrier(2), []
 
     def press(session: Client) -> None:
