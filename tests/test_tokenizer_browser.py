@@ -39,7 +39,8 @@ def test_training_a_small_bpe_in_the_tab_shows_it_beside_another_in_the_comparis
     table = page.locator("#tokenizer-table")
     expect(table).to_contain_text("bpe-small")  # both, side by side
     expect(page.locator("#tokenizer-plot .js-plotly-plot")).to_be_visible()
-    assert page.locator("#tokenizer-boundaries .token").count() > 100  # 600 characters cut into tokens
+    tokens = page.locator("#tokenizer-boundaries .token").count()
+    assert 600 / 12 < tokens < 600  # 600 characters cut into tokens of a few characters each (vocabulary 600)
     expect(page.locator("#tokenizer-status")).to_contain_text(re.compile(r"600 tokens.*640 rows"))
     page.screenshot(path=str(tmp_path / "tokenizer-tab.png"), full_page=True)
     assert (tmp_path / "runs" / ".tokenizers" / "bpe-larger" / "tokenizer.json").is_file()
