@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import threading
 
 import gradio as gr
 import pandas as pd
@@ -19,6 +18,7 @@ from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, prof
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.plots import length_histogram
+from clm_gui.ui.progress import SessionCancels
 from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, import_uploads
 
 MODES_EXPLAINED = (
@@ -33,7 +33,7 @@ TEXT_UNIT_LABELS = {"auto": "auto", "document": "one per file", "paragraph": "on
 FIELDS = ("kind", "uploaded", "local_path", "hub_id", "hub_config", "hub_split", "mode", "text_column",
           "join_columns", "text_unit", "drop_empty", "drop_duplicates", "normalize_whitespace", "min_chars",
           "max_chars", "max_documents", "eval_fraction")
-_CANCEL: dict[str, threading.Event] = {}  # one per browser session: set by Cancel, read by the profile loop
+_CANCELS = SessionCancels()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,33 +161,27 @@ def _summary_markdown(profile: dict, tokenizer_note: str) -> str:
 
 
 def _profile(settings: AppSettings, sample, config: dict, *widget_values, request: gr.Request, progress: gr.Progress):
-    stop = _CANCEL[request.session_hash] = threading.Event()
-    try:
-        cfg = data_config(settings, *widget_values)
-        tokenizer, tokenizer_note = _tokenizer_for(config)
-        progress(0, desc="Loading the dataset")
-        ds = load_source(cfg)
+    with _CANCELS.task(request.session_hash) as stop:
+        try:
+            cfg = data_config(settings, *widget_values)
+            tokenizer, tokenizer_note = _tokenizer_for(config)
+            progress(0, desc="Loading the dataset")
+            ds = load_source(cfg)
 
-        def report(read: int, expected: int | None) -> None:
-            progress((read, expected), desc=f"Profiling: {read:,} documents read", unit="documents")
+            def report(read: int, expected: int | None) -> None:
+                progress((read, expected), desc=f"Profiling: {read:,} documents read", unit="documents")
 
-        profile = profile_dataset(ds, cfg, sample=int(sample or DEFAULT_SAMPLE), tokenizer=tokenizer,
-                                  progress=report, should_stop=stop.is_set)
-    except UserError as exc:
-        return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    finally:
-        _CANCEL.pop(request.session_hash, None)
+            profile = profile_dataset(ds, cfg, sample=int(sample or DEFAULT_SAMPLE), tokenizer=tokenizer,
+                                      progress=report, should_stop=stop.is_set)
+        except UserError as exc:
+            return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
     return (done, _summary_markdown(profile, tokenizer_note), length_histogram(profile), profile,
             _with_data(config, cfg))
 
 
 def _cancel(request: gr.Request) -> str:
-    stop = _CANCEL.get(request.session_hash)
-    if stop is None:
-        return "Nothing is being profiled."
-    stop.set()
-    return "Cancelling the profile…"
+    return "Cancelling the profile…" if _CANCELS.cancel(request.session_hash) else "Nothing is being profiled."
 
 
 def _demo_description() -> str:

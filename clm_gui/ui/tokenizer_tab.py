@@ -8,7 +8,6 @@ import copy
 import dataclasses
 import functools
 import json
-import threading
 from pathlib import Path
 
 import gradio as gr
@@ -36,6 +35,7 @@ from clm_gui.tokenizer import (
     train_tokenizer,
 )
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.progress import SessionCancels
 
 SAMPLE_CHARS = 600  # of the first held-out document, shown with its token boundaries
 EVAL_BYTES = 300_000  # held-out text compared here: ratios stable to about 1%, a second or two per tokenizer
@@ -49,7 +49,7 @@ METRICS = [  # (report attribute, column title, scale for display)
     ("bytes_per_token", "Bytes / token", 1), ("chars_per_token", "Chars / token", 1),
     ("tokens_per_word", "Tokens / word", 1), ("unknown_rate", "Unknown %", 100), ("vocab_used", "Vocab used %", 100),
 ]
-_CANCEL: dict[str, threading.Event] = {}  # one per browser session: set by Cancel, read by the training loop
+_CANCELS = SessionCancels()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,16 +132,14 @@ def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, 
     settings = {"algorithm": algorithm, "vocab_size": int(vocab_size or 0), "min_frequency": int(min_frequency or 0),
                 "sample_documents": int(sample or 0), "lowercase": bool(lowercase), "nfkc": bool(nfkc)}
     cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
-    stop = _CANCEL[request.session_hash] = threading.Event()
     documents = (profile or {}).get("documents") if isinstance(profile, dict) else None
     total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
-    try:
-        tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
-                              on_progress=_progress_reporter(progress, total), should_stop=stop.is_set)
-    except UserError as exc:
-        raise gr.Error(str(exc)) from None
-    finally:
-        _CANCEL.pop(request.session_hash, None)
+    with _CANCELS.task(request.session_hash) as stop:
+        try:
+            tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
+                                  on_progress=_progress_reporter(progress, total), should_stop=stop.is_set)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from None
     label = slugify(name or f"{cfg.algorithm}-{cfg.vocab_size}")
     folder = save_tokenizer(tok, saved_tokenizers_dir(Path(app["runs_dir"])) / label)
     entry = {"name": label, "path": str(folder), "vocab_size": len(tok)}
@@ -153,10 +151,8 @@ def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, 
 
 
 def _cancel(request: gr.Request) -> str:
-    stop = _CANCEL.get(request.session_hash)
-    if stop is None:
+    if not _CANCELS.cancel(request.session_hash):
         return "Nothing is training."
-    stop.set()
     return "Cancelling: training stops after the current document (or when the vocabulary step ends)."
 
 
