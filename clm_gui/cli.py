@@ -8,6 +8,7 @@
     python -m clm_gui profile SOURCE [--streaming | --in-memory] [--text-column C] [--sample N] [--json]
     python -m clm_gui hardware [--json]
     python -m clm_gui recommend [--device cpu|cuda] [--gpu-memory-gb X] [--hours H] [--dataset-tokens N] [--json]
+    python -m clm_gui evaluate MODEL_OR_RUN_DIR SOURCE [--split all|eval|train] [--json]
 
 Bad input exits non-zero with a readable message on stderr; `--json` prints one JSON object on stdout.
 """
@@ -354,9 +355,43 @@ def _run_recommend(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# evaluate
 
 
-COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile, _add_hardware, _add_recommend]
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a model on a text source in bits per byte")
+    p.add_argument("model", help="a run folder (its final/ model), a final/ or checkpoint folder")
+    p.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
+    p.add_argument("--split", default="all", choices=["all", "eval", "train"],
+                   help="score every document (default), or the source's held-out or training split")
+    p.add_argument("--text-column", default="", help="the column holding the text (default: detected)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--json", action="store_true", help='print {"bits_per_byte", "nats_per_token", ...}')
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from clm_gui.config import DataConfig, RunConfig
+    from clm_gui.data import iter_documents
+    from clm_gui.evaluation import evaluate_model
+
+    data = DataConfig(source=args.source, text_column=args.text_column, streaming=True)
+    RunConfig(data=data).check()
+    score = evaluate_model(args.model, iter_documents(data, args.split), device=args.device)
+    if args.json:
+        _print_json(score.to_dict())
+    else:
+        _print_rows([("Bits per byte", f"{score.bits_per_byte:.4f}"),
+                     ("Nats per token", f"{score.nats_per_token:.4f}"),
+                     ("Scored", f"{score.tokens:,} tokens, {score.bytes:,.0f} bytes, {score.documents:,} documents")])
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile, _add_hardware, _add_recommend,
+            _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

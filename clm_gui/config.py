@@ -27,6 +27,7 @@ TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 COMPILE_MODES = ("auto", "on", "off")
+KEEP_MODES = ("best", "last")
 DISTRIBUTED_MODES = ("ddp", "fsdp")
 TEXT_UNITS = ("auto", "document", "paragraph", "line")
 MAX_VOCAB_SIZE = 1_000_000
@@ -114,6 +115,12 @@ class TrainConfig:
     sample_interval: int = 200  # 0: no samples during training
     sample_prompts: list[str] = field(default_factory=lambda: ["def ", "import ", "class "])
     sample_max_new_tokens: int = 64
+    # What final/ holds: "best", the model at the lowest held-out loss of any evaluation, or "last", the
+    # model after the last step. On a small corpus the held-out loss turns up long before the run ends.
+    keep: str = "best"
+    # End the run (as finished) after this many evaluations in a row without a new best held-out loss;
+    # 0: never. Evaluations, not steps, so that it means the same at every cadence.
+    early_stop_patience: int = 5
 
 
 @dataclass
@@ -486,6 +493,10 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.keep_checkpoints must be at least 1 (it is {t.keep_checkpoints}).")
     if t.schedule not in SCHEDULES:
         p.append(f"train.schedule must be one of {', '.join(SCHEDULES)} (it is {t.schedule!r}).")
+    if t.keep not in KEEP_MODES:
+        p.append(f"train.keep must be one of {', '.join(KEEP_MODES)} (it is {t.keep!r}).")
+    if t.early_stop_patience < 0:
+        p.append(f"train.early_stop_patience cannot be negative (it is {t.early_stop_patience}); use 0 to never stop early.")
     if t.precision not in PRECISIONS:
         p.append(f"train.precision must be one of {', '.join(PRECISIONS)} (it is {t.precision!r}).")
     if t.compile not in COMPILE_MODES:

@@ -8,8 +8,11 @@ The three ways of making an iterable dataset all appear here: `IterableDataset.f
 plain-text files and the built-in demo corpus, `load_dataset(..., streaming=True)` for table files and
 the Hub, and `Dataset.to_iterable_dataset()` for data already in memory (`as_streaming`).
 
-The held-out split is a rule on the document index (one document in K, K = 1 / eval_fraction), so it
-is the same in both modes, needs no extra pass, and never leaks a document into both splits.
+The held-out split (`split_rule`) is the same in both modes and needs no extra pass:
+- plain text (one file, or a few files, read in order as one stream, kept as it is) holds out the
+  stream's tail: contiguous text, never paragraphs interleaved with the training text;
+- a source of many documents (rows, or many files) holds out whole documents chosen by a hash of their
+  text, so exact duplicates always land on the same side.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from pathlib import Path
 import datasets
 
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_source
-from clm_gui.datafiles import diagnose_table_file, iter_text_units, parquet_rows, shorten
+from clm_gui.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
+                               stream_held_out_starts)
 from clm_gui.errors import UserError
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}
@@ -41,7 +45,12 @@ TEXT_FEATURES = datasets.Features({
     "text": datasets.Value("string"),
     "path": datasets.Value("string"),
     "replaced_bytes": datasets.Value("int64"),  # bytes that were not UTF-8 and became U+FFFD
+    "held_out": datasets.Value("bool"),  # the tail of a text stream, kept for evaluation (split_rule "tail")
 })
+# A text stream's tail is held out when holding out whole files would leave fewer than this many out:
+# too few for a held-out loss that represents the data.
+MIN_HELD_OUT_FILES = 10
+SPLIT_VERSION = 2  # part of the token cache's key: caches made under an earlier split rule are not reused
 _UNIT_SEPARATOR_BYTES = {"document": 0, "paragraph": 2, "line": 1}
 ROW_BATCH = 256
 
@@ -124,37 +133,62 @@ def source_files(cfg: DataConfig) -> SourceFiles | None:
     return SourceFiles(kind, files if kind == "text" else non_empty)
 
 
-def resolve_text_unit(cfg: DataConfig, n_files: int) -> str:
-    """What one document is in plain-text files; see DataConfig.text_unit."""
-    if cfg.text_unit != "auto":
-        return cfg.text_unit
-    return "document" if n_files > 1 else "paragraph"
+def resolve_text_unit(cfg: DataConfig, n_files: int = 0) -> str:
+    """What one document is in plain-text files; see DataConfig.text_unit. Unless told otherwise, a file
+    is one document: text has documents only where the data has them."""
+    return "document" if cfg.text_unit == "auto" else cfg.text_unit
 
 
-def _read_text_files(paths: list[str], unit: str) -> Iterator[dict]:
-    for path in paths:
+def split_rule(cfg: DataConfig, found: SourceFiles | None) -> str:
+    """How the held-out split is made: "tail" (the last eval_fraction of the text stream) or "documents"
+    (whole documents, one in 1/eval_fraction, chosen by a hash of their text)."""
+    if found is None or found.kind != "text" or resolve_text_unit(cfg) != "document":
+        return "documents"
+    files = min(len(found.files), cfg.max_documents or len(found.files))
+    return "tail" if files * cfg.eval_fraction < MIN_HELD_OUT_FILES else "documents"
+
+
+def describe_split(cfg: DataConfig) -> str:
+    """How the held-out split of this source is made, in one sentence for the Dataset tab."""
+    share = f"{cfg.eval_fraction:.0%}" if cfg.eval_fraction >= 0.01 else f"{cfg.eval_fraction:.1%}"
+    if split_rule(cfg, source_files(cfg)) == "tail":
+        return (f"The last {share} of the text (from a line start; the files read in order as one stream) is "
+                "held out: contiguous text the model never trains on, scored as it is.")
+    return (f"{share} of the documents are held out whole, chosen by a hash of their text, so that an "
+            "exact duplicate is never on both sides.")
+
+
+def _read_text_files(paths: list[str], unit: str, held_out_starts: list[int | None]) -> Iterator[dict]:
+    for path, held_out_start in zip(paths, held_out_starts):
+        if unit == "document":
+            for text, replaced, held_out in iter_text_pieces(Path(path), held_out_start):
+                yield {"text": text, "path": path, "replaced_bytes": replaced, "held_out": held_out}
+            continue
         for text, replaced in iter_text_units(Path(path), unit):
-            yield {"text": text, "path": path, "replaced_bytes": replaced}
+            yield {"text": text, "path": path, "replaced_bytes": replaced, "held_out": False}
 
 
-def _text_files_dataset(paths: list[Path], unit: str, streaming: bool):
-    shards = [str(p) for p in paths]
+def _text_files_dataset(paths: list[Path], unit: str, held_out_starts: list[int | None], streaming: bool):
+    # Both lists are sharded alike: a rank reading some of the files gets their own held-out starts.
+    kwargs = {"paths": [str(p) for p in paths], "unit": unit, "held_out_starts": held_out_starts}
     if streaming:
         # gen_kwargs holding a list makes the dataset sharded, so ranks and workers split it by file.
         # No `features`: declaring them makes `datasets` encode and decode every row, 5x slower to read;
         # the columns are then learnt from the first rows (see column_kinds).
-        return datasets.IterableDataset.from_generator(
-            _read_text_files, gen_kwargs={"paths": shards, "unit": unit})
+        return datasets.IterableDataset.from_generator(_read_text_files, gen_kwargs=kwargs)
     columns: dict[str, list] = {name: [] for name in TEXT_FEATURES}
-    for row in _read_text_files(shards, unit):
+    for row in _read_text_files(**kwargs):
         for name, value in row.items():
             columns[name].append(value)
     return datasets.Dataset.from_dict(columns, features=TEXT_FEATURES)
 
 
-def _local_dataset(found: SourceFiles, cfg: DataConfig):
+def _local_dataset(found: SourceFiles, cfg: DataConfig, split: bool):
     if found.kind == "text":
-        return _text_files_dataset(found.files, resolve_text_unit(cfg, len(found.files)), cfg.streaming)
+        files = found.files[:cfg.max_documents] if cfg.max_documents else found.files
+        tail = split and split_rule(cfg, found) == "tail"
+        starts = stream_held_out_starts(files, cfg.eval_fraction) if tail else [None] * len(files)
+        return _text_files_dataset(files, resolve_text_unit(cfg), starts, cfg.streaming)
     try:
         return datasets.load_dataset(found.kind, data_files=[str(f) for f in found.files], split="train",
                                      streaming=cfg.streaming)
@@ -200,11 +234,12 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def load_source(cfg: DataConfig):
-    """The raw dataset named by `cfg.source`, with all its columns, in the configured mode."""
+def load_source(cfg: DataConfig, split: bool = True):
+    """The raw dataset named by `cfg.source`, with all its columns, in the configured mode. `split=False`
+    reads a text stream whole, without cutting it where its held-out tail begins."""
     if cfg.source.startswith(HUB_SOURCE_PREFIX):
         return _hub_dataset(cfg.source, cfg.streaming)
-    return _local_dataset(source_files(cfg), cfg)
+    return _local_dataset(source_files(cfg), cfg, split)
 
 
 def as_streaming(ds):
@@ -289,9 +324,9 @@ def source_extent(cfg: DataConfig, ds) -> Extent:
     if found.kind != "text":
         return Extent(found.kind, disk_bytes=disk,
                       row_bytes=_json_row_bytes if found.kind == "json" else _csv_row_bytes)
-    unit = resolve_text_unit(cfg, len(found.files))
+    unit = resolve_text_unit(cfg)
     if unit == "document":
-        return Extent("text", documents=len(found.files), disk_bytes=disk)
+        return Extent("text", disk_bytes=disk, row_bytes=_text_row_bytes(unit))
     return Extent("text", disk_bytes=disk, row_bytes=_text_row_bytes(unit))
 
 
@@ -466,46 +501,59 @@ def drop_reason(text: str, cfg: DataConfig, duplicate: bool) -> str | None:
     return None
 
 
-def preprocess(texts: Iterator[str], cfg: DataConfig) -> Iterator[str]:
-    """Apply the configured filters lazily (works the same for both modes)."""
+def _filtered(pairs: Iterator[tuple[str, object]], cfg: DataConfig) -> Iterator[tuple[str, object]]:
+    """(text, anything) pairs whose text passes the configured filters, the text normalised if asked."""
     tracker = DuplicateTracker() if cfg.drop_duplicates else None
-    for text in texts:
+    for text, extra in pairs:
         if cfg.normalize_whitespace:
             text = normalize_whitespace(text)
         duplicate = tracker is not None and tracker.seen_before(text)
         if drop_reason(text, cfg, duplicate) is None:
-            yield text
+            yield text, extra
 
 
-def eval_period(cfg: DataConfig) -> int:
-    return max(2, round(1 / cfg.eval_fraction))
+def preprocess(texts: Iterator[str], cfg: DataConfig) -> Iterator[str]:
+    """Apply the configured filters lazily (works the same for both modes)."""
+    return (text for text, _ in _filtered(((t, None) for t in texts), cfg))
+
+
+def held_out_by_hash(text: str, fraction: float) -> bool:
+    """Whether a document is in the held-out split of a "documents" split: a hash of its text, so that
+    copies of a document are all on one side, the same in both modes and on every machine."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < fraction * 2**64
 
 
 def iter_documents(
     cfg: DataConfig, split: str = "train", rank: int = 0, world_size: int = 1, ds=None
 ) -> Iterator[str]:
-    """The documents of one split, preprocessed; with several ranks, each gets a disjoint share.
+    """The documents of one split ("train", "eval", or "all" of them), preprocessed; with several ranks,
+    each gets a disjoint share of the training split.
 
-    Document i (in source order, before filtering) is held out when i % K == 0. Training documents
-    are dealt to ranks in turn, so ranks never overlap and none is lost.
+    Which documents are held out is `split_rule`'s: the rows a text stream marks `held_out`, or the
+    documents `held_out_by_hash` picks. Training documents are dealt to ranks in turn, so ranks never
+    overlap and none is lost.
     """
-    assert split in ("train", "eval"), split
-    ds = load_source(cfg) if ds is None else ds
+    assert split in ("train", "eval", "all"), split
+    ds = load_source(cfg, split=split != "all") if ds is None else ds
     get_text = text_getter(ds, cfg)
-    period = eval_period(cfg)
+    by_tail = split_rule(cfg, None if cfg.source.startswith(HUB_SOURCE_PREFIX) else source_files(cfg)) == "tail"
 
     def selected() -> Iterator[str]:
         train_index = 0
-        for i, row in enumerate(iter_rows(ds, cfg)):
-            is_eval = i % period == 0
+        for text, row in _filtered(((get_text(row), row) for row in iter_rows(ds, cfg)), cfg):
+            if split == "all":
+                yield text
+                continue
+            is_eval = bool(row.get("held_out")) if by_tail else held_out_by_hash(text, cfg.eval_fraction)
             if split == "eval":
                 if is_eval:
-                    yield get_text(row)
+                    yield text
                 continue
             if is_eval:
                 continue
             if train_index % world_size == rank:
-                yield get_text(row)
+                yield text
             train_index += 1
 
-    return preprocess(selected(), cfg)
+    return selected()

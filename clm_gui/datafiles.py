@@ -19,7 +19,8 @@ from pathlib import Path
 from clm_gui.errors import UserError
 
 SNIFF_BYTES = 8192
-CHUNK_BYTES = 1 << 20  # paragraphs and lines are cut from 1 MiB reads, so a huge file never sits in memory
+CHUNK_BYTES = 1 << 20  # text is read 1 MiB at a time, so a huge file never sits in memory
+LINE_SEARCH_BYTES = 1 << 16  # how far past the held-out point a line break is looked for
 CONTROL_SHARE_LIMIT = 0.3  # text has almost no control characters; binary formats are full of them
 _ALLOWED_CONTROLS = {9, 10, 12, 13, 27}  # tab, newline, form feed, carriage return, escape (ANSI colours)
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what "surrogateescape" makes of each undecodable byte
@@ -63,13 +64,89 @@ def decode_text(raw: bytes) -> tuple[str, int]:
     return _replace_escaped(raw.decode("utf-8", errors="surrogateescape"))
 
 
-def iter_text_units(path: Path, unit: str) -> Iterator[tuple[str, int]]:
-    """The documents of one text file as (text, replaced bytes): the whole file, or its paragraphs
-    (separated by blank lines) or lines, read in chunks so that memory stays flat."""
+def line_start_near(path: Path, offset: int, may_take_whole_file: bool) -> int:
+    """Where in a text file to begin its held-out tail, near `offset`: the next line start, else the
+    previous one, else (when other text stays for training) the file's start, else the next character.
+    The tail is never empty while the file is not."""
+    size = path.stat().st_size
+    offset = min(max(offset, 0), size - 1)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        ahead = f.read(LINE_SEARCH_BYTES)
+        before_start = max(0, offset - LINE_SEARCH_BYTES)
+        f.seek(before_start)
+        behind = f.read(offset - before_start)
+    forward = ahead.find(b"\n")
+    if 0 <= forward and offset + forward + 1 < size:
+        return offset + forward + 1
+    backward = behind.rfind(b"\n")
+    if backward >= 0:
+        return before_start + backward + 1
+    if may_take_whole_file or offset == 0:
+        return 0
+    # One long line: cut before the next byte that starts a UTF-8 character (not 0b10xxxxxx).
+    return offset + next((i for i, byte in enumerate(ahead) if byte & 0xC0 != 0x80), len(ahead))
+
+
+def stream_held_out_starts(paths: list[Path], fraction: float) -> list[int]:
+    """For text files read as one stream, in order: the byte offset in each file where the held-out
+    tail (the stream's last `fraction`) begins: the file's size before the tail, 0 inside it."""
+    sizes = [p.stat().st_size for p in paths]
+    cut = int(sum(sizes) * (1 - fraction))
+    starts, seen = [], 0
+    for path, size in zip(paths, sizes):
+        if seen + size <= cut:
+            starts.append(size)
+        elif seen > cut:
+            starts.append(0)
+        else:
+            starts.append(line_start_near(path, cut - seen, may_take_whole_file=seen > 0))
+        seen += size
+    if starts and all(s == 0 for s in starts) and sizes[0]:  # never hold everything out
+        starts[0] = line_start_near(paths[0], int(sizes[0] * (1 - fraction)), may_take_whole_file=False)
+    return starts
+
+
+def _byte_range_pieces(f, start: int, end: int) -> Iterator[bytes]:
+    """Bytes start..end of an open file in pieces of about CHUNK_BYTES, each cut after a line break
+    where there is one, so that no piece splits a line (or a UTF-8 character)."""
+    f.seek(start)
+    pending = b""
+    remaining = end - start
+    while remaining > 0:
+        chunk = f.read(min(CHUNK_BYTES, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut and remaining > 0:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+def iter_text_pieces(path: Path, held_out_start: int | None = None) -> Iterator[tuple[str, int, bool]]:
+    """One text file as part of a stream, kept exactly as it is (line breaks, blank lines): (text,
+    replaced bytes, held out) pieces of about CHUNK_BYTES, cut at line breaks; bytes from
+    `held_out_start` on (see stream_held_out_starts) are held out. An empty file is one empty piece."""
     check_not_binary(path)
-    if unit == "document":
-        yield decode_text(path.read_bytes())
+    size = path.stat().st_size
+    if size == 0:
+        yield "", 0, False
         return
+    cut = size if held_out_start is None else held_out_start
+    with open(path, "rb") as f:
+        for start, end, held_out in ((0, cut, False), (cut, size, True)):
+            for raw in _byte_range_pieces(f, start, end):
+                yield *decode_text(raw), held_out
+
+
+def iter_text_units(path: Path, unit: str) -> Iterator[tuple[str, int]]:
+    """The documents of one text file as (text, replaced bytes): its paragraphs (separated by blank
+    lines) or lines, read in chunks so that memory stays flat."""
+    check_not_binary(path)
     splitter = _PARAGRAPH_BREAK if unit == "paragraph" else _LINE_BREAK
     decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")  # safe across chunk edges
     pending = ""

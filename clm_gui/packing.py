@@ -26,16 +26,16 @@ import torch
 ENCODE_BATCH = 256  # documents per call into the Rust tokenizer (which encodes a batch in parallel)
 
 
-def encode_documents(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[np.ndarray]:
-    """Token ids of each batch of documents, each document followed by the end-of-text token."""
+def encode_batches(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[tuple[list[str], list[np.ndarray]]]:
+    """(documents, their token ids each followed by the end-of-text token), ENCODE_BATCH at a time."""
     backend = tokenizer.backend_tokenizer
     batch: list[str] = []
 
-    def flush() -> np.ndarray:
+    def flush() -> tuple[list[str], list[np.ndarray]]:
         encodings = backend.encode_batch_fast(batch, add_special_tokens=False)
-        ids = [np.asarray(e.ids + [eos_id], dtype=np.int64) for e in encodings]
+        texts = batch.copy()
         batch.clear()
-        return np.concatenate(ids)
+        return texts, [np.asarray(e.ids + [eos_id], dtype=np.int64) for e in encodings]
 
     for doc in docs:
         batch.append(doc)
@@ -43,6 +43,12 @@ def encode_documents(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[np
             yield flush()
     if batch:
         yield flush()
+
+
+def encode_documents(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[np.ndarray]:
+    """Token ids of each batch of documents, each document followed by the end-of-text token."""
+    for _, ids in encode_batches(docs, tokenizer, eos_id):
+        yield np.concatenate(ids)
 
 
 def pack_windows(token_chunks: Iterable[np.ndarray], context_length: int) -> Iterator[np.ndarray]:
@@ -108,32 +114,54 @@ def read_token_cache(path: Path) -> np.ndarray:
 
 
 class CachedWindows:
-    """Random windows from a token file; each rank takes a disjoint share of every epoch's order."""
+    """Random windows from a token file; each rank takes a disjoint share of every epoch's order.
+
+    Every epoch cuts the token file at a fresh random shift (0 to context_length - 1 tokens, from the seed
+    and the epoch number), so that a small corpus repeated for many passes shows the model new windows
+    each time instead of the same ones in another order. Epoch and position are the whole state: a
+    resumed run draws exactly the windows it would have drawn.
+    """
 
     def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, pin: bool = False):
         self.tokens, self.context_length, self.batch_size = tokens, context_length, batch_size
         self.seed, self.rank, self.world_size, self.pin = seed, rank, world_size, pin
-        self.n_windows = len(tokens) // context_length
         self.epoch, self.position = 0, 0
-        self._order = self._epoch_order()
+        self._start_epoch()
 
     @property
     def windows_per_rank(self) -> int:
-        return self.n_windows // self.world_size
+        """Windows each rank trains on per epoch: the same for every shift (the fewest any leaves)."""
+        return (len(self.tokens) - self._max_shift()) // self.context_length // self.world_size
 
-    def _epoch_order(self) -> np.ndarray:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n_windows)
+    @property
+    def passes(self) -> float:
+        """Passes over the token file so far (epochs, with the current one's fraction)."""
+        return self.epoch + self.position / max(1, len(self._order))
+
+    def _max_shift(self) -> int:
+        # Shifting a file shorter than two windows would leave it no whole window at all.
+        return self.context_length - 1 if len(self.tokens) >= 2 * self.context_length else 0
+
+    def _start_epoch(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.shift = int(rng.integers(0, self._max_shift() + 1))
+        n_windows = (len(self.tokens) - self.shift) // self.context_length
+        order = rng.permutation(n_windows)
         # Every rank gets the same number of windows so that no rank waits on another at an epoch end.
-        return order[self.rank::self.world_size][: self.windows_per_rank]
+        self._order = order[self.rank::self.world_size][: self.windows_per_rank]
+
+    def window_starts(self) -> np.ndarray:
+        """Where this rank's windows of the current epoch start in the token file, in order."""
+        return self._order * self.context_length + self.shift
 
     def next_batch(self) -> torch.Tensor:
         rows = []
         while len(rows) < self.batch_size:
             if self.position >= len(self._order):
                 self.epoch, self.position = self.epoch + 1, 0
-                self._order = self._epoch_order()
-            start = int(self._order[self.position]) * self.context_length
+                self._start_epoch()
+            start = int(self._order[self.position]) * self.context_length + self.shift
             rows.append(self.tokens[start:start + self.context_length])
             self.position += 1
         return to_batch(rows, self.pin)
@@ -143,7 +171,7 @@ class CachedWindows:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.position = state["epoch"], state["position"]
-        self._order = self._epoch_order()
+        self._start_epoch()
 
     def close(self) -> None:
         pass

@@ -114,6 +114,7 @@ class RunDir:
     tokenizer_dir = property(lambda self: self.path / "tokenizer")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     final_dir = property(lambda self: self.path / "final")
+    best_dir = property(lambda self: self.path / "best")  # the best evaluated weights (see best_model.py)
     log_path = property(lambda self: self.path / "train.log")
 
     def exists(self) -> bool:

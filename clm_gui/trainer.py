@@ -28,8 +28,10 @@ from accelerate.utils import set_seed
 
 from clm_gui import data as data_lib
 from clm_gui import sharding
+from clm_gui.best_model import BestModel, load_best_weights, read_best, save_best
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
+from clm_gui.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.faults import out_of_memory_message, save_failed_message
 from clm_gui.fast_forward import hidden_states_fn
 from clm_gui.generate import SamplingSettings, generate
@@ -37,8 +39,7 @@ from clm_gui.hardware import peak_flops
 from clm_gui.launch import world_size
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
-from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, cache_key, encode_documents,
-                             pack_windows, read_token_cache)
+from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
 from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
 from clm_gui.sizing import flops_per_token
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
@@ -167,6 +168,7 @@ class Trainer:
         self._external_stop = should_stop or (lambda: False)
         self.on_log = on_log or (lambda record: None)
         self.state = TrainState()
+        self.best = BestModel()
         self.tensorboard = TensorBoardLog(run.path / TENSORBOARD_DIR)  # a no-op without tensorboard
 
     # --- the public entry point ---------------------------------------------------------------
@@ -216,7 +218,7 @@ class Trainer:
 
         self.tokenizer = self._prepare_tokenizer()
         self.eos_id = self.tokenizer.eos_token_id
-        self.eval_batches = self._eval_batches()
+        self.eval_stream = self._eval_stream()
         self.batches = self._train_batches()
         if os.environ.get(DATA_TRACE_ENV):
             self.batches = TracedBatches(self.batches, Path(f"{os.environ[DATA_TRACE_ENV]}.rank{acc.process_index}"))
@@ -271,25 +273,19 @@ class Trainer:
         acc.wait_for_everyone()
         return load_tokenizer(str(folder))
 
-    def _eval_batches(self) -> list[torch.Tensor]:
-        """A fixed set of held-out windows, read once (bounded by eval_batches)."""
+    def _eval_stream(self) -> TokenStream | None:
+        """The held-out text as tokens, read once: at most eval_batches micro-batches of windows."""
         t = self.cfg.train
         if not t.eval_interval:
-            return []
-        wanted = t.eval_batches * t.micro_batch_size
-        windows = []
-        chunks = encode_documents(self._documents("eval", sharded=False), self.tokenizer, self.eos_id)
-        for window in pack_windows(chunks, self.cfg.model.context_length):
-            windows.append(window)
-            if len(windows) == wanted:
-                break
-        if not windows:
+            return None
+        limit = t.eval_batches * t.micro_batch_size * (self.cfg.model.context_length - 1) + 1
+        stream = encode_stream(self._documents("eval", sharded=False), self.tokenizer, self.eos_id, limit)
+        if len(stream.tokens) < 2 or not stream.n_bytes:
             raise UserError(
-                "The held-out split is smaller than one context window: use more data, a larger "
-                "data.eval_fraction, a shorter model.context_length, or set train.eval_interval to 0."
+                "The held-out split has no text to evaluate on: use more data, a larger data.eval_fraction, "
+                "or set train.eval_interval to 0."
             )
-        b = t.micro_batch_size
-        return [torch.from_numpy(np.stack(windows[i:i + b])) for i in range(0, len(windows), b)]
+        return stream
 
     def _train_batches(self):
         cfg, acc = self.cfg, self.accelerator
@@ -298,7 +294,7 @@ class Trainer:
         if cfg.data.streaming:
             return StreamingWindows(lambda: self._documents("train"), self.tokenizer, self.eos_id, T, B, pin=pin)
         tokenizer_json = (self.run_dir.tokenizer_dir / "tokenizer.json").read_bytes()
-        data_desc = json.dumps({**vars(cfg.data), "streaming": None}, sort_keys=True)
+        data_desc = json.dumps({**vars(cfg.data), "streaming": None, "split": data_lib.SPLIT_VERSION}, sort_keys=True)
         key = cache_key(data_desc, hashlib.sha256(tokenizer_json).hexdigest())
         path = self.run_dir.path.parent / ".token-cache" / f"{key}.bin"
         if self.is_main:
@@ -341,6 +337,7 @@ class Trainer:
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
         window_start, window_tokens, window_steps = time.time(), 0, 0
         loss_sum = torch.zeros((), device=self.device)
+        stopped_early = False
         while not self._limits_reached():
             if self._should_stop_now():
                 self._save_checkpoint()
@@ -365,6 +362,9 @@ class Trainer:
                 loss_sum.zero_()
             if t.eval_interval and step % t.eval_interval == 0:
                 self._evaluate()
+                if self._agree(self.best.patience_spent(t.early_stop_patience)):
+                    stopped_early = True
+                    break
             if t.sample_interval and step % t.sample_interval == 0:
                 self._sample()
             if t.save_interval and step % t.save_interval == 0:
@@ -377,17 +377,15 @@ class Trainer:
         if not t.save_interval or step % t.save_interval:
             self._save_checkpoint()
         self._trace_shards()
-        self._save_final()
-        return self._finish("finished", f"Finished after {self.state.step} steps.")
+        kept = self._save_final()
+        ending = (f"Stopped early at step {step}: the held-out loss has not improved for "
+                  f"{t.early_stop_patience} evaluations." if stopped_early else f"Finished after {step} steps.")
+        return self._finish("finished", f"{ending} {kept}")
 
     def _should_stop_now(self) -> bool:
-        acc = self.accelerator
-        if acc.num_processes == 1:
-            return self._stop_requested()
-        if self.state.step % self.cfg.train.log_interval:
+        if self.accelerator.num_processes > 1 and self.state.step % self.cfg.train.log_interval:
             return False  # ranks agree on stopping only at log steps, to keep the step free of syncs
-        flag = torch.tensor(float(self.is_main and self._stop_requested()), device=self.device)
-        return bool(acc.reduce(flag, "sum").item())
+        return self._agree(self._stop_requested())
 
     def _train_step(self) -> torch.Tensor:
         acc, t = self.accelerator, self.cfg.train
@@ -417,7 +415,7 @@ class Trainer:
         record = {
             "kind": "train", "step": self.state.step, "tokens": self.state.tokens, "train_loss": loss,
             "lr": lr, "tokens_per_s": tokens_per_s, "elapsed_s": self._elapsed(),
-            "memory_gb": self._memory(), "max_steps": self.cfg.train.max_steps,
+            "memory_gb": self._memory(), "max_steps": self.cfg.train.max_steps, **self._passes(),
         }
         if not self._first_step_logged:  # setup, tokenizer, data, model build and compile included
             record["startup_s"], self._first_step_logged = time.time() - self._process_start, True
@@ -439,20 +437,42 @@ class Trainer:
 
     @torch.no_grad()
     def _evaluate(self) -> None:
-        if not self._evaluates_here() or not self.eval_batches:
-            self.accelerator.wait_for_everyone()
-            return
-        model = self.accelerator.unwrap_model(self.module)
-        model.eval()
-        losses = []
-        with self.accelerator.autocast():
-            for batch in self.eval_batches:
-                losses.append(model(batch.to(self.device)).item())
-        model.train()
-        loss = sum(losses) / len(losses)
-        self._record({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens,
-                      "eval_loss": loss, "perplexity": math.exp(min(loss, 50))})
+        """Score the held-out text; keep the weights when they are the best so far (rank 0 decides)."""
+        score = None
+        if self._evaluates_here() and self.eval_stream is not None:
+            model = self.accelerator.unwrap_model(self.module)
+            model.eval()
+            score = score_stream(model, self.eval_stream, self.cfg.model.context_length,
+                                 self.cfg.train.micro_batch_size, self.device, self.accelerator.autocast)
+            model.train()
+            self._record({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens,
+                          "eval_loss": score.nats_per_token, "eval_bpb": score.bits_per_byte,
+                          "perplexity": math.exp(min(score.nats_per_token, 50)), **self._passes()})
+        improved = score is not None and self.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
+        if self._agree(improved) and self.cfg.train.keep == "best":
+            self._save_best()
+        if self.is_main and self.best.found:
+            status = self.run_dir.read_status()
+            self.run_dir.write_status(status["state"], status["message"], best=self.best.summary(),
+                                      kept=self.cfg.train.keep)
         self.accelerator.wait_for_everyone()
+
+    def _save_best(self) -> None:
+        weights = sharding.full_weights(self.lm) if self.fsdp else self.lm.state_dict() if self.is_main else {}
+        if self.is_main:
+            save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.best)
+
+    def _passes(self) -> dict:
+        """Passes over the training data so far, where the batch source knows (not when streaming)."""
+        passes = getattr(self.batches, "passes", None)
+        return {} if passes is None else {"epoch": round(passes, 4)}
+
+    def _agree(self, flag: bool) -> bool:
+        """Rank 0's answer, on every rank (one collective when there are several)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        vote = torch.tensor(float(self.is_main and flag), device=self.device)
+        return bool(self.accelerator.reduce(vote, "sum").item())
 
     @torch.no_grad()
     def _sample(self) -> None:
@@ -552,6 +572,10 @@ class Trainer:
             self.lm.load_state_dict(weights, strict=False)
             self.optimizer.load_state_dict(optimizer_state)
         self.state = TrainState(step=state["step"], tokens=state["tokens"], elapsed=state["elapsed"])
+        self.best = BestModel.from_dict(state.get("best"))
+        saved = read_best(self.run_dir.best_dir)  # a best found after this checkpoint was written
+        if saved and saved["eval_loss"] < self.best.eval_loss:
+            self.best.step, self.best.eval_loss, self.best.eval_bpb = saved["step"], saved["eval_loss"], saved["eval_bpb"]
         self.batches.load_state_dict(state["data"])
         rng = torch.load(path / "rng.pt", weights_only=False)
         random.setstate(rng["python"])
@@ -560,11 +584,35 @@ class Trainer:
         if self.device.type == "cuda" and rng.get("cuda") is not None:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
 
-    def _save_final(self) -> None:
+    def _keeps_best(self) -> bool:
+        """Whether final/ is made from best/ rather than the current weights."""
+        return self.cfg.train.keep == "best" and self.best.found and self.best.step != self.state.step
+
+    def _final_note(self) -> str:
+        if not self.best.found:
+            return "final/ holds the last step (no evaluation was made)."
+        best = f"step {self.best.step} (held-out {_scores(self.best.eval_loss, self.best.eval_bpb)})"
+        if self._keeps_best():
+            return f"final/ holds the best model, from {best}; the last evaluation scored {self._last_eval_scores()}."
+        if self.best.step == self.state.step:
+            return f"final/ holds the last step, which is also the best: {best}."
+        return f"final/ holds the last step (train.keep: last); the best was {best}."
+
+    def _last_eval_scores(self) -> str:
+        evals = [r for r in self.run_dir.read_metrics() if r.get("kind") == "eval"]
+        return _scores(evals[-1]["eval_loss"], evals[-1].get("eval_bpb")) if evals else "nothing"
+
+    def _save_final(self) -> str:
+        """Write final/ (the best or the last model, see train.keep) and return a sentence saying which."""
         self.accelerator.wait_for_everyone()
-        weights = without_tied_head(self.lm, sharding.full_weights(self.lm)) if self.fsdp else None  # None: its own
+        keeps_best = self._keeps_best()
+        weights = None  # None: the model's own
+        if self.fsdp and not keeps_best:
+            weights = without_tied_head(self.lm, sharding.full_weights(self.lm))
         if not self.is_main:
-            return
+            return ""
+        if keeps_best:
+            weights = load_best_weights(self.run_dir.best_dir)
         final = self.run_dir.final_dir
         tmp = final.with_name(TMP_PREFIX + final.name)
         remove_tree(tmp)
@@ -577,6 +625,12 @@ class Trainer:
         except OSError as exc:
             remove_tree(tmp)
             raise UserError(save_failed_message(exc, "the final model", self.run_dir.latest_checkpoint())) from None
+        return self._final_note()
+
+
+def _scores(eval_loss: float, eval_bpb: float | None) -> str:
+    bpb = f", {eval_bpb:.3f} bits/byte" if eval_bpb is not None else ""
+    return f"loss {eval_loss:.4f}{bpb}"
 
 
 def without_tied_head(lm, weights: dict) -> dict:
@@ -601,7 +655,7 @@ def write_checkpoint(folder: Path, trainer: Trainer, weights: dict, optimizer_st
     s = trainer.state
     (folder / "trainer_state.json").write_text(json.dumps({
         "step": s.step, "tokens": s.tokens, "elapsed": trainer._elapsed(), "data": trainer.batches.state_dict(),
-        "config": trainer.cfg.to_dict(), "fsdp": trainer.fsdp,
+        "config": trainer.cfg.to_dict(), "fsdp": trainer.fsdp, "best": trainer.best.to_dict(),
     }, indent=1))
     trainer.lm.config.save_pretrained(str(folder))
     for f in folder.iterdir():

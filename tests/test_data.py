@@ -75,7 +75,9 @@ SOURCE_KINDS = ["txt-folder", "txt-file", "md-folder", "jsonl", "json", "csv", "
 @pytest.mark.parametrize("kind", SOURCE_KINDS)
 @pytest.mark.parametrize("streaming", [False, True])
 def test_every_local_source_gives_the_same_documents_in_both_modes(tmp_path, kind, streaming):
-    cfg = DataConfig(source=make_source(kind, tmp_path), streaming=streaming)
+    # A single text file is one stream unless told otherwise; its paragraphs are DOCS.
+    cfg = DataConfig(source=make_source(kind, tmp_path), streaming=streaming,
+                     text_unit="paragraph" if kind == "txt-file" else "auto")
     ds = load_source(cfg)
     assert isinstance(ds, datasets.IterableDataset if streaming else datasets.Dataset)
     assert texts(cfg, ds) == DOCS
@@ -111,16 +113,20 @@ def test_the_demo_corpus_first_documents_are_a_mix_of_the_library_without_codec_
 # Plain-text units.
 
 
-def test_a_single_text_file_is_split_into_paragraphs_and_several_files_are_one_document_each(tmp_path):
+def test_text_files_are_read_as_they_are_one_stream_whose_tail_is_held_out(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.txt").write_text("p1 line1\np1 line2\n\n\n  \np2\n", encoding="utf-8")
-    assert texts(DataConfig(source=str(tmp_path / "a"))) == ["p1 line1\np1 line2", "p2"]
+    cfg = DataConfig(source=str(tmp_path / "a"))
+    assert texts(cfg) == ["p1 line1\np1 line2\n\n\n  \n", "p2\n"]  # blank lines kept; the last line held out
+    assert list(iter_documents(cfg, "eval")) == ["p2\n"]
     (tmp_path / "a" / "two.txt").write_text("x\n\ny", encoding="utf-8")
-    assert texts(DataConfig(source=str(tmp_path / "a"))) == ["p1 line1\np1 line2\n\n\n  \np2\n", "x\n\ny"]
+    # Two files: the stream's tail is in the second, so the first is trained on whole.
+    assert list(iter_documents(cfg, "train")) == ["p1 line1\np1 line2\n\n\n  \np2\n", "x\n\n"]
+    assert list(iter_documents(cfg, "eval")) == ["y"]
 
 
 @pytest.mark.parametrize("unit, expected", [
-    ("document", ["a\r\nb\r\n\r\nc\n"]),
+    ("document", ["a\r\nb\r\n\r\n", "c\n"]),  # one stream: the training text, then the held-out tail
     ("paragraph", ["a\r\nb", "c"]),
     ("line", ["a", "b", "", "c"]),
 ])
@@ -188,11 +194,54 @@ def test_filters_drop_empty_duplicate_short_and_long_documents_lazily(tmp_path, 
 
 
 def test_eval_and_train_splits_are_disjoint_and_cover_every_document(tmp_path):
-    rows = [{"text": f"document {i}"} for i in range(20)]
+    rows = [{"text": f"document {i}"} for i in range(200)]
     cfg = DataConfig(source=write_jsonl(tmp_path / "d.jsonl", rows), eval_fraction=0.25)
     train, held_out = list(iter_documents(cfg, "train")), list(iter_documents(cfg, "eval"))
-    assert held_out == [f"document {i}" for i in range(0, 20, 4)]
+    assert 30 <= len(held_out) <= 70  # about a quarter, chosen by content
+    assert not set(train) & set(held_out)
     assert sorted(train + held_out) == sorted(r["text"] for r in rows)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_exact_duplicates_never_straddle_the_split(tmp_path, streaming):
+    rows = [{"text": f"document {i % 40}"} for i in range(400)]  # each text ten times, spread out
+    cfg = DataConfig(source=write_jsonl(tmp_path / "d.jsonl", rows), eval_fraction=0.2, streaming=streaming)
+    train, held_out = list(iter_documents(cfg, "train")), list(iter_documents(cfg, "eval"))
+    assert held_out and not set(train) & set(held_out)
+    assert all(held_out.count(t) == 10 for t in set(held_out))
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_text_file_holds_out_its_contiguous_tail_from_a_line_start(tmp_path, streaming):
+    lines = [f"line {i} of the book\n" for i in range(1000)]
+    (tmp_path / "book.txt").write_text("".join(lines), encoding="utf-8")
+    cfg = DataConfig(source=str(tmp_path / "book.txt"), eval_fraction=0.1, streaming=streaming)
+    train, held_out = "".join(iter_documents(cfg, "train")), "".join(iter_documents(cfg, "eval"))
+    assert train + held_out == "".join(lines)  # nothing lost, nothing rewritten
+    assert held_out.startswith("line ") and train.endswith("\n")
+    assert 0.09 < len(held_out) / len(train + held_out) < 0.11
+    assert data.split_rule(cfg, data.source_files(cfg)) == "tail"
+    assert "last 10% of the text" in data.describe_split(cfg)
+
+
+def test_a_large_file_is_read_in_pieces_cut_at_line_breaks(tmp_path, monkeypatch):
+    monkeypatch.setattr(datafiles, "CHUNK_BYTES", 64)
+    text = "".join(f"sentence number {i} é\n" for i in range(300))
+    (tmp_path / "big.txt").write_text(text, encoding="utf-8")
+    cfg = DataConfig(source=str(tmp_path / "big.txt"), eval_fraction=0.05)
+    pieces = texts(cfg)
+    assert len(pieces) > 10 and all(p.endswith("\n") for p in pieces)
+    assert "".join(pieces) == text
+
+
+def test_many_files_are_held_out_whole(tmp_path):
+    for i in range(600):
+        (tmp_path / f"f{i:03}.txt").write_text(f"file {i}\nsecond line\n", encoding="utf-8")
+    cfg = DataConfig(source=str(tmp_path))
+    assert data.split_rule(cfg, data.source_files(cfg)) == "documents"
+    held_out = list(iter_documents(cfg, "eval"))
+    assert held_out and all(t.endswith("second line\n") for t in held_out)
+    assert "held out whole" in data.describe_split(cfg)
 
 
 def test_max_documents_bounds_what_is_read(tmp_path):
@@ -223,7 +272,7 @@ def test_invalid_utf8_is_replaced_and_the_replaced_bytes_are_counted(tmp_path, s
     (tmp_path / "latin1.txt").write_bytes("café crème\n\nnaïve".encode("latin-1"))
     cfg = DataConfig(source=str(tmp_path / "latin1.txt"), streaming=streaming)
     rows = list(iter_rows(load_source(cfg), cfg))
-    assert [r["text"] for r in rows] == ["caf\ufffd cr\ufffdme", "na\ufffdve"]
+    assert [r["text"] for r in rows] == ["caf\ufffd cr\ufffdme\n\n", "na\ufffdve"]  # training text, held-out tail
     assert [r["replaced_bytes"] for r in rows] == [2, 1]
 
 

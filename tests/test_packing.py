@@ -50,20 +50,42 @@ def test_token_cache_is_built_once_and_reused(tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
-def test_ranks_draw_disjoint_windows_and_resume_where_they_stopped():
+def test_ranks_draw_disjoint_windows_of_one_cut_and_resume_where_they_stopped():
     tokens = np.arange(400, dtype=np.uint16)
-    seen = []
-    for rank in range(2):
-        windows = CachedWindows(tokens, 10, 4, seed=3, rank=rank, world_size=2)
-        seen.append({int(row[0]) for _ in range(5) for row in windows.next_batch()})
-    assert seen[0].isdisjoint(seen[1]) and len(seen[0] | seen[1]) == 40
+    ranks = [CachedWindows(tokens, 10, 4, seed=3, rank=rank, world_size=2) for rank in range(2)]
+    starts = [set(r.window_starts().tolist()) for r in ranks]
+    assert starts[0].isdisjoint(starts[1]) and len(starts[0]) == len(starts[1]) == ranks[0].windows_per_rank == 19
+    assert {s % 10 for s in starts[0] | starts[1]} == {ranks[0].shift}  # one cut, shared by both ranks
+    assert int(ranks[0].next_batch()[0, 0]) in starts[0]
 
     a = CachedWindows(tokens, 10, 4, seed=3)
-    for _ in range(3):
+    for _ in range(13):  # into the second epoch
         a.next_batch()
     b = CachedWindows(tokens, 10, 4, seed=3)
     b.load_state_dict(a.state_dict())
-    assert torch.equal(a.next_batch(), b.next_batch())
+    assert a.epoch == b.epoch == 1 and torch.equal(a.next_batch(), b.next_batch())
+
+
+def test_every_epoch_cuts_the_windows_at_a_new_offset_from_the_seed():
+    tokens = np.arange(5000, dtype=np.uint16)
+    shifts = []
+    for epoch in range(8):
+        windows = CachedWindows(tokens, 64, 8, seed=7)
+        windows.load_state_dict({"epoch": epoch, "position": 0})
+        again = CachedWindows(tokens, 64, 8, seed=7)
+        again.load_state_dict({"epoch": epoch, "position": 0})
+        assert np.array_equal(windows.window_starts(), again.window_starts())  # the same for the same seed
+        assert len(windows.window_starts()) == windows.windows_per_rank
+        shifts.append(windows.shift)
+    assert len(set(shifts)) >= 6 and all(0 <= s < 64 for s in shifts)
+    assert CachedWindows(tokens, 64, 8, seed=8).shift != CachedWindows(tokens, 64, 8, seed=7).shift or \
+        not np.array_equal(CachedWindows(tokens, 64, 8, seed=8).window_starts(),
+                           CachedWindows(tokens, 64, 8, seed=7).window_starts())
+
+
+def test_a_file_of_under_two_windows_is_not_shifted():
+    windows = CachedWindows(np.arange(15, dtype=np.uint16), 10, 1, seed=0)
+    assert windows.shift == 0 and windows.windows_per_rank == 1
 
 
 def test_streaming_windows_resume_skips_what_was_trained_on():
