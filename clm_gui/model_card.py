@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from clm_gui.config import RunConfig
-from clm_gui.monitor import latest_per_step, samples_blocks
+from clm_gui.monitor import best_eval, latest_per_step, samples_blocks
 from clm_gui.runs import RunDir, atomic_write_text, read_jsonl
 
 CARD_FILE = "README.md"
@@ -21,7 +21,8 @@ PLOT_FILE = "loss.svg"
 
 _W, _H = 640, 320
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 36, 44
-_TRAIN_COLOR, _EVAL_COLOR = "#1f77b4", "#ff7f0e"
+_TRAIN_COLOR, _EVAL_COLOR, _BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
+_BEST_SIZE = 7  # half the width of the best point's diamond, in pixels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -43,8 +44,19 @@ def _fmt(value: float) -> str:
     return f"{value:g}" if abs(value) < 1e5 else f"{value:.0e}"
 
 
-def loss_plot_svg(metrics: list[dict]) -> str:
-    """An SVG line chart of train loss (and eval loss points) against the step."""
+def _best_marker(x: float, y: float, step: int) -> list[str]:
+    """A labelled diamond at the best evaluation: a shape of its own, so it stands out from the eval dots."""
+    r = _BEST_SIZE
+    corners = f"{x:.1f},{y - r:.1f} {x + r:.1f},{y:.1f} {x:.1f},{y + r:.1f} {x - r:.1f},{y:.1f}"
+    return [f'<polygon class="best" points="{corners}" fill="{_BEST_COLOR}" stroke="white"/>',
+            f'<text class="best" x="{x:.1f}" y="{y - r - 4:.1f}" text-anchor="middle" fill="{_BEST_COLOR}">'
+            f'best: step {step:,}</text>']
+
+
+def loss_plot_svg(metrics: list[dict], best: dict | None = None) -> str:
+    """An SVG line chart of train loss (and eval loss points) against the step, with the best evaluation
+    (`best`, by default the lowest eval loss in `metrics`) marked."""
+    best = best or best_eval(metrics)
     train = [(r["step"], r["train_loss"]) for r in metrics if r.get("kind") == "train" and "train_loss" in r]
     evals = [(r["step"], r["eval_loss"]) for r in metrics if r.get("kind") == "eval" and "eval_loss" in r]
     points = [p for p in train + evals if math.isfinite(p[1])]
@@ -78,7 +90,10 @@ def loss_plot_svg(metrics: list[dict]) -> str:
                      f'points="{coords}"/>')
     for x, y in evals:
         parts.append(f'<circle class="eval" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{_EVAL_COLOR}"/>')
-    legend = [("train loss", _TRAIN_COLOR)] * bool(train) + [("eval loss", _EVAL_COLOR)] * bool(evals)
+    if best is not None:
+        parts += _best_marker(sx(best["step"]), sy(best["eval_loss"]), best["step"])
+    legend = ([("train loss", _TRAIN_COLOR)] * bool(train) + [("eval loss", _EVAL_COLOR)] * bool(evals)
+              + [("best evaluation", _BEST_COLOR)] * (best is not None))
     for i, (label, color) in enumerate(legend):
         x = _W - _RIGHT - 110
         y = _TOP + 12 + 16 * i
@@ -118,7 +133,31 @@ def _tokenizer_summary(cfg: RunConfig, vocab_size: int | None) -> str:
     return f"- {origin}\n- Vocabulary: {size}\n- End of text: `{t.eos_token}`"
 
 
-def _results(metrics: list[dict]) -> str:
+def best_of_run(run: RunDir, metrics: list[dict]) -> dict | None:
+    """The best evaluation: the trainer's record of it in status.json, else the lowest eval loss recorded."""
+    return run.read_status().get("best") or best_eval(metrics)
+
+
+def _bpb(record: dict) -> str:
+    """", N bits/byte" for an evaluation that measured it (runs from before eval_bpb did not)."""
+    return f", {record['eval_bpb']:.3f} bits/byte" if isinstance(record.get("eval_bpb"), (int, float)) else ""
+
+
+def _score(record: dict) -> str:
+    return f"eval loss {record['eval_loss']:.4f}{_bpb(record)}"
+
+
+def _kept_line(best: dict | None, kept: str) -> str:
+    """Which step this folder's weights are from (train.keep), and how it scored."""
+    if kept == "best" and best is not None:
+        return (f"- This model is from step {best['step']:,}, the best evaluation ({_score(best)}); "
+                "`train.keep: best`")
+    why = "`train.keep: last`" if kept == "last" else "no evaluation ran"
+    line = f"- This model is from the last step ({why})"
+    return line + (f"; the best evaluation was at step {best['step']:,} ({_score(best)})" if best else "")
+
+
+def _results(metrics: list[dict], best: dict | None, kept: str) -> str:
     train = [r for r in metrics if r.get("kind") == "train"]
     evals = [r for r in metrics if r.get("kind") == "eval"]
     lines = []
@@ -126,8 +165,12 @@ def _results(metrics: list[dict]) -> str:
         last = train[-1]
         lines.append(f"- Steps: {last['step']:,}; final train loss: {last['train_loss']:.4f}")
     if evals:
-        loss = evals[-1]["eval_loss"]
-        lines.append(f"- Final eval loss: {loss:.4f} (perplexity {math.exp(min(loss, 50)):.2f})")
+        last = evals[-1]
+        loss = last["eval_loss"]
+        lines.append(f"- Final eval loss: {loss:.4f} (perplexity {math.exp(min(loss, 50)):.2f}{_bpb(last)}), "
+                     f"at the last evaluation (step {last['step']:,})")
+    if train or evals:
+        lines.append(_kept_line(best, kept))
     return "\n".join(lines) or "- No metrics were recorded."
 
 
@@ -141,6 +184,7 @@ def _samples(run: RunDir) -> str:
 
 def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None) -> str:
     metrics = latest_per_step(read_jsonl(run.metrics_path))
+    kept = run.read_status().get("kept") or cfg.train.keep
     tokens = next((r["tokens"] for r in reversed(metrics) if "tokens" in r), 0)
     m = cfg.model
     front = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "text-generation",
@@ -157,7 +201,7 @@ context {m.context_length} tokens.
 
 ## Results
 
-{_results(metrics)}
+{_results(metrics, best_of_run(run, metrics), kept)}
 
 ![Training and evaluation loss]({PLOT_FILE})
 
@@ -195,6 +239,7 @@ def write_model_card(folder: Path, run: RunDir, cfg: RunConfig, n_params: int | 
                      vocab_size: int | None = None) -> Path:
     """Write README.md and loss.svg into `folder` (the model folder being saved); returns the card."""
     folder = Path(folder)
-    atomic_write_text(folder / PLOT_FILE, loss_plot_svg(latest_per_step(read_jsonl(run.metrics_path))))
+    metrics = latest_per_step(read_jsonl(run.metrics_path))
+    atomic_write_text(folder / PLOT_FILE, loss_plot_svg(metrics, best_of_run(run, metrics)))
     atomic_write_text(folder / CARD_FILE, model_card_text(run, cfg, n_params, vocab_size))
     return folder / CARD_FILE

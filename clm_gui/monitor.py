@@ -146,6 +146,65 @@ def downsample(xs: list, ys: list, max_points: int = 1500) -> tuple[list, list]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Held-out loss: the best evaluation, and memorising in plain words.
+
+MEMORISING_EVALS = 3  # evaluations after the best one before a rise counts as a trend, not noise
+MEMORISING_RISE = 0.02  # relative rise of the latest held-out loss over the best: 2% is past eval noise
+TRAIN_LOSS_WINDOW = 5  # train records averaged around an evaluation, so one noisy batch decides nothing
+
+
+def evaluations(records: list[dict]) -> list[dict]:
+    """The eval records with a finite eval_loss, in step order."""
+    evals = [r for r in records if r.get("kind") == "eval" and isinstance(r.get("eval_loss"), (int, float))
+             and math.isfinite(r["eval_loss"])]
+    return sorted(evals, key=lambda r: r.get("step", 0))
+
+
+def best_eval(records: list[dict]) -> dict | None:
+    """The evaluation with the lowest held-out loss (the earliest of equals: it reached it first)."""
+    evals = evaluations(records)
+    return min(evals, key=lambda r: r["eval_loss"]) if evals else None
+
+
+def _train_loss_near(train: list[dict], step: int) -> float | None:
+    """The mean train loss of the last few train records at or before `step`."""
+    window = [r["train_loss"] for r in train if r["step"] <= step][-TRAIN_LOSS_WINDOW:]
+    return sum(window) / len(window) if window else None
+
+
+def overfitting_note(records: list[dict], keep: str = "best") -> str | None:
+    """A sentence when the model is memorising: held-out loss rising for several evaluations since its best
+    while train loss kept falling; None otherwise. `keep` is train.keep: what final/ holds."""
+    evals = evaluations(records)
+    best = best_eval(evals)
+    if best is None:
+        return None
+    since = [r for r in evals if r["step"] > best["step"]]
+    latest = evals[-1]
+    if len(since) < MEMORISING_EVALS or latest["eval_loss"] < best["eval_loss"] * (1 + MEMORISING_RISE):
+        return None
+    train = [r for r in records if r.get("kind") == "train" and isinstance(r.get("train_loss"), (int, float))]
+    then, now = _train_loss_near(train, best["step"]), _train_loss_near(train, latest["step"])
+    if then is None or now is None or now >= then:
+        return None  # both rising: a bad learning rate or a broken run, not memorising
+    step = best["step"]
+    kept = (f"The best model, from step {step:,}, is the one kept." if keep == "best" else
+            f"final/ holds the last step (Keep: last); the model from step {step:,} scored better.")
+    return (f"Memorising: held-out loss has risen for {len(since)} evaluations since step {step:,} "
+            f"(best {best['eval_loss']:#.3g}, now {latest['eval_loss']:#.3g}) while train loss kept falling. {kept}")
+
+
+def passes_over_data(records: list[dict]) -> float | None:
+    """How many times the run has gone through its training data (the latest `epoch`); None when unknown
+    (streaming)."""
+    return last_value([r for r in records if isinstance(r.get("epoch"), (int, float))], "epoch")
+
+
+def format_passes(passes: float) -> str:
+    return f"{passes:.2g} passes over the data" if passes < 1 else f"{passes:,.1f} passes over the data"
+
+
+# ---------------------------------------------------------------------------------------------
 # Status, progress and ETA.
 
 
@@ -246,7 +305,9 @@ def format_duration(seconds: float | None) -> str:
 def format_record(record: dict) -> str:
     step = record.get("step", 0)
     if record.get("kind") == "eval":
-        return f"step {step:>6}  eval loss {record['eval_loss']:.4f}  perplexity {record.get('perplexity', 0):.1f}"
+        bpb = f"  {record['eval_bpb']:.3f} bits/byte" if "eval_bpb" in record else ""
+        return (f"step {step:>6}  eval loss {record['eval_loss']:.4f}{bpb}  "
+                f"perplexity {record.get('perplexity', 0):.1f}")
     parts = [f"step {step:>6}", f"loss {record.get('train_loss', float('nan')):.4f}",
              f"lr {record.get('lr', 0):.2e}", f"{record.get('tokens_per_s', 0):,.0f} tok/s"]
     if "mfu" in record:
@@ -282,8 +343,16 @@ class RunSummary:
     max_steps: int
     train_loss: float | None
     eval_loss: float | None
+    best_bpb: float | None  # held-out bits per byte at the best evaluation: compares runs across tokenizers
     tokens: int
     updated: float
+
+
+def best_bpb(status: dict, records: list[dict]) -> float | None:
+    """The best evaluation's bits per byte: the trainer's record of it in status.json, else the best of the
+    records at hand (a run from before status kept it)."""
+    best = status.get("best") or best_eval(records) or {}
+    return best.get("eval_bpb")
 
 
 def summarize(run: RunDir) -> RunSummary:
@@ -292,8 +361,8 @@ def summarize(run: RunDir) -> RunSummary:
         id=run.id, state=status.get("state", "unknown"),
         step=max(status.get("step") or 0, last_value(records, "step") or 0),
         max_steps=last_value(records, "max_steps") or 0, train_loss=last_value(records, "train_loss"),
-        eval_loss=last_value(records, "eval_loss"), tokens=last_value(records, "tokens") or 0,
-        updated=status.get("updated") or run.config_path.stat().st_mtime,
+        eval_loss=last_value(records, "eval_loss"), best_bpb=best_bpb(status, records),
+        tokens=last_value(records, "tokens") or 0, updated=status.get("updated") or run.config_path.stat().st_mtime,
     )
 
 

@@ -15,6 +15,7 @@ SCALARS = {
     "train_loss": "loss/train",
     "eval_loss": "loss/eval",
     "perplexity": "loss/eval_perplexity",
+    "eval_bpb": "bpb/eval",
     "lr": "optim/learning_rate",
     "tokens_per_s": "speed/tokens_per_s",
     "mfu": "speed/mfu",

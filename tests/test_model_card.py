@@ -13,8 +13,8 @@ import yaml
 from transformers import AutoModelForCausalLM
 
 from clm_gui.config import config_from_yaml
-from clm_gui.model_card import loss_plot_svg, nice_ticks
-from clm_gui.runs import new_run_dir
+from clm_gui.model_card import loss_plot_svg, model_card_text, nice_ticks
+from clm_gui.runs import new_run_dir, read_jsonl
 from clm_gui.tensorboard_log import SCALARS, TensorBoardLog
 from clm_gui.trainer import train
 from tests.conftest import make_tiny_config
@@ -74,6 +74,48 @@ def test_loss_plot_draws_every_train_point_and_each_evaluation_inside_the_canvas
     assert all(0 <= x <= width and 0 <= y <= height for x, y in points)
     assert points[-1][1] > points[0][1]  # the loss falls, so the line goes down the screen (y grows)
     assert len(root.findall(f"{SVG}circle")) == 4
+
+
+def memorised_run(runs_root, keep):
+    """A run folder whose held-out loss bottoms at step 60 (1.8 nats, 3.0 bits/byte), then rises to 2.8."""
+    run = new_run_dir(runs_root, make_tiny_config(max_steps=100, keep=keep))
+    for step in range(10, 101, 10):
+        eval_loss = 3.0 - step / 50 if step <= 60 else 1.8 + (step - 60) / 40
+        run.append_metrics({"kind": "train", "step": step, "tokens": step * 512, "train_loss": 5 - step / 50})
+        run.append_metrics({"kind": "eval", "step": step, "tokens": step * 512, "eval_loss": eval_loss,
+                            "eval_bpb": eval_loss / 0.6, "perplexity": 2.718 ** eval_loss})
+    run.write_status("finished", "Finished.", step=100, kept=keep, best={"step": 60, "eval_loss": 1.8, "eval_bpb": 3.0})
+    return run
+
+
+def test_the_card_says_which_step_final_holds_and_what_the_last_evaluation_scored(runs_root):
+    best = model_card_text(run := memorised_run(runs_root, "best"), run.load_config())
+    assert "- This model is from step 60, the best evaluation (eval loss 1.8000, 3.000 bits/byte)" in best
+    assert "- Final eval loss: 2.8000 (perplexity 16.44, 4.667 bits/byte), at the last evaluation (step 100)" in best
+    last = model_card_text(run := memorised_run(runs_root, "last"), run.load_config())
+    assert ("- This model is from the last step (`train.keep: last`); the best evaluation was at step 60 "
+            "(eval loss 1.8000, 3.000 bits/byte)") in last
+
+
+def test_the_card_of_a_run_that_never_evaluated_says_its_model_is_the_last_step(runs_root):
+    run = new_run_dir(runs_root, make_tiny_config())
+    run.append_metrics({"kind": "train", "step": 10, "tokens": 5120, "train_loss": 4.0})
+    assert "- This model is from the last step (no evaluation ran)" in model_card_text(run, run.load_config())
+
+
+def test_loss_plot_marks_the_best_evaluation_with_its_step(runs_root):
+    root = parse_svg(loss_plot_svg(read_jsonl(memorised_run(runs_root, "best").metrics_path)))
+    marker = root.findall(f"{SVG}polygon[@class='best']")
+    assert len(marker) == 1
+    assert [t.text for t in root.findall(f"{SVG}text[@class='best']")] == ["best: step 60"]
+    corners = [tuple(map(float, p.split(","))) for p in marker[0].get("points").split()]
+    centre = (sum(x for x, _ in corners) / 4, sum(y for _, y in corners) / 4)
+    at_60 = root.findall(f"{SVG}circle")[5]  # the evaluations are drawn in step order: 10, 20, ... 60
+    assert centre == pytest.approx((float(at_60.get("cx")), float(at_60.get("cy"))), abs=0.1)
+
+
+def test_bits_per_byte_have_their_own_tensorboard_tag():
+    assert SCALARS["eval_bpb"] == "bpb/eval"
 
 
 def test_loss_plot_without_any_metrics_says_so_instead_of_failing():

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from clm_gui.config import TrainConfig
-from clm_gui.monitor import (JsonlTail, current_status, downsample, ema, last_records, latest_per_step, log_tail,
-                             model_choices, progress, seconds_per_step, summarize)
+from clm_gui.monitor import (JsonlTail, best_eval, current_status, downsample, ema, format_passes, last_records,
+                             latest_per_step, log_tail, model_choices, overfitting_note, passes_over_data, progress,
+                             seconds_per_step, summarize)
 from clm_gui.runs import new_run_dir
 from tests.conftest import make_tiny_config
 
@@ -16,6 +17,68 @@ from tests.conftest import make_tiny_config
 def train_record(step, elapsed, tokens_per_step=1000, loss=3.0):
     return {"kind": "train", "step": step, "tokens": step * tokens_per_step, "elapsed_s": elapsed,
             "train_loss": loss, "lr": 1e-3, "tokens_per_s": 500.0}
+
+
+def eval_record(step, loss, bpb=None):
+    return {"kind": "eval", "step": step, "eval_loss": loss, "eval_bpb": bpb if bpb is not None else loss / 0.7,
+            "perplexity": 2.718 ** loss}
+
+
+def curve(train_losses: dict[int, float], eval_losses: dict[int, float]) -> list[dict]:
+    """Records of a run: a train record every 50 steps (its loss from the nearest listed step at or
+    before it), and the listed evaluations."""
+    listed = sorted(train_losses)
+    records = [train_record(s, s, loss=train_losses[max(k for k in listed if k <= s)])
+               for s in range(50, max(listed) + 1, 50)]
+    return latest_per_step(records + [eval_record(s, loss) for s, loss in eval_losses.items()])
+
+
+def falling_train(last_step: int) -> dict[int, float]:
+    return {s: 5.0 - s / 1000 for s in range(50, last_step + 1, 50)}
+
+
+MEMORISING = curve(falling_train(1000), {200: 2.0, 400: 1.6, 600: 1.52, 700: 1.55, 800: 1.58, 900: 1.60, 1000: 1.61})
+
+
+def test_the_best_evaluation_is_the_lowest_eval_loss_and_the_earliest_of_equals():
+    assert best_eval(MEMORISING)["step"] == 600
+    tied = [eval_record(300, 1.5), eval_record(100, 2.0), eval_record(200, 1.5)]
+    assert best_eval(tied)["step"] == 200
+    assert best_eval([train_record(10, 1.0)]) is None
+    assert best_eval([eval_record(100, float("nan")), eval_record(200, 3.0)])["step"] == 200
+
+
+def test_memorising_is_said_in_words_with_the_step_of_the_best_model():
+    note = overfitting_note(MEMORISING, keep="best")
+    assert note == ("Memorising: held-out loss has risen for 4 evaluations since step 600 (best 1.52, now 1.61) "
+                    "while train loss kept falling. The best model, from step 600, is the one kept.")
+    kept_last = overfitting_note(MEMORISING, keep="last")
+    assert "final/ holds the last step" in kept_last and "step 600" in kept_last
+
+
+def test_no_memorising_note_while_both_losses_fall():
+    evals = {s: 3.0 - s / 1000 for s in range(100, 1001, 100)}
+    assert overfitting_note(curve(falling_train(1000), evals)) is None
+
+
+def test_no_memorising_note_with_fewer_than_three_evaluations_after_the_best():
+    records = curve(falling_train(800), {200: 2.0, 400: 1.6, 600: 1.52, 700: 1.60, 800: 1.70})
+    assert overfitting_note(records) is None
+
+
+def test_no_memorising_note_for_a_rise_within_noise_or_while_train_loss_rises_too():
+    within_noise = {400: 1.60, 600: 1.52, 700: 1.53, 800: 1.53, 900: 1.54}  # 1.3% above the best
+    assert overfitting_note(curve(falling_train(900), within_noise)) is None
+    diverging = {s: 2.0 + s / 1000 for s in range(50, 1001, 50)}  # train loss rises too: not memorising
+    assert overfitting_note(curve(diverging, {600: 1.52, 700: 1.6, 800: 1.7, 900: 1.8})) is None
+
+
+def test_passes_over_the_data_are_the_latest_epoch_and_unknown_without_one():
+    records = [{**train_record(s, s), "epoch": s / 40} for s in (10, 20, 96)]
+    assert passes_over_data(records) == pytest.approx(2.4)
+    assert format_passes(2.4) == "2.4 passes over the data"
+    assert format_passes(0.35) == "0.35 passes over the data"
+    assert passes_over_data([train_record(10, 1.0)]) is None  # streaming: the trainer cannot know
 
 
 def test_tail_reads_only_complete_lines_and_picks_up_appends(tmp_path):
@@ -104,7 +167,19 @@ def test_summary_log_and_model_choices_of_a_run_folder(runs_root):
 
     summary = summarize(run)
     assert (summary.state, summary.step, summary.train_loss, summary.eval_loss) == ("stopped", 10, 3.5, 4.5)
+    assert summary.best_bpb is None  # an evaluation from before bits per byte were measured
     lines = log_tail(run, run.read_metrics(), run.read_status()).splitlines()
     assert "eval loss 4.5000" in lines[1] and "loss 3.5000" in lines[2]
     assert lines[-1] == "[stopped] Stopped at step 10; resume to continue."
     assert [label for label, _ in model_choices(run)] == ["checkpoint step 10", "checkpoint step 5"]
+
+
+def test_the_run_list_s_best_bits_per_byte_come_from_status_else_from_the_records(runs_root):
+    run = new_run_dir(runs_root, make_tiny_config())
+    for record in [eval_record(10, 2.0, bpb=2.9), eval_record(20, 1.8, bpb=2.6), eval_record(30, 1.9, bpb=2.7)]:
+        run.append_metrics(record)
+    assert summarize(run).best_bpb == 2.6
+    run.write_status("finished", "Done.", best={"step": 20, "eval_loss": 1.8, "eval_bpb": 2.55}, kept="best")
+    assert summarize(run).best_bpb == 2.55  # the trainer's own record wins
+    assert "2.550 bits/byte" not in log_tail(run, run.read_metrics(), run.read_status())
+    assert "2.600 bits/byte" in log_tail(run, run.read_metrics(), run.read_status())

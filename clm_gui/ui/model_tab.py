@@ -4,7 +4,7 @@ and a recommendation from the device, a time budget and the dataset's size, appl
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields as dataclass_fields
 
 import gradio as gr
 import plotly.graph_objects as go
@@ -40,6 +40,7 @@ class Fields:
     micro_batch_size: int
     grad_accum_steps: int
     tokens: int  # 0: compute-optimal
+    dropout: float = 0.0  # last, with a default: presets and shapes leave it alone
 
     def __post_init__(self):
         for name in ("n_layer", "n_embd", "n_head", "n_kv_head", "intermediate_size", "context_length",
@@ -47,11 +48,13 @@ class Fields:
             value = getattr(self, name)
             setattr(self, name, int(value) if value is not None else 0)  # an emptied box reads as None
         self.gradient_checkpointing = bool(self.gradient_checkpointing)
+        self.dropout = float(self.dropout or 0.0)
 
     def model(self) -> ModelConfig:
         return ModelConfig(family=self.family, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
                            n_kv_head=self.n_kv_head, intermediate_size=self.intermediate_size,
-                           context_length=self.context_length, gradient_checkpointing=self.gradient_checkpointing)
+                           context_length=self.context_length, dropout=self.dropout,
+                           gradient_checkpointing=self.gradient_checkpointing)
 
     def problems(self) -> list[str]:
         train = TrainConfig(micro_batch_size=self.micro_batch_size, grad_accum_steps=self.grad_accum_steps)
@@ -59,6 +62,9 @@ class Fields:
         if self.tokens < 0:
             problems.append("Tokens to train cannot be negative; use 0 for compute-optimal.")
         return problems
+
+
+FIELD_COUNT = len(dataclass_fields(Fields))  # the handlers get the Fields values first, then the Target values
 
 
 @dataclass
@@ -78,10 +84,19 @@ class Target:
                                        hardware.snapshot(runs_dir))
 
 
+TARGET_COUNT = len(dataclass_fields(Target))
+
+
 def vocab_size(config: dict | None) -> int:
     """The tokenizer's vocabulary size from the shared configuration (the Tokenizer tab sets it)."""
     value = (config or {}).get("tokenizer", {}).get("vocab_size") if isinstance(config, dict) else None
     return int(value) if isinstance(value, (int, float)) and value > 0 else DEFAULT_VOCAB
+
+
+def config_dropout(config: dict | None) -> float:
+    """model.dropout of the shared configuration (a loaded config.yaml may set it)."""
+    value = (config or {}).get("model", {}).get("dropout") if isinstance(config, dict) else None
+    return float(value) if isinstance(value, (int, float)) else ModelConfig().dropout
 
 
 def memory_figure(plan: sizing.Plan) -> go.Figure:
@@ -143,7 +158,11 @@ def build(ctx: UIContext) -> None:
                 n_kv_head = gr.Number(0, label="KV heads (llama)", precision=0, minimum=0, info="0: = heads")
                 intermediate = gr.Number(0, label="MLP width", precision=0, minimum=0, info="0: family default")
                 context = gr.Number(defaults.context_length, label="Context", precision=0, minimum=8)
-            checkpointing = gr.Checkbox(False, label="Activation checkpointing (less memory, ~33% more compute)")
+            with gr.Row(equal_height=True):
+                dropout = gr.Number(defaults.dropout, label="Dropout", minimum=0, step=0.05,
+                                    info="0: none; 0.1-0.2 when a small corpus is seen many times",
+                                    elem_id="model-dropout")
+                checkpointing = gr.Checkbox(False, label="Activation checkpointing (less memory, ~33% more compute)")
             train_defaults = TrainConfig()
             with gr.Row():
                 micro_batch = gr.Number(train_defaults.micro_batch_size, label="Micro-batch", precision=0, minimum=1)
@@ -155,11 +174,14 @@ def build(ctx: UIContext) -> None:
     memory_plot = gr.Plot(label="Memory", elem_id="model-memory-plot")
 
     field_inputs = [family, n_layer, n_embd, n_head, n_kv_head, intermediate, context, checkpointing, micro_batch,
-                    grad_accum, tokens]
-    target_inputs = [device, gpu_memory, gpu_model, gpu_count, hours, dataset_tokens]
+                    grad_accum, tokens, dropout]  # the order of Fields
+    target_inputs = [device, gpu_memory, gpu_model, gpu_count, hours, dataset_tokens]  # the order of Target
+    assert len(field_inputs) == FIELD_COUNT and len(target_inputs) == TARGET_COUNT
 
     def estimate(*values):
-        fields, target, config = Fields(*values[:11]), Target(*values[11:17]), values[17]
+        fields = Fields(*values[:FIELD_COUNT])
+        target = Target(*values[FIELD_COUNT:FIELD_COUNT + TARGET_COUNT])
+        config = values[FIELD_COUNT + TARGET_COUNT]
         problems = fields.problems()
         if problems:
             return "**Fix these settings first:**\n" + "\n".join(f"- {p}" for p in problems), None
@@ -192,6 +214,16 @@ def build(ctx: UIContext) -> None:
     for shape_field in (n_layer, n_embd, n_head, context):  # edited by hand: no longer the preset
         shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
 
+    def show_dropout(config, shown):
+        """The draft's dropout in the field when the draft's value changed (a loaded config.yaml), so that
+        Apply does not undo it; an edit not yet applied is left alone."""
+        value = config_dropout(config)
+        return (gr.skip() if value == shown else value), value
+
+    dropout_shown = gr.State(ModelConfig().dropout)
+    ctx.config.change(show_dropout, inputs=[ctx.config, dropout_shown], outputs=[dropout, dropout_shown],
+                      show_progress="hidden")
+
     def run_recommendation(fam, config, profile, *target_values):
         target = Target(*target_values)
         try:
@@ -201,18 +233,18 @@ def build(ctx: UIContext) -> None:
                                          max_context=sizing.context_from_profile(profile))
             plan = sizing.recommend(request)
         except UserError as exc:
-            return [f"**No recommendation:** {exc}"] + [gr.update()] * 11
+            return [f"**No recommendation:** {exc}"] + [gr.update()] * (len(recommended) - 1)
         m = plan.model
         return [plan_markdown(plan, f"Recommended: {plan.shape}"), plan.shape if plan.shape in sizing.PRESETS else CUSTOM,
                 m.n_layer, m.n_embd, m.n_head, m.n_kv_head, m.intermediate_size, m.context_length,
-                m.gradient_checkpointing, plan.micro_batch_size, plan.grad_accum_steps, plan.tokens]
+                m.gradient_checkpointing, plan.micro_batch_size, plan.grad_accum_steps, plan.tokens, m.dropout]
 
-    recommend.click(run_recommendation, inputs=[family, ctx.config, ctx.profile] + target_inputs,
-                    outputs=[recommendation, preset, n_layer, n_embd, n_head, n_kv_head, intermediate, context,
-                             checkpointing, micro_batch, grad_accum, tokens])
+    recommended = [recommendation, preset, n_layer, n_embd, n_head, n_kv_head, intermediate, context, checkpointing,
+                   micro_batch, grad_accum, tokens, dropout]  # the order run_recommendation returns
+    recommend.click(run_recommendation, inputs=[family, ctx.config, ctx.profile] + target_inputs, outputs=recommended)
 
     def apply_fields(config, *values):
-        fields, target = Fields(*values[:11]), Target(*values[11:])
+        fields, target = Fields(*values[:FIELD_COUNT]), Target(*values[FIELD_COUNT:])
         problems = fields.problems()
         if problems:
             return config, "**Not applied:** " + " ".join(problems)
@@ -223,8 +255,8 @@ def build(ctx: UIContext) -> None:
         updated = apply_to_config(config, fields, devices)
         t = updated["train"]
         return updated, (f"Applied to the run settings: {fields.n_layer} layers, width {fields.n_embd}, "
-                         f"{fields.n_head} heads, context {fields.context_length}; micro-batch "
-                         f"{t['micro_batch_size']} × {t['grad_accum_steps']}, {t['max_tokens']:,} tokens "
+                         f"{fields.n_head} heads, context {fields.context_length}, dropout {fields.dropout:g}; "
+                         f"micro-batch {t['micro_batch_size']} × {t['grad_accum_steps']}, {t['max_tokens']:,} tokens "
                          f"in {t['max_steps']:,} steps.")
 
     apply.click(apply_fields, inputs=[ctx.config] + field_inputs + target_inputs, outputs=[ctx.config, applied])
@@ -239,7 +271,7 @@ def apply_to_config(config: dict, fields: Fields, devices: int = 1) -> dict:
     updated = copy.deepcopy(config) if isinstance(config, dict) else RunConfig().to_dict()
     model = fields.model()
     model_section = updated.setdefault("model", {})
-    model_section.update({k: v for k, v in asdict(model).items() if k not in ("dropout", "tie_embeddings")})
+    model_section.update({k: v for k, v in asdict(model).items() if k != "tie_embeddings"})
     n_params = sizing.count_params(model, vocab_size(updated)).total
     tokens = fields.tokens or sizing.COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params
     per_step = fields.micro_batch_size * fields.grad_accum_steps * model.context_length * devices

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import plotly.graph_objects as go
 
-from clm_gui.monitor import downsample, ema, series
+from clm_gui.monitor import best_eval, downsample, ema, series
 
-TRAIN_COLOR, EVAL_COLOR = "#1f77b4", "#ff7f0e"
+TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
 
 
 def _axis(title: str) -> dict:
-    return {"title": {"text": title}, "gridcolor": "#e5e7eb", "zerolinecolor": "#e5e7eb", "linecolor": "#9ca3af"}
+    # automargin: a narrow chart's long tick labels (0.0008) push the axis title out instead of under them
+    return {"title": {"text": title}, "gridcolor": "#e5e7eb", "zerolinecolor": "#e5e7eb", "linecolor": "#9ca3af",
+            "automargin": True}
 
 
 def _spec(title: str, y_title: str, x_title: str = "step", log_y: bool = False, traces=(), **layout) -> dict:
@@ -50,11 +53,14 @@ def _line(x: list, y: list, name: str, color: str, **style) -> dict:
     return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name, "line": {"color": color}, **style}
 
 
+NOTE_WIDTH = 36  # characters per line of a chart's note: plotly does not wrap text, and a chart may be narrow
+
+
 def _no_data(title: str, note: str) -> dict:
     hidden = {"visible": False}
     return _spec(title, "", xaxis=hidden, yaxis=hidden, annotations=[
-        {"text": note, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
-         "font": {"color": "#888"}}])
+        {"text": "<br>".join(textwrap.wrap(note, NOTE_WIDTH)), "showarrow": False, "x": 0.5, "y": 0.5,
+         "xref": "paper", "yref": "paper", "font": {"color": "#888"}}])
 
 
 def loss_spec(records: list[dict], log_scale: bool = False, smoothing: float = 0.0) -> dict:
@@ -72,7 +78,30 @@ def loss_spec(records: list[dict], log_scale: bool = False, smoothing: float = 0
                             TRAIN_COLOR))
     if eval_steps:
         traces.append(_line(eval_steps, evals, "eval", EVAL_COLOR, mode="lines+markers"))
+    traces += _best_marker(records, "eval_loss", "eval loss %{y:.4f}")
     return _spec("Loss", "loss" + (" (log scale)" if log_scale else ""), log_y=log_scale, traces=traces)
+
+
+def _best_marker(records: list[dict], key: str, value_hover: str) -> list[dict]:
+    """A star at the best evaluation (lowest held-out loss), named "best: step N" in the legend and on
+    hover: the model final/ keeps by default. No trace before the first evaluation."""
+    best = best_eval(records)
+    if best is None or not isinstance(best.get(key), (int, float)):
+        return []
+    name = f"best: step {best['step']:,}"
+    return [{"type": "scatter", "x": [best["step"]], "y": [best[key]], "mode": "markers", "name": name,
+             "marker": {"color": BEST_COLOR, "symbol": "star", "size": 14, "line": {"color": "white", "width": 1}},
+             "hovertemplate": f"{name}<br>{value_hover}<extra></extra>"}]
+
+
+def bpb_spec(records: list[dict]) -> dict:
+    """Held-out bits per byte against the step: the score that compares runs with different tokenizers."""
+    steps, bpb = series(records, "eval_bpb")
+    if not steps:
+        return _no_data("Held-out bits per byte", "Bits per byte appear here after the first evaluation.")
+    traces = [_line(steps, bpb, "eval bits/byte", EVAL_COLOR, mode="lines+markers"),
+              *_best_marker(records, "eval_bpb", "%{y:.3f} bits/byte")]
+    return _spec("Held-out bits per byte", "bits / byte", traces=traces)
 
 
 # key in the metric records -> (title, y axis title, note when absent)
@@ -94,9 +123,13 @@ def metric_spec(records: list[dict], key: str) -> dict:
     return _spec(title, y_title, traces=[_line(*downsample(steps, values), title, TRAIN_COLOR)], yaxis=y_axis)
 
 
+TRAINING_CHARTS = 2 + len(METRIC_CHARTS)  # how many figures training_specs returns
+
+
 def training_specs(records: list[dict], log_scale: bool = False, smoothing: float = 0.0) -> list[dict]:
-    """The Train tab's charts, in order: loss, then each of METRIC_CHARTS."""
-    return [loss_spec(records, log_scale, smoothing)] + [metric_spec(records, key) for key in METRIC_CHARTS]
+    """The Train tab's charts, in order: loss, bits per byte, then each of METRIC_CHARTS."""
+    return ([loss_spec(records, log_scale, smoothing), bpb_spec(records)]
+            + [metric_spec(records, key) for key in METRIC_CHARTS])
 
 
 def length_histogram(profile: dict) -> go.Figure:

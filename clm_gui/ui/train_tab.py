@@ -19,12 +19,13 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, PRECISIONS, SCHEDULES, RunConfig, config_from_dict,
-                            config_from_yaml, load_config)
+from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig,
+                            config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs import JobManager, manager_for
-from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_time, is_active, log_tail, progress,
-                             read_metrics, read_samples, samples_blocks, summarize, tokens_per_step)
+from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_passes, format_time, is_active,
+                             log_tail, overfitting_note, passes_over_data, progress, read_metrics, read_samples,
+                             samples_blocks, summarize, tokens_per_step)
 from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
@@ -46,16 +47,21 @@ class Setting:
     info: str = ""
 
 
+# Shown four to a row, in this order; values travel by this order too (merged_config, field_updates, Start).
 SETTINGS = [
     Setting("learning_rate", "Learning rate", float, "3e-4 to 1e-3 is typical; tiny models take more"),
     Setting("schedule", "Schedule", SCHEDULES, "after warm-up"),
     Setting("warmup_steps", "Warm-up steps", int),
+    Setting("weight_decay", "Weight decay", float, "AdamW; more of it helps a small corpus seen many times"),
     Setting("micro_batch_size", "Batch size", int, "sequences per forward pass, per device"),
     Setting("grad_accum_steps", "Gradient accumulation", int, "micro-batches per optimizer step"),
     Setting("max_steps", "Max steps", int, "0: no step limit"),
     Setting("max_tokens", "Max tokens", int, "0: no token limit"),
     Setting("max_minutes", "Max minutes", float, "0: no time limit"),
     Setting("eval_interval", "Evaluate every (steps)", int, "0: never"),
+    Setting("keep", "Keep", KEEP_MODES, "what final/ holds: best, the lowest held-out loss; last, the last step"),
+    Setting("early_stop_patience", "Early-stop patience", int,
+            "evaluations without a new best before the run ends; 0: never"),
     Setting("save_interval", "Checkpoint every (steps)", int, "0: only at stop and end"),
     Setting("sample_interval", "Samples every (steps)", int, "0: only at the end"),
     Setting("seed", "Seed", int),
@@ -67,7 +73,7 @@ SETTINGS = [
             "ddp: a full copy per GPU; fsdp: weights and optimizer split across GPUs, for models too big for one"),
 ]
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
-RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Tokens", "Updated"]
+RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
 
 
 def gpu_choices() -> list[tuple[str, str]]:
@@ -186,12 +192,24 @@ def progress_html(run: RunDir, status: dict, records: list[dict]) -> str:
         parts.append(f"ETA {format_duration(done.eta_s)}")
     if last.get("tokens_per_s"):
         parts.append(f"{last['tokens_per_s']:,.0f} tokens/s")
+    passes = passes_over_data(records)
+    if passes is not None:
+        parts.append(format_passes(passes))
     return (
         '<div class="clm-progress" style="margin:4px 0">'
         '<div style="background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden">'
         f'<div style="width:{fraction * 100:.1f}%;background:#2563eb;height:100%"></div></div>'
         f'<div style="font-size:0.9em;margin-top:4px">{" · ".join(parts)}</div></div>'
     )
+
+
+def memorising_html(run: RunDir, status: dict, records: list[dict]) -> str:
+    """The overfitting note in a warning box; empty while there is none."""
+    note = overfitting_note(records, status.get("kept") or run_config(run).train.keep)
+    if note is None:
+        return ""
+    return ('<div class="clm-memorising" style="margin:4px 0;padding:8px 12px;border-left:4px solid #d97706;'
+            f'background:#fffbeb;color:#78350f;border-radius:4px">{html.escape(note)}</div>')
 
 
 def samples_markdown(samples: list[dict]) -> str:
@@ -206,7 +224,7 @@ def _table_row(path: Path, stamp: tuple) -> list:
     s = summarize(RunDir(path))
     step = f"{s.step:,}" + (f" / {s.max_steps:,}" if s.max_steps else "")
     return [s.id, s.state, step, *(round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss)),
-            f"{s.tokens:,}", format_time(s.updated)]
+            round(s.best_bpb, 3) if s.best_bpb is not None else None, f"{s.tokens:,}", format_time(s.updated)]
 
 
 def runs_table(runs: list[RunDir]) -> list[list]:
@@ -308,9 +326,10 @@ class LiveView:
         out += group("status", lambda: [
             status_markdown(run, status),
             progress_html(run, status, records) if run is not None else "",
-        ], count=2)
+            memorising_html(run, status, records) if run is not None else "",
+        ], count=3)
         out += group("charts", lambda: self.charts(keys["charts"], records, log_scale, smoothing),
-                     count=1 + len(plots.METRIC_CHARTS))
+                     count=plots.TRAINING_CHARTS)
         out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else []))
         out += group("log", lambda: log_tail(run, records, status) if run is not None else "")
         out += group("runs", lambda: runs_table(runs))
@@ -369,11 +388,12 @@ def build(ctx: UIContext) -> None:
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing", scale=2)
     status_md = gr.Markdown(elem_id="train-status")
     progress_bar = gr.HTML(elem_id="train-progress")
+    memorising = gr.HTML(elem_id="train-memorising")
     with gr.Row():
-        loss_plot = gr.Plot(show_label=False, elem_id="train-loss-plot")
-        lr_plot = gr.Plot(show_label=False)
+        loss_plot = gr.Plot(show_label=False, elem_id="train-loss-plot", scale=3)
+        bpb_plot = gr.Plot(show_label=False, elem_id="train-bpb-plot", scale=2)
     with gr.Row():
-        speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(3))
+        lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(4))
     with gr.Row():
         samples = gr.Markdown(elem_id="train-samples")
         log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
@@ -455,7 +475,7 @@ def build(ctx: UIContext) -> None:
 
     # --- the live view: polled, and refreshed at once when the page opens or a control changes -----
     controls_key = gr.State("")
-    outputs = [status_md, progress_bar, loss_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
+    outputs = [status_md, progress_bar, memorising, loss_plot, bpb_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
                samples, log, table, controls_key, seen]
     gr.on([timer.tick, picker.change, log_scale.change, smoothing.release], view.poll,
           inputs=[picker, log_scale, smoothing, seen], outputs=outputs, **quiet,
