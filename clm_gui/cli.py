@@ -9,6 +9,7 @@
     python -m clm_gui hardware [--json]
     python -m clm_gui recommend [--device cpu|cuda] [--gpu-memory-gb X] [--hours H] [--dataset-tokens N] [--json]
     python -m clm_gui evaluate MODEL_OR_RUN_DIR SOURCE [--split all|eval|train] [--json]
+    python -m clm_gui quickstart SOURCE --minutes N [--device D] [--runs-dir DIR] [--plan-only] [--json]
 
 Bad input exits non-zero with a readable message on stderr; `--json` prints one JSON object on stdout.
 """
@@ -388,10 +389,46 @@ def _run_evaluate(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# quickstart
+
+
+def _add_quickstart(sub) -> None:
+    p = sub.add_parser("quickstart", help="accept every recommendation: profile, tokenizer, plan, train, score")
+    p.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
+    p.add_argument("--minutes", type=float, required=True, help="the time budget, preparation included")
+    p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
+    p.add_argument("--runs-dir", type=Path, default=None, help="where the run is created (default ./runs)")
+    p.add_argument("--plan-only", action="store_true", help="print the choices and the configuration; train nothing")
+    p.add_argument("--json", action="store_true", help="print the choices, the run and the held-out score as JSON")
+    p.set_defaults(func=_run_quickstart)
+
+
+def _run_quickstart(args) -> int:
+    from clm_gui.quickstart import plan_quickstart, run_quickstart
+
+    runs_dir = args.runs_dir or default_runs_dir()
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    if args.plan_only:
+        result = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say).to_dict()
+    else:
+        result = run_quickstart(args.source, args.minutes, args.device, runs_dir, say)
+    if args.json:
+        _print_json(result)
+        return 0
+    for choice in result["choices"]:
+        print(f"{choice['step']}: {choice['value']}\n    {choice['why']}")
+    if "status" in result:
+        print(f"Run: {result['run_dir']}\n{result['status']['state']}: {result['status']['message']}")
+    if "held_out" in result:
+        print(f"Held-out bits per byte of final/: {result['held_out']['bits_per_byte']:.4f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile, _add_hardware, _add_recommend,
-            _add_evaluate]
+            _add_evaluate, _add_quickstart]
 
 
 def build_parser() -> argparse.ArgumentParser:

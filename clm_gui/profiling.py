@@ -24,8 +24,8 @@ import numpy as np
 import psutil
 
 from clm_gui.config import DataConfig
-from clm_gui.data import (DuplicateTracker, Extent, drop_reason, iter_rows, load_source, normalize_whitespace,
-                          source_extent, source_files, text_columns, text_getter)
+from clm_gui.data import (DuplicateTracker, Extent, describe_split, drop_reason, iter_rows, load_source,
+                          normalize_whitespace, source_extent, source_files, text_columns, text_getter)
 from clm_gui.domain import CHARS_PER_TOKEN, guess_domain
 from clm_gui.errors import UserError
 
@@ -266,7 +266,8 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
     exact = limit is None or state.read < limit or state.read in (cfg.max_documents, extent.documents)
     profile = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram)
     profile.update(source=cfg.source, mode="streaming" if _is_streaming(ds) else "in-memory",
-                   text_columns=columns, sample_limit=limit, elapsed_s=round(time.monotonic() - started, 3))
+                   text_columns=columns, sample_limit=limit, elapsed_s=round(time.monotonic() - started, 3),
+                   split=describe_split(cfg))
     return profile
 
 
@@ -440,5 +441,7 @@ def profile_summary(profile: dict) -> list[tuple[str, str]]:
         ("Suggested context length", f"{profile['context']['length']} ({profile['context']['reason']})"),
         ("Recommended mode", f"{profile['recommendation']['mode']} ({profile['recommendation']['reason']})"),
     ]
+    if profile.get("split"):
+        rows.append(("Held-out split", profile["split"]))
     rows += [("Suggestion", tip) for tip in profile["suggestions"]]
     return rows

@@ -18,6 +18,19 @@ GB = 1e9
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
 MAX_USEFUL_EPOCHS = 4  # Muennighoff et al. 2023: up to ~4 passes over the data are almost as good as new data
 MIN_OPTIMIZER_STEPS = 200  # the batch is made smaller rather than train in fewer steps than this
+# Data-constrained training: a corpus too small for compute-optimal training is repeated, with dropout,
+# and the best held-out evaluation is kept (early stopping ends the run once it has passed). Repeated data
+# with dropout keeps paying for many passes (Xue et al. 2023), but a model much larger than the corpus
+# memorises it before it generalises. The three constants are fitted on bench/small_data.py
+# (docs/benchmarks.md, "Small data"): the best cell of each corpus size and budget.
+REPEATED_TOKENS_PER_PARAM = 8  # a data-constrained model needs about this many training tokens to reach its best
+# The largest model worth training on D tokens: PARAMS_AT_A_MILLION_TOKENS x sqrt(D / 1M). Many parameters
+# per token on a tiny corpus (a 10M model on 1M characters is the best-known small recipe), falling
+# towards the compute-optimal 1/20 per token as the data grows to billions of tokens.
+PARAMS_AT_A_MILLION_TOKENS = 12e6
+MAX_PASSES = 60  # by then the held-out loss had turned on every corpus measured: train no longer
+DROPOUT_BY_PASSES = ((MAX_USEFUL_EPOCHS, 0.0), (16, 0.1))  # up to N passes: this dropout; beyond the last: 0.2
+HEAVY_DROPOUT = 0.2
 BYTES_PER_TOKEN_GUESS = 4.0  # typical BPE tokenizers on English text and code, when no tokenizer has measured it
 
 
@@ -389,11 +402,13 @@ def _warnings(plan: Plan, device: DeviceSpec) -> list[str]:
         notes.append(f"Needs about {plan.memory.total / GB:.1f} GB per device but {plan.memory_available / GB:.1f} GB "
                      "are free: lower the micro-batch, the context or the model size, or turn on activation "
                      "checkpointing.")
-    if plan.epochs is not None and plan.epochs > MAX_USEFUL_EPOCHS:
-        notes.append(f"That is {plan.epochs:.0f} passes over the dataset; beyond about {MAX_USEFUL_EPOCHS} the "
-                     "model starts memorising it. More data, or a smaller model, would learn more.")
+    repeated = plan.epochs is not None and plan.epochs > MAX_USEFUL_EPOCHS
+    if repeated:
+        notes.append(f"That is {plan.epochs:.0f} passes over the dataset; beyond about {MAX_USEFUL_EPOCHS} a model "
+                     f"starts memorising it, so this plan trains with dropout {plan.model.dropout:g}, keeps the best "
+                     "evaluation and stops early once held-out loss stops improving. More data would learn more.")
     per_param = plan.tokens / plan.n_params
-    if per_param < COMPUTE_OPTIMAL_TOKENS_PER_PARAM / 2:
+    if per_param < (REPEATED_TOKENS_PER_PARAM if repeated else COMPUTE_OPTIMAL_TOKENS_PER_PARAM / 2):
         notes.append(f"Only {per_param:.1f} tokens per parameter (compute-optimal is about "
                      f"{COMPUTE_OPTIMAL_TOKENS_PER_PARAM}): this model will be under-trained; a smaller model "
                      "would reach a lower loss in the same time.")
@@ -446,43 +461,89 @@ def _fitting_batch(cfg: ModelConfig, vocab: int, device: DeviceSpec, batch_token
     return None
 
 
+def learning_rate_for(n_params: int) -> float:
+    """Peak learning rate: 1e-3 for small models (the best-known small-data recipes), GPT-2's 6e-4 from
+    about 100M parameters, log-linear between."""
+    if n_params <= 10e6:
+        return 1e-3
+    if n_params >= 100e6:
+        return 6e-4
+    share = math.log(n_params / 10e6) / math.log(10)
+    return round(1e-3 * (0.6 ** share), 6)
+
+
+def dropout_for(passes: float | None) -> float:
+    """Dropout for a run that makes this many passes over its data: none while the data is nearly fresh,
+    more the more often it is repeated (the regulariser that best protects repeated data, Xue et al. 2023)."""
+    for most, dropout in DROPOUT_BY_PASSES:
+        if passes is None or passes <= most:
+            return dropout
+    return HEAVY_DROPOUT
+
+
+def largest_for_data(dataset_tokens: int) -> float:
+    """The most parameters worth training on a dataset this small (see PARAMS_AT_A_MILLION_TOKENS)."""
+    return PARAMS_AT_A_MILLION_TOKENS * math.sqrt(dataset_tokens / 1e6)
+
+
+def _data_constrained(n_params: int, request: PlanRequest) -> bool:
+    """Whether compute-optimal training of this size would repeat the dataset more than it usefully can."""
+    data = request.dataset_tokens
+    return data is not None and COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params > MAX_USEFUL_EPOCHS * data
+
+
+def target_tokens(request: PlanRequest) -> int | None:
+    """The most tokens worth training on: MAX_PASSES passes over the dataset (early stopping ends the run
+    at its best); None when its size is unknown. Below that, the time budget decides."""
+    return MAX_PASSES * request.dataset_tokens if request.dataset_tokens else None
+
+
 def plan_shape(shape: Shape, request: PlanRequest) -> Plan | None:
     """The fastest way to train this shape on the device, or None when it cannot fit at all.
 
-    Tokens: compute-optimal, or what the time budget allows. The batch is the shape's own unless that
-    would mean fewer than MIN_OPTIMIZER_STEPS steps for those tokens.
+    Tokens: all the time budget allows, up to `target_tokens`; a model trained past compute-optimal keeps
+    improving, only more slowly. The batch is the shape's own unless that would mean fewer than
+    MIN_OPTIMIZER_STEPS steps for those tokens. Dropout follows the passes over the data.
     """
     device, vocab, seconds = request.device, request.vocab_size, request.hours * 3600
+    cap = target_tokens(request)
     for checkpointing in (False, True) if request.allow_checkpointing else (False,):
         cfg = shape.model_config(request.family, request.context_for(shape), checkpointing)
         optimal = COMPUTE_OPTIMAL_TOKENS_PER_PARAM * count_params(cfg, vocab).total
-        batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, optimal))
+        batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, min(optimal, cap or optimal)))
         if batch is None:
             continue
-        tokens = min(optimal, int(seconds * tokens_per_second(cfg, vocab, batch[0], device)))
-        if tokens < optimal:  # the time budget is the limit: a smaller batch keeps enough steps
+        in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
+        tokens = min(in_time, cap) if cap else in_time
+        if tokens < optimal:  # fewer tokens than the shape's batch is meant for: a smaller batch keeps enough steps
             batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, tokens))
-            tokens = min(optimal, int(seconds * tokens_per_second(cfg, vocab, batch[0], device)))
+            in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
+            tokens = min(in_time, cap) if cap else in_time
         micro, accum = batch
         per_step = tokens_per_step(cfg, micro, accum, device)
-        plan = estimate(cfg, vocab, device, micro, accum, max(per_step, tokens // per_step * per_step),
-                        request.dataset_tokens)
+        tokens = max(per_step, tokens // per_step * per_step)
+        passes = tokens / request.dataset_tokens if request.dataset_tokens else None
+        cfg = replace(cfg, dropout=dropout_for(passes))
+        plan = estimate(cfg, vocab, device, micro, accum, tokens, request.dataset_tokens)
         return replace(plan, shape=shape.name)
     return None
 
 
 def _qualifies(plan: Plan, request: PlanRequest) -> bool:
-    """Trains to compute-optimal within the time budget, without too many passes over the data."""
-    optimal = COMPUTE_OPTIMAL_TOKENS_PER_PARAM * plan.n_params
-    in_time = optimal / plan.tokens_per_s <= request.hours * 3600
-    enough_data = request.dataset_tokens is None or optimal <= MAX_USEFUL_EPOCHS * request.dataset_tokens
-    return in_time and enough_data
+    """Abundant data: trains to compute-optimal within the time budget. A small dataset: no larger than
+    `largest_for_data`, with time for REPEATED_TOKENS_PER_PARAM tokens per parameter."""
+    if _data_constrained(plan.n_params, request):
+        small_enough = plan.n_params <= largest_for_data(request.dataset_tokens)
+        in_time = plan.tokens_per_s * request.hours * 3600
+        return small_enough and in_time >= REPEATED_TOKENS_PER_PARAM * plan.n_params
+    return COMPUTE_OPTIMAL_TOKENS_PER_PARAM * plan.n_params / plan.tokens_per_s <= request.hours * 3600
 
 
 def recommend(request: PlanRequest) -> Plan:
-    """The largest model that can be trained compute-optimally (about 20 tokens per parameter) within the
-    time budget, on no more than MAX_USEFUL_EPOCHS passes over the dataset, with a batch that fits
-    memory. When even the smallest cannot, the smallest that fits, trained for the time available.
+    """The largest model that can be trained well within the time budget, with a batch that fits memory:
+    compute-optimally (about 20 tokens per parameter) where the data allows it in no more than
+    MAX_USEFUL_EPOCHS passes; on a smaller dataset, a model sized to the data, repeated with dropout
+    (see _qualifies). When even the smallest cannot, the smallest that fits, trained for the time available.
 
     More memory or more time never gives a smaller model: every shape's batch (hence speed) can only
     grow with memory, and the set of shapes that qualify can only grow with time.

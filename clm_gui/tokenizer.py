@@ -494,8 +494,43 @@ def _hub_for(domain: str, language: str = "") -> HubTokenizer:
     return choices[0]
 
 
+# The vocabulary that fits a corpus of at most N bytes: a small corpus cannot teach the model many tokens
+# (each is seen too rarely), and a tiny model cannot afford a large embedding. Fitted on bench/small_data.py
+# (docs/benchmarks.md, "Small data"); above the last size, DEFAULT_VOCAB.
+VOCAB_BY_CORPUS_BYTES = ((2e6, 512), (8e6, 1024), (32e6, 2048), (128e6, 4096), (512e6, 8192))
+DEFAULT_VOCAB = 16384
+PRETRAINED_MIN_BYTES = 100e6  # below this, a vocabulary learned from the data beats a pretrained 50k one
+
+
+def vocab_for_corpus(n_bytes: float | None) -> int:
+    """The vocabulary size to train for a corpus of this many bytes (DEFAULT_VOCAB when unknown)."""
+    if not n_bytes:
+        return DEFAULT_VOCAB
+    return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
+
+
+def _corpus_bytes(profile: dict | None) -> float | None:
+    value = profile.get("bytes") if isinstance(profile, dict) else None
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
 def recommend_tokenizer(profile: dict | None) -> Recommendation:
     """What to use for this dataset, and why, in one sentence."""
+    rec = _recommend_for_domain(profile)
+    n_bytes = _corpus_bytes(profile)
+    if n_bytes is None or rec.algorithm == "unigram":
+        return rec
+    vocab = vocab_for_corpus(n_bytes)
+    if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
+        return Recommendation(rec.domain, "train", (
+            f"On {n_bytes / 1e6:,.1f} MB of text most of a pretrained tokenizer's 50k tokens would be seen a "
+            f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, the size that scored best "
+            "on corpora of this size in the small-data benchmark."
+        ), vocab_size=vocab)
+    return dataclasses.replace(rec, vocab_size=vocab) if rec.action == "train" else rec
+
+
+def _recommend_for_domain(profile: dict | None) -> Recommendation:
     label, language = _domain_of(profile)
     kind = _kind(label, language)
     if kind == "code":

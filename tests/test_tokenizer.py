@@ -342,6 +342,17 @@ def test_recommendation_follows_the_dataset_domain(domain, action, hub_or_algori
         assert rec.hub_id in {h.hub_id for h in HUB_TOKENIZERS}
 
 
+@pytest.mark.parametrize("n_bytes, vocab", [(300e3, 512), (1e6, 512), (5e6, 1024), (30e6, 2048), (1e9, 16384)])
+def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(n_bytes, vocab):
+    for domain in ({"kind": "natural language", "language": "English"}, {"kind": "code", "language": "Python"},
+                   {"kind": "other"}):
+        rec = recommend_tokenizer({"bytes": n_bytes, "domain": domain})
+        if n_bytes < 100e6:
+            assert (rec.action, rec.algorithm, rec.vocab_size) == ("train", "bpe", vocab)
+        assert rec.reason.endswith(".") and ". " not in rec.reason
+    assert recommend_tokenizer({"bytes": 1e9, "domain": {"kind": "code", "language": "Python"}}).action == "pretrained"
+
+
 def test_without_a_profile_the_demo_corpus_recommendation_applies():
     assert recommend_tokenizer(None) == recommend_tokenizer({"domain": {"kind": "code", "language": "Python"}})
 
