@@ -497,7 +497,7 @@ def _hub_for(domain: str, language: str = "") -> HubTokenizer:
 # The vocabulary that fits a corpus of at most N bytes: a small corpus cannot teach the model many tokens
 # (each is seen too rarely), and a tiny model cannot afford a large embedding. Fitted on bench/small_data.py
 # (docs/benchmarks.md, "Small data"); above the last size, DEFAULT_VOCAB.
-VOCAB_BY_CORPUS_BYTES = ((2e6, 512), (8e6, 1024), (32e6, 2048), (128e6, 4096), (512e6, 8192))
+VOCAB_BY_CORPUS_BYTES = ((2e6, 1024), (8e6, 2048), (32e6, 4096), (128e6, 8192))
 DEFAULT_VOCAB = 16384
 PRETRAINED_MIN_BYTES = 100e6  # below this, a vocabulary learned from the data beats a pretrained 50k one
 

@@ -626,8 +626,11 @@ class Trainer:
             weights = without_tied_head(self.lm, sharding.full_weights(self.lm))
         if not self.is_main:
             return ""
-        if keeps_best:
-            weights = load_best_weights(self.run_dir.best_dir)
+        if keeps_best:  # into the model itself, so that save_pretrained ties the output head as usual
+            weights = without_tied_head(self.lm, load_best_weights(self.run_dir.best_dir))
+            if not self.fsdp:
+                self.lm.load_state_dict(weights, strict=False)
+                weights = None
         final = self.run_dir.final_dir
         tmp = final.with_name(TMP_PREFIX + final.name)
         remove_tree(tmp)

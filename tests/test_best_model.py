@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from clm_gui import cli, evaluation
 from clm_gui import trainer as trainer_lib
@@ -57,6 +57,9 @@ def test_final_holds_the_best_evaluation_when_the_last_step_is_worse(tmp_path, c
     assert all(torch.equal(final[k], at_best[k]) for k in at_best)
     assert not all(torch.equal(final[k], last[k]) for k in last)
     assert run.latest_checkpoint() == run.checkpoint_dir(8)  # resume continues from the last step
+    model, info = AutoModelForCausalLM.from_pretrained(str(run.final_dir), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]  # the tied head is tied, not missing
+    assert torch.equal(model.lm_head.weight, model.transformer.wte.weight)
     evals = [r for r in run.read_metrics() if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [2, 4, 6, 8] and all("eval_bpb" in r and r["epoch"] > 0 for r in evals)
 

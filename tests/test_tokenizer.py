@@ -342,7 +342,7 @@ def test_recommendation_follows_the_dataset_domain(domain, action, hub_or_algori
         assert rec.hub_id in {h.hub_id for h in HUB_TOKENIZERS}
 
 
-@pytest.mark.parametrize("n_bytes, vocab", [(300e3, 512), (1e6, 512), (5e6, 1024), (30e6, 2048), (1e9, 16384)])
+@pytest.mark.parametrize("n_bytes, vocab", [(300e3, 1024), (1e6, 1024), (5e6, 2048), (30e6, 4096), (1e9, 16384)])
 def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(n_bytes, vocab):
     for domain in ({"kind": "natural language", "language": "English"}, {"kind": "code", "language": "Python"},
                    {"kind": "other"}):
