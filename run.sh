@@ -36,7 +36,9 @@ browser_ready() {
 cmd="${1:-app}"; shift || true
 case "$cmd" in
   app)  install_once requirements.txt; exec "$PY" app.py "$@" ;;
-  test) install_once requirements-dev.txt; browser_ready; exec "$PY" -m pytest -q "$@" ;;
+  # pytest's default verbosity, not -q: one more -q (from PYTEST_ADDOPTS or the arguments) drops the
+  # closing "N passed ..." line, which CI and readers need; the output then ended at the last FAILED line.
+  test) install_once requirements-dev.txt; browser_ready; exec "$PY" -m pytest "$@" ;;
   cli)  install_once requirements.txt; exec "$PY" -m clm_gui "$@" ;;
   *) echo "usage: ./run.sh app|test|cli [args]" >&2; exit 2 ;;
 esac

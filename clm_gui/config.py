@@ -255,9 +255,12 @@ def _valid_text(value, name: str, problems: list[str]):
     return value
 
 
-def _section_from_dict(cls, data, prefix: str, problems: list[str]):
+def _section_from_dict(cls, data, prefix: str, problems: list[str], unread: set[str]):
+    """The section from plain data; each setting that could not be read is recorded in `problems` and its
+    dotted name in `unread` (it keeps its default)."""
     if not isinstance(data, dict):
         problems.append(f"{prefix} must be a mapping of settings, not {_shown(data)}.")
+        unread.add(f"{prefix}.")  # every setting of the section
         return cls()
     types = _field_types(cls)
     unknown = sorted(set(data) - set(types))
@@ -271,7 +274,9 @@ def _section_from_dict(cls, data, prefix: str, problems: list[str]):
         if name not in types:
             continue
         coerced = _coerce(value, types[name], f"{prefix}.{name}", problems)
-        if coerced is not None:
+        if coerced is None:
+            unread.add(f"{prefix}.{name}")
+        else:
             values[name] = coerced
     return cls(**values)
 
@@ -279,9 +284,15 @@ def _section_from_dict(cls, data, prefix: str, problems: list[str]):
 _SECTIONS = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig, "train": TrainConfig}
 
 
-def config_from_dict(data: dict) -> RunConfig:
-    """Build a RunConfig from plain data; raise ConfigError naming every unknown key and bad type."""
+def config_from_dict(data: dict, check_paths: bool = True) -> RunConfig:
+    """Build a RunConfig from plain data; raise ConfigError naming every unknown key and bad type.
+
+    The error also lists what `validate` finds wrong with the settings that were read, so that one
+    message names every problem and the user does not fix them one attempt at a time. Valid data is
+    returned unvalidated: callers check it (`RunConfig.check`) when they need it to be runnable.
+    """
     problems: list[str] = []
+    unread: set[str] = set()
     if not isinstance(data, dict):
         raise ConfigError([f"A configuration must be a mapping of sections, not {type(data).__name__}."])
     data = dict(data)
@@ -297,11 +308,18 @@ def config_from_dict(data: dict) -> RunConfig:
             f"Unknown section(s) {', '.join(map(str, unknown))}. "
             f"Known sections: name, {', '.join(_SECTIONS)}."
         )
-    parts = {k: _section_from_dict(cls, data.get(k, {}), k, problems) for k, cls in _SECTIONS.items()}
+    parts = {k: _section_from_dict(cls, data.get(k, {}), k, problems, unread) for k, cls in _SECTIONS.items()}
     name = _coerce(data.get("name", ""), str, "name", problems) or ""
+    cfg = RunConfig(name=name, **parts)
     if problems:
-        raise ConfigError(problems)
-    return RunConfig(name=name, **parts)
+        raise ConfigError(problems + _problems_of_what_was_read(cfg, unread, check_paths))
+    return cfg
+
+
+def _problems_of_what_was_read(cfg: RunConfig, unread: set[str], check_paths: bool) -> list[str]:
+    """Validation problems, less those that name a setting that could not be read: it holds its default,
+    not the user's value, and its problem is reported already."""
+    return [p for p in cfg.validate(check_paths) if not any(name in p for name in unread)]
 
 
 def config_from_yaml(text: str) -> RunConfig:

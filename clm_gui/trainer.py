@@ -40,7 +40,7 @@ from clm_gui.launch import world_size
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
-from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
+from clm_gui.runs import TMP_PREFIX, RunDir, atomic_write_text, remove_tree
 from clm_gui.sizing import flops_per_token
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
@@ -48,6 +48,8 @@ from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
+STEP_GATE_ENV = "CLM_GUI_STEP_GATE"  # tests: PATH holds the last step the run may train (see wait_at_step_gate)
+STEP_GATE_GIVE_UP_S = 900  # a gate nobody opens (its test died) fails the run instead of holding it forever
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,6 +356,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         stopped_early = False
         while not self._limits_reached():
+            wait_at_step_gate(self.state.step, self.is_main)
             if self._should_stop_now():
                 self._save_checkpoint()
                 return self._finish("stopped", f"Stopped at step {self.state.step}; resume to continue.")
@@ -680,6 +683,37 @@ def write_checkpoint(folder: Path, trainer: Trainer, weights: dict, optimizer_st
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
     (folder / "COMPLETE").write_text("ok")
+
+
+def wait_at_step_gate(step: int, is_main: bool = True) -> None:
+    """Tests: hold the run before step `step + 1` while the file named by CLM_GUI_STEP_GATE holds a number
+    at most `step` (a missing file holds it before the first step).
+
+    A test can then stop, kill or inspect a run at a known step, in this process or in a child, however
+    fast the machine trains: the test opens the gate further by writing a larger number. While held, rank
+    0 writes the step it waits at to PATH.held. The gate is read before the stop request, so a stop made
+    while the run is held is taken at exactly that step.
+    """
+    path = os.environ.get(STEP_GATE_ENV)
+    if not path:
+        return
+    gate, held = Path(path), Path(f"{path}.held")
+    give_up = time.monotonic() + STEP_GATE_GIVE_UP_S
+    while _gate_limit(gate) <= step:
+        if is_main and not held.exists():
+            atomic_write_text(held, str(step))
+        if time.monotonic() > give_up:
+            raise UserError(f"{STEP_GATE_ENV} held the run at step {step} and nobody opened the gate.")
+        time.sleep(0.02)
+    if is_main:
+        held.unlink(missing_ok=True)
+
+
+def _gate_limit(gate: Path) -> int:
+    try:
+        return int(gate.read_text())
+    except (OSError, ValueError):  # not written yet: hold
+        return 0
 
 
 def train(cfg: RunConfig, run: RunDir, resume: bool = False, **kwargs) -> dict:

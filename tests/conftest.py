@@ -92,3 +92,25 @@ def page(browser):
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def step_gate(tmp_path, monkeypatch):
+    """A StepGate that holds every run this test trains (the app's training processes inherit it)."""
+    from tests.step_gate import StepGate  # imports torch: only for the tests that train
+
+    gate = StepGate(tmp_path)
+    for name, value in gate.env.items():
+        monkeypatch.setenv(name, value)
+    return gate
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test: "fails at once" means it never tries."""
+
+    def refuse(self, address, *args):
+        pytest.fail(f"tried to connect to {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)

@@ -65,6 +65,52 @@ def test_unknown_keys_are_rejected_by_name():
     assert "train.lr" in text and "train.max_step" in text and "extra" in text
 
 
+def test_unknown_keys_and_bad_values_are_reported_together_in_one_error():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"model": {"n_layer": -3}, "train": {"lr": 1, "micro_batch_size": 0}, "bogus": {}})
+    problems = err.value.problems
+    assert any("Unknown section(s) bogus" in p for p in problems), problems
+    assert any("Unknown setting(s) train.lr" in p for p in problems), problems
+    assert any("model.n_layer must be at least 1 (it is -3)" in p for p in problems), problems
+    assert any("train.micro_batch_size must be at least 1 (it is 0)" in p for p in problems), problems
+    assert len(problems) == 4, problems
+
+
+def test_a_value_that_could_not_be_read_is_reported_once_not_judged_by_its_default():
+    # n_head "four" is unreadable: the default 4 it falls back to does not divide 30, but that is not
+    # the user's value, so only the type problem is reported, next to n_embd's own.
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"model": {"n_head": "four", "n_embd": 30, "context_length": 4}})
+    assert err.value.problems == ["model.n_head must be a whole number, not 'four'.",
+                                  "model.context_length must be at least 8 tokens (it is 4)."]
+
+
+def test_starting_or_resuming_a_run_reports_every_problem_at_once(tmp_path):
+    from clm_gui.jobs import prepare_run  # what the command line and the app start and resume runs with
+    from clm_gui.runs import new_run_dir
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {n_layer: -3}\nbogus: {}\n")
+    with pytest.raises(ConfigError) as err:
+        prepare_run(path, [], None, tmp_path / "runs")
+    assert "Unknown section(s) bogus" in str(err.value) and "model.n_layer must be at least 1" in str(err.value)
+    run = new_run_dir(tmp_path / "runs", RunConfig())
+    with pytest.raises(ConfigError) as err:
+        prepare_run(None, ["train.max_stepz=10", "train.learning_rate=-1"], run.path, tmp_path / "runs")
+    assert "Unknown setting(s) train.max_stepz" in str(err.value) and "learning_rate must be above 0" in str(err.value)
+
+
+def test_loading_checks_paths_only_to_report_them_beside_other_problems(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    assert config_from_dict({"data": {"source": missing}}).data.source == missing  # read, not judged
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"data": {"source": missing}, "bogus": {}})
+    assert any(f"the path {missing} does not exist" in p for p in err.value.problems)
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"data": {"source": missing}, "bogus": {}}, check_paths=False)
+    assert len(err.value.problems) == 1
+
+
 def test_wrong_types_are_named():
     with pytest.raises(ConfigError) as err:
         config_from_yaml("model:\n  n_layer: four\ntrain:\n  compile: 3\n  max_steps: true\n")

@@ -28,6 +28,7 @@ from clm_gui.monitor import current_status
 from clm_gui.monitor import read_metrics as monitor_metrics
 from clm_gui.runs import RunDir, list_runs, new_run_dir
 from tests.fast_runs import fast_config, write_corpus
+from tests.step_gate import StepGate
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT_S = 240  # a run of a few steps, on a busy 2-core machine
@@ -57,8 +58,8 @@ def corpus(tmp_path) -> Path:
     return write_corpus(tmp_path / "corpus.txt")
 
 
-def start_child(args: list[str], tmp_path: Path, pause_in: str = "") -> subprocess.Popen:
-    env = {**os.environ, "PAUSE_IN_FOLDER": pause_in, "PAUSED_FLAG": str(tmp_path / "paused")}
+def start_child(args: list[str], tmp_path: Path, pause_in: str = "", env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PAUSE_IN_FOLDER": pause_in, "PAUSED_FLAG": str(tmp_path / "paused"), **(env or {})}
     log = open(tmp_path / "child.log", "ab")
     return subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=REPO, env=env, stdout=log, stderr=log)
 
@@ -149,12 +150,19 @@ def test_killed_during_a_checkpoint_write_resumes_from_the_last_complete_checkpo
 
 
 def test_killed_at_a_random_moment_the_run_folder_stays_consistent_and_resumable(tmp_path, corpus):
-    """One kill per CI run at a seeded random point of the loop; bench/kill_loop.py repeats it many times."""
+    """One kill per CI run at a seeded random point of the loop; bench/kill_loop.py repeats it many times.
+
+    A gate at a random step before the last holds the run, so the kill lands while it trains however
+    fast the machine is: at the gate on a fast one, anywhere from a few records in up to it on a slow one.
+    """
     rng = random.Random(int(os.environ.get("KILL_SEED", "9")))
     runs_root = tmp_path / "runs"
     config = tmp_path / "config.yaml"
     fast_config(corpus, max_steps=12, save_interval=3).save(config)
-    run = kill_at_random_moment(["train", str(config), "--runs-dir", str(runs_root)], runs_root, tmp_path, rng)
+    gate = StepGate(tmp_path)
+    gate.open_until(rng.randint(1, 11))
+    run = kill_at_random_moment(["train", str(config), "--runs-dir", str(runs_root)], runs_root, tmp_path, rng,
+                                gate)
 
     assert_checkpoints_complete(run)
     assert_metrics_readable(run)
@@ -169,15 +177,24 @@ def test_killed_at_a_random_moment_the_run_folder_stays_consistent_and_resumable
     assert_checkpoints_complete(run)
 
 
-def kill_at_random_moment(args: list[str], runs_root: Path, tmp_path: Path, rng: random.Random) -> RunDir:
-    """Start the CLI, let it log 1-5 more records and up to half a second more, SIGKILL it; return its run."""
-    child = start_child(args, tmp_path)
+def kill_at_random_moment(args: list[str], runs_root: Path, tmp_path: Path, rng: random.Random,
+                          gate: StepGate | None = None) -> RunDir:
+    """Start the CLI, let it log 1-5 more records and up to half a second more, SIGKILL it; return its run.
+
+    Behind a gate the run cannot end first: it waits at the gate's step until the kill. Without one
+    (bench/kill_loop.py runs until the run finishes on its own) it may, and this raises AssertionError.
+    """
+    child = start_child(args, tmp_path, env=gate.env if gate else None)
+    held = gate.held_at if gate else lambda: None
     try:
         wait_for(lambda: list_runs(runs_root) and list_runs(runs_root)[0].metrics_path.exists()
                  or child.poll() is not None, what="training to start")
         run = list_runs(runs_root)[0]
         wanted = len(run.read_metrics()) + rng.randint(1, 5)
-        wait_for(lambda: len(run.read_metrics()) >= wanted or child.poll() is not None, what="more steps")
+        wait_for(lambda: len(run.read_metrics()) >= wanted or held() is not None or child.poll() is not None,
+                 what="more steps")
+        # Not a race: any moment is a fair one to kill at; this one may fall inside a checkpoint or
+        # metrics write.
         time.sleep(rng.uniform(0, 0.5))
     finally:
         kill(child)

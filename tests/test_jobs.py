@@ -20,6 +20,7 @@ from clm_gui.tokenizer import train_tokenizer
 from tests.conftest import make_tiny_config
 
 pytestmark = pytest.mark.slow
+WAIT_S = 300  # only a guard against a hang: a few tiny runs on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def quick_config(tokenizer_dir, **train):
     return cfg.check()
 
 
-def wait_for(predicate, timeout=120.0, every=0.1):
+def wait_for(predicate, timeout=WAIT_S, every=0.1):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
@@ -55,32 +56,30 @@ def wait_for(predicate, timeout=120.0, every=0.1):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def last_train_step(run) -> int:
-    return max((r["step"] for r in read_metrics(run) if r.get("kind") == "train"), default=0)
-
-
 def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
 
 
-def test_start_returns_at_once_and_the_run_trains_to_the_end(shared_root, tokenizer_dir):
+def test_start_returns_while_the_run_trains_in_the_background_to_the_end(shared_root, tokenizer_dir, step_gate):
     manager = JobManager(shared_root)
-    started = time.perf_counter()
     run = manager.start(quick_config(tokenizer_dir, max_steps=10, save_interval=0))
-    returned_after = time.perf_counter() - started
 
-    assert returned_after < 2.0  # training (seconds) happens in the background
+    # The gate holds the run before its first step until the test opens it, so start() has returned
+    # before training could finish (a start that waited for the training would never get here).
     assert manager.active_run() == run
     assert current_status(run)["state"] in ("queued", "running")
-    status = manager.wait(timeout=180)
+    step_gate.wait_held_at(0)
+    assert not run.final_dir.exists()
+    step_gate.open()
+    status = manager.wait(timeout=WAIT_S)
     assert status["state"] == "finished", status
     assert (run.final_dir / "model.safetensors").is_file()
     assert manager.active_run() is None and manager.status() is None
 
 
-def test_two_simultaneous_starts_start_exactly_one_run(shared_root, tokenizer_dir):
+def test_two_simultaneous_starts_start_exactly_one_run(shared_root, tokenizer_dir, step_gate):
     manager = JobManager(shared_root)
     before = {r.id for r in list_runs(shared_root)}
     barrier, results = threading.Barrier(2), []
@@ -88,7 +87,7 @@ def test_two_simultaneous_starts_start_exactly_one_run(shared_root, tokenizer_di
     def click():
         barrier.wait()
         try:
-            results.append(manager.start(quick_config(tokenizer_dir, max_steps=1000)))
+            results.append(manager.start(quick_config(tokenizer_dir)))
         except UserError as exc:
             results.append(exc)
 
@@ -103,44 +102,49 @@ def test_two_simultaneous_starts_start_exactly_one_run(shared_root, tokenizer_di
     assert len(runs) == 1 and len(refusals) == 1
     assert "only one training runs at a time" in str(refusals[0])
     assert {r.id for r in list_runs(shared_root)} - before == {runs[0].id}
-    with pytest.raises(UserError, match="still training"):
+    with pytest.raises(UserError, match="still training"):  # held before its first step: it is training
         manager.start(quick_config(tokenizer_dir))
     manager.stop()
-    assert manager.wait(timeout=180)["state"] == "stopped"
+    step_gate.open()
+    assert manager.wait(timeout=WAIT_S)["state"] == "stopped"
 
 
-def test_stop_saves_a_checkpoint_within_seconds_and_resume_continues_to_the_end(shared_root, tokenizer_dir):
+def test_stop_saves_a_checkpoint_at_the_next_step_and_resume_continues_to_the_end(shared_root, tokenizer_dir,
+                                                                                  step_gate):
     manager = JobManager(shared_root)
+    step_gate.open_until(5)
     run = manager.start(quick_config(tokenizer_dir, max_steps=40, save_interval=0, eval_interval=0))
-    wait_for(lambda: last_train_step(run) >= 5)
+    step_gate.wait_held_at(5)
 
-    asked = time.perf_counter()
     assert manager.stop() == run
-    assert current_status(run)["state"] == "stopping"
-    status = manager.wait(timeout=60)
-    took = time.perf_counter() - asked
+    assert current_status(run)["state"] == "stopping"  # the run is held: the request waits for the trainer
+    step_gate.open()
+    status = manager.wait(timeout=WAIT_S)
 
     assert status["state"] == "stopped", status
-    assert took < 10, f"stopping took {took:.1f} s"
     stopped_at = status["step"]
+    assert stopped_at == 5  # the step it was asked at: no step trained after the request
     assert run.latest_checkpoint().name == f"step-{stopped_at}"
     assert not (run.path / STOP_FILE).exists()
 
     manager.resume(run.id)
     assert current_status(run)["state"] in ("queued", "running")
-    assert manager.wait(timeout=180)["state"] == "finished"
+    assert manager.wait(timeout=WAIT_S)["state"] == "finished"
     steps = [r["step"] for r in read_metrics(run) if r.get("kind") == "train"]
     assert steps == sorted(steps) and steps[-1] == 40
     resumed = [s for s in steps if s > stopped_at]
     assert resumed and resumed[0] <= stopped_at + 5  # continued from the checkpoint, not from step 1
 
 
-def test_runs_left_running_by_a_gone_process_are_marked_interrupted_and_can_be_resumed(shared_root, tokenizer_dir):
+def test_runs_left_running_by_a_gone_process_are_marked_interrupted_and_can_be_resumed(shared_root, tokenizer_dir,
+                                                                                       step_gate):
     manager = JobManager(shared_root)
+    step_gate.open_until(5)
     run = manager.start(quick_config(tokenizer_dir, max_steps=20, save_interval=5, eval_interval=0))
-    wait_for(lambda: run.latest_checkpoint() is not None)
+    step_gate.wait_held_at(5)  # the checkpoint at step 5 is written
     manager.stop()
-    manager.wait(timeout=60)
+    step_gate.open()
+    assert manager.wait(timeout=WAIT_S)["state"] == "stopped"
     # What an app killed mid-training leaves behind: "running", written by a process that no longer exists.
     run.write_status("running", "Training.", pid=dead_pid(), started=time.time() - 60)
     assert current_status(run)["state"] == "interrupted"  # shown honestly even before a restart
@@ -152,7 +156,7 @@ def test_runs_left_running_by_a_gone_process_are_marked_interrupted_and_can_be_r
     assert status["state"] == "interrupted" and "resume" in status["message"]
     assert restarted.active_run() is None
     restarted.resume(run.id)
-    assert restarted.wait(timeout=180)["state"] == "finished"
+    assert restarted.wait(timeout=WAIT_S)["state"] == "finished"
 
 
 def test_a_run_another_live_process_is_training_blocks_a_start(shared_root, tokenizer_dir):
@@ -179,7 +183,7 @@ def test_a_crash_inside_training_marks_the_run_failed_with_the_traceback_in_its_
     monkeypatch.setattr(trainer, "train", explode)
     manager = JobManager(shared_root, launcher=ThreadLauncher())  # a crash inside this process's thread
     run = manager.start(quick_config(tokenizer_dir))
-    status = manager.wait(timeout=30)
+    status = manager.wait(timeout=WAIT_S)
 
     assert status["state"] == "failed"
     assert "RuntimeError: CUDA error" in status["message"] and "train.log" in status["message"]
@@ -187,20 +191,23 @@ def test_a_crash_inside_training_marks_the_run_failed_with_the_traceback_in_its_
     assert manager.active_run() is None
 
 
-def test_a_training_process_killed_mid_run_leaves_its_run_failed_and_the_manager_free(shared_root, tokenizer_dir):
+def test_a_training_process_killed_mid_run_leaves_its_run_failed_and_the_manager_free(shared_root, tokenizer_dir,
+                                                                                      step_gate):
     manager = JobManager(shared_root)  # the app's default: a child process per run
-    run = manager.start(quick_config(tokenizer_dir, max_steps=1000))
-    wait_for(lambda: last_train_step(run) >= 1)
+    step_gate.open_until(1)
+    run = manager.start(quick_config(tokenizer_dir))
+    step_gate.wait_held_at(1)
     child = run.read_status()["pid"]
     assert child != os.getpid()  # trained outside the app's process
 
     os.kill(child, signal.SIGKILL)  # what the kernel's out-of-memory killer does
-    status = wait_for(lambda: (s := current_status(run))["state"] == "failed" and s, timeout=30)
+    status = wait_for(lambda: (s := current_status(run))["state"] == "failed" and s)
 
     assert "exit code -9" in status["message"]
     assert manager.active_run() is None
+    step_gate.open()
     manager.start(quick_config(tokenizer_dir, max_steps=2, eval_interval=0))  # the next run may start
-    assert manager.wait(timeout=180)["state"] == "finished"
+    assert manager.wait(timeout=WAIT_S)["state"] == "finished"
 
 
 def test_stopping_or_resuming_without_a_suitable_run_explains_what_to_do(shared_root, tokenizer_dir):

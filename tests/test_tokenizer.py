@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -215,11 +214,9 @@ def test_saving_over_an_existing_tokenizer_replaces_it(trained, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["tok"]  # no temporary folder left behind
 
 
-def test_a_hub_id_fails_fast_and_points_to_local_folders_when_offline():
-    start = time.monotonic()
+def test_a_hub_id_fails_fast_and_points_to_local_folders_when_offline(no_network):
     with pytest.raises(UserError, match="cannot be reached.*local tokenizer folder"):
-        load_tokenizer("someone/some-tokenizer-that-is-not-cached")
-    assert time.monotonic() - start < 10
+        load_tokenizer("someone/some-tokenizer-that-is-not-cached")  # without one connection attempt
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ the model card."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,8 @@ def loss_chart_points(page) -> int:
     }""")
 
 
-def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates(serve_app, page, browser, tmp_path):
+def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates(serve_app, page, browser, tmp_path,
+                                                                                step_gate):
     url = serve_app()
     page.goto(url)
     # Dataset: the built-in demo corpus, as it comes; only its first documents, to keep CI quick.
@@ -56,13 +56,17 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     page.locator("#model-apply").click()
     expect(page.locator("#model-applied")).to_contain_text("2 layers, width 128", timeout=UI_WAIT)
 
-    # Train: long enough that it is still training whenever the test looks or presses Stop, on any
-    # machine; after the stop it is resumed "until" a few steps further, so it also finishes quickly.
+    # Train on the CPU (the suite's promise, on a machine with a GPU too). The step gate holds the run
+    # at steps the test opens one after another (it logs at 1, 10, 20, ...), so it is still training
+    # whenever the test looks or presses Stop, however fast the machine; after the stop it is resumed
+    # "until" a few steps further, so it also finishes quickly.
     open_tab(page, "Train")
     expect(page.locator("#train-status")).to_contain_text("No runs yet", timeout=UI_WAIT)
     for label, value in [("Max steps", "2000"), ("Max tokens", "0"), ("Evaluate every (steps)", "8"),
                          ("Samples every (steps)", "12"), ("Checkpoint every (steps)", "0")]:
         page.get_by_label(label, exact=True).fill(value)
+    page.locator("#train-setting-device input").click()
+    page.get_by_role("option", name="cpu", exact=True).click()
     page.get_by_text("Command line and config.yaml").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download config.yaml (these settings)").click()
@@ -71,7 +75,9 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     assert chosen.tokenizer.path.endswith("bpe-384") and chosen.tokenizer.vocab_size == 384
     assert (chosen.model.n_layer, chosen.model.n_embd) == (2, 128)
     assert (chosen.train.max_steps, chosen.train.max_tokens, chosen.train.eval_interval) == (2000, 0, 8)
+    assert chosen.train.device == "cpu"
 
+    step_gate.open_until(10)  # two train records: a chart line and a pace for the ETA
     page.get_by_role("button", name="Start", exact=True).click()
     expect(page.locator("#train-action")).to_contain_text("Started", timeout=UI_WAIT)
     expect(page.locator("#train-status")).to_contain_text("live", timeout=TRAIN_WAIT)
@@ -81,7 +87,9 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
         const p = document.querySelector('#train-loss-plot .js-plotly-plot');
         return p && p.data && p.data.some(t => (t.x || []).length >= 2);
     }""", timeout=TRAIN_WAIT)
+    step_gate.wait_held_at(10)
     first = loss_chart_points(page)
+    step_gate.open_until(20)
     page.wait_for_function(f"""() => {{
         const p = document.querySelector('#train-loss-plot .js-plotly-plot');
         return p.data.some(t => (t.x || []).length > {first});
@@ -98,18 +106,19 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     # One training at a time: this page offers no second Start.
     expect(second.get_by_role("button", name="Start", exact=True)).to_be_disabled(timeout=UI_WAIT)
     page.context.close()
+    step_gate.wait_held_at(20)
     records_then = len(read_metrics(run))
     expect(second.locator("#train-log textarea")).to_have_value(re.compile(r"loss"), timeout=UI_WAIT)
-    deadline = time.time() + 60
-    while len(read_metrics(run)) == records_then and time.time() < deadline:
-        second.wait_for_timeout(500)
+    step_gate.open_until(30)
+    step_gate.wait_held_at(30)
     assert len(read_metrics(run)) > records_then  # still training with the first page gone
 
     second.get_by_role("button", name="Stop").click()
     expect(second.locator("#train-action")).to_contain_text("Stopping", timeout=UI_WAIT)
+    step_gate.open()  # the run takes the stop request before its next step
     expect(second.locator("#train-status")).to_contain_text("stopped", timeout=UI_WAIT)
     stopped_at = run.read_status()["step"]
-    assert 0 < stopped_at < 2000 and run.latest_checkpoint() is not None
+    assert stopped_at == 30 and run.latest_checkpoint().name == "step-30"
 
     second.reload()  # a reload shows every run with its state and charts
     open_tab(second, "Train")

@@ -89,12 +89,13 @@ def gpu_choices() -> list[tuple[str, str]]:
 
 
 def _component(setting: Setting, value):
+    elem_id = f"train-setting-{setting.key}"  # labels such as "Device" recur on other tabs
     if isinstance(setting.kind, tuple):
         choices = gpu_choices() if setting.key == "gpus" else list(setting.kind)
         return gr.Dropdown(choices, value=value, label=setting.label, info=setting.info or None,
-                           allow_custom_value=setting.key in FREE_TEXT_CHOICES)
+                           allow_custom_value=setting.key in FREE_TEXT_CHOICES, elem_id=elem_id)
     return gr.Number(value=value, label=setting.label, info=setting.info or None,
-                     precision=0 if setting.kind is int else None)
+                     precision=0 if setting.kind is int else None, elem_id=elem_id)
 
 
 # ---------------------------------------------------------------------------------------------
