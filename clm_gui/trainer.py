@@ -350,7 +350,7 @@ class Trainer:
     def _loop(self) -> dict:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = t.micro_batch_size * t.grad_accum_steps * cfg.model.context_length * acc.num_processes
-        self._start_time = time.time()
+        self._start_time = self._process_start  # a time budget counts the setup too: it is the user's wall time
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
         window_start, window_tokens, window_steps = time.time(), 0, 0
         loss_sum = torch.zeros((), device=self.device)

@@ -16,7 +16,7 @@ _WORDS = ["def", "return", "self", "import", "class", "for", "in", "if", "else",
 
 
 def write_corpus(path: Path, paragraphs: int = 400, seed: int = 0) -> Path:
-    """A text file of code-like paragraphs (about 100 KB), one document per paragraph."""
+    """A text file of code-like paragraphs (about 100 KB): one stream, its last 2% held out."""
     rng = random.Random(seed)
     lines = (" ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 80))) for _ in range(paragraphs))
     path.parent.mkdir(parents=True, exist_ok=True)
