@@ -88,15 +88,21 @@ def score_stream(loss_module: torch.nn.Module, stream: TokenStream, context_leng
                  tokens=predicted, bytes=stream.n_bytes, documents=stream.documents)
 
 
+def score_texts(lm, tokenizer, docs: Iterable[str], batch_size: int = 8) -> Score:
+    """Bits per byte of a loaded model (and its tokenizer) on the given documents."""
+    from clm_gui.trainer import CausalLMLoss
+
+    context = getattr(lm.config, "n_positions", None) or lm.config.max_position_embeddings
+    stream = encode_stream(docs, tokenizer, tokenizer.eos_token_id)
+    if stream.n_bytes == 0:
+        raise UserError("There is no text to score.")
+    return score_stream(CausalLMLoss(lm).eval(), stream, context, batch_size, lm.device)
+
+
 def evaluate_model(model_path: str | Path, docs: Iterable[str], device: str = "cpu",
                    batch_size: int = 8) -> Score:
     """Bits per byte of a saved model (a run folder, its final/ or a checkpoint) on the given documents."""
     from clm_gui.generate import load_for_generation
-    from clm_gui.trainer import CausalLMLoss
 
     lm, tokenizer = load_for_generation(model_path, device)
-    context = getattr(lm.config, "n_positions", None) or lm.config.max_position_embeddings
-    stream = encode_stream(docs, tokenizer, tokenizer.eos_token_id)
-    if stream.n_bytes == 0:
-        raise UserError("The source has no text to score.")
-    return score_stream(CausalLMLoss(lm).eval(), stream, context, batch_size, torch.device(device))
+    return score_texts(lm, tokenizer, docs, batch_size)

@@ -107,6 +107,16 @@ def loss_plot_svg(metrics: list[dict], best: dict | None = None) -> str:
 # The card.
 
 
+def _split_sentence(d) -> str:
+    from clm_gui.data import describe_split
+    from clm_gui.errors import UserError
+
+    try:
+        return describe_split(d)
+    except UserError:  # the source has moved since training: say what the setting was
+        return f"{d.eval_fraction:.0%} of the data"
+
+
 def _data_summary(cfg: RunConfig, tokens: int) -> str:
     d = cfg.data
     source = ("the built-in demo corpus (the Python standard library's own source files)" if d.source == "demo"
@@ -115,7 +125,7 @@ def _data_summary(cfg: RunConfig, tokens: int) -> str:
         f"- Source: {source}" + (f", column `{d.text_column}`" if d.text_column else ""),
         f"- Read {'as a stream' if d.streaming else 'in memory'}"
         + (f", at most {d.max_documents:,} documents" if d.max_documents else ""),
-        f"- Held out for evaluation: one document in {round(1 / d.eval_fraction)}",
+        f"- Held out for evaluation: {_split_sentence(d)}",
         f"- Tokens trained on: {tokens:,}",
     ]
     filters = [name for name, on in (("empty documents dropped", d.drop_empty),

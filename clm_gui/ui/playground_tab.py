@@ -10,6 +10,7 @@ import gradio as gr
 import torch
 
 from clm_gui.errors import UserError
+from clm_gui.evaluation import score_texts
 from clm_gui.export import push_to_hub, zip_final
 from clm_gui.generate import SamplingSettings, generate_stream, load_for_generation
 from clm_gui.model_card import CARD_FILE, PLOT_FILE
@@ -83,6 +84,12 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         out_a = gr.Textbox(label="Output", lines=12, interactive=False, elem_id="play-output")
         out_b = gr.Textbox(label="Output (compared model)", lines=12, interactive=False, visible=False)
+    with gr.Accordion("Score a text (bits per byte)", open=False):
+        gr.Markdown("Paste text the model never saw: the lower the bits per byte, the better it predicts it. "
+                    "Bits per byte do not depend on the tokenizer, so any two models compare fairly.")
+        score_input = gr.Textbox(label="Text to score", lines=6, elem_id="play-score-text")
+        score_btn = gr.Button("Score", elem_id="play-score")
+        score_out = gr.Markdown(elem_id="play-score-result")
     with gr.Accordion("Model card and export", open=False):
         loss_svg = gr.HTML()
         card = gr.Markdown(elem_id="play-card")
@@ -154,6 +161,18 @@ def build(ctx: UIContext) -> None:
     sampling = [temperature, top_k, top_p, max_new, seed]
     generate_btn.click(generate_one, inputs=[run_pick, model_a, prompt, *sampling], outputs=[out_a, out_b])
     compare_btn.click(compare, inputs=[run_pick, model_a, model_b, prompt, *sampling], outputs=[out_a, out_b])
+
+    # --- scoring ----------------------------------------------------------------------------------
+    def score(run_id, label, text):
+        try:
+            model, tokenizer = load_model(model_folder(runs_dir, run_id, label))
+            result = score_texts(model, tokenizer, [text or ""])
+        except UserError as exc:
+            return f"**Not scored:** {exc}"
+        return (f"**{result.bits_per_byte:.3f} bits per byte** ({result.nats_per_token:.3f} nats per token over "
+                f"{result.tokens:,} tokens, {result.bytes:,.0f} bytes) for {label}.")
+
+    score_btn.click(score, inputs=[run_pick, model_a, score_input], outputs=score_out)
 
     # --- export -----------------------------------------------------------------------------------
     def make_zip(run_id):
