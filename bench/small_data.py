@@ -83,7 +83,7 @@ def shape_config(spec: str, context: int):
 
 
 def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: float, minutes: float,
-              device: str, context: int) -> Cell:
+              device: str, context: int, batch_tokens: int) -> Cell:
     from clm_gui.hardware import planner_device
     from clm_gui.quickstart import EVALUATIONS_PER_RUN, eval_fraction_for
 
@@ -99,7 +99,8 @@ def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: flo
     tokens = int(train_file.stat().st_size / 2.5)
     request = sizing.PlanRequest(device=spec, hours=minutes / 60, dataset_tokens=tokens, vocab_size=vocab,
                                  context_length=context)
-    plan = sizing.plan_shape(sizing.Shape(size, model.n_layer, model.n_embd, model.n_head, context, 65_536), request)
+    plan = sizing.plan_shape(sizing.Shape(size, model.n_layer, model.n_embd, model.n_head, context, batch_tokens),
+                             request)
     t = cfg.train
     t.device, t.max_minutes = device, minutes
     t.micro_batch_size, t.grad_accum_steps, t.max_steps = plan.micro_batch_size, plan.grad_accum_steps, plan.steps
@@ -139,6 +140,8 @@ def main() -> int:
     parser.add_argument("--vocabs", nargs="+", type=int, default=[512, 2048])
     parser.add_argument("--dropouts", nargs="+", type=float, default=[0.1, 0.2])
     parser.add_argument("--context", type=int, default=0, help="default: 128 on a CPU, 256 on a GPU")
+    parser.add_argument("--batch-tokens", type=int, default=0,
+                        help="tokens per step at most (default: 65536 on a GPU, 8192 on a CPU, as the planner's shapes)")
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once")
     parser.add_argument("--no-recommended", action="store_true", help="skip the quickstart row")
     parser.add_argument("--out", type=Path, default=Path("bench-small-data"))
@@ -146,12 +149,14 @@ def main() -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sizes = args.sizes or (["2x128", "4x192", "4x256"] if args.device == "cpu" else ["4x256", "6x384", "8x512"])
     context = args.context or (128 if args.device == "cpu" else 256)
+    batch_tokens = args.batch_tokens or (8192 if args.device == "cpu" else sizing.SMALL_DATA_BATCH_TOKENS)
 
     jobs = []  # (cell or "recommended", corpus, train file, held-out file)
     for corpus in args.corpora:
         train_file, held_out = write_corpus(corpus, args.out / "corpora")
         for size, vocab, dropout in itertools.product(sizes, args.vocabs, args.dropouts):
-            jobs.append((grid_cell(corpus, train_file, size, vocab, dropout, args.minutes, args.device, context),
+            jobs.append((grid_cell(corpus, train_file, size, vocab, dropout, args.minutes, args.device, context,
+                                   batch_tokens),
                          corpus, train_file, held_out))
         if not args.no_recommended:
             jobs.append((None, corpus, train_file, held_out))

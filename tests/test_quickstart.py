@@ -1,0 +1,50 @@
+"""The default journey, headless: every recommendation accepted, each choice said, the result scored."""
+
+from __future__ import annotations
+
+import json
+
+from clm_gui import cli
+from clm_gui.quickstart import eval_fraction_for, prompts_from
+from tests.fast_runs import write_corpus
+
+
+def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "notes.txt")
+    code = cli.main(["quickstart", str(corpus), "--minutes", "10", "--device", "cpu", "--runs-dir",
+                     str(tmp_path / "runs"), "--plan-only", "--json"])
+    assert code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [c["step"] for c in plan["choices"]] == ["Data", "Tokenizer", "Model", "Training"]
+    assert all(c["why"] for c in plan["choices"])
+    cfg = plan["config"]
+    assert cfg["tokenizer"]["vocab_size"] == 1024  # a ~100 KB corpus gets a small vocabulary
+    assert cfg["model"]["dropout"] > 0 and plan["plan"]["epochs"] > 4  # repeated data, regularised
+    assert cfg["train"]["max_minutes"] <= 10 and cfg["train"]["keep"] == "best"
+    assert cfg["data"]["eval_fraction"] == eval_fraction_for(corpus.stat().st_size) > 0.02
+    words = set(corpus.read_text().split())
+    assert cfg["train"]["sample_prompts"] and all(set(p.split()) <= words for p in cfg["train"]["sample_prompts"])
+
+
+def test_quickstart_trains_within_its_budget_and_scores_final_on_the_held_out_text(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "notes.txt")
+    code = cli.main(["quickstart", str(corpus), "--minutes", "0.4", "--device", "cpu", "--runs-dir",
+                     str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Tokenizer: new bpe, 1,024 tokens" in out and "Model: " in out
+    assert "finished:" in out and "final/ holds" in out
+    bpb = float(out.rsplit("Held-out bits per byte of final/: ", 1)[1].split()[0])
+    assert 0 < bpb < 8
+
+
+def test_sample_prompts_are_the_opening_words_of_held_out_lines():
+    assert prompts_from(["ROMEO: But soft\nJULIET: Ay me\n\nROMEO: She speaks\nNURSE: Madam"]) == \
+        ["ROMEO: But ", "JULIET: Ay ", "ROMEO: She "]
+    assert prompts_from([""]) == ["\n"]
+
+
+def test_a_small_corpus_holds_out_enough_text_to_choose_the_best_model():
+    assert eval_fraction_for(1e6) == 0.05
+    assert eval_fraction_for(100e6) == 0.02
+    assert eval_fraction_for(10e3) == 0.1
