@@ -33,6 +33,8 @@ def test_uploading_a_file_previews_it_and_profiles_it(serve_app, page, tmp_path)
     expect(profile).to_contain_text("all 41 documents (exact figures)", timeout=40_000)
     expect(profile).to_contain_text("Empty documents")
     expect(profile).to_contain_text("natural language (English)")
+    expect(profile).to_contain_text("Held-out split")  # how the split is made, in words
+    expect(profile).to_contain_text("held out whole, chosen by a hash of their text")
     page.locator("#dataset-histogram").scroll_into_view_if_needed()  # plots render once on screen
     expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=30_000)
     page.screenshot(path=str(tmp_path / "dataset-tab.png"), full_page=True)

@@ -196,3 +196,11 @@ def test_cli_profile_bad_input_exits_with_a_message(tmp_path, capsys):
     (tmp_path / "d.jsonl").write_text('{"text": "a"}\nnot json\n')
     assert main(["profile", str(tmp_path / "d.jsonl"), "--streaming"]) == 2
     assert "line 2 is not valid JSON" in capsys.readouterr().err
+
+
+def test_the_profile_says_how_the_held_out_split_is_made(tmp_path):
+    from clm_gui.profiling import profile_summary
+
+    (tmp_path / "book.txt").write_text("".join(f"Line {i} of a book.\n" for i in range(500)), encoding="utf-8")
+    profile = profile_source(DataConfig(source=str(tmp_path / "book.txt")))
+    assert dict(profile_summary(profile))["Held-out split"].startswith("The last 2% of the text")
