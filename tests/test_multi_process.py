@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -195,3 +196,23 @@ def test_subprocess_launcher_runs_an_argument_list_without_a_shell(tmp_path, mon
     assert isinstance(argv, list) and not kwargs.get("shell")
     assert argv[argv.index("--num_processes") + 1] == "2" and handle.is_alive()
     assert run.read_status()["pid"] == 4242
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("distributed", ["ddp", "fsdp"])
+def test_two_processes_agree_on_the_best_model_and_stop_early_together(tmp_path, distributed):
+    # An evaluation every step with patience 1: the first evaluation that is not a new best ends the run.
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), distributed=distributed, max_steps=60,
+                      eval_interval=1, early_stop_patience=1, save_interval=0, learning_rate=0.05,
+                      schedule="constant", warmup_steps=1)  # a high constant rate: the loss soon wavers
+    run, _ = train_two_cpu_processes(tmp_path, cfg, "runs")
+    status = run.read_status()
+    assert status["state"] == "finished" and status["message"].startswith("Stopped early at step"), status
+    windows = [len((tmp_path / f"trace.rank{r}").read_text().split()) for r in range(2)]
+    assert windows[0] == windows[1] == status["step"] * cfg.train.micro_batch_size  # both stopped at that step
+    evals = [r for r in run.read_metrics() if r["kind"] == "eval"]
+    best = min(evals, key=lambda r: r["eval_loss"])
+    assert status["best"]["step"] == best["step"] < status["step"]
+    saved = load_file(str(run.best_dir / "model.safetensors"))
+    final = AutoModelForCausalLM.from_pretrained(str(run.final_dir)).state_dict()
+    assert all(torch.equal(final[k], saved[k]) for k in saved)  # final/ is the best evaluation's model
