@@ -102,8 +102,10 @@ def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: flo
     plan = sizing.plan_shape(sizing.Shape(size, model.n_layer, model.n_embd, model.n_head, context, batch_tokens),
                              request)
     t = cfg.train
-    t.device, t.max_minutes = device, minutes
-    t.micro_batch_size, t.grad_accum_steps, t.max_steps = plan.micro_batch_size, plan.grad_accum_steps, plan.steps
+    t.device = device
+    t.micro_batch_size, t.grad_accum_steps = plan.micro_batch_size, plan.grad_accum_steps
+    for name, value in sizing.time_budget_limits(plan, minutes).items():
+        setattr(t, name, value)
     t.learning_rate = sizing.learning_rate_for(plan.n_params)
     t.warmup_steps = max(1, min(100, plan.steps // 20))
     t.eval_interval = max(1, plan.steps // EVALUATIONS_PER_RUN)

@@ -125,15 +125,16 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     t = cfg.train
     t.device = device
     t.micro_batch_size, t.grad_accum_steps = plan.micro_batch_size, plan.grad_accum_steps
-    t.max_steps, t.max_minutes = plan.steps, round(hours * 60, 2)
+    for name, value in sizing.time_budget_limits(plan, round(hours * 60, 2)).items():
+        setattr(t, name, value)
     t.learning_rate = sizing.learning_rate_for(plan.n_params)
     t.warmup_steps = max(1, min(t.warmup_steps, plan.steps // 20))
     t.eval_interval = max(1, plan.steps // EVALUATIONS_PER_RUN)
     t.save_interval = t.eval_interval * 10
     t.sample_interval = t.eval_interval * 10
     t.sample_prompts = prompts_from(held_out)
-    choices.append(Choice("Training", f"{plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens, at most "
-                          f"{t.max_minutes:g} minutes, learning rate {t.learning_rate:g}, an evaluation every "
+    choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
+                          f"most {t.max_minutes:g} minutes, learning rate {t.learning_rate:g}, an evaluation every "
                           f"{t.eval_interval:,} steps",
                           f"{plan.epochs:.1f} passes over the data; final/ keeps the best evaluation and the run "
                           f"stops early after {t.early_stop_patience} evaluations without a new best."))

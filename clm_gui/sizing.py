@@ -576,6 +576,15 @@ def recommend(request: PlanRequest) -> Plan:
     return plan
 
 
+def time_budget_limits(plan: Plan, minutes: float) -> dict:
+    """The train.* limits that carry a plan out within a time budget. The clock ends the run, and the
+    learning-rate schedule follows it, rather than the plan's step count, which rests on a speed estimate
+    (rough on a CPU: a step count from it left the budget half used, or overran it). A known dataset
+    also caps the tokens at MAX_PASSES passes."""
+    cap = round(plan.tokens / plan.epochs * MAX_PASSES) if plan.epochs else 0
+    return {"max_steps": 0, "max_tokens": cap, "max_minutes": minutes}
+
+
 def dataset_tokens_from_profile(profile: dict | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
                                 ) -> tuple[int | None, str]:
     """Training tokens in a dataset profile: its own count, else an estimate from its size in bytes.

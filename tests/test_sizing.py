@@ -352,3 +352,12 @@ def test_recommend_cli_explains_bad_input(capsys):
 
 def test_padded_vocabulary_is_what_the_estimates_use():
     assert count_params(TINY, 1000).embedding == padded_vocab_size(1000) * 128
+
+
+def test_a_time_budget_is_kept_by_the_clock_and_repeated_data_by_a_token_cap():
+    plan = recommend(PlanRequest(device=SMALL_CPU, hours=0.1, vocab_size=1024, dataset_tokens=100_000))
+    limits = sizing.time_budget_limits(plan, 6.0)
+    assert limits == {"max_steps": 0, "max_tokens": pytest.approx(sizing.MAX_PASSES * 100_000, rel=0.01),
+                      "max_minutes": 6.0}
+    unknown = recommend(PlanRequest(device=SMALL_CPU, hours=0.1, vocab_size=1024))
+    assert sizing.time_budget_limits(unknown, 6.0)["max_tokens"] == 0
