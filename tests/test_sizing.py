@@ -214,8 +214,20 @@ def test_more_time_never_recommends_a_smaller_model(hours, factor, memory, data,
     device = dataclasses.replace(SMALL_CPU if cpu else H100, memory_bytes=memory * GB)
     short = recommend(PlanRequest(device=device, hours=hours, dataset_tokens=data))
     long = recommend(PlanRequest(device=device, hours=hours * factor, dataset_tokens=data))
-    assert long.n_params >= short.n_params
-    assert long.tokens >= short.tokens or long.n_params > short.n_params
+    # The transformer blocks: a longer budget may repeat the data and so take a shorter context, which
+    # has fewer position embeddings, but never fewer or narrower layers.
+    short_size, long_size = (count_params(p.model, 8192).layers for p in (short, long))
+    assert long_size >= short_size
+    assert long.tokens >= short.tokens or long_size > short_size
+
+
+def test_a_longer_budget_that_repeats_the_data_keeps_the_shape_and_shortens_its_context():
+    device = dataclasses.replace(H100, memory_bytes=3 * GB)  # found by the property above
+    short = recommend(PlanRequest(device=device, hours=1.0, dataset_tokens=85_721_088))
+    long = recommend(PlanRequest(device=device, hours=2.0, dataset_tokens=85_721_088))
+    assert short.shape == long.shape and long.n_params < short.n_params
+    assert long.epochs > sizing.MAX_USEFUL_EPOCHS >= short.epochs
+    assert long.model.context_length == sizing.SMALL_DATA_CONTEXT < short.model.context_length
 
 
 def test_a_recommendation_fits_memory_and_the_time_budget():
