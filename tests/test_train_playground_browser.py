@@ -16,7 +16,8 @@ from clm_gui.monitor import read_metrics
 from clm_gui.runs import list_runs
 
 pytestmark = pytest.mark.browser
-TRAIN_WAIT = 120_000  # ms: a tiny CPU run on a busy 2-core machine
+TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound: with both cores busy, the resumed
+# process took over two minutes to import, reload its data, train six steps, evaluate and save
 UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
