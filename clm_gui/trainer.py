@@ -345,12 +345,11 @@ class Trainer:
         return bool(t.max_minutes and self._elapsed() >= t.max_minutes * 60)
 
     def _elapsed(self) -> float:
-        return self.state.elapsed + time.time() - self._start_time
+        return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
 
     def _loop(self) -> dict:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = t.micro_batch_size * t.grad_accum_steps * cfg.model.context_length * acc.num_processes
-        self._start_time = self._process_start  # a time budget counts the setup too: it is the user's wall time
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
         window_start, window_tokens, window_steps = time.time(), 0, 0
         loss_sum = torch.zeros((), device=self.device)
@@ -469,7 +468,7 @@ class Trainer:
         improved = score is not None and self.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
         if self._agree(improved) and self.cfg.train.keep == "best":
             self._save_best()
-        if self.is_main and self.best.found:
+        if self.is_main and improved:  # status.json's best changes only with a new best
             status = self.run_dir.read_status()
             self.run_dir.write_status(status["state"], status["message"], best=self.best.summary(),
                                       kept=self.cfg.train.keep)
@@ -593,7 +592,7 @@ class Trainer:
         self.best = BestModel.from_dict(state.get("best"))
         saved = read_best(self.run_dir.best_dir)  # a best found after this checkpoint was written
         if saved and saved["eval_loss"] < self.best.eval_loss:
-            self.best.step, self.best.eval_loss, self.best.eval_bpb = saved["step"], saved["eval_loss"], saved["eval_bpb"]
+            self.best = BestModel(**saved, evals_since=self.best.evals_since)
         self.batches.load_state_dict(state["data"])
         rng = torch.load(path / "rng.pt", weights_only=False)
         random.setstate(rng["python"])
@@ -617,6 +616,7 @@ class Trainer:
         return f"final/ holds the last step (train.keep: last); the best was {best}."
 
     def _last_eval_scores(self) -> str:
+        # From the run's records: a resumed run may have made no evaluation in this process.
         evals = [r for r in self.run_dir.read_metrics() if r.get("kind") == "eval"]
         return _scores(evals[-1]["eval_loss"], evals[-1].get("eval_bpb")) if evals else "nothing"
 
