@@ -26,7 +26,9 @@ FAMILIES = ("gpt2", "llama")
 TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-COMPILE_MODES = ("auto", "on", "off")
+# on: torch.compile; graph: compiled, then the whole step (forward, backward, clipping, the optimizer's update)
+# captured as one CUDA graph, on one GPU; auto: graph where it can be, on with several GPUs, off on the CPU.
+COMPILE_MODES = ("auto", "on", "off", "graph")
 KEEP_MODES = ("best", "last")
 DISTRIBUTED_MODES = ("ddp", "fsdp")
 TEXT_UNITS = ("auto", "document", "paragraph", "line")
@@ -100,7 +102,7 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
     precision: str = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
-    compile: str = "auto"  # auto: torch.compile on CUDA only
+    compile: str = "auto"  # auto | on | off | graph (see COMPILE_MODES)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     gpus: str = ""  # app launches only: "" one process on train.device; "all" or "0,1" one process per GPU
     # Several processes: "ddp" keeps a whole copy of the model, its gradients and optimizer state on every

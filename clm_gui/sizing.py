@@ -263,17 +263,17 @@ class Throughput:
     seconds_per_micro_batch: float = 0.0
 
 
-# Calibration. "cuda": compiled bf16 training; max_share, seconds_per_layer and seconds_per_micro_batch
-# are a least-squares fit (on relative error) to twenty H100 rows: bench/sizing_accuracy.py's 10M/124M/
-# 350M GPT-2 at micro-batch 4/8/16/32 over three runs, and bench/train_throughput.py's 124M at 32/64
-# (2026-11-26, docs/benchmarks.md). A micro-batch of a small model is mostly fixed cost (launches, Python,
-# the optimizer): without seconds_per_micro_batch the 10M model at micro-batch 8 came out 53% too fast.
-# half_width was fitted earlier to the trainer's H100 throughput.
+# Calibration. "cuda": bf16 training with the step captured as one CUDA graph (train.compile auto on one GPU):
+# seconds_per_layer is a least-squares fit (on relative error) to five H200 rows of bench/train_throughput.py
+# (2026-12-03: 6 x 384 at micro-batch 64 twice, 2 x 128 at 64 and 512, GPT-2 small at 32), within -33%..+26%;
+# the graph left no fixed cost per micro-batch to fit. max_share and half_width are from the earlier fit to
+# twenty compiled H100 rows (10M/124M/350M GPT-2 at micro-batch 4-64, 2026-11-26, docs/benchmarks.md), whose
+# fixed costs (0.53 ms a layer, 3.09 ms a micro-batch) the graph removed.
 # "cpu": relative to this CPU's own measured fp32 matmul throughput (hardware.cpu_matmul_flops), fitted
 # by hand to `bench/sizing_accuracy.py --cpu` (one thread) on a shared, heavily loaded 2-core AMD EPYC:
 # the rows scatter by +-40%, so treat CPU times as rough (see docs/benchmarks.md).
 THROUGHPUT = {
-    "cuda": Throughput(max_share=0.616, half_width=130, seconds_per_layer=0.530e-3, seconds_per_micro_batch=3.09e-3),
+    "cuda": Throughput(max_share=0.616, half_width=130, seconds_per_layer=0.45e-3),
     "cpu": Throughput(max_share=0.65, half_width=32, seconds_per_layer=2e-3),
 }
 DATA_PARALLEL_EFFICIENCY = 0.90  # throughput per GPU with several GPUs, relative to one (gradient all-reduce)

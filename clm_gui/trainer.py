@@ -9,6 +9,7 @@ read back from that folder, so this module knows nothing of the UI.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -16,6 +17,7 @@ import math
 import os
 import random
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
 from clm_gui.runs import TMP_PREFIX, RunDir, atomic_write_text, remove_tree
 from clm_gui.sizing import flops_per_token
+from clm_gui.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 
@@ -78,6 +81,27 @@ def resolve_precision(precision: str, device: torch.device, sharded: bool = Fals
 
 
 _ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
+
+
+def step_mode(setting: str, device: torch.device, processes: int, precision: str, checkpointing: bool) -> str:
+    """How the training step runs (train.compile): "eager", "compiled" (torch.compile) or "graph" (compiled,
+    then captured with the optimizer's update as one CUDA graph, see step_graph.py).
+
+    auto: eager on the CPU, where compiling costs more than it saves. On one GPU, a graph: the small models
+    this app mostly trains are bound by kernel launches, and a graph replays the whole step from one
+    (on an H200, tokens/s against the compiled step: 2.3x at 10.7M parameters, 1.6x at 1.5M with micro-batch
+    512, +1% at GPT-2 small; docs/benchmarks.md).
+    A graph cannot hold DDP's all-reduce or FSDP's gathers, fp16's loss scaling (its overflow check reads
+    the gradients on the host) or activation checkpointing; these runs are compiled. Under FSDP too: on two
+    H200s GPT-2 small trained at 0.87x DDP's speed in 1.08x its memory compiled, against 0.58x and 2.25x eager.
+    """
+    if setting == "off" or (setting == "auto" and device.type != "cuda"):
+        return "eager"
+    capturable = device.type == "cuda" and processes == 1 and precision != "fp16" and not checkpointing
+    if setting == "graph" and not capturable:
+        raise UserError("train.compile: graph needs one CUDA GPU, bf16 or fp32 precision and no gradient "
+                        "checkpointing; use auto or on.")
+    return "graph" if setting in ("graph", "auto") and capturable else "compiled"
 
 
 def budget_used(cfg, step: int, tokens: int, seconds: float) -> float:
@@ -169,6 +193,21 @@ class TracedBatches:
         return getattr(self.batches, name)
 
 
+def timed(phase: str):
+    """Add a Trainer method's seconds to `phase_seconds[phase]`: the breakdown of where a run's time went,
+    in the final status (bench/train_throughput.py prints it)."""
+    def decorate(method):
+        @functools.wraps(method)
+        def timed_method(self, *args, **kwargs):
+            start = time.time()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self.phase_seconds[phase] += time.time() - start
+        return timed_method
+    return decorate
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -186,6 +225,7 @@ class Trainer:
         self.on_log = on_log or (lambda record: None)
         self.state = TrainState()
         self.best = BestModel()
+        self.phase_seconds = defaultdict(float)  # setup, first_step, eval, samples, saves, final (see `timed`)
         self.tensorboard = TensorBoardLog(run.path / TENSORBOARD_DIR)  # a no-op without tensorboard
 
     # --- the public entry point ---------------------------------------------------------------
@@ -251,18 +291,19 @@ class Trainer:
             self.optimizer = make_optimizer(module, cfg.train, self.device)
             module, self.optimizer = acc.prepare(module, self.optimizer)
         self.module = module
-        # Under FSDP too: on two H200s, GPT-2 small trained at 0.87x DDP's speed in 1.08x its memory
-        # compiled, against 0.58x and 2.25x eager (docs/benchmarks.md).
-        compile_on = cfg.train.compile == "on" or (cfg.train.compile == "auto" and self.device.type == "cuda")
-        if compile_on and acc.num_processes > 1 and not self.fsdp:
+        mode = step_mode(cfg.train.compile, self.device, acc.num_processes, self.precision,
+                         cfg.model.gradient_checkpointing)
+        self.captures_step, self.step_graph, self.eager_steps = mode == "graph", None, 0
+        if mode != "eager" and acc.num_processes > 1 and not self.fsdp:
             # One compiled graph for the whole step, its gradients all-reduced after the backward pass,
             # instead of a graph split at every DDP bucket: on two H200s, 1.925x one GPU against 1.880x
             # in the same call (docs/benchmarks.md).
             torch._dynamo.config.optimize_ddp = False
-        self.step_module = torch.compile(module) if compile_on else module
+        self.step_module = module if mode == "eager" else torch.compile(module)
 
         if self.resume:
             self._load_latest_checkpoint()
+        prepare_optimizer(self.optimizer, self.captures_step, self.device)
         self._flops_per_token = flops_per_token(self._params_without_positions(), cfg.model)
         self._peak = peak_flops(torch.cuda.get_device_name(self.device), self.precision) \
             if self.device.type == "cuda" else None
@@ -351,6 +392,7 @@ class Trainer:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = t.micro_batch_size * t.grad_accum_steps * cfg.model.context_length * acc.num_processes
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
+        self.phase_seconds["setup"] = time.time() - self._process_start
         window_start, window_tokens, window_steps = time.time(), 0, 0
         loss_sum = torch.zeros((), device=self.device)
         stopped_early = False
@@ -360,9 +402,13 @@ class Trainer:
                 self._save_checkpoint()
                 return self._finish("stopped", f"Stopped at step {self.state.step}; resume to continue.")
             lr = lr_at(self.state.step, t, budget_used(t, self.state.step, self.state.tokens, self._elapsed()))
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            loss_sum += self._train_step()
+            set_learning_rate(self.optimizer, lr)
+            if self.phase_seconds["first_step"]:
+                loss_sum += self._train_step()
+            else:  # the first step compiles the model
+                with_compile = time.time()
+                loss_sum += self._train_step()
+                self.phase_seconds["first_step"] = time.time() - with_compile
             self.state.step += 1
             self.state.tokens += tokens_per_step
             window_tokens, window_steps = window_tokens + tokens_per_step, window_steps + 1
@@ -405,10 +451,19 @@ class Trainer:
         return self._agree(self._stop_requested())
 
     def _train_step(self) -> torch.Tensor:
+        """One optimizer step over grad_accum_steps micro-batches; the mean loss as a device tensor."""
+        batches = [self.batches.next_batch() for _ in range(self.cfg.train.grad_accum_steps)]
+        if self.step_graph is None and self.captures_step and self.eager_steps >= WARMUP_STEPS:
+            self.step_graph = StepGraph(self._step_on, batches, self.device)
+        if self.step_graph is not None:
+            return self.step_graph.replay(batches)
+        self.eager_steps += 1
+        return self._step_on([batch.to(self.device, non_blocking=True) for batch in batches])
+
+    def _step_on(self, batches: list[torch.Tensor]) -> torch.Tensor:
         acc, t = self.accelerator, self.cfg.train
         total = torch.zeros((), device=self.device)
-        for micro in range(t.grad_accum_steps):
-            batch = self.batches.next_batch().to(self.device, non_blocking=True)
+        for micro, batch in enumerate(batches):
             sync = micro == t.grad_accum_steps - 1
             with contextlib.nullcontext() if sync else acc.no_sync(self.module):
                 loss = self.step_module(batch)
@@ -452,6 +507,7 @@ class Trainer:
         pass gathers weights from every rank, so all ranks run it on the same inputs."""
         return self.is_main or self.fsdp
 
+    @timed("eval")
     @torch.no_grad()
     def _evaluate(self) -> None:
         """Score the held-out text; keep the weights when they are the best so far (rank 0 decides)."""
@@ -491,6 +547,7 @@ class Trainer:
         vote = torch.tensor(float(self.is_main and flag), device=self.device)
         return bool(self.accelerator.reduce(vote, "sum").item())
 
+    @timed("samples")
     @torch.no_grad()
     def _sample(self) -> None:
         t = self.cfg.train
@@ -526,13 +583,21 @@ class Trainer:
         if self.accelerator is not None and not self.accelerator.is_main_process:
             return {"state": state, "message": message}
         (self.run_dir.path / STOP_FILE).unlink(missing_ok=True)
-        return self.run_dir.write_status(state, message, step=self.state.step, pid=None, finished=time.time())
+        return self.run_dir.write_status(state, message, step=self.state.step, pid=None, finished=time.time(),
+                                         timings=self._timings())
+
+    def _timings(self) -> dict:
+        """Seconds per phase of this process's run; "steps" is the rest of its wall time."""
+        total = time.time() - self._process_start
+        phases = {name: round(seconds, 3) for name, seconds in self.phase_seconds.items()}
+        return {**phases, "steps": round(total - sum(self.phase_seconds.values()), 3), "total": round(total, 3)}
 
     # --- checkpoints --------------------------------------------------------------------------
     def _save_checkpoint_if_possible(self) -> None:
         if hasattr(self, "module") and self.state.step:
             self._save_checkpoint()
 
+    @timed("saves")
     def _save_checkpoint(self) -> None:
         """Write checkpoints/step-N under a temporary name; rename it once every file is on disk."""
         acc = self.accelerator
@@ -620,6 +685,7 @@ class Trainer:
         evals = [r for r in self.run_dir.read_metrics() if r.get("kind") == "eval"]
         return _scores(evals[-1]["eval_loss"], evals[-1].get("eval_bpb")) if evals else "nothing"
 
+    @timed("final")
     def _save_final(self) -> str:
         """Write final/ (the best or the last model, see train.keep) and return a sentence saying which."""
         self.accelerator.wait_for_everyone()

@@ -223,8 +223,9 @@ def test_more_time_never_recommends_a_smaller_model(hours, factor, memory, data,
 
 def test_a_longer_budget_that_repeats_the_data_keeps_the_shape_and_shortens_its_context():
     device = dataclasses.replace(H100, memory_bytes=3 * GB)  # found by the property above
-    short = recommend(PlanRequest(device=device, hours=1.0, dataset_tokens=85_721_088))
-    long = recommend(PlanRequest(device=device, hours=2.0, dataset_tokens=85_721_088))
+    # Hours either side of the budget where the plan starts to repeat the data (more than 4 passes).
+    short = recommend(PlanRequest(device=device, hours=0.6, dataset_tokens=85_721_088))
+    long = recommend(PlanRequest(device=device, hours=0.75, dataset_tokens=85_721_088))
     assert short.shape == long.shape and long.n_params < short.n_params
     assert long.epochs > sizing.MAX_USEFUL_EPOCHS >= short.epochs
     assert long.model.context_length == sizing.SMALL_DATA_CONTEXT < short.model.context_length
