@@ -383,7 +383,7 @@ def build(ctx: UIContext) -> None:
     hosted = ctx.settings.hosted
     policy = policy_for(ctx.settings)  # hosted: a config may name no server path outside the data folder
     view = LiveView(manager, runs_dir, offer_config=not hosted)
-    draft = RunConfig().to_dict()
+    draft = ctx.config.value  # the settings every page starts from (read only)
 
     gr.Markdown("## Train\nStart training with the settings below; the charts follow the run live. "
                 "Training continues if you close the page: come back any time to watch it.")

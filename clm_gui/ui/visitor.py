@@ -41,9 +41,9 @@ class Visitors:
 
     def mint_on_load(self, demo: gr.Blocks) -> None:
         """Hosted: give a browser that has no token one, on its first visit."""
-        if self.settings.hosted:
-            demo.load(lambda token: token or new_browser_token(), inputs=self.token, outputs=self.token,
-                      show_progress="hidden", api_visibility="private")
+        if self.settings.hosted:  # a browser that has one keeps it untouched
+            demo.load(lambda token: gr.skip() if token else new_browser_token(), inputs=self.token,
+                      outputs=self.token, show_progress="hidden", api_visibility="private")
 
     def resolve(self, request: gr.Request | None, profile: gr.OAuthProfile | None, token) -> Visitor | None:
         username = (profile.username if profile else None) or getattr(request, "username", None)
