@@ -29,7 +29,7 @@ from pathlib import Path
 
 from clm_gui.errors import ConfigError, UserError
 from clm_gui.quotas import Quotas
-from clm_gui.settings import AppSettings, default_runs_dir, hosted_from_env
+from clm_gui.settings import AppSettings, admins_from_env, default_runs_dir, hosted_from_env
 
 
 def _print_json(obj) -> None:
@@ -48,8 +48,9 @@ def _add_app(sub) -> None:
                    help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1)")
     p.add_argument("--auth", action="append", metavar="USER:PASS",
                    help="a login required to open the app (repeatable: each user owns the runs they start)")
-    p.add_argument("--admin", action="append", default=[], metavar="USER",
-                   help="hosted: a logged-in user who may control every run and has no quotas (repeatable)")
+    p.add_argument("--admin", action="append", default=admins_from_env(), metavar="USER",
+                   help="hosted: a logged-in user who may control every run and has no quotas (repeatable; "
+                        "or CLM_GUI_ADMINS=alice,bob)")
     p.add_argument("--runs-dir", type=Path, default=None)
     settings, quotas = AppSettings(), Quotas()
     p.add_argument("--max-upload-mb", type=int, default=settings.max_upload_mb, help="the size of one uploaded file")

@@ -10,6 +10,7 @@ from clm_gui.quotas import Quotas
 
 HOSTED_ENV = "CLM_GUI_HOSTED"
 RUNS_DIR_ENV = "CLM_GUI_RUNS_DIR"
+ADMINS_ENV = "CLM_GUI_ADMINS"
 
 
 def default_runs_dir() -> Path:
@@ -23,6 +24,11 @@ def default_runs_dir() -> Path:
 
 def hosted_from_env() -> bool:
     return os.environ.get(HOSTED_ENV, "").lower() in ("1", "true", "yes", "on")
+
+
+def admins_from_env() -> list[str]:
+    """CLM_GUI_ADMINS=alice,bob: a Space passes no command-line options, so its admins come from here."""
+    return [name.strip() for name in os.environ.get(ADMINS_ENV, "").split(",") if name.strip()]
 
 
 @dataclass

@@ -200,8 +200,11 @@ def test_upload_storage_per_owner_is_limited_and_deleting_uploads_frees_it(tmp_p
     assert uploads_folder(uploads, machine_user(), hosted=False) == uploads  # locally: where they always went
 
 
-def test_quotas_and_admins_are_launch_options_with_safe_defaults():
-    parse = build_parser().parse_args
+def test_quotas_and_admins_are_launch_options_with_safe_defaults(monkeypatch):
+    parse = lambda argv: build_parser().parse_args(argv)  # noqa: E731 - the parser reads the environment
+    monkeypatch.setenv("CLM_GUI_ADMINS", "space-owner, helper")  # a Space passes no options
+    assert app_settings(parse(["app"])).admins == ("space-owner", "helper")
+    monkeypatch.delenv("CLM_GUI_ADMINS")
     defaults = app_settings(parse(["app"]))
     assert defaults.quotas == Quotas() and defaults.admins == () and defaults.auth is None
     assert (Quotas().max_runs_per_owner, Quotas().max_train_minutes, Quotas().max_upload_storage_mb) == (5, 60, 1000)
