@@ -87,6 +87,8 @@ def test_a_second_client_cannot_resume_or_delete_a_run_that_is_not_its_own(hoste
     assert run.exists() and run.read_status()["state"] == "stopped"
     alice = page_session(hosted, ALICE_BROWSER, run)
     event, payload = call(hosted, "delete", [ALICE_BROWSER], session=alice)
+    assert f"Press **Delete** again to delete **{run.id}**" in payload and run.exists()  # it asks first
+    event, payload = call(hosted, "delete", [ALICE_BROWSER], session=alice)
     assert f"Deleted **{run.id}**" in payload and not run.path.exists()
 
 

@@ -184,7 +184,10 @@ def build(ctx: UIContext) -> None:
 
     def export_controls(visitor, run_id):
         """The export buttons, off with the reason for a visitor who may not export the picked run."""
-        run = open_run(runs_dir, run_id) if run_id else None
+        try:
+            run = open_run(runs_dir, run_id) if run_id else None
+        except UserError:  # deleted meanwhile: nothing to export, nothing to explain
+            run = None
         allowed = run is None or may_control(visitor, run)
         why = "" if allowed else f"**Export is off:** {control_refusal(run, 'export')}"
         return gr.update(interactive=allowed), gr.update(interactive=allowed), why

@@ -26,7 +26,7 @@ from clm_gui.jobs import JobManager, manager_for
 from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_passes, format_time, is_active,
                              log_tail, overfitting_note, passes_over_data, progress, read_metrics, read_samples,
                              samples_blocks, summarize, tokens_per_step)
-from clm_gui.ownership import Visitor, control_refusal, may_control
+from clm_gui.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
@@ -493,13 +493,18 @@ def build(ctx: UIContext) -> None:
             return gr.skip(), f"**Could not resume:** {exc}", gr.skip()
         return gr.update(value=run.id), f"Resuming **{run.id}** from its latest checkpoint.", gr.Timer(POLL_SECONDS)
 
-    def delete(visitor, run_id):
+    def delete(visitor, run_id, armed):
+        """The first press asks for a second one (deleting cannot be undone); the second deletes."""
         try:
+            if armed != run_id:
+                check_control(visitor, open_run(runs_dir, run_id), "delete")  # a refusal comes at once
+                return gr.skip(), f"Press **Delete** again to delete **{run_id}** and its checkpoints for good.", \
+                    run_id
             manager.delete(run_id, by=visitor)
         except UserError as exc:
             gr.Warning(str(exc))
-            return gr.skip(), f"**Not deleted:** {exc}"
-        return gr.update(value=LIVE), f"Deleted **{run_id}**."
+            return gr.skip(), f"**Not deleted:** {exc}", ""
+        return gr.update(value=LIVE), f"Deleted **{run_id}**.", ""
 
     visitors = ctx.visitors
     start_btn.click(visitors.bind(start), inputs=visitors.inputs(ctx.config, name, *fields),
@@ -507,8 +512,9 @@ def build(ctx: UIContext) -> None:
     stop_btn.click(visitors.bind(stop), inputs=visitors.inputs(), outputs=action, concurrency_limit=None)
     resume_btn.click(visitors.bind(resume), inputs=visitors.inputs(viewed, resume_until),
                      outputs=[picker, action, timer], concurrency_limit=None)
-    delete_btn.click(visitors.bind(delete), inputs=visitors.inputs(viewed), outputs=[picker, action],
-                     concurrency_limit=None)
+    delete_armed = gr.State("")  # the run whose Delete was pressed once
+    delete_btn.click(visitors.bind(delete), inputs=visitors.inputs(viewed, delete_armed),
+                     outputs=[picker, action, delete_armed], concurrency_limit=None)
 
     # --- the live view: polled, and refreshed at once when the page opens or a control changes -----
     controls_key = gr.State("")
