@@ -1,6 +1,7 @@
 """Launch the clm-gui web app (also the Hugging Face Space entry point).
 
-    python app.py [--host H] [--port P] [--hosted] [--auth USER:PASS] [--runs-dir DIR]
+    python app.py [--host H] [--port P] [--hosted] [--auth USER:PASS ...] [--admin USER ...] [--runs-dir DIR]
+    (every option of `python -m clm_gui app`)
 """
 
 import sys

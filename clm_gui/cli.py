@@ -1,6 +1,8 @@
 """The command line: everything the UI does, scriptable.
 
-    python -m clm_gui app [--host H] [--port P] [--hosted] [--auth USER:PASS] [--runs-dir DIR]
+    python -m clm_gui app [--host H] [--port P] [--hosted] [--auth USER:PASS ...] [--admin USER ...]
+                          [--runs-dir DIR] [--max-upload-mb N] [--max-upload-storage-mb N]
+                          [--max-runs-per-owner N] [--max-train-minutes M]
     python -m clm_gui train [CONFIG.yaml] [--resume RUN_DIR] [--set section.key=value ...]
     python -m clm_gui generate MODEL_OR_RUN_DIR --prompt TEXT [--max-new-tokens N] [--temperature T]
     python -m clm_gui tokenizer train SOURCE --algorithm bpe|wordpiece|unigram --vocab-size N --out DIR
@@ -17,6 +19,7 @@ Bad input exits non-zero with a readable message on stderr; `--json` prints one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +28,8 @@ import threading
 from pathlib import Path
 
 from clm_gui.errors import ConfigError, UserError
-from clm_gui.settings import AppSettings, default_runs_dir, hosted_from_env
+from clm_gui.quotas import Quotas
+from clm_gui.settings import AppSettings, admins_from_env, default_runs_dir, hosted_from_env
 
 
 def _print_json(obj) -> None:
@@ -42,8 +46,20 @@ def _add_app(sub) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--hosted", action="store_true", default=hosted_from_env(),
                    help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1)")
-    p.add_argument("--auth", help="USER:PASS required to open the app")
+    p.add_argument("--auth", action="append", metavar="USER:PASS",
+                   help="a login required to open the app (repeatable: each user owns the runs they start)")
+    p.add_argument("--admin", action="append", default=admins_from_env(), metavar="USER",
+                   help="hosted: a logged-in user who may control every run and has no quotas (repeatable; "
+                        "or CLM_GUI_ADMINS=alice,bob)")
     p.add_argument("--runs-dir", type=Path, default=None)
+    settings, quotas = AppSettings(), Quotas()
+    p.add_argument("--max-upload-mb", type=int, default=settings.max_upload_mb, help="the size of one uploaded file")
+    p.add_argument("--max-upload-storage-mb", type=int, default=quotas.max_upload_storage_mb,
+                   help="hosted: all the uploads one person keeps")
+    p.add_argument("--max-runs-per-owner", type=int, default=quotas.max_runs_per_owner,
+                   help="hosted: the runs one person keeps")
+    p.add_argument("--max-train-minutes", type=float, default=quotas.max_train_minutes,
+                   help="hosted: the training time of one run")
     p.set_defaults(func=_run_app)
 
 
@@ -56,12 +72,23 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def app_settings(args) -> AppSettings:
+    """The settings of `python -m clm_gui app ARGS`."""
+    for option in ("max_upload_mb", "max_upload_storage_mb", "max_runs_per_owner", "max_train_minutes"):
+        if not getattr(args, option) > 0:
+            raise UserError(f"--{option.replace('_', '-')} must be a positive number (it is {getattr(args, option)}).")
+    quotas = Quotas(max_upload_storage_mb=args.max_upload_storage_mb, max_runs_per_owner=args.max_runs_per_owner,
+                    max_train_minutes=args.max_train_minutes)
+    logins = [parse_auth(text) for text in args.auth or []]
+    return AppSettings(runs_dir=args.runs_dir or default_runs_dir(), hosted=args.hosted, host=args.host,
+                       port=args.port, auth=logins or None, admins=tuple(args.admin),
+                       max_upload_mb=args.max_upload_mb, quotas=quotas)
+
+
 def _run_app(args) -> int:
     from clm_gui.ui.app import launch
 
-    settings = AppSettings(runs_dir=args.runs_dir or default_runs_dir(), hosted=args.hosted, host=args.host,
-                           port=args.port, auth=parse_auth(args.auth))
-    launch(settings)
+    launch(app_settings(args))
     return 0
 
 
@@ -83,10 +110,16 @@ def _add_train(sub) -> None:
 
 def _run_train(args) -> int:
     from clm_gui.launch import prepare_process_run
+
+    run, cfg, lock = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
+                                         args.runs_dir or default_runs_dir())
+    with lock or contextlib.nullcontext():  # held by rank 0 until training ends
+        return _train_prepared(args, run, cfg)
+
+
+def _train_prepared(args, run, cfg) -> int:
     from clm_gui.trainer import train
 
-    run, cfg = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
-                                   args.runs_dir or default_runs_dir())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())  # finish the step, save a checkpoint, exit

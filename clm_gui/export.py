@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -21,10 +22,14 @@ def _final_dir(run: RunDir) -> Path:
 
 
 def zip_final(run: RunDir) -> Path:
-    """runs/<id>/exports/<id>-final.zip holding final/ (model, tokenizer, model card), rebuilt each time."""
+    """runs/<id>/exports/<id>-final-<random>.zip holding final/ (model, tokenizer, model card), rebuilt
+    each time. The file routes serve exports to whoever asks for one by name; the random part makes that
+    name known only to whoever was handed it (the run's owner), so nobody else can guess the download."""
     final = _final_dir(run)
-    out = run.path / EXPORTS_DIR / f"{run.id}-final.zip"
+    out = run.path / EXPORTS_DIR / f"{run.id}-final-{secrets.token_urlsafe(16)}.zip"
     out.parent.mkdir(exist_ok=True)
+    for previous in out.parent.glob(f"{run.id}-final*.zip"):
+        previous.unlink()
     tmp = out.with_name(TMP_PREFIX + out.name)
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(final.rglob("*")):

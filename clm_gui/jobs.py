@@ -1,6 +1,6 @@
 """Starting runs: a new run folder from a config, or a stopped run resumed with checked changes;
-and the app's background job (`JobManager`): one training at a time, started, stopped, resumed and
-watched through its run folder.
+and the app's background job (`JobManager`): one training at a time, started, stopped, resumed, deleted
+and watched through its run folder, each action only by whoever may control the run (`ownership`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from typing import Protocol
 from clm_gui.config import RunConfig, apply_overrides, config_from_dict, load_config
 from clm_gui.errors import ConfigError, UserError
 from clm_gui.monitor import STOP_FILE, current_status, is_active, process_alive
-from clm_gui.runs import ACTIVE_STATES, RunDir, list_runs, new_run_dir, open_run
+from clm_gui.ownership import Visitor, check_control, machine_user, record_owner, require_visitor
+from clm_gui.quotas import Quotas, check_new_run
+from clm_gui.run_lock import TrainingBusy, TrainingLock
+from clm_gui.runs import ACTIVE_STATES, RunDir, list_runs, new_run_dir, open_run, remove_tree
+
+MACHINE = machine_user()  # who acts when no visitor is named: the CLI, tests, a local app
 
 # Settings that fix the shape of the model or the meaning of its tokens: a checkpoint trained with one
 # value cannot continue with another.
@@ -143,7 +148,8 @@ class ThreadLauncher:
 
 
 def train_guarded(cfg: RunConfig, run: RunDir, resume: bool) -> None:
-    """Train, and turn any unexpected crash into a "failed" status with the traceback in train.log."""
+    """Train holding the runs folder's training lock, and turn any unexpected crash into a "failed"
+    status with the traceback in train.log."""
     try:
         import torch
 
@@ -152,7 +158,10 @@ def train_guarded(cfg: RunConfig, run: RunDir, resume: bool) -> None:
         threads = cpu_threads_beside_the_app(cfg)
         if threads:
             torch.set_num_threads(threads)
-        train(cfg, run, resume=resume)
+        with TrainingLock(run.path.parent).acquire(run.id):
+            train(cfg, run, resume=resume)
+    except TrainingBusy as exc:  # another process took the lock after the manager looked
+        run.write_status("failed", str(exc), pid=None, finished=time.time())
     except BaseException as exc:  # noqa: BLE001 - a crash must never leave the run marked "running"
         with open(run.log_path, "a", encoding="utf-8") as log:
             log.write(traceback.format_exc())
@@ -204,33 +213,48 @@ class JobManager:
         run = self.active_run()
         return None if run is None else {**current_status(run), "run_id": run.id}
 
-    def start(self, cfg: RunConfig) -> RunDir:
-        """Create a run folder for `cfg` and start training it in the background; returns at once."""
+    def start(self, cfg: RunConfig, by: Visitor | None = MACHINE, quotas: Quotas = Quotas()) -> RunDir:
+        """Create a run folder for `cfg`, owned by `by`, and start training it in the background; returns
+        at once. Refused when something trains, or (hosted) when it would exceed `by`'s quotas."""
         cfg.check()
+        by = require_visitor(by)
         with self._lock:
             self._refuse_if_busy()
+            check_new_run(quotas, self.runs_root, by, cfg)
             run = new_run_dir(self.runs_root, cfg)
+            record_owner(run, by)
             self._job = (run, self._launcher_for(cfg).launch(run, cfg, resume=False))
         return run
 
-    def resume(self, run_id: str, overrides: Sequence[str] = ()) -> RunDir:
-        """Continue a stopped or interrupted run from its latest checkpoint; returns at once."""
+    def resume(self, run_id: str, overrides: Sequence[str] = (), by: Visitor | None = MACHINE) -> RunDir:
+        """Continue a stopped or interrupted run of `by`'s from its latest checkpoint; returns at once."""
         with self._lock:
+            check_control(by, run := open_run(self.runs_root, run_id), "resume")
             self._refuse_if_busy()
-            run, cfg = prepare_run(None, overrides, open_run(self.runs_root, run_id).path, self.runs_root)
+            run, cfg = prepare_run(None, overrides, run.path, self.runs_root)
             step = int(run.latest_checkpoint().name.removeprefix("step-"))
             (run.path / STOP_FILE).unlink(missing_ok=True)
             run.write_status("queued", f"Resuming from the checkpoint at step {step}.", step=step)
             self._job = (run, self._launcher_for(cfg).launch(run, cfg, resume=True))
         return run
 
-    def stop(self) -> RunDir:
-        """Ask the active run to stop: it saves a checkpoint at its next step and ends."""
+    def stop(self, by: Visitor | None = MACHINE) -> RunDir:
+        """Ask the active run, if `by` may control it, to stop: it saves a checkpoint at its next step and ends."""
         run = self.active_run()
         if run is None:
             raise UserError("No run is training, so there is nothing to stop.")
+        check_control(by, run, "stop")
         (run.path / STOP_FILE).write_text("Stop requested from the app.\n", encoding="utf-8")
         return run
+
+    def delete(self, run_id: str, by: Visitor | None = MACHINE) -> None:
+        """Remove a run folder of `by`'s that is not training (it frees its place in their quota)."""
+        with self._lock:
+            run = open_run(self.runs_root, run_id)
+            check_control(by, run, "delete")
+            if run == self.active_run():
+                raise UserError(f"The run {run.id} is training; stop it first, then delete it.")
+            remove_tree(run.path)
 
     def wait(self, timeout: float | None = None) -> dict:
         """Block until this app's job ends (or the timeout passes); returns the run's status."""
@@ -262,12 +286,16 @@ class JobManager:
         return self.multi_gpu_launcher
 
     def _refuse_if_busy(self) -> None:
+        """Refuse while a run of this folder trains: one this app sees, or any process holding the lock."""
         active = self.active_run()
         if active is not None:
-            raise UserError(
+            raise TrainingBusy(
                 f"The run {active.id} is still training; only one training runs at a time on this machine. "
                 "Stop it (it keeps a checkpoint you can resume), or wait for it to finish."
             )
+        holder = TrainingLock(self.runs_root).holder()
+        if holder is not None:
+            raise TrainingBusy(holder.busy_message())
 
 
 _MANAGERS: dict[Path, JobManager] = {}

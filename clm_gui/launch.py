@@ -16,6 +16,7 @@ from pathlib import Path
 
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
+from clm_gui.run_lock import TrainingLock
 from clm_gui.runs import RunDir
 
 # NVLink multicast can take a shared host's GPUs out of service; NCCL must not use it.
@@ -121,22 +122,36 @@ def world_size() -> int:
 
 
 def prepare_process_run(config_path: Path | None, overrides, resume: Path | None, run_dir: Path | None,
-                        runs_root: Path) -> tuple[RunDir, RunConfig]:
-    """The run folder and configuration this process trains.
+                        runs_root: Path) -> tuple[RunDir, RunConfig, TrainingLock | None]:
+    """The run folder and configuration this process trains, and the training lock it holds.
 
     One process: as `jobs.prepare_run` (a new run folder, or a checked resume). Several processes
     (`torchrun` / `accelerate launch`): rank 0 prepares the folder and tells the others where it is,
-    so the ranks of one training never create one folder each.
+    so the ranks of one training never create one folder each. The process that prepares (the only one,
+    or rank 0) first takes the runs folder's training lock, before it creates or changes anything, and
+    returns it for the caller to release when training ends (None on the other ranks); when another
+    training holds it, every rank raises its `TrainingBusy`.
     """
     from clm_gui.jobs import prepare_run
 
-    def prepare() -> tuple[RunDir, RunConfig]:
+    def prepare_folder() -> tuple[RunDir, RunConfig]:
         if run_dir is not None:  # a folder the app prepared (config.yaml written, nothing trained yet)
             run = RunDir(Path(run_dir))
             if not run.exists():
                 raise UserError(f"{run_dir} is not a run folder (it has no config.yaml).")
             return run, run.load_config().check()
         return prepare_run(config_path, overrides, resume, runs_root)
+
+    def prepare() -> tuple[RunDir, RunConfig, TrainingLock]:
+        existing = resume or run_dir
+        lock = TrainingLock(Path(existing).resolve().parent if existing else Path(runs_root)).acquire()
+        try:
+            run, cfg = prepare_folder()
+        except BaseException:
+            lock.release()
+            raise
+        lock.name_run(run.id)
+        return run, cfg, lock
 
     if world_size() == 1:
         return prepare()
@@ -151,16 +166,18 @@ def prepare_process_run(config_path: Path | None, overrides, resume: Path | None
     # Rank 0 may tokenize a large corpus while the others wait at a barrier: allow it hours, not minutes.
     state = PartialState(cpu=resolve_device(device_name).type == "cpu", timeout=timedelta(hours=6))
     shared: list = [None]
+    lock = None
     if state.is_main_process:
         try:
-            shared = [str(prepare()[0].path)]
+            run, _, lock = prepare()
+            shared = [str(run.path)]
         except UserError as exc:
             shared = [exc]
     broadcast_object_list(shared, from_process=0)
     if isinstance(shared[0], UserError):
         raise shared[0]
     run = RunDir(Path(shared[0]))
-    return run, run.load_config()
+    return run, run.load_config(), lock
 
 
 def _device_setting(config_path, overrides, resume, run_dir) -> str:

@@ -146,13 +146,16 @@ def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: 
     """Plan, train and score: the choices, the run's status and final/'s held-out bits per byte."""
     from clm_gui.data import iter_documents
     from clm_gui.evaluation import evaluate_model
+    from clm_gui.run_lock import TrainingLock
     from clm_gui.runs import new_run_dir
     from clm_gui.trainer import train
 
     planned = plan_quickstart(source, minutes, device, runs_dir, log)
-    run = new_run_dir(runs_dir, planned.config)
-    log(f"Training in {run.path}.")
-    status = train(planned.config, run, on_log=on_log)
+    with TrainingLock(runs_dir).acquire() as lock:  # one training at a time, however started
+        run = new_run_dir(runs_dir, planned.config)
+        lock.name_run(run.id)
+        log(f"Training in {run.path}.")
+        status = train(planned.config, run, on_log=on_log)
     result = {**planned.to_dict(), "run_dir": str(run.path), "status": status}
     if (run.final_dir / "config.json").is_file():
         score = evaluate_model(run.final_dir, iter_documents(planned.config.data, "eval"),

@@ -92,7 +92,7 @@ def hosted_app(site):
 @pytest.fixture(scope="module")
 def authed_app(site):
     """A small app with the same launch options and a password: what `--auth alice:s3cret` serves."""
-    settings = AppSettings(runs_dir=site.runs, port=free_port(), auth=("alice", "s3cret"))
+    settings = AppSettings(runs_dir=site.runs, port=free_port(), auth=[("alice", "s3cret")])
     with gr.Blocks() as demo:
         gr.Markdown("behind a password")
     yield serve(settings, demo)
@@ -193,10 +193,12 @@ def test_the_guard_rule_by_itself(site, monkeypatch):
 # API calls that carry a server path
 
 
-def call(base: str, api: str, data: list) -> tuple[str, str]:
-    """Call an event the way any HTTP client can; returns (last SSE event, its data)."""
-    event_id = httpx.post(f"{base}/gradio_api/call/{api}", json={"data": data}, timeout=30).json()["event_id"]
-    text = httpx.get(f"{base}/gradio_api/call/{api}/{event_id}", timeout=120).text
+def call(base: str, api: str, data: list, session: str | None = None, cookies: dict | None = None) -> tuple[str, str]:
+    """Call an event the way any HTTP client can; returns (last SSE event, its data). Calls with the same
+    `session` share the page state (gr.State) of one page, as a scripted client can."""
+    event_id = httpx.post(f"{base}/gradio_api/call/{api}", json={"data": data, "session_hash": session},
+                          cookies=cookies, timeout=30).json()["event_id"]
+    text = httpx.get(f"{base}/gradio_api/call/{api}/{event_id}", cookies=cookies, timeout=120).text
     events = re.findall(r"^event: (\w+)\ndata: (.*)$", text, re.M)
     return events[-1]
 
@@ -242,7 +244,7 @@ def test_hosted_app_offers_no_config_file_or_server_path_while_watching_a_run(ho
     event, payload = call(hosted_app, "poll", ["", False, 0.6])
     assert event == "complete" and site.run.id in payload  # the page shows the run...
     assert "config.yaml" not in payload and str(site.runs) not in payload  # ...but no file or path on the server
-    event, payload = call(hosted_app, "controls", [""])  # the buttons and run details
+    event, payload = call(hosted_app, "controls", [None, ""])  # the buttons and run details
     assert event == "complete" and site.run.id in payload
     assert "config.yaml" not in payload and str(site.runs) not in payload
 

@@ -9,6 +9,7 @@ import gradio as gr
 from clm_gui.config import RunConfig
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.visitor import Visitors
 
 INTRO = (
     "# clm-gui\n"
@@ -28,12 +29,23 @@ def build_app(settings: AppSettings) -> gr.Blocks:
         os.environ.setdefault(name, value)
     with gr.Blocks(title="clm-gui") as demo:
         gr.Markdown(INTRO)
-        ctx = UIContext(settings=settings, config=gr.State(RunConfig().to_dict()), profile=gr.State(None))
+        ctx = UIContext(settings=settings, config=gr.State(starting_config(settings).to_dict()),
+                        profile=gr.State(None), visitors=Visitors(settings))
         with gr.Tabs():
             for title, module in _tabs():
                 with gr.Tab(title, id=title.lower()):
                     module.build(ctx)
+        ctx.visitors.mint_on_load(demo)
     return demo
+
+
+def starting_config(settings: AppSettings) -> RunConfig:
+    """The settings every page starts from. Hosted, a run must end within the training time limit, so
+    the time limit starts there rather than at "none", which Start would refuse."""
+    cfg = RunConfig()
+    if settings.hosted:
+        cfg.train.max_minutes = settings.quotas.max_train_minutes
+    return cfg
 
 
 def _tabs():

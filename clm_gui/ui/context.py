@@ -1,4 +1,4 @@
-"""What every tab shares: app settings and the session's run configuration under construction."""
+"""What every tab shares: app settings, who the visitor is, and the session's run configuration under construction."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from clm_gui.settings import AppSettings
+from clm_gui.ui.visitor import Visitors
 
 
 @dataclass
@@ -14,3 +15,4 @@ class UIContext:
     settings: AppSettings
     config: gr.State  # RunConfig.to_dict() being filled in by the tabs, read by the Train tab
     profile: gr.State  # the Dataset tab's latest profile (a dict), read by Tokenizer and Model tabs
+    visitors: Visitors  # who asks, for the handlers that control runs or count quotas

@@ -14,12 +14,14 @@ import pandas as pd
 from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig
 from clm_gui.data import load_source, preview, source_files
 from clm_gui.errors import UserError
+from clm_gui.ownership import Visitor, require_visitor
 from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
+from clm_gui.quotas import delete_uploads, import_within_quota, uploads_folder
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
-from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, import_uploads
+from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -105,12 +107,23 @@ def _kind_changed(kind: str):
     return (*boxes, gr.update(value=""), gr.update(value=[]))  # a new source: detect its text column again
 
 
-def _upload(settings: AppSettings, paths):
+def _upload(settings: AppSettings, visitor: Visitor | None, paths):
+    """Into the visitor's own upload folder when hosted, within their storage quota."""
     try:
-        result = import_uploads(paths or [], settings.uploads_dir, UploadLimits.from_megabytes(settings.max_upload_mb))
+        folder = uploads_folder(settings.uploads_dir, require_visitor(visitor), settings.hosted)
+        result = import_within_quota(paths or [], folder, UploadLimits.from_megabytes(settings.max_upload_mb),
+                                     settings.quotas, visitor)
     except UserError as exc:
         return "", _fail(str(exc))
     return str(result.folder), f"Uploaded: {result.summary()}."
+
+
+def _delete_uploads(settings: AppSettings, visitor: Visitor | None):
+    try:
+        freed = delete_uploads(uploads_folder(settings.uploads_dir, require_visitor(visitor), settings.hosted))
+    except UserError as exc:
+        return gr.skip(), _fail(str(exc))
+    return "", f"Deleted your uploads ({freed / 1e6:,.1f} MB freed)."
 
 
 def _recommendation(cfg: DataConfig) -> str:
@@ -208,7 +221,10 @@ def build(ctx: UIContext) -> None:
         files = gr.File(file_count="multiple", label="Files or archives", elem_id="dataset-files",
                         file_types=list(DATA_SUFFIXES) + [".zip", ".gz", ".tgz", ".tar"])
         gr.Markdown(f"{', '.join(DATA_SUFFIXES)} files, several at once, or {', '.join(ARCHIVE_SUFFIXES)} archives "
-                    f"of them; up to {settings.max_upload_mb} MB per file.")
+                    f"of them; up to {settings.max_upload_mb} MB per file" + (
+                        f", {settings.quotas.max_upload_storage_mb:,} MB in all." if settings.hosted else "."))
+        delete_uploads_btn = gr.Button("Delete my uploads", size="sm", visible=settings.hosted,
+                                       elem_id="dataset-delete-uploads")
     with gr.Group(visible=False) as local_box:
         local_path = gr.Textbox(label="A folder or file on this machine", placeholder="/data/corpus",
                                 elem_id="dataset-local-path")
@@ -263,8 +279,10 @@ def build(ctx: UIContext) -> None:
     for widget in widgets:
         widget.change(bound(_store), [ctx.config, *widgets], ctx.config)
     preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config]
-    files.upload(bound(_upload), files, [uploaded, status]).success(
+    visitors = ctx.visitors
+    files.upload(visitors.bind(bound(_upload)), visitors.inputs(files), [uploaded, status]).success(
         bound(_preview), [ctx.config, *widgets], preview_outputs)
+    delete_uploads_btn.click(visitors.bind(bound(_delete_uploads)), visitors.inputs(), [uploaded, status])
     preview_button.click(bound(_preview), [ctx.config, *widgets], preview_outputs)
     def profile(values: dict, request: gr.Request, progress=gr.Progress()):
         # Inputs given as a set arrive as one {component: value} dict, which leaves Request and Progress

@@ -15,6 +15,7 @@ from clm_gui.export import push_to_hub, zip_final
 from clm_gui.generate import SamplingSettings, generate_stream, load_for_generation
 from clm_gui.model_card import CARD_FILE, PLOT_FILE
 from clm_gui.monitor import model_choices
+from clm_gui.ownership import check_control, control_refusal, may_control
 from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import quiet_events
@@ -93,14 +94,15 @@ def build(ctx: UIContext) -> None:
     with gr.Accordion("Model card and export", open=False):
         loss_svg = gr.HTML()
         card = gr.Markdown(elem_id="play-card")
+        export_why = gr.Markdown(elem_id="play-export-why")
         with gr.Row():
-            zip_btn = gr.Button("Download final/ as a zip")
+            zip_btn = gr.Button("Download final/ as a zip", elem_id="play-zip")
             zip_file = gr.File(label="final.zip", visible=False, interactive=False)
         with gr.Row(equal_height=True):
             repo = gr.Textbox(label="Hub repository", placeholder="your-user-name/model-name")
             token = gr.Textbox(label="Hugging Face token (write)", type="password")
             private = gr.Checkbox(True, label="Private")
-            push_btn = gr.Button("Push to the Hub")
+            push_btn = gr.Button("Push to the Hub", elem_id="play-push")
         push_msg = gr.Markdown()
 
     # --- choosing a run and a model ---------------------------------------------------------------
@@ -174,20 +176,38 @@ def build(ctx: UIContext) -> None:
 
     score_btn.click(score, inputs=[run_pick, model_a, score_input], outputs=score_out)
 
-    # --- export -----------------------------------------------------------------------------------
-    def make_zip(run_id):
+    # --- export: only by whoever may control the run ----------------------------------------------
+    def exportable(visitor, run_id) -> RunDir:
+        run = picked_run(runs_dir, run_id)
+        check_control(visitor, run, "export")
+        return run
+
+    def export_controls(visitor, run_id):
+        """The export buttons, off with the reason for a visitor who may not export the picked run."""
         try:
-            return gr.update(value=str(zip_final(picked_run(runs_dir, run_id))), visible=True)
+            run = open_run(runs_dir, run_id) if run_id else None
+        except UserError:  # deleted meanwhile: nothing to export, nothing to explain
+            run = None
+        allowed = run is None or may_control(visitor, run)
+        why = "" if allowed else f"**Export is off:** {control_refusal(run, 'export')}"
+        return gr.update(interactive=allowed), gr.update(interactive=allowed), why
+
+    def make_zip(visitor, run_id):
+        try:
+            return gr.update(value=str(zip_final(exportable(visitor, run_id))), visible=True)
         except UserError as exc:
             gr.Warning(str(exc))
             return gr.update(visible=False)
 
-    def push(run_id, repo_id, hf_token, is_private):
+    def push(visitor, run_id, repo_id, hf_token, is_private):
         try:
-            url = push_to_hub(picked_run(runs_dir, run_id), repo_id, hf_token, is_private)
+            url = push_to_hub(exportable(visitor, run_id), repo_id, hf_token, is_private)
         except UserError as exc:
             return f"**Not pushed:** {exc}"
         return f"Pushed to [{url}]({url})."
 
-    zip_btn.click(make_zip, inputs=run_pick, outputs=zip_file)
-    push_btn.click(push, inputs=[run_pick, repo, token, private], outputs=push_msg)
+    visitors = ctx.visitors
+    gr.on([run_pick.change, visitors.token.change], visitors.bind(export_controls), inputs=visitors.inputs(run_pick),
+          outputs=[zip_btn, push_btn, export_why], **quiet)
+    zip_btn.click(visitors.bind(make_zip), inputs=visitors.inputs(run_pick), outputs=zip_file)
+    push_btn.click(visitors.bind(push), inputs=visitors.inputs(run_pick, repo, token, private), outputs=push_msg)

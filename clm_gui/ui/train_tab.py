@@ -26,6 +26,7 @@ from clm_gui.jobs import JobManager, manager_for
 from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_passes, format_time, is_active,
                              log_tail, overfitting_note, passes_over_data, progress, read_metrics, read_samples,
                              samples_blocks, summarize, tokens_per_step)
+from clm_gui.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
@@ -338,12 +339,18 @@ class LiveView:
         controls_key = repr((run and run.id, self._controls_state(run, active, status), [r.id for r in runs]))
         return (*out, controls_key, seen)
 
-    def controls(self, picked: str):
-        """The buttons, poll interval, run picker and the viewed run's details, for the controls key's change."""
+    def controls(self, visitor: Visitor | None, picked: str):
+        """The buttons (each on only for a visitor who may use it, with the reason when not), poll interval,
+        run picker and the viewed run's details, for the controls key's change."""
         run = self.resolve(picked)
         active = self.manager.active_run()
         training, resumable = self._controls_state(run, active, current_status(run) if run is not None else {})
-        return (gr.update(interactive=not training), gr.update(interactive=training), gr.update(interactive=resumable),
+        deletable = run is not None and run != active
+        mine = run is not None and may_control(visitor, run)
+        return (gr.update(interactive=not training and visitor is not None),
+                gr.update(interactive=training and may_control(visitor, active)),
+                gr.update(interactive=resumable and mine), gr.update(interactive=deletable and mine),
+                controls_note(visitor, run, active, resumable, deletable),
                 gr.Timer(POLL_SECONDS if training else IDLE_POLL_SECONDS),
                 gr.update(choices=[("Live: the running or latest run", LIVE)] + [r.id for r in list_runs(self.runs_dir)]),
                 command_text(self.runs_dir, run) if self.offer_config else "",
@@ -351,6 +358,21 @@ class LiveView:
                           visible=run is not None and self.offer_config),
                 run.id if run else "",
                 run_config(run).train.max_steps if run else None)
+
+
+def controls_note(visitor: Visitor | None, run: RunDir | None, active: RunDir | None, resumable: bool,
+                  deletable: bool) -> str:
+    """Why Stop, Resume or Delete is off for this visitor; empty when nothing is off for want of ownership."""
+    if visitor is None:
+        return "*Your browser session is starting: if the buttons stay off, reload the page.*"
+    notes = []
+    if active is not None and not may_control(visitor, active):
+        notes.append(f"**Stop is off:** {control_refusal(active, 'stop')}")
+    actions = [name for name, possible in (("resume", resumable), ("delete", deletable)) if possible]
+    if actions and not may_control(visitor, run):
+        what = " and ".join(a.capitalize() for a in actions)
+        notes.append(f"**{what} {'is' if len(actions) == 1 else 'are'} off:** {control_refusal(run, ' or '.join(actions))}")
+    return "  \n".join(notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +384,7 @@ def build(ctx: UIContext) -> None:
     hosted = ctx.settings.hosted
     policy = policy_for(ctx.settings)  # hosted: a config may name no server path outside the data folder
     view = LiveView(manager, runs_dir, offer_config=not hosted)
-    draft = RunConfig().to_dict()
+    draft = ctx.config.value  # the settings every page starts from (read only)
 
     gr.Markdown("## Train\nStart training with the settings below; the charts follow the run live. "
                 "Training continues if you close the page: come back any time to watch it.")
@@ -379,9 +401,11 @@ def build(ctx: UIContext) -> None:
         start_btn = gr.Button("Start", variant="primary", scale=1)
         stop_btn = gr.Button("Stop", variant="stop", scale=1, interactive=False)
         resume_btn = gr.Button("Resume", scale=1, interactive=False)
+        delete_btn = gr.Button("Delete", scale=1, interactive=False, elem_id="train-delete")
         resume_until = gr.Number(label="Resume until step", precision=0, minimum=1, scale=1,
                                  info="raise it to train a run longer", elem_id="train-resume-until")
         validation = gr.Markdown(validation_markdown(draft), elem_id="train-validation")
+    controls_why = gr.Markdown(elem_id="train-controls-why")
     action = gr.Markdown(elem_id="train-action")
 
     with gr.Row(equal_height=True):
@@ -443,37 +467,55 @@ def build(ctx: UIContext) -> None:
     upload.upload(load_yaml, inputs=upload, outputs=[ctx.config, action])
 
     # --- start, stop, resume ----------------------------------------------------------------------
-    def start(config, name_now, *values):
+    def start(visitor, config, name_now, *values):
         try:
             cfg = policy.check_config(config_from_dict(merged_config(config or draft, name_now, *values)))
-            run = manager.start(cfg)
+            run = manager.start(cfg, by=visitor, quotas=ctx.settings.quotas)
         except UserError as exc:
             gr.Warning(str(exc))
             return gr.skip(), f"**Could not start:** {exc}", gr.skip()
         return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
             f"Started **{run.id}**.", gr.Timer(POLL_SECONDS)
 
-    def stop():
+    def stop(visitor):
         try:
-            run = manager.stop()
+            run = manager.stop(by=visitor)
         except UserError as exc:
             return f"{exc}"
         return f"Stopping **{run.id}**: it saves a checkpoint at its next step, then you can resume it."
 
-    def resume(run_id, until):
+    def resume(visitor, run_id, until):
         try:
             saved = run_config(open_run(runs_dir, run_id)).train.max_steps if run_id else None
             longer = [f"train.max_steps={int(until)}"] if until and until != saved else []
-            run = manager.resume(run_id, longer)
+            run = manager.resume(run_id, longer, by=visitor)
         except UserError as exc:
             gr.Warning(str(exc))
             return gr.skip(), f"**Could not resume:** {exc}", gr.skip()
         return gr.update(value=run.id), f"Resuming **{run.id}** from its latest checkpoint.", gr.Timer(POLL_SECONDS)
 
-    start_btn.click(start, inputs=[ctx.config, name, *fields], outputs=[picker, action, timer],
-                    concurrency_limit=None)
-    stop_btn.click(stop, outputs=action, concurrency_limit=None)
-    resume_btn.click(resume, inputs=[viewed, resume_until], outputs=[picker, action, timer], concurrency_limit=None)
+    def delete(visitor, run_id, armed):
+        """The first press asks for a second one (deleting cannot be undone); the second deletes."""
+        try:
+            if armed != run_id:
+                check_control(visitor, open_run(runs_dir, run_id), "delete")  # a refusal comes at once
+                return gr.skip(), f"Press **Delete** again to delete **{run_id}** and its checkpoints for good.", \
+                    run_id
+            manager.delete(run_id, by=visitor)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            return gr.skip(), f"**Not deleted:** {exc}", ""
+        return gr.update(value=LIVE), f"Deleted **{run_id}**.", ""
+
+    visitors = ctx.visitors
+    start_btn.click(visitors.bind(start), inputs=visitors.inputs(ctx.config, name, *fields),
+                    outputs=[picker, action, timer], concurrency_limit=None)
+    stop_btn.click(visitors.bind(stop), inputs=visitors.inputs(), outputs=action, concurrency_limit=None)
+    resume_btn.click(visitors.bind(resume), inputs=visitors.inputs(viewed, resume_until),
+                     outputs=[picker, action, timer], concurrency_limit=None)
+    delete_armed = gr.State("")  # the run whose Delete was pressed once
+    delete_btn.click(visitors.bind(delete), inputs=visitors.inputs(viewed, delete_armed),
+                     outputs=[picker, action, delete_armed], concurrency_limit=None)
 
     # --- the live view: polled, and refreshed at once when the page opens or a control changes -----
     controls_key = gr.State("")
@@ -485,9 +527,9 @@ def build(ctx: UIContext) -> None:
     gr.on(None, lambda: None, inputs=None, outputs=None).then(
         view.poll, inputs=[picker, log_scale, smoothing, gr.State(None)], outputs=outputs, **quiet,
         concurrency_limit=None)
-    controls_key.change(view.controls, inputs=picker,
-                        outputs=[start_btn, stop_btn, resume_btn, timer, picker, command, run_download, viewed,
-                                 resume_until], **quiet, concurrency_limit=None)
+    gr.on([controls_key.change, visitors.token.change], visitors.bind(view.controls), inputs=visitors.inputs(picker),
+          outputs=[start_btn, stop_btn, resume_btn, delete_btn, controls_why, timer, picker, command, run_download,
+                   viewed, resume_until], **quiet, concurrency_limit=None)
 
     def pick_row(evt: gr.SelectData):
         return evt.row_value[0]

@@ -1,0 +1,70 @@
+"""A second visitor of a hosted app, in a real browser: they watch alice's runs, but Stop, Resume, Delete
+and the exports are off, and the page says why."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from clm_gui.ownership import new_browser_token
+from clm_gui.ui.visitor import STORAGE_KEY
+from tests.test_ownership_http import owned_run, stopped_with_a_model, training
+
+pytestmark = pytest.mark.browser
+UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
+
+
+def browser_tokens(request) -> list[str]:
+    """The browser token an event sent to the queue carries, if any: a 32-character first input."""
+    if request.method != "POST" or "/queue/join" not in request.url:
+        return []
+    first = (request.post_data_json.get("data") or [None])[0]
+    return [first] if isinstance(first, str) and len(first) == len(new_browser_token()) else []
+
+
+def test_a_second_visitor_sees_the_controls_of_someone_elses_runs_disabled_with_the_reason(serve_app, page, runs_root,
+                                                                                          tmp_path):
+    url = serve_app(hosted=True)
+    finished = stopped_with_a_model(owned_run(runs_root, owner_name="alice", name="alices-finished"))
+    live = training(owned_run(runs_root, owner_name="alice", name="alices-live"))
+
+    sent_tokens = []  # the browser token each event carries (its first input)
+    page.on("request", lambda request: sent_tokens.extend(browser_tokens(request)))
+    page.goto(url)
+    page.get_by_role("tab", name="Train").click()
+    why = page.locator("#train-controls-why")
+    expect(page.locator("#train-status")).to_contain_text(live.id, timeout=UI_WAIT)  # the live run, watched
+    expect(why).to_contain_text(f"Stop is off: Only whoever started the run {live.id} (alice) or an admin may "
+                                "stop it; you can watch its charts and samples.", timeout=UI_WAIT)
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_be_disabled()
+    expect(page.get_by_label("Max minutes", exact=True)).to_have_value("60")  # hosted: within the time limit
+
+    page.locator("#train-runs").get_by_text(finished.id).filter(visible=True).first.click()  # the other run, picked in the run list
+    expect(page.locator("#train-status")).to_contain_text(finished.id, timeout=UI_WAIT)
+    expect(why).to_contain_text(f"Delete is off: Only whoever started the run {finished.id} (alice) or an admin "
+                                "may delete it", timeout=UI_WAIT)  # no run resumes while another trains
+    live.write_status("stopped", "Stopped.", pid=None)
+    expect(why).to_contain_text(f"Resume and Delete are off: Only whoever started the run {finished.id} (alice) "
+                                "or an admin may resume or delete it", timeout=UI_WAIT)
+    for name in ("Resume", "Delete", "Stop"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_disabled()
+    page.get_by_role("button", name="Resume", exact=True).scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "second-visitor-train.png"), full_page=False)
+
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.locator("#play-run input")).to_have_value(finished.id, timeout=UI_WAIT)
+    page.get_by_text("Model card and export").click()
+    expect(page.locator("#play-export-why")).to_contain_text(
+        f"Export is off: Only whoever started the run {finished.id} (alice) or an admin may export it",
+        timeout=UI_WAIT)
+    expect(page.locator("#play-zip")).to_be_disabled()
+    expect(page.locator("#play-push")).to_be_disabled()
+
+    # The visitor is their browser: the page sends the same token with its events after a reload.
+    assert page.evaluate(f"localStorage.getItem({STORAGE_KEY!r})")  # kept in the browser (encrypted)
+    before = set(sent_tokens)
+    sent_tokens.clear()
+    page.reload()
+    page.get_by_role("tab", name="Train").click()
+    expect(why).to_contain_text(f"Delete is off: Only whoever started the run {live.id}", timeout=UI_WAIT)  # latest
+    assert len(before) == 1 and set(sent_tokens) == before
