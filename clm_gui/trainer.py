@@ -15,21 +15,19 @@ import hashlib
 import json
 import math
 import os
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from clm_gui import checkpoints, sharding
 from clm_gui import data as data_lib
-from clm_gui import sharding
 from clm_gui.best_model import BestModel, load_best_weights, read_best, save_best
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
@@ -42,8 +40,10 @@ from clm_gui.launch import world_size
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
-from clm_gui.runs import TMP_PREFIX, RunDir, atomic_write_text, remove_tree
+from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
 from clm_gui.sizing import flops_per_token
+from clm_gui.schedule import budget_used, lr_at
+from clm_gui.step_gate import wait_at_step_gate
 from clm_gui.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
@@ -51,8 +51,6 @@ from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
-STEP_GATE_ENV = "CLM_GUI_STEP_GATE"  # tests: PATH holds the last step the run may train (see wait_at_step_gate)
-STEP_GATE_GIVE_UP_S = 900  # a gate nobody opens (its test died) fails the run instead of holding it forever
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,34 +100,6 @@ def step_mode(setting: str, device: torch.device, processes: int, precision: str
         raise UserError("train.compile: graph needs one CUDA GPU, bf16 or fp32 precision and no gradient "
                         "checkpointing; use auto or on.")
     return "graph" if setting in ("graph", "auto") and capturable else "compiled"
-
-
-def budget_used(cfg, step: int, tokens: int, seconds: float) -> float:
-    """How much of the run's budget is spent, 0 to 1: of whichever limit (steps, tokens, minutes) comes
-    first, so that the learning rate has decayed when a time-limited run ends, however fast it went."""
-    shares = [step / cfg.max_steps if cfg.max_steps else 0.0, tokens / cfg.max_tokens if cfg.max_tokens else 0.0,
-              seconds / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0]
-    return min(1.0, max(shares))
-
-
-def lr_at(step: int, cfg, used: float | None = None) -> float:
-    """Linear warm-up, then cosine / linear decay to min_lr_ratio over the rest of the budget, or constant.
-    `used`: the share of the budget spent (budget_used); by default, of the steps."""
-    peak, floor = cfg.learning_rate, cfg.learning_rate * cfg.min_lr_ratio
-    if step < cfg.warmup_steps:
-        return peak * (step + 1) / cfg.warmup_steps
-    if used is None:
-        if cfg.max_steps <= cfg.warmup_steps:
-            return peak
-        used = step / cfg.max_steps
-    if cfg.schedule == "constant" or used <= 0:
-        return peak
-    # The decay spans the budget after warm-up: progress 0 at the end of warm-up, 1 at the budget's end.
-    warmup = cfg.warmup_steps / cfg.max_steps if cfg.max_steps else 0.0
-    progress = min(1.0, max(0.0, (used - warmup) / (1 - warmup))) if warmup < 1 else 1.0
-    if cfg.schedule == "linear":
-        return floor + (peak - floor) * (1 - progress)
-    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +178,27 @@ def timed(phase: str):
     return decorate
 
 
+class _LossWindow:
+    """The training loss and tokens since the last log line, summed on the device: reading it is the
+    loop's only wait for the GPU."""
+
+    def __init__(self, device: torch.device):
+        self.loss_sum, self.tokens, self.steps, self.start = torch.zeros((), device=device), 0, 0, time.time()
+
+    def add(self, loss: torch.Tensor, tokens: int) -> None:
+        self.loss_sum += loss
+        self.tokens, self.steps = self.tokens + tokens, self.steps + 1
+
+    def read(self, accelerator) -> tuple[float, float]:
+        """(mean loss over every rank, tokens/s) since the last read; starts a new window."""
+        loss = accelerator.reduce(self.loss_sum, "mean").item() / self.steps
+        now = time.time()
+        tokens_per_s = self.tokens / max(now - self.start, 1e-9)
+        self.loss_sum.zero_()
+        self.tokens, self.steps, self.start = 0, 0, now
+        return loss, tokens_per_s
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -227,17 +218,22 @@ class Trainer:
         self.best = BestModel()
         self.phase_seconds = defaultdict(float)  # setup, first_step, eval, samples, saves, final (see `timed`)
         self.tensorboard = TensorBoardLog(run.path / TENSORBOARD_DIR)  # a no-op without tensorboard
+        # Made by the setup (`_setup_device`, `_setup_data`, `_setup_model`); None until then, so that a run
+        # that fails early ends cleanly.
+        self.accelerator = self.device = self.tokenizer = self.batches = None
+        self.lm = self.module = self.optimizer = self.step_module = None
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
-        self.accelerator = None
         self._process_start, self._first_step_logged = time.time(), False
         try:
-            return self._run()
+            self._setup_device()
+            self._setup_data()
+            self._setup_model()
+            return self._loop()
         except UserError as exc:
             return self._finish("failed", str(exc))
-        except InterruptedError:
-            self._save_checkpoint_if_possible()
+        except InterruptedError:  # a stop while the training data was tokenized: nothing trained yet to keep
             return self._finish("stopped", f"Stopped at step {self.state.step}.")
         except torch.OutOfMemoryError:
             pass  # handled below, once the traceback and the activations its frames hold are gone
@@ -245,7 +241,7 @@ class Trainer:
 
     def _out_of_memory(self) -> dict:
         """End the run with the fix spelled out, and free what it held so the next run can start."""
-        device = str(getattr(self, "device", "the device"))
+        device = str(self.device or "the device")
         if self.accelerator is not None:
             self.accelerator.free_memory()
         self.step_module = self.module = self.optimizer = self.lm = None
@@ -254,7 +250,9 @@ class Trainer:
             torch.cuda.empty_cache()
         return self._finish("failed", out_of_memory_message(self.cfg, device, self.state.step))
 
-    def _run(self) -> dict:
+    # --- setup --------------------------------------------------------------------------------
+    def _setup_device(self) -> None:
+        """The accelerator, this process's device, precision and rank."""
         cfg = self.cfg
         device = resolve_device(cfg.train.device)
         if device.type == "cuda" and device.index is not None and "LOCAL_RANK" not in os.environ:
@@ -273,6 +271,9 @@ class Trainer:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+    def _setup_data(self) -> None:
+        """The tokenizer (trained or loaded once, into the run folder), the held-out text and the batches."""
+        acc = self.accelerator
         self.tokenizer = self._prepare_tokenizer()
         self.eos_id = self.tokenizer.eos_token_id
         self.eval_stream = self._eval_stream()
@@ -280,6 +281,9 @@ class Trainer:
         if os.environ.get(DATA_TRACE_ENV):
             self.batches = TracedBatches(self.batches, Path(f"{os.environ[DATA_TRACE_ENV]}.rank{acc.process_index}"))
 
+    def _setup_model(self) -> None:
+        """The model with its loss, the optimizer, how the step runs; then the checkpoint, when resuming."""
+        cfg, acc = self.cfg, self.accelerator
         lm = build_model(cfg.model, len(self.tokenizer), cfg.train.seed, self.eos_id, self.tokenizer.pad_token_id)
         self.n_params = count_parameters(lm)
         self.lm = lm
@@ -307,9 +311,7 @@ class Trainer:
         self._flops_per_token = flops_per_token(self._params_without_positions(), cfg.model)
         self._peak = peak_flops(torch.cuda.get_device_name(self.device), self.precision) \
             if self.device.type == "cuda" else None
-        return self._loop()
 
-    # --- setup --------------------------------------------------------------------------------
     def _documents(self, split: str, sharded: bool = True):
         acc = self.accelerator
         rank, world = (acc.process_index, acc.num_processes) if sharded else (0, 1)
@@ -389,56 +391,47 @@ class Trainer:
         return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
 
     def _loop(self) -> dict:
+        """Train until a limit, a stop request or early stopping; evaluate, sample and checkpoint on their
+        cadence and once more at the last step; then write final/."""
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = t.micro_batch_size * t.grad_accum_steps * cfg.model.context_length * acc.num_processes
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
         self.phase_seconds["setup"] = time.time() - self._process_start
-        window_start, window_tokens, window_steps = time.time(), 0, 0
-        loss_sum = torch.zeros((), device=self.device)
-        stopped_early = False
-        while not self._limits_reached():
-            wait_at_step_gate(self.state.step, self.is_main)
+        first_step, stopped_early = self.state.step, False
+        window = _LossWindow(self.device)
+        while True:
+            step = self.state.step
+            last_step = self._limits_reached()
+            if step > first_step:  # the work that follows a step; a resumed run has done it for its first
+                if t.eval_interval and (last_step or step % t.eval_interval == 0):
+                    self._evaluate()
+                    # Not at a limit's step: a run that ends there anyway has finished, not stopped early.
+                    stopped_early = self._agree(self.best.patience_spent(t.early_stop_patience)) and not last_step
+                    last_step = last_step or stopped_early
+                if last_step or (t.sample_interval and step % t.sample_interval == 0):
+                    self._sample()
+                if last_step or (t.save_interval and step % t.save_interval == 0):
+                    self._save_checkpoint()
+            if last_step:
+                break
+            wait_at_step_gate(step, self.is_main)
             if self._should_stop_now():
                 self._save_checkpoint()
-                return self._finish("stopped", f"Stopped at step {self.state.step}; resume to continue.")
-            lr = lr_at(self.state.step, t, budget_used(t, self.state.step, self.state.tokens, self._elapsed()))
+                return self._finish("stopped", f"Stopped at step {step}; resume to continue.")
+            lr = lr_at(step, t, budget_used(t, step, self.state.tokens, self._elapsed()))
             set_learning_rate(self.optimizer, lr)
-            if self.phase_seconds["first_step"]:
-                loss_sum += self._train_step()
-            else:  # the first step compiles the model
-                with_compile = time.time()
-                loss_sum += self._train_step()
-                self.phase_seconds["first_step"] = time.time() - with_compile
-            self.state.step += 1
-            self.state.tokens += tokens_per_step
-            window_tokens, window_steps = window_tokens + tokens_per_step, window_steps + 1
-            step = self.state.step
-            if step % t.log_interval == 0 or step == 1:
-                loss = acc.reduce(loss_sum, "mean").item() / window_steps  # the step's only host sync
+            started = time.time()
+            window.add(self._train_step(), tokens_per_step)
+            if step == first_step:  # the first step of a process compiles the model
+                self.phase_seconds["first_step"] = time.time() - started
+            self.state.step, self.state.tokens = step + 1, self.state.tokens + tokens_per_step
+            if self.state.step % t.log_interval == 0 or self.state.step == 1:
+                loss, tokens_per_s = window.read(acc)
                 if not math.isfinite(loss):
-                    self._finish("failed", f"The loss became {loss} at step {step}: lower train.learning_rate "
-                                           "or raise train.warmup_steps, then start again.")
+                    self._finish("failed", f"The loss became {loss} at step {self.state.step}: lower "
+                                           "train.learning_rate or raise train.warmup_steps, then start again.")
                     return self.run_dir.read_status()
-                now = time.time()
-                self._log_train(loss, lr, window_tokens / max(now - window_start, 1e-9))
-                window_start, window_tokens, window_steps = now, 0, 0
-                loss_sum.zero_()
-            if t.eval_interval and step % t.eval_interval == 0:
-                self._evaluate()
-                if self._agree(self.best.patience_spent(t.early_stop_patience)):
-                    stopped_early = True
-                    break
-            if t.sample_interval and step % t.sample_interval == 0:
-                self._sample()
-            if t.save_interval and step % t.save_interval == 0:
-                self._save_checkpoint()
-        step = self.state.step
-        if t.eval_interval and step % t.eval_interval:
-            self._evaluate()
-        if not t.sample_interval or step % t.sample_interval:
-            self._sample()
-        if not t.save_interval or step % t.save_interval:
-            self._save_checkpoint()
+                self._log_train(loss, lr, tokens_per_s)
         self._trace_shards()
         kept = self._save_final()
         ending = (f"Stopped early at step {step}: the held-out loss has not improved for "
@@ -578,7 +571,7 @@ class Trainer:
             self.run_dir.write_status("running", message, step=self.state.step)
 
     def _finish(self, state: str, message: str) -> dict:
-        if getattr(self, "batches", None) is not None:
+        if self.batches is not None:
             self.batches.close()
         if self.accelerator is not None and not self.accelerator.is_main_process:
             return {"state": state, "message": message}
@@ -593,33 +586,20 @@ class Trainer:
         return {**phases, "steps": round(total - sum(self.phase_seconds.values()), 3), "total": round(total, 3)}
 
     # --- checkpoints --------------------------------------------------------------------------
-    def _save_checkpoint_if_possible(self) -> None:
-        if hasattr(self, "module") and self.state.step:
-            self._save_checkpoint()
-
     @timed("saves")
     def _save_checkpoint(self) -> None:
-        """Write checkpoints/step-N under a temporary name; rename it once every file is on disk."""
-        acc = self.accelerator
-        acc.wait_for_everyone()
+        """checkpoints/step-N (see checkpoints.py); under FSDP every rank helps gather the whole state."""
+        self.accelerator.wait_for_everyone()
         weights, optimizer_state = self._full_state()
         if self.is_main:
-            final = self.run_dir.checkpoint_dir(self.state.step)
-            tmp = final.with_name(TMP_PREFIX + final.name)
-            remove_tree(tmp)
-            try:
-                write_checkpoint(tmp, self, weights, optimizer_state)
-                remove_tree(final)
-                os.replace(tmp, final)
-            except BaseException as exc:
-                remove_tree(tmp)
-                if isinstance(exc, OSError):  # a full disk ends the run with a message, not a traceback
-                    raise UserError(save_failed_message(exc, f"the checkpoint at step {self.state.step}",
-                                                        self.run_dir.latest_checkpoint())) from None
-                raise
-            for _, old in self.run_dir.checkpoints()[: -self.cfg.train.keep_checkpoints]:
-                remove_tree(old)
-        acc.wait_for_everyone()
+            s = self.state
+            progress = {"step": s.step, "tokens": s.tokens, "elapsed": self._elapsed(),
+                        "data": self.batches.state_dict(), "config": self.cfg.to_dict(), "fsdp": self.fsdp,
+                        "best": self.best.to_dict()}
+            checkpoint = checkpoints.Checkpoint(without_tied_head(self.lm, dict(weights)), optimizer_state,
+                                                progress, checkpoints.rng_state(self.device))
+            checkpoints.save(self.run_dir, checkpoint, self.lm.config, self.cfg.train.keep_checkpoints)
+        self.accelerator.wait_for_everyone()
 
     def _full_state(self) -> tuple[dict, dict]:
         """The model's weights and optimizer state, whole, on rank 0 (empty dicts on the others)."""
@@ -633,38 +613,29 @@ class Trainer:
         path = self.run_dir.latest_checkpoint()
         if path is None:
             return
-        state = json.loads((path / "trainer_state.json").read_text())
+        # Under FSDP every rank reads the whole state into host memory and keeps its slice on the device.
+        checkpoint = checkpoints.read_checkpoint(path, "cpu" if self.fsdp else self.device)
+        state = checkpoint.trainer_state
         if state.get("fsdp", False) != self.fsdp:  # FSDP keys the optimizer state by parameter name
             raise UserError(f"The checkpoint {path} was saved {'with' if state.get('fsdp') else 'without'} FSDP; "
                             "resume with the train.distributed setting and number of GPUs it was saved with.")
-        from safetensors.torch import load_file
-
-        weights = load_file(str(path / "model.safetensors"), device="cpu")
         names = set(self.lm.state_dict())
-        missing, unexpected = sorted(names - set(weights)), sorted(set(weights) - names)
+        missing, unexpected = sorted(names - set(checkpoint.weights)), sorted(set(checkpoint.weights) - names)
         if unexpected or set(missing) - {"lm_head.weight"}:  # a tied output head is stored once, as the input
             raise UserError(f"The checkpoint {path} does not match this model (missing {missing[:3]}, "
                             f"unexpected {unexpected[:3]}); start a new run.")
-        # Under FSDP every rank reads the whole state into host memory and keeps its slice on the device.
-        optimizer_state = torch.load(path / "optimizer.pt", map_location="cpu" if self.fsdp else self.device,
-                                     weights_only=True)
         if self.fsdp:
-            sharding.load_full_state(self.lm, self.optimizer, weights, optimizer_state)
+            sharding.load_full_state(self.lm, self.optimizer, checkpoint.weights, checkpoint.optimizer_state)
         else:
-            self.lm.load_state_dict(weights, strict=False)
-            self.optimizer.load_state_dict(optimizer_state)
+            self.lm.load_state_dict(checkpoint.weights, strict=False)
+            self.optimizer.load_state_dict(checkpoint.optimizer_state)
         self.state = TrainState(step=state["step"], tokens=state["tokens"], elapsed=state["elapsed"])
         self.best = BestModel.from_dict(state.get("best"))
         saved = read_best(self.run_dir.best_dir)  # a best found after this checkpoint was written
         if saved and saved["eval_loss"] < self.best.eval_loss:
             self.best = BestModel(**saved, evals_since=self.best.evals_since)
         self.batches.load_state_dict(state["data"])
-        rng = torch.load(path / "rng.pt", weights_only=False)
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if self.device.type == "cuda" and rng.get("cuda") is not None:
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        checkpoints.restore_rng(checkpoint.rng, self.device)
 
     def _keeps_best(self) -> bool:
         """Whether final/ is made from best/ rather than the current weights."""
@@ -725,61 +696,6 @@ def without_tied_head(lm, weights: dict) -> dict:
     if getattr(lm.config, "tie_word_embeddings", False):
         weights.pop("lm_head.weight", None)
     return weights
-
-
-def write_checkpoint(folder: Path, trainer: Trainer, weights: dict, optimizer_state: dict) -> None:
-    """Write a checkpoint from the whole weights and optimizer state (`Trainer._full_state`)."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True)
-    weights = without_tied_head(trainer.lm, {k: v.detach().contiguous().cpu() for k, v in weights.items()})
-    save_file(weights, str(folder / "model.safetensors"))
-    torch.save(optimizer_state, folder / "optimizer.pt")
-    torch.save({
-        "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state(trainer.device) if trainer.device.type == "cuda" else None,
-    }, folder / "rng.pt")
-    s = trainer.state
-    (folder / "trainer_state.json").write_text(json.dumps({
-        "step": s.step, "tokens": s.tokens, "elapsed": trainer._elapsed(), "data": trainer.batches.state_dict(),
-        "config": trainer.cfg.to_dict(), "fsdp": trainer.fsdp, "best": trainer.best.to_dict(),
-    }, indent=1))
-    trainer.lm.config.save_pretrained(str(folder))
-    for f in folder.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    (folder / "COMPLETE").write_text("ok")
-
-
-def wait_at_step_gate(step: int, is_main: bool = True) -> None:
-    """Tests: hold the run before step `step + 1` while the file named by CLM_GUI_STEP_GATE holds a number
-    at most `step` (a missing file holds it before the first step).
-
-    A test can then stop, kill or inspect a run at a known step, in this process or in a child, however
-    fast the machine trains: the test opens the gate further by writing a larger number. While held, rank
-    0 writes the step it waits at to PATH.held. The gate is read before the stop request, so a stop made
-    while the run is held is taken at exactly that step.
-    """
-    path = os.environ.get(STEP_GATE_ENV)
-    if not path:
-        return
-    gate, held = Path(path), Path(f"{path}.held")
-    give_up = time.monotonic() + STEP_GATE_GIVE_UP_S
-    while _gate_limit(gate) <= step:
-        if is_main and not held.exists():
-            atomic_write_text(held, str(step))
-        if time.monotonic() > give_up:
-            raise UserError(f"{STEP_GATE_ENV} held the run at step {step} and nobody opened the gate.")
-        time.sleep(0.02)
-    if is_main:
-        held.unlink(missing_ok=True)
-
-
-def _gate_limit(gate: Path) -> int:
-    try:
-        return int(gate.read_text())
-    except (OSError, ValueError):  # not written yet: hold
-        return 0
 
 
 def train(cfg: RunConfig, run: RunDir, resume: bool = False, **kwargs) -> dict:

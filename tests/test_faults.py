@@ -19,6 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from clm_gui import checkpoints as checkpoints_lib
 from clm_gui import cli
 from clm_gui import trainer as trainer_lib
 from clm_gui.errors import ConfigError
@@ -292,16 +293,16 @@ def test_a_non_finite_loss_stops_the_run_and_says_so_before_saving_it(tmp_path, 
 
 
 def test_disk_full_while_saving_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, corpus, monkeypatch):
-    real_write = trainer_lib.write_checkpoint
+    real_write = checkpoints_lib.write_checkpoint
 
-    def write_until_the_disk_is_full(folder, trainer, *state):
-        if trainer.state.step == 4:
+    def write_until_the_disk_is_full(folder, checkpoint, *rest):
+        if checkpoint.step == 4:
             folder.mkdir(parents=True)
             (folder / "model.safetensors").write_bytes(b"\0" * 1000)
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(folder, trainer, *state)
+        real_write(folder, checkpoint, *rest)
 
-    monkeypatch.setattr(trainer_lib, "write_checkpoint", write_until_the_disk_is_full)
+    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", write_until_the_disk_is_full)
     runs_root = tmp_path / "runs"
     cfg = fast_config(corpus, save_interval=2)
     run = new_run_dir(runs_root, cfg)
@@ -314,7 +315,7 @@ def test_disk_full_while_saving_fails_clearly_and_keeps_the_previous_checkpoint(
     assert_checkpoints_complete(run)
     assert not [p for p in run.checkpoints_dir.iterdir() if p.name.startswith(".tmp")]
 
-    monkeypatch.setattr(trainer_lib, "write_checkpoint", real_write)  # space was freed
+    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", real_write)  # space was freed
     manager = JobManager(runs_root)
     manager.resume(run.id)
     assert manager.wait(WAIT_S)["state"] == "finished"

@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
+from clm_gui import checkpoints as checkpoints_lib
 from clm_gui import trainer as trainer_lib
 from clm_gui.runs import RunDir, new_run_dir
 from clm_gui.trainer import Trainer, train
@@ -74,16 +75,16 @@ def test_stop_then_resume_matches_an_uninterrupted_run(runs_root):
 def test_a_checkpoint_interrupted_mid_write_is_never_picked_up(runs_root, monkeypatch):
     cfg = make_tiny_config(max_steps=20, save_interval=10, eval_interval=0)
     run = new_run_dir(runs_root, cfg)
-    real_write = trainer_lib.write_checkpoint
+    real_write = checkpoints_lib.write_checkpoint
 
-    def failing_second_write(folder, trainer, *state):
-        if trainer.state.step == 20:
+    def failing_second_write(folder, checkpoint, *rest):
+        if checkpoint.step == 20:
             (folder).mkdir(parents=True)
             (folder / "model.safetensors").write_bytes(b"half")
             raise OSError("disk full")
-        real_write(folder, trainer, *state)
+        real_write(folder, checkpoint, *rest)
 
-    monkeypatch.setattr(trainer_lib, "write_checkpoint", failing_second_write)
+    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", failing_second_write)
     status = train(cfg, run)
     assert status["state"] == "failed" and "step-10" in status["message"]
     assert run.latest_checkpoint() == run.checkpoint_dir(10)
@@ -91,7 +92,7 @@ def test_a_checkpoint_interrupted_mid_write_is_never_picked_up(runs_root, monkey
     assert not any(p.name.startswith(".tmp") for p in run.checkpoints_dir.iterdir())
     state = json.loads((run.checkpoint_dir(10) / "trainer_state.json").read_text())
     assert state["step"] == 10
-    monkeypatch.setattr(trainer_lib, "write_checkpoint", real_write)
+    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", real_write)
     assert train(cfg, run, resume=True)["state"] == "finished"
 
 
