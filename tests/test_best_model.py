@@ -85,6 +85,18 @@ def test_early_stopping_ends_a_run_whose_held_out_loss_rises(tmp_path, corpus, m
     assert json.loads((run.best_dir / "best.json").read_text())["step"] == 4
 
 
+def test_an_early_stop_at_a_checkpoint_and_sample_step_still_checkpoints_and_samples_there(tmp_path, corpus,
+                                                                                            monkeypatch):
+    # Regression: the run used to skip both when its early stop fell on a multiple of their intervals.
+    scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3])
+    cfg = fast_config(corpus, max_steps=40, eval_interval=2, save_interval=5, sample_interval=5,
+                      sample_max_new_tokens=2, early_stop_patience=3, keep_checkpoints=10)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    assert train(cfg, run)["step"] == 10
+    assert [step for step, _ in run.checkpoints()] == [5, 10]
+    assert [record["step"] for record in run.read_samples()] == [5, 10]
+
+
 def test_a_resumed_run_remembers_its_best_and_its_patience(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3])
     cfg = fast_config(corpus, max_steps=6, eval_interval=2, save_interval=2, early_stop_patience=3)
