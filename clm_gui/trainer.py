@@ -244,7 +244,7 @@ class Trainer:
         device = str(self.device or "the device")
         if self.accelerator is not None:
             self.accelerator.free_memory()
-        self.step_module = self.module = self.optimizer = self.lm = None
+        self.step_graph = self.step_module = self.module = self.optimizer = self.lm = None  # the graph holds a pool
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
