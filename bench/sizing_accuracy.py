@@ -41,7 +41,8 @@ from accelerate import Accelerator  # noqa: E402
 from clm_gui import hardware, sizing  # noqa: E402
 from clm_gui.config import ModelConfig, TrainConfig  # noqa: E402
 from clm_gui.model import build_model, padded_vocab_size  # noqa: E402
-from clm_gui.trainer import CausalLMLoss, Trainer, make_optimizer  # noqa: E402
+from clm_gui.loss import CausalLMLoss  # noqa: E402
+from clm_gui.trainer import Trainer, make_optimizer  # noqa: E402
 
 # name: (layers, width, heads, vocabulary)
 GPU_SIZES = {

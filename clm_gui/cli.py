@@ -109,7 +109,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from clm_gui.launch import prepare_process_run
+    from clm_gui.preparation import prepare_process_run
 
     run, cfg, lock = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
                                          args.runs_dir or default_runs_dir())

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from clm_gui.errors import ConfigError
+from clm_gui.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 
@@ -151,8 +152,6 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> None:
-        from clm_gui.runs import atomic_write_text  # local: runs imports config
-
         atomic_write_text(Path(path), self.to_yaml())
 
 

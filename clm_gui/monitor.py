@@ -19,7 +19,8 @@ from pathlib import Path
 import psutil
 
 from clm_gui.config import TrainConfig
-from clm_gui.runs import ACTIVE_STATES, RunDir, parse_jsonl
+from clm_gui.files import parse_jsonl
+from clm_gui.runs import ACTIVE_STATES, RunDir
 
 STOP_FILE = "STOP"  # the trainer's stop request (trainer.STOP_FILE); not imported, to keep torch out of here
 PACE_WINDOW = 20  # train records used to measure the recent pace for the ETA

@@ -27,7 +27,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig, is_hub_id
 from clm_gui.errors import UserError
-from clm_gui.runs import TMP_PREFIX, remove_tree
+from clm_gui.files import TMP_PREFIX, remove_tree
 
 UNK_TOKEN = "<unk>"  # WordPiece and Unigram only; byte-level BPE has no unknowns
 SPACE_MARKER = "\u2581"  # "▁", as in SentencePiece: a space that stays visible inside a token

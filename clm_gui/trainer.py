@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
@@ -32,17 +31,18 @@ from clm_gui import data as data_lib
 from clm_gui import sharding
 from clm_gui.best_model import BestModel, load_best_weights, read_best, save_best
 from clm_gui.config import RunConfig
+from clm_gui.devices import resolve_device, resolve_precision, world_size
 from clm_gui.errors import UserError
 from clm_gui.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.faults import out_of_memory_message, save_failed_message
-from clm_gui.fast_forward import hidden_states_fn
+from clm_gui.files import TMP_PREFIX, atomic_write_text, remove_tree
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
-from clm_gui.launch import world_size
+from clm_gui.loss import CausalLMLoss
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
-from clm_gui.runs import TMP_PREFIX, RunDir, atomic_write_text, remove_tree
+from clm_gui.runs import RunDir
 from clm_gui.sizing import flops_per_token
 from clm_gui.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
@@ -56,28 +56,7 @@ STEP_GATE_GIVE_UP_S = 900  # a gate nobody opens (its test died) fails the run i
 
 
 # ---------------------------------------------------------------------------------------------
-# Device and precision.
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device asks for a CUDA GPU but none is available; use 'auto' or 'cpu'.")
-    return device
-
-
-def resolve_precision(precision: str, device: torch.device, sharded: bool = False) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs (fp32 when sharded: FSDP here has no fp16 loss
-    scaling), fp32 on CPU; an explicit choice wins."""
-    if precision != "auto":
-        if device.type == "cpu" and precision == "fp16":
-            raise UserError("fp16 training needs a GPU; use bf16 or fp32 on the CPU.")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32" if sharded else "fp16"
-    return "fp32"
+# Precision and the step's mode.
 
 
 _ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
@@ -130,37 +109,6 @@ def lr_at(step: int, cfg, used: float | None = None) -> float:
     if cfg.schedule == "linear":
         return floor + (peak - floor) * (1 - progress)
     return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-# ---------------------------------------------------------------------------------------------
-# The model with its loss.
-
-
-class CausalLMLoss(torch.nn.Module):
-    """A Hugging Face causal LM plus its next-token loss, as one module.
-
-    The loss is taken on the hidden states through the output embedding, so the trainer (and
-    `torch.compile`) sees the whole step, and DDP wraps a module whose forward returns the loss. The
-    hidden states come from the lean forward in `fast_forward` where the family has one.
-
-    `whole_model=True` calls the model itself instead, for FSDP: a sharded model gathers its weights in
-    the hooks of the modules it calls, and the lean forward reads the blocks' weights without calling them.
-    """
-
-    def __init__(self, lm: torch.nn.Module, whole_model: bool = False):
-        super().__init__()
-        self.lm, self.whole_model = lm, whole_model
-        self.hidden_states = hidden_states_fn(lm) or (
-            lambda model, ids: model.base_model(input_ids=ids).last_hidden_state)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if self.whole_model:
-            logits = self.lm(input_ids=input_ids, use_cache=False).logits[:, :-1]
-        else:
-            hidden = self.hidden_states(self.lm, input_ids)
-            logits = self.lm.get_output_embeddings()(hidden[:, :-1])
-        targets = input_ids[:, 1:]
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:

@@ -23,7 +23,8 @@ from clm_gui.data import iter_documents
 from clm_gui.errors import UserError
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.model import build_model
-from clm_gui.runs import append_jsonl, new_run_dir, open_run, read_jsonl
+from clm_gui.files import append_jsonl, read_jsonl
+from clm_gui.runs import new_run_dir, open_run
 from clm_gui.security import AccessPolicy, resolve_inside
 from clm_gui.tokenizer import train_tokenizer
 from clm_gui.uploads import UploadLimits, import_uploads

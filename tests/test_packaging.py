@@ -9,6 +9,9 @@ import sys
 import tomllib
 from pathlib import Path
 
+from clm_gui.launch import start_process
+from clm_gui.runs import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,3 +41,15 @@ def test_the_package_depends_on_what_requirements_txt_installs():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["dependencies"] == required
     assert project["scripts"] == {"clm-gui": "clm_gui.cli:main"}
+
+
+def test_a_training_child_finds_the_uninstalled_package_and_works_where_the_app_works(tmp_path, monkeypatch):
+    # The app run from elsewhere than the checkout (the package is not installed in the test venv): the
+    # child must still import this package, and resolve relative paths from the app's working directory.
+    monkeypatch.chdir(tmp_path)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    report = "import os, clm_gui; print(os.path.dirname(clm_gui.__file__)); print(os.getcwd())"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    assert start_process(run, [sys.executable, "-c", report], env).wait() == 0
+    assert run.log_path.read_text(encoding="utf-8").splitlines() == [str(ROOT / "clm_gui"), str(tmp_path)]

@@ -134,7 +134,8 @@ def test_cpu_memory_estimate_is_within_15_percent_of_a_measured_training_step(fa
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from clm_gui.config import TrainConfig
-    from clm_gui.trainer import CausalLMLoss, make_optimizer
+    from clm_gui.loss import CausalLMLoss
+    from clm_gui.trainer import make_optimizer
 
     cfg = ModelConfig(family=family, n_layer=3, n_embd=96, n_head=3, context_length=64,
                       gradient_checkpointing=checkpointing)

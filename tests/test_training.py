@@ -180,7 +180,7 @@ def test_cli_rejects_a_bad_config_with_every_problem(tmp_path):
 
 def test_resume_refuses_a_changed_model_naming_the_fields(runs_root, tmp_path):
     from clm_gui.errors import ConfigError
-    from clm_gui.jobs import prepare_run
+    from clm_gui.preparation import prepare_run
 
     cfg = make_tiny_config(max_steps=5, eval_interval=0, save_interval=5)
     run = new_run_dir(runs_root, cfg)
