@@ -27,7 +27,7 @@ from clm_gui.config import DataConfig
 from clm_gui.data import (DuplicateTracker, Extent, describe_split, drop_reason, iter_rows, load_source,
                           normalize_whitespace, source_extent, source_files, text_columns, text_getter)
 from clm_gui.domain import CHARS_PER_TOKEN, guess_domain
-from clm_gui.errors import UserError
+from clm_gui.errors import Cancelled, UserError
 
 DEFAULT_SAMPLE = 2000
 Z95 = 1.96
@@ -44,10 +44,6 @@ DOMAIN_DOCS = 100  # documents the domain guess looks at, drawn uniformly from t
 DOMAIN_DOC_CHARS = 4000
 
 Progress = Callable[[int, int | None], None]  # (documents read, documents expected or None)
-
-
-class ProfileCancelled(UserError):
-    """The user stopped profiling; the message says how far it got."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +247,7 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
     last_report = 0.0
     for row in iter_rows(ds, cfg):
         if should_stop and should_stop():
-            raise ProfileCancelled(f"Profiling was cancelled after {state.read:,} documents.")
+            raise Cancelled(f"Profiling was cancelled after {state.read:,} documents.")
         text = get_text(row)
         state.add(row, normalize_whitespace(text) if cfg.normalize_whitespace else text, cfg)
         if progress and time.monotonic() - last_report >= PROGRESS_EVERY_S:

@@ -9,6 +9,7 @@ runs/<run-id>/
   tokenizer/           the tokenizer used (Hugging Face format)
   checkpoints/step-N/  resumable state; written as .tmp-step-N and renamed when complete
   final/               save_pretrained model + tokenizer + model card
+  STOP                 present while a stop is asked for: every rank stops at its next step
 ```
 Everything a page reload, a second browser or an app restart needs is read back from here.
 """
@@ -29,6 +30,7 @@ STATES = ("queued", "running", "stopping", "stopped", "finished", "failed", "int
 ACTIVE_STATES = ("queued", "running", "stopping")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHECKPOINT = re.compile(r"^step-(\d+)$")
+STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 
 
 def check_run_id(run_id: str) -> str:

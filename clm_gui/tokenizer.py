@@ -26,7 +26,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig, is_hub_id
-from clm_gui.errors import UserError
+from clm_gui.errors import Cancelled, UserError, first_line
 from clm_gui.files import TMP_PREFIX, remove_tree
 
 UNK_TOKEN = "<unk>"  # WordPiece and Unigram only; byte-level BPE has no unknowns
@@ -53,10 +53,6 @@ def _word_pattern(punctuation_runs: bool) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Training.
-
-
-class TrainingCancelled(UserError):
-    """The user stopped tokenizer training; nothing was saved."""
 
 
 def special_tokens(cfg: TokenizerConfig) -> list[str]:
@@ -137,7 +133,7 @@ class _Feed:
         texts = itertools.islice(self.texts, self.limit) if self.limit else self.texts
         for text in texts:
             if self.should_stop and self.should_stop():
-                raise TrainingCancelled("Tokenizer training was cancelled; nothing was saved.")
+                raise Cancelled("Tokenizer training was cancelled; nothing was saved.")
             self.documents += 1
             self.bytes += len(text.encode("utf-8", "replace"))
             if self.on_progress and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
@@ -163,7 +159,7 @@ def train_tokenizer(
 
     Reads at most `cfg.sample_documents` documents (0: all). `on_progress(documents, bytes)` is called
     a few times a second while reading; `should_stop()` is checked before each document, and once more
-    after the trainer's final (uninterruptible) merge step, raising `TrainingCancelled`.
+    after the trainer's final (uninterruptible) merge step, raising `Cancelled`.
     """
     check_training_settings(cfg)
     tok, trainer = _BUILDERS[cfg.algorithm](cfg)
@@ -175,7 +171,7 @@ def train_tokenizer(
             raise UserError(_alphabet_message(cfg, None)) from None
         raise
     if should_stop and should_stop():
-        raise TrainingCancelled("Tokenizer training was cancelled; nothing was saved.")
+        raise Cancelled("Tokenizer training was cancelled; nothing was saved.")
     if feed.documents == 0:
         raise UserError("The dataset has no text to train a tokenizer on; check the source and its filters.")
     if tok.get_vocab_size() > cfg.vocab_size:  # WordPiece keeps the whole alphabet, whatever the size
@@ -226,16 +222,11 @@ def _tokenizer_folder(folder: Path) -> Path:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _from_folder(folder: Path):
     try:
         return AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:  # transformers raises several types for "this is not a tokenizer"
-        raise UserError(f"The tokenizer in {folder} cannot be read: {_first_line(exc)}") from None
+        raise UserError(f"The tokenizer in {folder} cannot be read: {first_line(exc)}") from None
 
 
 def _from_hub(hub_id: str):
@@ -253,7 +244,7 @@ def _from_hub(hub_id: str):
     try:
         return AutoTokenizer.from_pretrained(hub_id)
     except Exception as exc:  # not found, gated, no tokenizer files: all reported to the user
-        raise UserError(f"Could not load the tokenizer {hub_id!r} from the Hub: {_first_line(exc)}") from None
+        raise UserError(f"Could not load the tokenizer {hub_id!r} from the Hub: {first_line(exc)}") from None
 
 
 def load_tokenizer(path: str, eos_token: str = "<|endoftext|>", add_eos: bool = False) -> PreTrainedTokenizerFast:

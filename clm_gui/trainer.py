@@ -42,13 +42,12 @@ from clm_gui.loss import CausalLMLoss
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
-from clm_gui.runs import RunDir
+from clm_gui.runs import STOP_FILE, RunDir
 from clm_gui.sizing import flops_per_token
 from clm_gui.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 
-STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
 STEP_GATE_ENV = "CLM_GUI_STEP_GATE"  # tests: PATH holds the last step the run may train (see wait_at_step_gate)

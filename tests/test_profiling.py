@@ -13,9 +13,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from clm_gui.cli import main
 from clm_gui.config import DataConfig
 from clm_gui.domain import guess_domain
-from clm_gui.errors import UserError
-from clm_gui.profiling import (ProfileCancelled, profile_source, profile_summary, ratio_estimate, recommend_mode,
-                               suggest_context_length)
+from clm_gui.errors import Cancelled, UserError
+from clm_gui.profiling import profile_source, profile_summary, ratio_estimate, recommend_mode, suggest_context_length
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times, "
            "and the people of the town were in the habit of walking to the river in the evening.")
@@ -130,7 +129,7 @@ def test_progress_is_reported_and_profiling_can_be_cancelled(tmp_path):
     profile_source(cfg, sample=150, progress=lambda read, expected: seen.append((read, expected)))
     assert seen[-1] == (150, 150)
     checks = itertools.count(1)  # asked before each document: the 21st check stops it
-    with pytest.raises(ProfileCancelled, match="cancelled after 20 documents"):
+    with pytest.raises(Cancelled, match="cancelled after 20 documents"):
         profile_source(cfg, should_stop=lambda: next(checks) > 20)
 
 

@@ -75,6 +75,15 @@ def test_checkpointing_costs_one_more_forward_pass():
         pytest.approx(plain * 8 / 6)
 
 
+def test_mfu_counts_the_model_flops_and_not_the_recomputation():
+    cfg = ModelConfig(n_layer=4, n_embd=128, n_head=4, context_length=256)
+    flops = sizing.flops_per_token(count_params(cfg, 4096).flops_params, cfg)
+    assert sizing.model_flops_utilisation(cfg, 4096, 1000.0, flops * 4000) == pytest.approx(0.25)
+    assert sizing.model_flops_utilisation(cfg, 4096, 1000.0, flops * 1000, devices=2) == pytest.approx(0.5)
+    recomputing = dataclasses.replace(cfg, gradient_checkpointing=True)
+    assert sizing.model_flops_utilisation(recomputing, 4096, 1000.0, flops * 4000) == pytest.approx(0.25)
+
+
 # ---------------------------------------------------------------------------------------------
 # Memory.
 

@@ -19,12 +19,11 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from clm_gui import cli
 from clm_gui.config import DataConfig, TokenizerConfig
 from clm_gui.data import iter_documents
-from clm_gui.errors import UserError
+from clm_gui.errors import Cancelled, UserError
 from clm_gui.tokenizer import (
     HUB_TOKENIZERS,
     UNK_TOKEN,
     MissingEosToken,
-    TrainingCancelled,
     compare_tokenizers,
     evaluate_tokenizer,
     held_out_texts,
@@ -184,7 +183,7 @@ def test_training_reads_only_the_sample_and_reports_progress():
 
 def test_training_can_be_cancelled_while_reading():
     documents = CountingDocuments()
-    with pytest.raises(TrainingCancelled, match="cancelled"):
+    with pytest.raises(Cancelled, match="cancelled"):
         train_tokenizer(documents, TokenizerConfig(vocab_size=300), should_stop=lambda: len(documents.pulled) >= 3)
     assert len(documents.pulled) == 3
 
