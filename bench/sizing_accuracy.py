@@ -41,7 +41,8 @@ from accelerate import Accelerator  # noqa: E402
 from clm_gui import hardware, sizing  # noqa: E402
 from clm_gui.config import ModelConfig, TrainConfig  # noqa: E402
 from clm_gui.model import build_model, padded_vocab_size  # noqa: E402
-from clm_gui.trainer import CausalLMLoss, Trainer, make_optimizer  # noqa: E402
+from clm_gui.loss import CausalLMLoss  # noqa: E402
+from clm_gui.trainer import Trainer, make_optimizer  # noqa: E402
 
 # name: (layers, width, heads, vocabulary)
 GPU_SIZES = {
@@ -164,7 +165,7 @@ def run(args) -> list[Row]:
             peak, tps, params = measure_one(acc, cfg, vocab, micro_batch, device, args.steps)
             predicted = sizing.training_memory(cfg, vocab, micro_batch, spec.precision, 1, spec.compiled, spec.kind)
             single = dataclasses.replace(spec, count=1)  # the bench trains on one device
-            mfu = tps * sizing.training_flops_per_token(cfg, vocab) / spec.peak_flops
+            mfu = sizing.model_flops_utilisation(cfg, vocab, tps, spec.peak_flops)
             rows.append(Row(name, cfg, vocab, micro_batch, params, peak, predicted.peak_allocated, tps,
                             sizing.tokens_per_second(cfg, vocab, micro_batch, single), mfu))
     return rows

@@ -18,7 +18,8 @@ import torch
 
 from clm_gui.errors import UserError
 from clm_gui.faults import save_failed_message
-from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
+from clm_gui.files import TMP_PREFIX, remove_tree
+from clm_gui.runs import RunDir
 
 
 @dataclass

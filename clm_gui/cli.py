@@ -109,7 +109,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from clm_gui.launch import prepare_process_run
+    from clm_gui.preparation import prepare_process_run
 
     run, cfg, lock = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
                                          args.runs_dir or default_runs_dir())
@@ -316,7 +316,7 @@ def _run_profile(args) -> int:
 
         profile = profile_source(data, sample=args.sample or DEFAULT_SAMPLE, tokenizer=tokenizer, progress=progress)
     if args.json:
-        _print_json(profile)
+        _print_json(profile.to_dict())
     else:
         width = max(len(label) for label, _ in profile_summary(profile))
         for label, value in profile_summary(profile):

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from clm_gui.errors import ConfigError
+from clm_gui.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 
@@ -125,6 +126,11 @@ class TrainConfig:
     early_stop_patience: int = 5
 
 
+def tokens_per_step(micro_batch_size: int, grad_accum_steps: int, context_length: int, processes: int = 1) -> int:
+    """Tokens one optimizer step trains on: each process's micro-batches of full context windows."""
+    return micro_batch_size * grad_accum_steps * context_length * processes
+
+
 @dataclass
 class RunConfig:
     name: str = ""  # a label for the run; the run id is made from it
@@ -144,6 +150,10 @@ class RunConfig:
             raise ConfigError(problems)
         return self
 
+    def tokens_per_step(self, processes: int = 1) -> int:
+        t = self.train
+        return tokens_per_step(t.micro_batch_size, t.grad_accum_steps, self.model.context_length, processes)
+
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
 
@@ -151,8 +161,6 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> None:
-        from clm_gui.runs import atomic_write_text  # local: runs imports config
-
         atomic_write_text(Path(path), self.to_yaml())
 
 

@@ -35,7 +35,7 @@ import datasets
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_source
 from clm_gui.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
                                stream_held_out_starts)
-from clm_gui.errors import UserError
+from clm_gui.errors import UserError, first_line
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}
 TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -226,12 +226,7 @@ def _hub_dataset(source: str, streaming: bool):
     try:
         return datasets.load_dataset(dataset_id, config, split=split, streaming=streaming)
     except Exception as exc:  # network, auth, missing config or split: all reported to the user
-        raise UserError(f"Could not load {dataset_id!r} from the Hub: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise UserError(f"Could not load {dataset_id!r} from the Hub: {first_line(exc)}") from None
 
 
 def load_source(cfg: DataConfig, split: bool = True):
@@ -280,7 +275,7 @@ def read_error(exc: BaseException, cfg: DataConfig) -> UserError:
         problem = diagnose_table_file(path)
         if problem:
             return UserError(problem)
-    return UserError(f"Cannot read {cfg.source}: {_first_line(exc)}")
+    return UserError(f"Cannot read {cfg.source}: {first_line(exc)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from clm_gui.errors import UserError
+from clm_gui.errors import UserError, first_line
 
 SNIFF_BYTES = 8192
 CHUNK_BYTES = 1 << 20  # text is read 1 MiB at a time, so a huge file never sits in memory
@@ -257,7 +257,7 @@ def _parquet_problem(path: Path) -> str | None:
     try:
         pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for "not parquet"
-        return f"{path.name} is not a readable Parquet file ({_first_line(exc)})."
+        return f"{path.name} is not a readable Parquet file ({first_line(exc)})."
     return None
 
 
@@ -266,11 +266,6 @@ def parquet_rows(paths: list[Path]) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def shorten(text: str, width: int) -> str:

@@ -6,8 +6,18 @@ never a traceback.
 """
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a library's long report), or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class UserError(Exception):
     """A problem the user can fix; the message is shown to them verbatim."""
+
+
+class Cancelled(UserError):
+    """The user stopped a long task (profiling, tokenizer training); the message says what was kept."""
 
 
 class ConfigError(UserError):

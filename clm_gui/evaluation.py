@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from clm_gui.errors import UserError
+from clm_gui.loss import CausalLMLoss
 from clm_gui.packing import encode_batches
 
 LN2 = math.log(2)
@@ -90,8 +91,6 @@ def score_stream(loss_module: torch.nn.Module, stream: TokenStream, context_leng
 
 def score_texts(lm, tokenizer, docs: Iterable[str], batch_size: int = 8) -> Score:
     """Bits per byte of a loaded model (and its tokenizer) on the given documents."""
-    from clm_gui.trainer import CausalLMLoss
-
     context = getattr(lm.config, "n_positions", None) or lm.config.max_position_embeddings
     stream = encode_stream(docs, tokenizer, tokenizer.eos_token_id)
     if stream.n_bytes == 0:

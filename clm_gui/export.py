@@ -10,7 +10,8 @@ from pathlib import Path
 from clm_gui.config import is_hub_id
 from clm_gui.data import hub_reachable
 from clm_gui.errors import UserError
-from clm_gui.runs import TMP_PREFIX, RunDir
+from clm_gui.files import TMP_PREFIX
+from clm_gui.runs import RunDir
 
 EXPORTS_DIR = "exports"
 

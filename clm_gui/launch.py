@@ -1,4 +1,5 @@
-"""Training on several GPUs (and several machines) through `accelerate launch`.
+"""Training child processes: `accelerate launch` on several GPUs (and several machines), and the start of
+every training child of the app.
 
 The app never runs its own launcher: for more than one GPU it starts `accelerate launch` as a child
 process (an argument list, never a shell string) running the same `python -m clm_gui train` the
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
-from clm_gui.run_lock import TrainingLock
 from clm_gui.runs import RunDir
 
 # NVLink multicast can take a shared host's GPUs out of service; NCCL must not use it.
@@ -101,89 +101,16 @@ class SubprocessLauncher:
 
 def start_process(run: RunDir, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     """A training child in a session of its own (Ctrl-C on the app does not reach it: the app stops it
-    through the run's STOP file), its output appended to the run's train.log."""
+    through the run's STOP file), its output appended to the run's train.log.
+
+    The child runs in the app's working directory, so a relative path in the configuration means the same
+    file to both. It finds this package as the app did: installed, or (run from a checkout, as run.sh
+    does) through the folder holding it, put first on its PYTHONPATH.
+    """
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))}
     log = open(run.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the child owns it from here
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               cwd=Path(__file__).resolve().parents[1], start_new_session=True)
+                               start_new_session=True)
     log.close()
     return process
-
-
-def wants_several_processes(cfg: RunConfig, available_gpus: int) -> bool:
-    return len(selected_gpus(cfg.train.gpus, available_gpus)) > 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Inside each launched process: agree on one run folder.
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def prepare_process_run(config_path: Path | None, overrides, resume: Path | None, run_dir: Path | None,
-                        runs_root: Path) -> tuple[RunDir, RunConfig, TrainingLock | None]:
-    """The run folder and configuration this process trains, and the training lock it holds.
-
-    One process: as `jobs.prepare_run` (a new run folder, or a checked resume). Several processes
-    (`torchrun` / `accelerate launch`): rank 0 prepares the folder and tells the others where it is,
-    so the ranks of one training never create one folder each. The process that prepares (the only one,
-    or rank 0) first takes the runs folder's training lock, before it creates or changes anything, and
-    returns it for the caller to release when training ends (None on the other ranks); when another
-    training holds it, every rank raises its `TrainingBusy`.
-    """
-    from clm_gui.jobs import prepare_run
-
-    def prepare_folder() -> tuple[RunDir, RunConfig]:
-        if run_dir is not None:  # a folder the app prepared (config.yaml written, nothing trained yet)
-            run = RunDir(Path(run_dir))
-            if not run.exists():
-                raise UserError(f"{run_dir} is not a run folder (it has no config.yaml).")
-            return run, run.load_config().check()
-        return prepare_run(config_path, overrides, resume, runs_root)
-
-    def prepare() -> tuple[RunDir, RunConfig, TrainingLock]:
-        existing = resume or run_dir
-        lock = TrainingLock(Path(existing).resolve().parent if existing else Path(runs_root)).acquire()
-        try:
-            run, cfg = prepare_folder()
-        except BaseException:
-            lock.release()
-            raise
-        lock.name_run(run.id)
-        return run, cfg, lock
-
-    if world_size() == 1:
-        return prepare()
-    from datetime import timedelta
-
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-
-    from clm_gui.trainer import resolve_device
-
-    device_name = _device_setting(config_path, overrides, resume, run_dir)
-    # Rank 0 may tokenize a large corpus while the others wait at a barrier: allow it hours, not minutes.
-    state = PartialState(cpu=resolve_device(device_name).type == "cpu", timeout=timedelta(hours=6))
-    shared: list = [None]
-    lock = None
-    if state.is_main_process:
-        try:
-            run, _, lock = prepare()
-            shared = [str(run.path)]
-        except UserError as exc:
-            shared = [exc]
-    broadcast_object_list(shared, from_process=0)
-    if isinstance(shared[0], UserError):
-        raise shared[0]
-    run = RunDir(Path(shared[0]))
-    return run, run.load_config(), lock
-
-
-def _device_setting(config_path, overrides, resume, run_dir) -> str:
-    from clm_gui.config import apply_overrides, config_from_dict, load_config
-
-    if config_path is not None:
-        return load_config(config_path, overrides).train.device
-    saved = RunDir(Path(resume or run_dir)).load_config()
-    return config_from_dict(apply_overrides(saved.to_dict(), overrides)).train.device

@@ -14,7 +14,8 @@ import yaml
 
 from clm_gui.config import RunConfig
 from clm_gui.monitor import best_eval, latest_per_step, samples_blocks
-from clm_gui.runs import RunDir, atomic_write_text, read_jsonl
+from clm_gui.files import atomic_write_text, read_jsonl
+from clm_gui.runs import RunDir
 
 CARD_FILE = "README.md"
 PLOT_FILE = "loss.svg"

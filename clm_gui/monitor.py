@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 
 from clm_gui.config import TrainConfig
-from clm_gui.runs import ACTIVE_STATES, RunDir, parse_jsonl
+from clm_gui.files import parse_jsonl
+from clm_gui.runs import ACTIVE_STATES, STOP_FILE, RunDir
 
-STOP_FILE = "STOP"  # the trainer's stop request (trainer.STOP_FILE); not imported, to keep torch out of here
 PACE_WINDOW = 20  # train records used to measure the recent pace for the ETA
 
 
@@ -247,10 +247,6 @@ class Progress:
     limit: str  # which limit ends the run: "steps", "tokens" or "minutes"
 
 
-def tokens_per_step(train: TrainConfig, context_length: int, world_size: int = 1) -> int:
-    return train.micro_batch_size * train.grad_accum_steps * context_length * world_size
-
-
 def seconds_per_step(records: list[dict], window: int = PACE_WINDOW) -> float | None:
     """Recent wall seconds per optimizer step, evaluation, samples and checkpoints included.
 
@@ -285,17 +281,6 @@ def progress(train: TrainConfig, step_tokens: int, records: list[dict]) -> Progr
     fraction, eta, limit = max(candidates, key=lambda c: c[0])
     known = [c[1] for c in candidates if c[1] is not None]
     return Progress(min(fraction, 1.0), min(known) if known else None, limit)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clm_gui.errors import UserError
-from clm_gui.runs import RunDir, atomic_write_text, list_runs
+from clm_gui.files import atomic_write_text
+from clm_gui.runs import RunDir, list_runs
 
 OWNER_FILE = "owner.json"
 MACHINE = "machine"  # the owner of command-line runs, and of every run on a local machine

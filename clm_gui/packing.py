@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clm_gui.errors import Cancelled
+
 ENCODE_BATCH = 256  # documents per call into the Rust tokenizer (which encodes a batch in parallel)
 
 
@@ -98,7 +100,7 @@ def build_token_cache(docs: Iterable[str], tokenizer, eos_id: int, path: Path,
             if should_stop():
                 f.close()
                 tmp.unlink(missing_ok=True)
-                raise InterruptedError("tokenization cancelled")
+                raise Cancelled("Tokenizing the training data was stopped; nothing was kept.")
             f.write(ids.astype(dtype).tobytes())
             n_tokens += len(ids)
     os.replace(tmp, path)

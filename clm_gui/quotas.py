@@ -15,7 +15,7 @@ from pathlib import Path
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
 from clm_gui.ownership import Visitor, runs_owned_by
-from clm_gui.runs import remove_tree
+from clm_gui.files import remove_tree
 from clm_gui.uploads import UploadLimits, UploadResult, import_uploads
 
 

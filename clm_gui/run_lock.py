@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from clm_gui.errors import UserError
-from clm_gui.runs import atomic_write_text
+from clm_gui.files import atomic_write_text
 
 LOCK_FILE = ".training.lock"
 HOLDER_FILE = ".training.lock.json"

@@ -9,6 +9,7 @@ runs/<run-id>/
   tokenizer/           the tokenizer used (Hugging Face format)
   checkpoints/step-N/  resumable state; written as .tmp-step-N and renamed when complete
   final/               save_pretrained model + tokenizer + model card
+  STOP                 present while a stop is asked for: every rank stops at its next step
 ```
 Everything a page reload, a second browser or an app restart needs is read back from here.
 """
@@ -16,71 +17,20 @@ Everything a page reload, a second browser or an app restart needs is read back 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from clm_gui.config import RunConfig, load_config
 from clm_gui.errors import UserError
+from clm_gui.files import append_jsonl, atomic_write_text, read_jsonl
 
 STATES = ("queued", "running", "stopping", "stopped", "finished", "failed", "interrupted")
 ACTIVE_STATES = ("queued", "running", "stopping")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHECKPOINT = re.compile(r"^step-(\d+)$")
-TMP_PREFIX = ".tmp-"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see either the old or the new content, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    """Append one record as a line. A torn last line (a crash mid-write) is ended first, so the new
-    record stays on a line of its own; a lone surrogate in a text is written as its JSON escape."""
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with open(path, "ab") as f:
-        if f.tell() and not _ends_with_newline(path):
-            line = "\n" + line
-        f.write(line.encode("utf-8", errors="backslashreplace"))  # "\\ud800" is that JSON escape
-        f.flush()
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Every complete record; a torn or corrupt line (a crash mid-write) is skipped, not fatal."""
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return parse_jsonl(f)
-
-
-def parse_jsonl(lines: Iterable[str]) -> list[dict]:
-    """The JSON objects among these lines; corrupt lines are skipped."""
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 
 
 def check_run_id(run_id: str) -> str:
@@ -197,14 +147,3 @@ def list_runs(runs_root: Path) -> list[RunDir]:
         return []
     runs = [RunDir(p) for p in Path(runs_root).iterdir() if p.is_dir() and (p / "config.yaml").is_file()]
     return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
-
-
-def remove_tree(path: Path) -> None:
-    """Delete a folder. It is renamed away first, so that a crash halfway never leaves a half-deleted
-    folder under a name readers trust (a checkpoint still marked COMPLETE, final/)."""
-    trash = path.with_name(f"{TMP_PREFIX}trash-{path.name}.{os.getpid()}")
-    try:
-        os.replace(path, trash)
-    except OSError:  # missing, or not renameable: delete it where it is
-        trash = path
-    shutil.rmtree(trash, ignore_errors=True)

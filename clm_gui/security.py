@@ -51,19 +51,6 @@ def is_inside(path: str | Path, root: str | Path) -> bool:
     return Path(path).resolve().is_relative_to(Path(root).resolve())
 
 
-def resolve_inside(root: str | Path, user_path: str | Path) -> Path:
-    """`user_path` joined under `root` and resolved; refused when the result leaves `root`.
-
-    For names a user picks inside a folder (an archive entry, a run id, an uploaded file's name):
-    an absolute path, `..` steps or a symlink that lead elsewhere raise `PathOutsideRoot`.
-    """
-    text = _checked_text(user_path)
-    resolved = (Path(root) / text).resolve()
-    if not resolved.is_relative_to(Path(root).resolve()):
-        raise PathOutsideRoot(f"{text!r} leads outside the folder it must stay in; use a plain name inside it.")
-    return resolved
-
-
 @dataclass(frozen=True)
 class AccessPolicy:
     """What the app may read for its users: anything locally, only its data folder when hosted."""

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from clm_gui.config import ModelConfig
+from clm_gui.config import ModelConfig, tokens_per_step
 from clm_gui.errors import UserError
+from clm_gui.units import format_duration
+
+if TYPE_CHECKING:  # profiling reads datasets with `datasets`: the planner needs only the type
+    from clm_gui.profiling import DatasetProfile
 
 GB = 1e9
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
@@ -301,9 +306,14 @@ def tokens_per_second(cfg: ModelConfig, vocab_size: int, micro_batch_size: int, 
     return micro_batch_size * cfg.context_length * scaling / seconds
 
 
-def model_flops_utilisation(cfg: ModelConfig, vocab_size: int, tokens_per_s: float, device: DeviceSpec) -> float:
-    """The share of the devices' peak FLOP/s that `tokens_per_s` represents (MFU, with recomputation)."""
-    return tokens_per_s * training_flops_per_token(cfg, vocab_size) / (device.peak_flops * device.count)
+def model_flops_utilisation(cfg: ModelConfig, vocab_size: int, tokens_per_s: float, peak_flops: float,
+                            devices: int = 1) -> float:
+    """MFU: the share of the devices' peak FLOP/s that `tokens_per_s` is worth in the model's own FLOPs.
+
+    Recomputation under gradient checkpointing is not counted (the FLOPs are executed, but they do not
+    advance training), so MFU compares runs with and without it; `training_flops_per_token` counts it.
+    """
+    return tokens_per_s * flops_per_token(count_params(cfg, vocab_size).flops_params, cfg) / (peak_flops * devices)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,16 +389,12 @@ class Plan:
         }
 
 
-def tokens_per_step(cfg: ModelConfig, micro_batch_size: int, grad_accum_steps: int, device: DeviceSpec) -> int:
-    return micro_batch_size * grad_accum_steps * cfg.context_length * device.count
-
-
 def estimate(cfg: ModelConfig, vocab_size: int, device: DeviceSpec, micro_batch_size: int,
              grad_accum_steps: int, tokens: int, dataset_tokens: int | None = None) -> Plan:
     """Memory, speed and wall time of training `cfg` for `tokens` tokens (0: compute-optimal)."""
     n_params = count_params(cfg, vocab_size).total
     tokens = tokens or COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params
-    per_step = tokens_per_step(cfg, micro_batch_size, grad_accum_steps, device)
+    per_step = tokens_per_step(micro_batch_size, grad_accum_steps, cfg.context_length, device.count)
     steps = max(1, math.ceil(tokens / per_step))
     speed = tokens_per_second(cfg, vocab_size, micro_batch_size, device)
     memory = training_memory(cfg, vocab_size, micro_batch_size, device.precision, grad_accum_steps,
@@ -535,7 +541,7 @@ def _plan_shape(shape: Shape, request: PlanRequest) -> Plan | None:
             in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
             tokens = min(in_time, cap) if cap else in_time
         micro, accum = batch
-        per_step = tokens_per_step(cfg, micro, accum, device)
+        per_step = tokens_per_step(micro, accum, cfg.context_length, device.count)
         tokens = max(per_step, tokens // per_step * per_step)
         passes = tokens / request.dataset_tokens if request.dataset_tokens else None
         cfg = replace(cfg, dropout=dropout_for(passes))
@@ -585,39 +591,25 @@ def time_budget_limits(plan: Plan, minutes: float) -> dict:
     return {"max_steps": 0, "max_tokens": cap, "max_minutes": minutes}
 
 
-def dataset_tokens_from_profile(profile: dict | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
+def dataset_tokens_from_profile(profile: DatasetProfile | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
                                 ) -> tuple[int | None, str]:
     """Training tokens in a dataset profile: its own count, else an estimate from its size in bytes.
 
     Returns (tokens or None, a phrase saying where the figure comes from).
     """
-    if not isinstance(profile, dict):
+    if profile is None:
         return None, "no dataset profiled yet"
-    for key in ("total_tokens", "tokens"):
-        value = profile.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return int(value), "counted by the tokenizer"
-    for key in ("bytes", "total_bytes", "characters", "chars"):
-        value = profile.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            estimated = " (itself estimated from a sample)" if profile.get("estimated") else ""
-            return int(value / bytes_per_token), f"estimated from {key} at {bytes_per_token:g} bytes per token{estimated}"
+    if profile.tokens:
+        return profile.tokens, "counted by the tokenizer"
+    if profile.bytes:  # characters are known exactly when bytes are, and bytes are what a tokenizer eats
+        estimated = " (itself estimated from a sample)" if profile.estimated else ""
+        return int(profile.bytes / bytes_per_token), f"estimated from bytes at {bytes_per_token:g} bytes per token{estimated}"
     return None, "the profile has no size"
 
 
-def context_from_profile(profile: dict | None) -> int:
+def context_from_profile(profile: DatasetProfile | None) -> int:
     """The context length the Dataset tab's profile suggests from document lengths, or 0."""
-    suggestion = profile.get("context") if isinstance(profile, dict) else None
-    length = suggestion.get("length") if isinstance(suggestion, dict) else None
-    return int(length) if isinstance(length, (int, float)) and length >= 8 else 0
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return profile.context["length"] if profile else 0
 
 
 def plan_summary(plan: Plan) -> list[tuple[str, str]]:
@@ -634,7 +626,7 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
         ("Peak memory", f"{plan.memory.total / GB:.2f} GB of {plan.memory_available / GB:.1f} GB free per device"
                         f" ({'fits' if plan.fits else 'does NOT fit'}; estimate)"),
         ("Speed", f"{plan.tokens_per_s:,.0f} tokens/s (estimate)"),
-        ("Wall time", f"{_duration(plan.seconds)} (estimate, without evaluation and checkpoints)"),
+        ("Wall time", f"{format_duration(plan.seconds)} (estimate, without evaluation and checkpoints)"),
     ]
     if plan.epochs is not None:
         rows.append(("Passes over the data", f"{plan.epochs:.2f}"))

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from clm_gui.errors import UserError
-from clm_gui.runs import atomic_write_text
+from clm_gui.files import atomic_write_text
 
 STEP_GATE_ENV = "CLM_GUI_STEP_GATE"  # PATH holds the last step the run may train
 STEP_GATE_GIVE_UP_S = 900  # a gate nobody opens (its test died) fails the run instead of holding it forever

@@ -21,13 +21,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig, is_hub_id
-from clm_gui.errors import UserError
-from clm_gui.runs import TMP_PREFIX, remove_tree
+from clm_gui.errors import Cancelled, UserError, first_line
+from clm_gui.files import TMP_PREFIX, remove_tree
+
+if TYPE_CHECKING:  # profiling loads `datasets`, which this module reads through data.py only when asked
+    from clm_gui.profiling import DatasetProfile
 
 UNK_TOKEN = "<unk>"  # WordPiece and Unigram only; byte-level BPE has no unknowns
 SPACE_MARKER = "\u2581"  # "▁", as in SentencePiece: a space that stays visible inside a token
@@ -53,10 +57,6 @@ def _word_pattern(punctuation_runs: bool) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Training.
-
-
-class TrainingCancelled(UserError):
-    """The user stopped tokenizer training; nothing was saved."""
 
 
 def special_tokens(cfg: TokenizerConfig) -> list[str]:
@@ -137,7 +137,7 @@ class _Feed:
         texts = itertools.islice(self.texts, self.limit) if self.limit else self.texts
         for text in texts:
             if self.should_stop and self.should_stop():
-                raise TrainingCancelled("Tokenizer training was cancelled; nothing was saved.")
+                raise Cancelled("Tokenizer training was cancelled; nothing was saved.")
             self.documents += 1
             self.bytes += len(text.encode("utf-8", "replace"))
             if self.on_progress and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
@@ -163,7 +163,7 @@ def train_tokenizer(
 
     Reads at most `cfg.sample_documents` documents (0: all). `on_progress(documents, bytes)` is called
     a few times a second while reading; `should_stop()` is checked before each document, and once more
-    after the trainer's final (uninterruptible) merge step, raising `TrainingCancelled`.
+    after the trainer's final (uninterruptible) merge step, raising `Cancelled`.
     """
     check_training_settings(cfg)
     tok, trainer = _BUILDERS[cfg.algorithm](cfg)
@@ -175,7 +175,7 @@ def train_tokenizer(
             raise UserError(_alphabet_message(cfg, None)) from None
         raise
     if should_stop and should_stop():
-        raise TrainingCancelled("Tokenizer training was cancelled; nothing was saved.")
+        raise Cancelled("Tokenizer training was cancelled; nothing was saved.")
     if feed.documents == 0:
         raise UserError("The dataset has no text to train a tokenizer on; check the source and its filters.")
     if tok.get_vocab_size() > cfg.vocab_size:  # WordPiece keeps the whole alphabet, whatever the size
@@ -226,16 +226,11 @@ def _tokenizer_folder(folder: Path) -> Path:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _from_folder(folder: Path):
     try:
         return AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:  # transformers raises several types for "this is not a tokenizer"
-        raise UserError(f"The tokenizer in {folder} cannot be read: {_first_line(exc)}") from None
+        raise UserError(f"The tokenizer in {folder} cannot be read: {first_line(exc)}") from None
 
 
 def _from_hub(hub_id: str):
@@ -253,7 +248,7 @@ def _from_hub(hub_id: str):
     try:
         return AutoTokenizer.from_pretrained(hub_id)
     except Exception as exc:  # not found, gated, no tokenizer files: all reported to the user
-        raise UserError(f"Could not load the tokenizer {hub_id!r} from the Hub: {_first_line(exc)}") from None
+        raise UserError(f"Could not load the tokenizer {hub_id!r} from the Hub: {first_line(exc)}") from None
 
 
 def load_tokenizer(path: str, eos_token: str = "<|endoftext|>", add_eos: bool = False) -> PreTrainedTokenizerFast:
@@ -464,14 +459,11 @@ class Recommendation:
     vocab_size: int = 8192
 
 
-def _domain_of(profile: dict | None) -> tuple[str, str]:
+def _domain_of(profile: DatasetProfile | None) -> tuple[str, str]:
     """(kind, language) from a profile's domain guess; no profile means the demo corpus (Python code)."""
     if not profile:
         return "code", "Python"
-    domain = profile.get("domain") if isinstance(profile, dict) else None
-    if isinstance(domain, dict):
-        return str(domain.get("kind") or domain.get("label") or ""), str(domain.get("language") or "")
-    return str(domain or ""), ""
+    return profile.domain["kind"], profile.domain["language"]
 
 
 def _kind(kind: str, language: str) -> str:
@@ -509,16 +501,11 @@ def vocab_for_corpus(n_bytes: float | None) -> int:
     return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
 
 
-def _corpus_bytes(profile: dict | None) -> float | None:
-    value = profile.get("bytes") if isinstance(profile, dict) else None
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
-def recommend_tokenizer(profile: dict | None) -> Recommendation:
+def recommend_tokenizer(profile: DatasetProfile | None) -> Recommendation:
     """What to use for this dataset, and why, in one sentence."""
     rec = _recommend_for_domain(profile)
-    n_bytes = _corpus_bytes(profile)
-    if n_bytes is None or rec.algorithm == "unigram":
+    n_bytes = profile.bytes if profile else None
+    if not n_bytes or rec.algorithm == "unigram":
         return rec
     vocab = vocab_for_corpus(n_bytes)
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
@@ -530,7 +517,7 @@ def recommend_tokenizer(profile: dict | None) -> Recommendation:
     return dataclasses.replace(rec, vocab_size=vocab) if rec.action == "train" else rec
 
 
-def _recommend_for_domain(profile: dict | None) -> Recommendation:
+def _recommend_for_domain(profile: DatasetProfile | None) -> Recommendation:
     label, language = _domain_of(profile)
     kind = _kind(label, language)
     if kind == "code":

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
@@ -30,52 +29,31 @@ from clm_gui import checkpoints, sharding
 from clm_gui import data as data_lib
 from clm_gui.best_model import BestModel, load_best_weights, read_best, save_best
 from clm_gui.config import RunConfig
-from clm_gui.errors import UserError
+from clm_gui.devices import resolve_device, resolve_precision, world_size
+from clm_gui.errors import Cancelled, UserError
 from clm_gui.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.faults import out_of_memory_message, save_failed_message
-from clm_gui.fast_forward import hidden_states_fn
+from clm_gui.files import TMP_PREFIX, remove_tree
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
-from clm_gui.launch import world_size
+from clm_gui.loss import CausalLMLoss
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
-from clm_gui.runs import TMP_PREFIX, RunDir, remove_tree
-from clm_gui.sizing import flops_per_token
+from clm_gui.runs import STOP_FILE, RunDir
 from clm_gui.schedule import budget_used, lr_at
+from clm_gui.sizing import model_flops_utilisation
 from clm_gui.step_gate import wait_at_step_gate
 from clm_gui.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.tokenizer import load_tokenizer, train_tokenizer
 
-STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
 
 
 # ---------------------------------------------------------------------------------------------
-# Device and precision.
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device asks for a CUDA GPU but none is available; use 'auto' or 'cpu'.")
-    return device
-
-
-def resolve_precision(precision: str, device: torch.device, sharded: bool = False) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs (fp32 when sharded: FSDP here has no fp16 loss
-    scaling), fp32 on CPU; an explicit choice wins."""
-    if precision != "auto":
-        if device.type == "cpu" and precision == "fp16":
-            raise UserError("fp16 training needs a GPU; use bf16 or fp32 on the CPU.")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32" if sharded else "fp16"
-    return "fp32"
+# Precision and the step's mode.
 
 
 _ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
@@ -102,35 +80,6 @@ def step_mode(setting: str, device: torch.device, processes: int, precision: str
     return "graph" if setting in ("graph", "auto") and capturable else "compiled"
 
 
-# ---------------------------------------------------------------------------------------------
-# The model with its loss.
-
-
-class CausalLMLoss(torch.nn.Module):
-    """A Hugging Face causal LM plus its next-token loss, as one module.
-
-    The loss is taken on the hidden states through the output embedding, so the trainer (and
-    `torch.compile`) sees the whole step, and DDP wraps a module whose forward returns the loss. The
-    hidden states come from the lean forward in `fast_forward` where the family has one.
-
-    `whole_model=True` calls the model itself instead, for FSDP: a sharded model gathers its weights in
-    the hooks of the modules it calls, and the lean forward reads the blocks' weights without calling them.
-    """
-
-    def __init__(self, lm: torch.nn.Module, whole_model: bool = False):
-        super().__init__()
-        self.lm, self.whole_model = lm, whole_model
-        self.hidden_states = hidden_states_fn(lm) or (
-            lambda model, ids: model.base_model(input_ids=ids).last_hidden_state)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if self.whole_model:
-            logits = self.lm(input_ids=input_ids, use_cache=False).logits[:, :-1]
-        else:
-            hidden = self.hidden_states(self.lm, input_ids)
-            logits = self.lm.get_output_embeddings()(hidden[:, :-1])
-        targets = input_ids[:, 1:]
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
@@ -231,10 +180,10 @@ class Trainer:
             self._setup_data()
             self._setup_model()
             return self._loop()
+        except Cancelled:  # a stop while the training data was tokenized: nothing trained yet to keep
+            return self._finish("stopped", f"Stopped at step {self.state.step}.")
         except UserError as exc:
             return self._finish("failed", str(exc))
-        except InterruptedError:  # a stop while the training data was tokenized: nothing trained yet to keep
-            return self._finish("stopped", f"Stopped at step {self.state.step}.")
         except torch.OutOfMemoryError:
             pass  # handled below, once the traceback and the activations its frames hold are gone
         return self._out_of_memory()
@@ -308,7 +257,6 @@ class Trainer:
         if self.resume:
             self._load_latest_checkpoint()
         prepare_optimizer(self.optimizer, self.captures_step, self.device)
-        self._flops_per_token = flops_per_token(self._params_without_positions(), cfg.model)
         self._peak = peak_flops(torch.cuda.get_device_name(self.device), self.precision) \
             if self.device.type == "cuda" else None
 
@@ -371,10 +319,6 @@ class Trainer:
             )
         return windows
 
-    def _params_without_positions(self) -> int:
-        positions = getattr(self.lm.base_model, "wpe", None)
-        return self.n_params - (positions.weight.numel() if positions is not None else 0)
-
     # --- the loop -----------------------------------------------------------------------------
     def _stop_requested(self) -> bool:
         return self._external_stop() or (self.run_dir.path / STOP_FILE).exists()
@@ -394,7 +338,7 @@ class Trainer:
         """Train until a limit, a stop request or early stopping; evaluate, sample and checkpoint on their
         cadence and once more at the last step; then write final/."""
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
-        tokens_per_step = t.micro_batch_size * t.grad_accum_steps * cfg.model.context_length * acc.num_processes
+        tokens_per_step = cfg.tokens_per_step(acc.num_processes)
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
         self.phase_seconds["setup"] = time.time() - self._process_start
         first_step, stopped_early = self.state.step, False
@@ -485,7 +429,8 @@ class Trainer:
         if not self._first_step_logged:  # setup, tokenizer, data, model build and compile included
             record["startup_s"], self._first_step_logged = time.time() - self._process_start, True
         if self._peak:
-            record["mfu"] = tokens_per_s * self._flops_per_token / (self._peak * self.accelerator.num_processes)
+            record["mfu"] = model_flops_utilisation(self.cfg.model, len(self.tokenizer), tokens_per_s, self._peak,
+                                                    self.accelerator.num_processes)
         self._record(record)
 
     def _record(self, record: dict) -> None:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from clm_gui.runs import atomic_write_text
+from clm_gui.files import atomic_write_text
 from clm_gui.step_gate import STEP_GATE_ENV
 
 WAIT_S = 300  # only a guard against a hang: a held run waits as long as the test needs

@@ -14,8 +14,9 @@ from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 from clm_gui import cli, evaluation
 from clm_gui import trainer as trainer_lib
 from clm_gui.evaluation import Score, TokenStream, score_stream, scoring_windows
+from clm_gui.loss import CausalLMLoss
 from clm_gui.runs import new_run_dir
-from clm_gui.trainer import CausalLMLoss, train
+from clm_gui.trainer import train
 from tests.fast_runs import fast_config, write_corpus
 
 

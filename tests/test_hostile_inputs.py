@@ -22,9 +22,10 @@ from clm_gui.config import DataConfig, RunConfig, TokenizerConfig, config_from_y
 from clm_gui.data import iter_documents
 from clm_gui.errors import UserError
 from clm_gui.generate import SamplingSettings, generate
+from clm_gui.files import append_jsonl, read_jsonl
 from clm_gui.model import build_model
-from clm_gui.runs import append_jsonl, new_run_dir, open_run, read_jsonl
-from clm_gui.security import AccessPolicy, resolve_inside
+from clm_gui.runs import new_run_dir, open_run
+from clm_gui.security import AccessPolicy
 from clm_gui.tokenizer import train_tokenizer
 from clm_gui.uploads import UploadLimits, import_uploads
 from tests.fast_runs import write_corpus
@@ -65,10 +66,6 @@ def hosted(field: str, value: str) -> Callable[[Path], object]:
         setattr(getattr(cfg, section), key, value.replace("DATA", str(tmp / "data")))
         return AccessPolicy(tmp / "data", hosted=True).check_config(cfg)
     return attempt
-
-
-def joined(name: str) -> Callable[[Path], object]:
-    return lambda tmp: resolve_inside(tmp / "data", name)
 
 
 def run_id(value: str) -> Callable[[Path], object]:
@@ -186,8 +183,6 @@ CASES = [
             r"tokenizer\.path '~/\.cache' is outside"),
     Hostile("relative tokenizer path", "policy", hosted("tokenizer.path", "../"),
             r"tokenizer\.path '\.\./' is outside"),
-    Hostile("absolute name inside a folder", "policy", joined("/etc/passwd"), r"leads outside the folder"),
-    Hostile("dotted name inside a folder", "policy", joined("a/../../b"), r"leads outside the folder"),
     # --- run ids -----------------------------------------------------------------------------
     Hostile("run id climbing out", "runs", run_id("../../etc"), r"not a valid run id"),
     Hostile("run id with a slash", "runs", run_id("a/b"), r"not a valid run id.*no slashes"),
@@ -253,7 +248,6 @@ def still_works(area: str, tmp: Path) -> None:
         cfg.tokenizer.path = "openai-community/gpt2"
         assert policy.check_config(cfg) is cfg
         assert policy.check_config(RunConfig()).data.source == "demo"
-        assert resolve_inside(tmp / "data", "uploads/x.txt") == (tmp / "data" / "uploads" / "x.txt").resolve()
     elif area == "runs":
         run = new_run_dir(tmp / "runs", RunConfig(name="fine"))
         assert open_run(tmp / "runs", run.id).path == run.path

@@ -11,11 +11,10 @@ import time
 
 import pytest
 
-from clm_gui import trainer
 from clm_gui.errors import UserError
 from clm_gui.jobs import JobManager, ThreadLauncher, manager_for, mark_interrupted
-from clm_gui.monitor import STOP_FILE, current_status, read_metrics
-from clm_gui.runs import list_runs, new_run_dir
+from clm_gui.monitor import current_status, read_metrics
+from clm_gui.runs import STOP_FILE, list_runs, new_run_dir
 from clm_gui.tokenizer import train_tokenizer
 from tests.conftest import make_tiny_config
 
@@ -238,7 +237,3 @@ def test_mark_interrupted_leaves_finished_and_live_runs_alone(shared_root, token
 def test_every_page_of_the_app_shares_one_manager_per_runs_folder(tmp_path):
     assert manager_for(tmp_path) is manager_for(tmp_path / "." )
     assert manager_for(tmp_path) is not manager_for(tmp_path / "other")
-
-
-def test_the_stop_file_name_is_the_one_the_trainer_watches():
-    assert STOP_FILE == trainer.STOP_FILE

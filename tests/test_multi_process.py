@@ -13,7 +13,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from clm_gui.errors import UserError
 from clm_gui.launch import MachineSettings, launch_command, selected_gpus
-from clm_gui.runs import RunDir, remove_tree
+from clm_gui.files import remove_tree
+from clm_gui.runs import RunDir
 from clm_gui.trainer import train
 from tests.conftest import free_port, make_tiny_config
 from tests.fast_runs import fast_config, write_corpus

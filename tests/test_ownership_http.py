@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from clm_gui.config import RunConfig
-from clm_gui.monitor import STOP_FILE
 from clm_gui.ownership import record_owner, visitor_for
-from clm_gui.runs import RunDir, new_run_dir
+from clm_gui.runs import STOP_FILE, RunDir, new_run_dir
 from tests.test_security_http import call, raw_get
 
 ALICE_BROWSER, BOB_BROWSER = "alices-browser-token-0123456789abcdef", "bobs-browser-token-0123456789abcdef"

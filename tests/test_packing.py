@@ -7,7 +7,7 @@ from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHead
 
 from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_documents, pack_windows,
                              read_token_cache)
-from clm_gui.trainer import CausalLMLoss
+from clm_gui.loss import CausalLMLoss
 
 
 def char_tokenizer() -> PreTrainedTokenizerFast:

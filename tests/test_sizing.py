@@ -75,6 +75,15 @@ def test_checkpointing_costs_one_more_forward_pass():
         pytest.approx(plain * 8 / 6)
 
 
+def test_mfu_counts_the_model_flops_and_not_the_recomputation():
+    cfg = ModelConfig(n_layer=4, n_embd=128, n_head=4, context_length=256)
+    flops = sizing.flops_per_token(count_params(cfg, 4096).flops_params, cfg)
+    assert sizing.model_flops_utilisation(cfg, 4096, 1000.0, flops * 4000) == pytest.approx(0.25)
+    assert sizing.model_flops_utilisation(cfg, 4096, 1000.0, flops * 1000, devices=2) == pytest.approx(0.5)
+    recomputing = dataclasses.replace(cfg, gradient_checkpointing=True)
+    assert sizing.model_flops_utilisation(recomputing, 4096, 1000.0, flops * 4000) == pytest.approx(0.25)
+
+
 # ---------------------------------------------------------------------------------------------
 # Memory.
 
@@ -134,7 +143,8 @@ def test_cpu_memory_estimate_is_within_15_percent_of_a_measured_training_step(fa
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from clm_gui.config import TrainConfig
-    from clm_gui.trainer import CausalLMLoss, make_optimizer
+    from clm_gui.loss import CausalLMLoss
+    from clm_gui.trainer import make_optimizer
 
     cfg = ModelConfig(family=family, n_layer=3, n_embd=96, n_head=3, context_length=64,
                       gradient_checkpointing=checkpointing)
@@ -325,18 +335,17 @@ def test_llama_recommendations_use_the_llama_family():
 # Inputs from the Dataset tab's profile.
 
 
-def test_dataset_tokens_come_from_the_profile_count_or_its_size():
-    assert sizing.dataset_tokens_from_profile({"tokens": 12345})[0] == 12345
-    tokens, how = sizing.dataset_tokens_from_profile({"tokens": None, "bytes": 4_000_000, "estimated": True})
-    assert tokens == 1_000_000 and "estimated" in how and "sample" in how
-    assert sizing.dataset_tokens_from_profile(None)[0] is None
-    assert sizing.dataset_tokens_from_profile({"bytes": "lots"})[0] is None
-    assert sizing.dataset_tokens_from_profile(["not", "a", "dict"])[0] is None
+def test_dataset_tokens_come_from_the_profile_count_or_its_size(profile_with):
+    assert sizing.dataset_tokens_from_profile(profile_with(tokens=12345)) == (12345, "counted by the tokenizer")
+    tokens, how = sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=4_000_000, estimated=True))
+    assert tokens == 1_000_000 and "estimated from bytes" in how and "sample" in how
+    assert sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=None)) == \
+        (None, "the profile has no size")  # a stream of unknown size
+    assert sizing.dataset_tokens_from_profile(None) == (None, "no dataset profiled yet")
 
 
-def test_context_from_profile_reads_the_suggestion_defensively():
-    assert sizing.context_from_profile({"context": {"length": 512, "reason": "..."}}) == 512
-    assert sizing.context_from_profile({"context": None}) == 0
+def test_context_from_profile_is_the_profiles_suggestion(profile_with):
+    assert sizing.context_from_profile(profile_with(context={"length": 512, "reason": "..."})) == 512
     assert sizing.context_from_profile(None) == 0
 
 

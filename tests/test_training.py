@@ -16,6 +16,7 @@ from clm_gui import trainer as trainer_lib
 from clm_gui.runs import RunDir, new_run_dir
 from clm_gui.trainer import Trainer, train
 from tests.conftest import make_tiny_config
+from tests.fast_runs import fast_config, write_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -181,7 +182,7 @@ def test_cli_rejects_a_bad_config_with_every_problem(tmp_path):
 
 def test_resume_refuses_a_changed_model_naming_the_fields(runs_root, tmp_path):
     from clm_gui.errors import ConfigError
-    from clm_gui.jobs import prepare_run
+    from clm_gui.preparation import prepare_run
 
     cfg = make_tiny_config(max_steps=5, eval_interval=0, save_interval=5)
     run = new_run_dir(runs_root, cfg)
@@ -201,3 +202,12 @@ def test_same_seed_gives_the_same_initial_weights():
     assert a.config.vocab_size == 1024
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
     assert not torch.equal(next(a.parameters()), next(c.parameters()))
+
+
+def test_a_stop_while_the_training_data_is_tokenized_ends_the_run_as_stopped(runs_root, tmp_path):
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"))
+    run = new_run_dir(runs_root, cfg)
+    status = Trainer(cfg, run, should_stop=lambda: True).run()
+    assert (status["state"], status["message"]) == ("stopped", "Stopped at step 0.")
+    cache = runs_root / ".token-cache"
+    assert not cache.exists() or not any(cache.iterdir())  # the half-written cache is gone

@@ -10,7 +10,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from clm_gui import hardware, sizing
-from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
+from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig, tokens_per_step
 from clm_gui.errors import UserError
 from clm_gui.ui.context import UIContext
 
@@ -274,7 +274,7 @@ def apply_to_config(config: dict, fields: Fields, devices: int = 1) -> dict:
     model_section.update({k: v for k, v in asdict(model).items() if k != "tie_embeddings"})
     n_params = sizing.count_params(model, vocab_size(updated)).total
     tokens = fields.tokens or sizing.COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params
-    per_step = fields.micro_batch_size * fields.grad_accum_steps * model.context_length * devices
+    per_step = tokens_per_step(fields.micro_batch_size, fields.grad_accum_steps, model.context_length, devices)
     steps = max(1, -(-tokens // per_step))
     updated.setdefault("train", {}).update(micro_batch_size=fields.micro_batch_size,
                                            grad_accum_steps=fields.grad_accum_steps,

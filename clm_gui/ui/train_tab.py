@@ -23,15 +23,15 @@ from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECIS
                             config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs import JobManager, manager_for
-from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_passes, format_time, is_active,
-                             log_tail, overfitting_note, passes_over_data, progress, read_metrics, read_samples,
-                             samples_blocks, summarize, tokens_per_step)
+from clm_gui.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
+                             passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
 from clm_gui.ownership import Visitor, check_control, control_refusal, may_control
-from clm_gui.runs import RunDir, list_runs, open_run
+from clm_gui.runs import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import quiet_events
+from clm_gui.units import format_duration
 
 POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
@@ -135,7 +135,7 @@ def validation_markdown(config: dict) -> str:
     cfg, problems = draft_problems(config)
     if problems:
         return "**Fix before starting:**\n" + "\n".join(f"- {p}" for p in problems)
-    per_step = tokens_per_step(cfg.train, cfg.model.context_length)
+    per_step = cfg.tokens_per_step()
     limits = [f"{cfg.train.max_steps:,} steps" * bool(cfg.train.max_steps),
               f"{cfg.train.max_tokens:,} tokens" * bool(cfg.train.max_tokens),
               f"{cfg.train.max_minutes:g} minutes" * bool(cfg.train.max_minutes)]
@@ -185,8 +185,7 @@ def status_markdown(run: RunDir | None, status: dict) -> str:
 
 def progress_html(run: RunDir, status: dict, records: list[dict]) -> str:
     cfg = run_config(run)
-    done = progress(cfg.train, tokens_per_step(cfg.train, cfg.model.context_length, status.get("world_size") or 1),
-                    records)
+    done = progress(cfg.train, cfg.tokens_per_step(status.get("world_size") or 1), records)
     fraction = 1.0 if status.get("state") == "finished" else done.fraction
     last = next((r for r in reversed(records) if r.get("kind") == "train"), {})
     parts = [f"step {last.get('step', 0):,}" + (f" / {cfg.train.max_steps:,}" if cfg.train.max_steps else ""),

@@ -1,0 +1,15 @@
+"""Quantities as people read them."""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float | None) -> str:
+    """"42 s", "3 min 07 s", "2 h 05 min"; "—" when unknown (an ETA before the pace is known)."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

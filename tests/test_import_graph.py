@@ -1,0 +1,49 @@
+"""The modules of clm_gui import each other one way: a module never needs, even late, one that needs it."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "clm_gui"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(tree: ast.Module, known: set[str]) -> set[str]:
+    """The clm_gui modules a module imports anywhere: at the top, inside functions, under `if`."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from clm_gui.ui import tabs` imports the module clm_gui.ui.tabs; `from clm_gui.x import f`, clm_gui.x.
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & known
+            found.update(submodules or {node.module})
+    return {name for name in found if name in known}
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    known = {module_name(path) for path in paths}
+    return {module_name(path): imported_modules(ast.parse(path.read_text(encoding="utf-8")), known) - {module_name(path)}
+            for path in paths}
+
+
+def test_the_import_graph_reads_imports_inside_functions_too():
+    graph = import_graph()
+    assert "clm_gui.ui.app" in graph["clm_gui.cli"]  # imported inside _run_app
+    assert "clm_gui.ui.tabs" in graph["clm_gui.ui.app"]  # `from clm_gui.ui import tabs`, inside a function
+    assert "clm_gui.errors" in graph["clm_gui.config"]
+
+
+def test_no_module_of_clm_gui_imports_itself_through_others():
+    try:
+        order = list(graphlib.TopologicalSorter(import_graph()).static_order())
+    except graphlib.CycleError as cycle:
+        raise AssertionError(f"import cycle: {' -> '.join(cycle.args[1])}") from None
+    assert "clm_gui.trainer" in order
