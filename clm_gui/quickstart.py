@@ -89,8 +89,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     cfg.check()
     log("Profiling the data.")
     profile = profile_source(cfg.data)
-    cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
-    choices.append(Choice("Data", f"{profile.bytes / 1e6:,.2f} MB, {profile.domain['label']}, {mode['mode']}",
+    cfg.data.eval_fraction = eval_fraction_for(profile["bytes"])
+    choices.append(Choice("Data", f"{profile['bytes'] / 1e6:,.2f} MB, {profile['domain']['label']}, {mode['mode']}",
                           f"{mode['reason']} {describe_split(cfg.data)}"))
 
     rec = recommend_tokenizer(profile)
@@ -112,7 +112,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens{offline}", rec.reason))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
-    dataset_tokens = int(profile.bytes * (1 - cfg.data.eval_fraction) / bytes_per_token)
+    dataset_tokens = int(profile["bytes"] * (1 - cfg.data.eval_fraction) / bytes_per_token)
 
     spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
     hours = max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -29,9 +28,6 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig, is_hub_id
 from clm_gui.errors import Cancelled, UserError, first_line
 from clm_gui.files import TMP_PREFIX, remove_tree
-
-if TYPE_CHECKING:  # profiling loads `datasets`, which this module reads through data.py only when asked
-    from clm_gui.profiling import DatasetProfile
 
 UNK_TOKEN = "<unk>"  # WordPiece and Unigram only; byte-level BPE has no unknowns
 SPACE_MARKER = "\u2581"  # "▁", as in SentencePiece: a space that stays visible inside a token
@@ -459,11 +455,14 @@ class Recommendation:
     vocab_size: int = 8192
 
 
-def _domain_of(profile: DatasetProfile | None) -> tuple[str, str]:
+def _domain_of(profile: dict | None) -> tuple[str, str]:
     """(kind, language) from a profile's domain guess; no profile means the demo corpus (Python code)."""
     if not profile:
         return "code", "Python"
-    return profile.domain["kind"], profile.domain["language"]
+    domain = profile.get("domain") if isinstance(profile, dict) else None
+    if isinstance(domain, dict):
+        return str(domain.get("kind") or domain.get("label") or ""), str(domain.get("language") or "")
+    return str(domain or ""), ""
 
 
 def _kind(kind: str, language: str) -> str:
@@ -501,11 +500,16 @@ def vocab_for_corpus(n_bytes: float | None) -> int:
     return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
 
 
-def recommend_tokenizer(profile: DatasetProfile | None) -> Recommendation:
+def _corpus_bytes(profile: dict | None) -> float | None:
+    value = profile.get("bytes") if isinstance(profile, dict) else None
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def recommend_tokenizer(profile: dict | None) -> Recommendation:
     """What to use for this dataset, and why, in one sentence."""
     rec = _recommend_for_domain(profile)
-    n_bytes = profile.bytes if profile else None
-    if not n_bytes or rec.algorithm == "unigram":
+    n_bytes = _corpus_bytes(profile)
+    if n_bytes is None or rec.algorithm == "unigram":
         return rec
     vocab = vocab_for_corpus(n_bytes)
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
@@ -517,7 +521,7 @@ def recommend_tokenizer(profile: DatasetProfile | None) -> Recommendation:
     return dataclasses.replace(rec, vocab_size=vocab) if rec.action == "train" else rec
 
 
-def _recommend_for_domain(profile: DatasetProfile | None) -> Recommendation:
+def _recommend_for_domain(profile: dict | None) -> Recommendation:
     label, language = _domain_of(profile)
     kind = _kind(label, language)
     if kind == "code":

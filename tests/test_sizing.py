@@ -335,17 +335,18 @@ def test_llama_recommendations_use_the_llama_family():
 # Inputs from the Dataset tab's profile.
 
 
-def test_dataset_tokens_come_from_the_profile_count_or_its_size(profile_with):
-    assert sizing.dataset_tokens_from_profile(profile_with(tokens=12345)) == (12345, "counted by the tokenizer")
-    tokens, how = sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=4_000_000, estimated=True))
-    assert tokens == 1_000_000 and "estimated from bytes" in how and "sample" in how
-    assert sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=None)) == \
-        (None, "the profile has no size")  # a stream of unknown size
-    assert sizing.dataset_tokens_from_profile(None) == (None, "no dataset profiled yet")
+def test_dataset_tokens_come_from_the_profile_count_or_its_size():
+    assert sizing.dataset_tokens_from_profile({"tokens": 12345})[0] == 12345
+    tokens, how = sizing.dataset_tokens_from_profile({"tokens": None, "bytes": 4_000_000, "estimated": True})
+    assert tokens == 1_000_000 and "estimated" in how and "sample" in how
+    assert sizing.dataset_tokens_from_profile(None)[0] is None
+    assert sizing.dataset_tokens_from_profile({"bytes": "lots"})[0] is None
+    assert sizing.dataset_tokens_from_profile(["not", "a", "dict"])[0] is None
 
 
-def test_context_from_profile_is_the_profiles_suggestion(profile_with):
-    assert sizing.context_from_profile(profile_with(context={"length": 512, "reason": "..."})) == 512
+def test_context_from_profile_reads_the_suggestion_defensively():
+    assert sizing.context_from_profile({"context": {"length": 512, "reason": "..."}}) == 512
+    assert sizing.context_from_profile({"context": None}) == 0
     assert sizing.context_from_profile(None) == 0
 
 

@@ -19,7 +19,6 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from clm_gui import cli
 from clm_gui.config import DataConfig, TokenizerConfig
 from clm_gui.data import iter_documents
-from clm_gui.domain import DomainGuess
 from clm_gui.errors import Cancelled, UserError
 from clm_gui.tokenizer import (
     HUB_TOKENIZERS,
@@ -315,25 +314,23 @@ def test_comparison_evaluates_every_tokenizer_on_the_same_text(trained, corpus_d
 # Recommendation
 
 
-def domain(kind: str, language: str = "") -> dict:
-    return DomainGuess(kind, language).to_dict()
-
-
-@pytest.mark.parametrize("kind, language, action, hub_or_algorithm", [
-    ("code", "Python", "pretrained", "codeparrot/codeparrot"),
-    ("code", "JavaScript", "pretrained", "bigcode/starcoder2-3b"),
-    ("code", "", "pretrained", "bigcode/starcoder2-3b"),
-    ("natural language", "English", "pretrained", "openai-community/gpt2"),
-    ("natural language", "Latin script", "train", "bpe"),
-    ("natural language", "CJK script", "train", "bpe"),
-    ("biological sequences", "protein", "train", "unigram"),
-    ("biological sequences", "DNA", "train", "unigram"),
-    ("biological sequences", "RNA", "train", "unigram"),
-    ("tabular", "JSON", "train", "bpe"),
-    ("other", "", "train", "bpe"),
+@pytest.mark.parametrize("domain, action, hub_or_algorithm", [
+    ({"kind": "code", "language": "Python", "label": "code (Python)"}, "pretrained", "codeparrot/codeparrot"),
+    ({"kind": "code", "language": "JavaScript"}, "pretrained", "bigcode/starcoder2-3b"),
+    ({"kind": "code", "language": ""}, "pretrained", "bigcode/starcoder2-3b"),
+    ({"kind": "natural language", "language": "English"}, "pretrained", "openai-community/gpt2"),
+    ({"kind": "natural language", "language": "Latin script"}, "train", "bpe"),
+    ({"kind": "natural language", "language": "CJK script"}, "train", "bpe"),
+    ({"kind": "biological sequences", "language": "protein"}, "train", "unigram"),
+    ({"kind": "biological sequences", "language": "DNA"}, "train", "unigram"),
+    ({"kind": "biological sequences", "language": "RNA"}, "train", "unigram"),
+    ({"kind": "tabular", "language": "JSON"}, "train", "bpe"),
+    ({"kind": "other"}, "train", "bpe"),
+    ({"label": "code (Python)"}, "pretrained", "bigcode/starcoder2-3b"),  # an older profile: label only
+    ("natural language", "train", "bpe"),
 ])
-def test_recommendation_follows_the_dataset_domain(profile_with, kind, language, action, hub_or_algorithm):
-    rec = recommend_tokenizer(profile_with(bytes=None, domain=domain(kind, language)))
+def test_recommendation_follows_the_dataset_domain(domain, action, hub_or_algorithm):
+    rec = recommend_tokenizer({"documents": 10, "domain": domain})
     assert rec.action == action
     assert hub_or_algorithm == (rec.hub_id if action == "pretrained" else rec.algorithm)
     assert rec.reason.endswith(".") and ". " not in rec.reason  # one sentence
@@ -342,17 +339,18 @@ def test_recommendation_follows_the_dataset_domain(profile_with, kind, language,
 
 
 @pytest.mark.parametrize("n_bytes, vocab", [(300e3, 1024), (1e6, 1024), (5e6, 2048), (30e6, 4096), (1e9, 16384)])
-def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(profile_with, n_bytes, vocab):
-    for guess in (domain("natural language", "English"), domain("code", "Python"), domain("other")):
-        rec = recommend_tokenizer(profile_with(bytes=int(n_bytes), domain=guess))
+def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(n_bytes, vocab):
+    for domain in ({"kind": "natural language", "language": "English"}, {"kind": "code", "language": "Python"},
+                   {"kind": "other"}):
+        rec = recommend_tokenizer({"bytes": n_bytes, "domain": domain})
         if n_bytes < 100e6:
             assert (rec.action, rec.algorithm, rec.vocab_size) == ("train", "bpe", vocab)
         assert rec.reason.endswith(".") and ". " not in rec.reason
-    assert recommend_tokenizer(profile_with(bytes=10**9, domain=domain("code", "Python"))).action == "pretrained"
+    assert recommend_tokenizer({"bytes": 1e9, "domain": {"kind": "code", "language": "Python"}}).action == "pretrained"
 
 
-def test_without_a_profile_the_demo_corpus_recommendation_applies(profile_with):
-    assert recommend_tokenizer(None) == recommend_tokenizer(profile_with(bytes=None, domain=domain("code", "Python")))
+def test_without_a_profile_the_demo_corpus_recommendation_applies():
+    assert recommend_tokenizer(None) == recommend_tokenizer({"domain": {"kind": "code", "language": "Python"}})
 
 
 def test_the_curated_hub_list_covers_every_domain():

@@ -14,5 +14,5 @@ from clm_gui.ui.visitor import Visitors
 class UIContext:
     settings: AppSettings
     config: gr.State  # RunConfig.to_dict() being filled in by the tabs, read by the Train tab
-    profile: gr.State  # the Dataset tab's latest DatasetProfile (or None), read by Tokenizer and Model tabs
+    profile: gr.State  # the Dataset tab's latest profile (a dict), read by Tokenizer and Model tabs
     visitors: Visitors  # who asks, for the handlers that control runs or count quotas

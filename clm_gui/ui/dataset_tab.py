@@ -15,8 +15,7 @@ from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig
 from clm_gui.data import load_source, preview, source_files
 from clm_gui.errors import UserError
 from clm_gui.ownership import Visitor, require_visitor
-from clm_gui.profiling import (DEFAULT_SAMPLE, DatasetProfile, human_bytes, profile_dataset, profile_summary,
-                               recommend_for_source)
+from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
 from clm_gui.quotas import delete_uploads, import_within_quota, uploads_folder
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
@@ -164,7 +163,7 @@ def _tokenizer_for(config: dict):
         return None, f"Token counts skipped: {exc}"
 
 
-def _summary_markdown(profile: DatasetProfile, tokenizer_note: str) -> str:
+def _summary_markdown(profile: dict, tokenizer_note: str) -> str:
     rows = profile_summary(profile)
     table = "\n".join(f"| {label} | {value.replace('|', '/')} |" for label, value in rows if label != "Suggestion")
     tips = [value for label, value in rows if label == "Suggestion"]
@@ -189,7 +188,7 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
                                       progress=report, should_stop=stop.is_set)
         except UserError as exc:
             return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    done = f"Profiled in {profile.elapsed_s:.1f} s ({profile.mode})."
+    done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
     return (done, _summary_markdown(profile, tokenizer_note), length_histogram(profile), profile,
             _with_data(config, cfg))
 

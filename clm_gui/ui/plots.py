@@ -8,7 +8,6 @@ import textwrap
 import plotly.graph_objects as go
 
 from clm_gui.monitor import best_eval, downsample, ema, series
-from clm_gui.profiling import DatasetProfile
 
 TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
 
@@ -133,12 +132,12 @@ def training_specs(records: list[dict], log_scale: bool = False, smoothing: floa
             + [metric_spec(records, key) for key in METRIC_CHARTS])
 
 
-def length_histogram(profile: DatasetProfile) -> go.Figure:
+def length_histogram(profile: dict) -> go.Figure:
     """Documents by length (tokens when a tokenizer was used, else characters), in logarithmic bins."""
-    tokens = profile.token_histogram
-    histogram = tokens or profile.histogram
-    stats = profile.tokens_per_document if tokens else profile.chars_per_document
-    scope = f"{profile.kept_in_sample:,} documents" + (" of the sample" if profile.estimated else "")
+    tokens = profile.get("token_histogram")
+    histogram = tokens or profile["histogram"]
+    stats = profile["tokens_per_document" if tokens else "chars_per_document"]
+    scope = f"{profile['kept_in_sample']:,} documents" + (" of the sample" if profile["estimated"] else "")
     fig = _figure(f"{histogram['unit'].capitalize()} per document ({scope}; median {stats['median']:,.0f}, "
                   f"p95 {stats['p95']:,.0f})", "documents", x_title=f"{histogram['unit']} per document")
     edges = histogram["edges"]

@@ -74,8 +74,8 @@ def _held_out(data_json: str) -> tuple[str, ...]:
 
 
 def _recommendation_markdown(profile) -> str:
-    rec = recommend_tokenizer(profile)
-    basis = "the dataset profile" if profile else "the demo corpus (no dataset profiled yet)"
+    rec = recommend_tokenizer(profile if isinstance(profile, dict) else None)
+    basis = "the dataset profile" if isinstance(profile, dict) else "the demo corpus (no dataset profiled yet)"
     if rec.action == "pretrained":
         what = f"reuse **{rec.hub_id}**"
     else:
@@ -132,7 +132,8 @@ def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, 
     settings = {"algorithm": algorithm, "vocab_size": int(vocab_size or 0), "min_frequency": int(min_frequency or 0),
                 "sample_documents": int(sample or 0), "lowercase": bool(lowercase), "nfkc": bool(nfkc)}
     cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
-    total = cfg.sample_documents or (profile.documents if profile else None)
+    documents = (profile or {}).get("documents") if isinstance(profile, dict) else None
+    total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
     with _CANCELS.task(request.session_hash) as stop:
         try:
             tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
@@ -235,7 +236,7 @@ def _highlighted(tok, text: str) -> list[tuple[str, str | None]]:
 
 
 def _apply_recommendation(profile):
-    rec = recommend_tokenizer(profile)
+    rec = recommend_tokenizer(profile if isinstance(profile, dict) else None)
     choice = gr.update(value=rec.hub_id) if rec.hub_id else gr.skip()
     return rec.algorithm, rec.vocab_size, choice
 
