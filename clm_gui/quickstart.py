@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clm_gui import sizing
+from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.errors import UserError
 
-EVALUATIONS_PER_RUN = 40  # enough points to see the held-out curve turn, and to pick its lowest point
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
 PROMPT_WORDS = 2
@@ -124,18 +124,13 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                           + " ".join(plan.warnings or ["trained compute-optimally within the budget."])))
     t = cfg.train
     t.device = device
-    t.micro_batch_size, t.grad_accum_steps = plan.micro_batch_size, plan.grad_accum_steps
-    for name, value in sizing.time_budget_limits(plan, round(hours * 60, 2)).items():
+    for name, value in sizing.train_settings(plan, round(hours * 60, 2)).items():
         setattr(t, name, value)
-    t.learning_rate = sizing.learning_rate_for(plan.n_params)
-    t.warmup_steps = max(1, min(t.warmup_steps, plan.steps // 20))
-    t.eval_interval = max(1, plan.steps // EVALUATIONS_PER_RUN)
-    t.save_interval = t.eval_interval * 10
-    t.sample_interval = t.eval_interval * 10
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
-                          f"most {t.max_minutes:g} minutes, learning rate {t.learning_rate:g}, an evaluation every "
-                          f"{t.eval_interval:,} steps",
+                          f"most {t.max_minutes:g} minutes, learning rate {t.learning_rate:g}, evaluations "
+                          f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)}; sample prompts from the held-out "
+                          f"text: {', '.join(repr(p) for p in t.sample_prompts)}",
                           f"{plan.epochs:.1f} passes over the data; final/ keeps the best evaluation and the run "
                           f"stops early after {t.early_stop_patience} evaluations without a new best."))
     return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started)

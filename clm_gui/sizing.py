@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from clm_gui.config import ModelConfig
+from clm_gui.cadence import AUTO
+from clm_gui.config import ModelConfig, TrainConfig
 from clm_gui.errors import UserError
 
 GB = 1e9
@@ -583,6 +584,22 @@ def time_budget_limits(plan: Plan, minutes: float) -> dict:
     also caps the tokens at MAX_PASSES passes."""
     cap = round(plan.tokens / plan.epochs * MAX_PASSES) if plan.epochs else 0
     return {"max_steps": 0, "max_tokens": cap, "max_minutes": minutes}
+
+
+CHECKPOINTS_PER_RUN = 4  # resumable points along a planned run, besides the one at its end
+
+
+def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
+    """The train.* settings that carry out a plan: its batch; its limits (the clock, when a time budget is
+    given, else the plan's tokens); the learning rate for its size; a warm-up of at most 5% of its steps;
+    evaluations and samples spread over the run, whatever its length turns out to be."""
+    limits = time_budget_limits(plan, minutes) if minutes > 0 else \
+        {"max_steps": plan.steps, "max_tokens": plan.tokens, "max_minutes": 0.0}
+    return {"micro_batch_size": plan.micro_batch_size, "grad_accum_steps": plan.grad_accum_steps, **limits,
+            "learning_rate": learning_rate_for(plan.n_params),
+            "warmup_steps": max(1, min(TrainConfig().warmup_steps, plan.steps // 20)),
+            "eval_interval": AUTO, "sample_interval": AUTO,
+            "save_interval": max(1, plan.steps // CHECKPOINTS_PER_RUN)}
 
 
 def dataset_tokens_from_profile(profile: dict | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS

@@ -29,6 +29,7 @@ from accelerate.utils import set_seed
 from clm_gui import data as data_lib
 from clm_gui import sharding
 from clm_gui.best_model import BestModel, load_best_weights, read_best, save_best
+from clm_gui.cadence import EVALUATIONS_PER_RUN, SAMPLES_PER_RUN, Cadence
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
 from clm_gui.evaluation import TokenStream, encode_stream, score_stream
@@ -191,7 +192,7 @@ class Trainer:
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
         self.accelerator = None
-        self._process_start, self._first_step_logged = time.time(), False
+        self._process_start, self._first_step_logged, self._closing_s = time.time(), False, 0.0
         try:
             return self._run()
         except UserError as exc:
@@ -342,7 +343,29 @@ class Trainer:
             return True
         if t.max_tokens and s.tokens >= t.max_tokens:
             return True
-        return bool(t.max_minutes and self._elapsed() >= t.max_minutes * 60)
+        if not t.max_minutes:
+            return False
+        # A time budget is a promise: the closing evaluation and samples must fit in it too, so the run
+        # stops training when what is left is no more than they took last time (twice, for a noisy machine).
+        time_up = self._elapsed() + 2 * self._closing_s >= t.max_minutes * 60
+        if self.accelerator.num_processes > 1:  # every rank stops at the same step: rank 0's clock decides
+            return s.step % t.log_interval == 0 and self._agree(time_up)
+        return time_up
+
+    def _due(self, cadence: Cadence) -> bool:
+        """Whether the cadence's event is due now; by rank 0's clock (at log steps) under several processes."""
+        t, s = self.cfg.train, self.state
+        due = cadence.due(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
+        if not cadence.auto or self.accelerator.num_processes == 1:
+            return due
+        return s.step % t.log_interval == 0 and self._agree(due)
+
+    def _timed(self, cadence: Cadence, event: Callable[[], None]) -> float:
+        """Run an evaluation or a round of samples, mark it in its cadence, and return the seconds it took."""
+        started, t, s = time.time(), self.cfg.train, self.state
+        event()
+        cadence.mark(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
+        return time.time() - started
 
     def _elapsed(self) -> float:
         return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
@@ -354,6 +377,9 @@ class Trainer:
         window_start, window_tokens, window_steps = time.time(), 0, 0
         loss_sum = torch.zeros((), device=self.device)
         stopped_early = False
+        self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN)
+        self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
+        eval_s = sample_s = 0.0  # what the latest evaluation and samples took: the time the run's end needs
         while not self._limits_reached():
             wait_at_step_gate(self.state.step, self.is_main)
             if self._should_stop_now():
@@ -377,19 +403,20 @@ class Trainer:
                 self._log_train(loss, lr, window_tokens / max(now - window_start, 1e-9))
                 window_start, window_tokens, window_steps = now, 0, 0
                 loss_sum.zero_()
-            if t.eval_interval and step % t.eval_interval == 0:
-                self._evaluate()
+            if self._due(self.evals):
+                eval_s = self._timed(self.evals, self._evaluate)
                 if self._agree(self.best.patience_spent(t.early_stop_patience)):
                     stopped_early = True
                     break
-            if t.sample_interval and step % t.sample_interval == 0:
-                self._sample()
+            if self._due(self.samples):
+                sample_s = self._timed(self.samples, self._sample)
+            self._closing_s = eval_s + sample_s
             if t.save_interval and step % t.save_interval == 0:
                 self._save_checkpoint()
         step = self.state.step
-        if t.eval_interval and step % t.eval_interval:
-            self._evaluate()
-        if not t.sample_interval or step % t.sample_interval:
+        if self.evals.owed_at_end(step):
+            self._timed(self.evals, self._evaluate)
+        if self.samples.last_step != step:
             self._sample()
         if not t.save_interval or step % t.save_interval:
             self._save_checkpoint()
@@ -464,7 +491,8 @@ class Trainer:
             model.train()
             self._record({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens,
                           "eval_loss": score.nats_per_token, "eval_bpb": score.bits_per_byte,
-                          "perplexity": math.exp(min(score.nats_per_token, 50)), **self._passes()})
+                          "perplexity": math.exp(min(score.nats_per_token, 50)), "elapsed_s": self._elapsed(),
+                          **self._passes()})
         improved = score is not None and self.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
         if self._agree(improved) and self.cfg.train.keep == "best":
             self._save_best()
@@ -505,7 +533,8 @@ class Trainer:
                 samples.append({"prompt": prompt, "text": generate(self.lm, self.tokenizer, prompt, settings)})
         self.lm.train()
         if self.is_main:
-            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "samples": samples})
+            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "elapsed_s": self._elapsed(),
+                                        "samples": samples})
 
     def _trace_shards(self) -> None:
         """Tests: how many parameter and optimizer-state elements this rank holds."""
