@@ -7,12 +7,15 @@ import json
 import gradio as gr
 import pytest
 
+from clm_gui import sizing
 from clm_gui.config import RunConfig, config_from_dict
 from clm_gui.runs import new_run_dir
 from clm_gui.ui import model_tab, plots
 from clm_gui.ui.train_tab import (RUN_COLUMNS, SETTINGS, field_updates, memorising_html, merged_config, progress_html,
                                   runs_table)
 from tests.conftest import make_tiny_config
+
+CPU = sizing.DeviceSpec("cpu", "a CPU", 1, 8e9, 50e9, "fp32", False)
 
 
 def test_the_draft_updates_only_fields_it_changed_so_typing_in_the_next_field_is_kept():
@@ -90,7 +93,7 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     config = RunConfig().to_dict()
     shape = dict(family="gpt2", n_layer=2, n_embd=64, n_head=2, n_kv_head=0, intermediate_size=0, context_length=64,
                  gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=1, tokens=100_000)
-    assert model_tab.apply_to_config(config, model_tab.Fields(**shape, dropout=0.15))["model"]["dropout"] == 0.15
+    assert model_tab.apply_to_config(config, model_tab.Fields(**shape, dropout=0.15), CPU)["model"]["dropout"] == 0.15
     assert model_tab.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
     assert any("dropout" in p for p in model_tab.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
