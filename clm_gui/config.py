@@ -206,6 +206,11 @@ def _shown(value) -> str:
 
 def _coerce(value, expected, name: str, problems: list[str]):
     """Return value as the expected scalar/list type, or record a problem and return None."""
+    if value is None:  # `key:` with nothing after it in YAML; an emptied or unreadable number box in the app
+        if expected is str:
+            return ""
+        problems.append(f"{name} is empty{' or not a number' if expected in (int, float) else ''}: type a value.")
+        return None
     value = _valid_text(value, name, problems)
     if value is None:
         return None
