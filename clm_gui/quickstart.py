@@ -19,10 +19,10 @@ from clm_gui import sizing
 from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.errors import UserError
+from clm_gui.prompts import prompts_from
 
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
-PROMPT_WORDS = 2
 
 
 @dataclass
@@ -48,20 +48,6 @@ def eval_fraction_for(n_bytes: float) -> float:
     """The held-out share: the usual 2%, more on a small corpus so that at least MIN_HELD_OUT_BYTES are."""
     default = DataConfig().eval_fraction
     return round(min(MAX_EVAL_FRACTION, max(default, MIN_HELD_OUT_BYTES / max(n_bytes, 1))), 3)
-
-
-def prompts_from(texts: list[str], n: int = 3) -> list[str]:
-    """Sample prompts in the data's own words: the opening words of held-out lines (not code prompts on prose)."""
-    prompts: list[str] = []
-    for text in texts:
-        for line in text.splitlines():
-            words = line.split()
-            prompt = " ".join(words[:PROMPT_WORDS])
-            if prompt and prompt not in prompts:
-                prompts.append(prompt + " ")
-            if len(prompts) == n:
-                return prompts
-    return prompts or ["\n"]
 
 
 def _tokenizer_folder(runs_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:

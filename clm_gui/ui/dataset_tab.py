@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -15,11 +16,12 @@ from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig
 from clm_gui.data import load_source, preview, source_files
 from clm_gui.errors import UserError
 from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
+from clm_gui.prompts import prompts_for
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
-from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, import_uploads
+from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload, import_uploads
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -100,17 +102,31 @@ def _fail(message: str) -> str:
     return f"⚠️ {message}"
 
 
+# What describes the previous source (its mode recommendation, preview, profile, histogram, the profile
+# the other tabs read): cleared when the source changes or reading it fails, so no stale figure remains.
+STALE_CLEARED = ("", None, "", None, None)
+
+
 def _kind_changed(kind: str):
     boxes = [gr.update(visible=kind == k) for k in ("demo", "upload", "local", "hub")]
-    return (*boxes, gr.update(value=""), gr.update(value=[]))  # a new source: detect its text column again
+    # a new source: detect its text column again
+    return (*boxes, gr.update(value=""), gr.update(value=[]), *STALE_CLEARED)
 
 
 def _upload(settings: AppSettings, paths):
     try:
         result = import_uploads(paths or [], settings.uploads_dir, UploadLimits.from_megabytes(settings.max_upload_mb))
     except UserError as exc:
-        return "", _fail(str(exc))
-    return str(result.folder), f"Uploaded: {result.summary()}."
+        return "", _fail(str(exc)), *STALE_CLEARED
+    return str(result.folder), f"Uploaded: {result.summary()}.", *STALE_CLEARED
+
+
+def source_label(settings: AppSettings, source: str) -> str:
+    """The source as the user knows it: an upload by its files' names, not the folder they were copied into."""
+    path = Path(source)
+    if source != "demo" and path.is_dir() and path.resolve().parent == settings.uploads_dir.resolve():
+        return f"uploaded {describe_upload(path)}"
+    return "the demo corpus" if source == "demo" else source
 
 
 def _recommendation(cfg: DataConfig) -> str:
@@ -125,7 +141,7 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
         shown = preview(load_source(dataclasses.replace(cfg, streaming=True)), cfg)
         recommendation = _recommendation(cfg)
     except UserError as exc:
-        return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return _fail(str(exc)), None, gr.skip(), gr.skip(), "", gr.skip()
     columns = [name for name, kind in shown.column_kinds.items() if kind == "text"]
     detected = f"auto (detected: {', '.join(shown.text_columns)})" if shown.text_columns else "auto"
     column_choices = [(detected, "")] + [(c, c) for c in columns]
@@ -137,6 +153,13 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
             _with_data(config, cfg))
 
 
+def _preview_upload(settings: AppSettings, config: dict, *widget_values):
+    """The preview after an upload; nothing when it failed (its message stays)."""
+    if not dict(zip(FIELDS, widget_values))["uploaded"]:
+        return (gr.skip(),) * 6
+    return _preview(settings, config, *widget_values)
+
+
 def _tokenizer_for(config: dict):
     """The tokenizer chosen in the Tokenizer tab, if any, for token counts; with a note on what happened."""
     path = ((config or {}).get("tokenizer") or {}).get("path")
@@ -145,13 +168,13 @@ def _tokenizer_for(config: dict):
     from clm_gui.tokenizer import load_tokenizer
 
     try:
-        return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {path}."
+        return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {Path(path).name}."
     except UserError as exc:
         return None, f"Token counts skipped: {exc}"
 
 
-def _summary_markdown(profile: dict, tokenizer_note: str) -> str:
-    rows = profile_summary(profile)
+def _summary_markdown(profile: dict, tokenizer_note: str, label: str) -> str:
+    rows = profile_summary(profile, label)
     table = "\n".join(f"| {label} | {value.replace('|', '/')} |" for label, value in rows if label != "Suggestion")
     tips = [value for label, value in rows if label == "Suggestion"]
     text = f"### Profile\n| Measure | Value |\n|---|---|\n{table}\n\n{tokenizer_note}"
@@ -174,10 +197,17 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
             profile = profile_dataset(ds, cfg, sample=int(sample or DEFAULT_SAMPLE), tokenizer=tokenizer,
                                       progress=report, should_stop=stop.is_set)
         except UserError as exc:
-            return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return _fail(str(exc)), "", None, None, gr.skip()
+        progress(1, desc="Choosing sample prompts from the held-out text")
+        prompts = prompts_for(cfg)
+    updated = _with_data(config, cfg)
     done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
-    return (done, _summary_markdown(profile, tokenizer_note), length_histogram(profile), profile,
-            _with_data(config, cfg))
+    if prompts:
+        updated["train"] = {**updated.get("train", {}), "sample_prompts": prompts}
+        done += (" Sample prompts for training, from the held-out text (the Train tab shows them): "
+                 + ", ".join(f"`{p.strip() or repr(p)}`" for p in prompts) + ".")
+    return (done, _summary_markdown(profile, tokenizer_note, source_label(settings, cfg.source)),
+            length_histogram(profile), profile, updated)
 
 
 def _cancel(request: gr.Request) -> str:
@@ -259,12 +289,13 @@ def build(ctx: UIContext) -> None:
         call.__name__ = handler.__name__
         return call
 
-    kind.change(_kind_changed, kind, [demo_box, upload_box, local_box, hub_box, text_column, join_columns])
+    stale = [recommendation, table, summary, histogram, ctx.profile]
+    kind.change(_kind_changed, kind, [demo_box, upload_box, local_box, hub_box, text_column, join_columns, *stale])
     for widget in widgets:
         widget.change(bound(_store), [ctx.config, *widgets], ctx.config)
     preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config]
-    files.upload(bound(_upload), files, [uploaded, status]).success(
-        bound(_preview), [ctx.config, *widgets], preview_outputs)
+    files.upload(bound(_upload), files, [uploaded, status, *stale]).then(
+        bound(_preview_upload), [ctx.config, *widgets], preview_outputs)
     preview_button.click(bound(_preview), [ctx.config, *widgets], preview_outputs)
     def profile(values: dict, request: gr.Request, progress=gr.Progress()):
         # Inputs given as a set arrive as one {component: value} dict, which leaves Request and Progress
