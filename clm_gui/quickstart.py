@@ -60,7 +60,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     """Every recommendation for this source and budget, as a RunConfig and the choices that made it."""
     from clm_gui.data import describe_split, hub_reachable
     from clm_gui.hardware import planner_device
-    from clm_gui.profiling import profile_source, recommend_for_source
+    from clm_gui.profiling import human_bytes, profile_source, recommend_for_source
     from clm_gui.tokenizer import (evaluate_tokenizer, held_out_texts, load_tokenizer, recommend_tokenizer,
                                    save_tokenizer, train_tokenizer)
 
@@ -76,11 +76,11 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     log("Profiling the data.")
     profile = profile_source(cfg.data)
     cfg.data.eval_fraction = eval_fraction_for(profile["bytes"])
-    choices.append(Choice("Data", f"{profile['bytes'] / 1e6:,.2f} MB, {profile['domain']['label']}, {mode['mode']}",
+    choices.append(Choice("Data", f"{human_bytes(profile['bytes'])}, {profile['domain']['label']}, {mode['mode']}",
                           f"{mode['reason']} {describe_split(cfg.data)}"))
 
-    rec = recommend_tokenizer(profile)
-    if rec.action == "pretrained" and hub_reachable():
+    rec = recommend_tokenizer(profile, online=hub_reachable())
+    if rec.action == "pretrained":
         cfg.tokenizer.path = rec.hub_id
         tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
         choices.append(Choice("Tokenizer", rec.hub_id, rec.reason))
@@ -94,8 +94,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
             save_tokenizer(train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer), folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
-        offline = " (the Hub is out of reach, so the offline choice)" if rec.action == "pretrained" else ""
-        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens{offline}", rec.reason))
+        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
     dataset_tokens = int(profile["bytes"] * (1 - cfg.data.eval_fraction) / bytes_per_token)
