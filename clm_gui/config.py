@@ -114,7 +114,8 @@ class TrainConfig:
     save_interval: int = 500  # 0: checkpoint only on stop and at the end
     keep_checkpoints: int = 2
     sample_interval: int = AUTO  # -1: a few rounds spread over the run; 0: only at the end; N: every N steps
-    sample_prompts: list[str] = field(default_factory=lambda: ["def ", "import ", "class "])
+    # Empty: the opening words of held-out lines (clm_gui.prompts), text of the data's own kind.
+    sample_prompts: list[str] = field(default_factory=list)
     sample_max_new_tokens: int = 64
     # What final/ holds: "best", the model at the lowest held-out loss of any evaluation, or "last", the
     # model after the last step. On a small corpus the held-out loss turns up long before the run ends.

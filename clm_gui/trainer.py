@@ -41,6 +41,7 @@ from clm_gui.launch import world_size
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
+from clm_gui.prompts import prompts_for
 from clm_gui.runs import TMP_PREFIX, RunDir, atomic_write_text, remove_tree
 from clm_gui.sizing import flops_per_token
 from clm_gui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
@@ -193,6 +194,7 @@ class Trainer:
     def run(self) -> dict:
         self.accelerator = None
         self._process_start, self._first_step_logged, self._closing_s = time.time(), False, 0.0
+        self._data_prompts = None
         try:
             return self._run()
         except UserError as exc:
@@ -522,14 +524,16 @@ class Trainer:
     @torch.no_grad()
     def _sample(self) -> None:
         t = self.cfg.train
-        if not self._evaluates_here() or not t.sample_prompts or not t.sample_max_new_tokens:
+        if not self._evaluates_here() or not t.sample_max_new_tokens:
             return
+        if not t.sample_prompts and self._data_prompts is None:  # none given: the data's own, read once
+            self._data_prompts = prompts_for(self.cfg.data) or ["\n"]
         self.lm.eval()
         samples = []
         # A private RNG: sampling must not change the training run's random stream.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             settings = SamplingSettings(max_new_tokens=t.sample_max_new_tokens, seed=t.seed)
-            for prompt in t.sample_prompts:
+            for prompt in t.sample_prompts or self._data_prompts:
                 samples.append({"prompt": prompt, "text": generate(self.lm, self.tokenizer, prompt, settings)})
         self.lm.train()
         if self.is_main:

@@ -75,7 +75,8 @@ SETTINGS = [
     Setting("distributed", "With several GPUs", DISTRIBUTED_MODES,
             "ddp: a full copy per GPU; fsdp: weights and optimizer split across GPUs, for models too big for one"),
     Setting("sample_prompts", "Sample prompts", list,
-            "one per line; the Dataset tab's profile fills in the opening words of held-out text. \\n: a line break"),
+            "one per line; empty: the opening words of held-out text (the Dataset tab's Profile shows them); "
+            "\\n: a line break"),
 ]
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
 COMPARED = ("eval_loss", "eval_bpb")  # the comparison's two charts
@@ -252,7 +253,7 @@ def memorising_html(run: RunDir, status: dict, records: list[dict]) -> str:
 
 def samples_markdown(samples: list[dict]) -> str:
     if not samples:
-        return "*Samples from fixed prompts appear here as the model learns.*"
+        return "*Samples from prompts in the data's own words appear here as the model learns.*"
     return f"**Samples at step {samples[-1]['step']:,}**\n\n{samples_blocks(samples[-1])}"
 
 
