@@ -37,7 +37,7 @@ from clm_gui.faults import out_of_memory_message, save_failed_message
 from clm_gui.fast_forward import hidden_states_fn
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
-from clm_gui.launch import world_size
+from clm_gui.launch import launched_at, world_size
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
@@ -193,7 +193,7 @@ class Trainer:
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
         self.accelerator = None
-        self._process_start, self._first_step_logged, self._closing_s = time.time(), False, 0.0
+        self._process_start, self._first_step_logged, self._closing_s = launched_at(), False, 0.0
         self._data_prompts = None
         try:
             return self._run()

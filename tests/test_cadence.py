@@ -75,7 +75,7 @@ class FakeClock:
     any machine (how many readings a step, an evaluation and a round of samples take)."""
 
     def __init__(self, tick: float):
-        self.now, self.tick = 1_000_000.0, tick
+        self.now, self.tick = real_time.time(), tick  # launched_at() reads the real clock once
 
     def time(self) -> float:
         self.now += self.tick

@@ -98,7 +98,8 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     assert model_tab.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
     assert any("dropout" in p for p in model_tab.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
-    assert model_tab.config_dropout(loaded) == 0.25 and model_tab.config_dropout(None) == 0.0
+    assert model_tab.config_fields(loaded)[-2] == 0.25  # the dropout field, before the time budget
+    assert model_tab.config_fields(None) == [None] * (model_tab.FIELD_COUNT + 1)
 
 
 def test_an_emptied_or_unreadable_number_blocks_start_with_a_message_naming_the_field():

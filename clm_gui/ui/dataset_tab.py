@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig
+from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, parse_hub_source
 from clm_gui.data import load_source, preview, source_files
 from clm_gui.errors import UserError
 from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
@@ -89,9 +89,10 @@ def _with_data(config: dict, cfg: DataConfig) -> dict:
 def _store(settings: AppSettings, config: dict, *widget_values):
     """Keep the shared configuration in step with the widgets (silently while they are half filled in)."""
     try:
-        return _with_data(config, data_config(settings, *widget_values))
+        updated = _with_data(config, data_config(settings, *widget_values))
     except UserError:
-        return gr.skip()
+        return gr.skip(), gr.skip()
+    return updated, updated["data"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,10 +108,48 @@ def _fail(message: str) -> str:
 STALE_CLEARED = ("", None, "", None, None)
 
 
-def _kind_changed(kind: str):
-    boxes = [gr.update(visible=kind == k) for k in ("demo", "upload", "local", "hub")]
-    # a new source: detect its text column again
-    return (*boxes, gr.update(value=""), gr.update(value=[]), *STALE_CLEARED)
+def _kind_shown(kind: str):
+    return [gr.update(visible=kind == k) for k in ("demo", "upload", "local", "hub")]
+
+
+def _kind_chosen():
+    """The user picked another kind of source: detect its text column again, forget the old one's figures."""
+    return (gr.update(value=""), gr.update(value=[]), *STALE_CLEARED)
+
+
+def widget_values(settings: AppSettings, data: dict) -> list:
+    """The widgets' values (in FIELDS order) that describe a DataConfig: the inverse of data_config, so that
+    a page reloaded, a loaded config.yaml or a quick start shows its data settings here."""
+    cfg = DataConfig(**{k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__})
+    source, kind = cfg.source, "local"
+    hub = parse_hub_source(source) if source.startswith(HUB_SOURCE_PREFIX) else None
+    if source == "demo":
+        kind = "demo"
+    elif hub:
+        kind = "hub"
+    elif Path(source).resolve().parent == settings.uploads_dir.resolve():
+        kind = "upload"
+    values = {
+        "kind": kind, "uploaded": source if kind == "upload" else "", "local_path": source if kind == "local" else "",
+        "hub_id": hub[0] if hub else "", "hub_config": (hub[1] or "") if hub else "",
+        "hub_split": hub[2] if hub else "train", "mode": "streaming" if cfg.streaming else "in-memory",
+        "text_column": gr.update(choices=[("auto (detected)", "")] + [(c, c) for c in [cfg.text_column] if c],
+                                 value=cfg.text_column),
+        "join_columns": gr.update(choices=list(cfg.join_columns), value=list(cfg.join_columns)),
+        **{name: getattr(cfg, name) for name in FIELDS[9:]},
+    }
+    return [values[name] for name in FIELDS]
+
+
+def _show_config(settings: AppSettings, config: dict, shown: dict | None):
+    """The draft's data settings in the widgets, when they changed other than by these widgets."""
+    data = (config or {}).get("data")
+    if not isinstance(data, dict) or data == shown:
+        return (*[gr.skip()] * len(FIELDS), gr.skip(), gr.skip())
+    values = widget_values(settings, data)
+    note = (f"Using the uploaded {describe_upload(Path(data['source']))}." if values[0] == "upload"
+            and Path(data["source"]).is_dir() else gr.skip())
+    return (*values, data, note)
 
 
 def _upload(settings: AppSettings, paths):
@@ -141,7 +180,7 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
         shown = preview(load_source(dataclasses.replace(cfg, streaming=True)), cfg)
         recommendation = _recommendation(cfg)
     except UserError as exc:
-        return _fail(str(exc)), None, gr.skip(), gr.skip(), "", gr.skip()
+        return _fail(str(exc)), None, gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
     columns = [name for name, kind in shown.column_kinds.items() if kind == "text"]
     detected = f"auto (detected: {', '.join(shown.text_columns)})" if shown.text_columns else "auto"
     column_choices = [(detected, "")] + [(c, c) for c in columns]
@@ -149,14 +188,15 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
         f"Showing the first {len(shown.rows)} rows; the text comes from **{', '.join(shown.text_columns)}** "
         f"(marked ▶). Columns: {', '.join(f'{c} ({k})' for c, k in shown.column_kinds.items())}.")
     table = pd.DataFrame(shown.rows, columns=shown.headers())
+    updated = _with_data(config, cfg)
     return (status, table, gr.update(choices=column_choices), gr.update(choices=columns), recommendation,
-            _with_data(config, cfg))
+            updated, updated["data"])
 
 
 def _preview_upload(settings: AppSettings, config: dict, *widget_values):
     """The preview after an upload; nothing when it failed (its message stays)."""
     if not dict(zip(FIELDS, widget_values))["uploaded"]:
-        return (gr.skip(),) * 6
+        return (gr.skip(),) * 7
     return _preview(settings, config, *widget_values)
 
 
@@ -197,7 +237,7 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
             profile = profile_dataset(ds, cfg, sample=int(sample or DEFAULT_SAMPLE), tokenizer=tokenizer,
                                       progress=report, should_stop=stop.is_set)
         except UserError as exc:
-            return _fail(str(exc)), "", None, None, gr.skip()
+            return _fail(str(exc)), "", None, None, gr.skip(), gr.skip()
         progress(1, desc="Choosing sample prompts from the held-out text")
         prompts = prompts_for(cfg)
     updated = _with_data(config, cfg)
@@ -207,7 +247,7 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
         done += (" Sample prompts for training, from the held-out text (the Train tab shows them): "
                  + ", ".join(f"`{p.strip() or repr(p)}`" for p in prompts) + ".")
     return (done, _summary_markdown(profile, tokenizer_note, source_label(settings, cfg.source)),
-            length_histogram(profile), profile, updated)
+            length_histogram(profile), profile, updated, updated["data"])
 
 
 def _cancel(request: gr.Request) -> str:
@@ -290,10 +330,13 @@ def build(ctx: UIContext) -> None:
         return call
 
     stale = [recommendation, table, summary, histogram, ctx.profile]
-    kind.change(_kind_changed, kind, [demo_box, upload_box, local_box, hub_box, text_column, join_columns, *stale])
+    kind.change(_kind_shown, kind, [demo_box, upload_box, local_box, hub_box])
+    kind.input(_kind_chosen, None, [text_column, join_columns, *stale])
+    shown = gr.State(None)  # the data settings as the widgets last showed or stored them
     for widget in widgets:
-        widget.change(bound(_store), [ctx.config, *widgets], ctx.config)
-    preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config]
+        widget.change(bound(_store), [ctx.config, *widgets], [ctx.config, shown])
+    ctx.config.change(bound(_show_config), [ctx.config, shown], [*widgets, shown, status], show_progress="hidden")
+    preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config, shown]
     files.upload(bound(_upload), files, [uploaded, status, *stale]).then(
         bound(_preview_upload), [ctx.config, *widgets], preview_outputs)
     preview_button.click(bound(_preview), [ctx.config, *widgets], preview_outputs)
@@ -303,5 +346,6 @@ def build(ctx: UIContext) -> None:
         return _profile(settings, values[sample], values[ctx.config], *(values[w] for w in widgets),
                         request=request, progress=progress)
 
-    profile_button.click(profile, {sample, ctx.config, *widgets}, [status, summary, histogram, ctx.profile, ctx.config])
+    profile_button.click(profile, {sample, ctx.config, *widgets},
+                         [status, summary, histogram, ctx.profile, ctx.config, shown])
     cancel_button.click(_cancel, None, status)

@@ -94,10 +94,16 @@ def vocab_size(config: dict | None) -> int:
     return int(value) if isinstance(value, (int, float)) and value > 0 else DEFAULT_VOCAB
 
 
-def config_dropout(config: dict | None) -> float:
-    """model.dropout of the shared configuration (a loaded config.yaml may set it)."""
-    value = (config or {}).get("model", {}).get("dropout") if isinstance(config, dict) else None
-    return float(value) if isinstance(value, (int, float)) else ModelConfig().dropout
+def config_fields(config: dict | None) -> list:
+    """The manual fields (in Fields order) and the time budget in minutes, as the shared configuration has
+    them (a reloaded page, a loaded config.yaml, a quick start); None where it says nothing about one."""
+    config = config if isinstance(config, dict) else {}
+    model, train = config.get("model") or {}, config.get("train") or {}
+    names = [f.name for f in dataclass_fields(Fields)]
+    values = {name: model.get(name) for name in names}
+    values.update(micro_batch_size=train.get("micro_batch_size"), grad_accum_steps=train.get("grad_accum_steps"),
+                  tokens=None if train.get("max_minutes") else train.get("max_tokens"))
+    return [values[name] for name in names] + [train.get("max_minutes") or None]
 
 
 def memory_figure(plan: sizing.Plan) -> go.Figure:
@@ -231,14 +237,17 @@ def build(ctx: UIContext) -> None:
     for shape_field in (n_layer, n_embd, n_head, context):  # edited by hand: no longer the preset
         shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
 
-    def show_dropout(config, shown):
-        """The draft's dropout in the field when the draft's value changed (a loaded config.yaml), so that
-        Apply does not undo it; an edit not yet applied is left alone."""
-        value = config_dropout(config)
-        return (gr.skip() if value == shown else value), value
+    def show_config(config, shown):
+        """The draft's model settings in the fields when the draft's values changed (a reloaded page, a
+        loaded config.yaml, a quick start), so that Apply does not undo them; edits not yet applied are
+        left alone."""
+        values = config_fields(config)
+        if values == shown:
+            return [gr.skip()] * (len(values) + 1)
+        return [v if v is not None else gr.skip() for v in values] + [values]
 
-    dropout_shown = gr.State(ModelConfig().dropout)
-    ctx.config.change(show_dropout, inputs=[ctx.config, dropout_shown], outputs=[dropout, dropout_shown],
+    shown = gr.State(config_fields(RunConfig().to_dict()))
+    ctx.config.change(show_config, inputs=[ctx.config, shown], outputs=[*field_inputs, minutes, shown],
                       show_progress="hidden")
 
     device.change(lambda label: gr.update(visible=gpu_fields_visible(label, snap)), inputs=device, outputs=gpu_row,

@@ -266,6 +266,25 @@ def _apply_recommendation(profile):
             f"Filled in a **{rec.algorithm}** tokenizer of **{rec.vocab_size:,}** tokens: press **Train tokenizer**.")
 
 
+TRAINING_FIELDS = ("algorithm", "vocab_size", "min_frequency", "sample_documents", "lowercase", "nfkc")
+
+
+def _show_config(config, shown, session, compared):
+    """The draft's tokenizer settings in the widgets when they changed other than here (a reloaded page, a
+    loaded config.yaml, a quick start), and its tokenizer in use listed for comparing and choosing."""
+    section = (config or {}).get("tokenizer") if isinstance(config, dict) else None
+    if not isinstance(section, dict) or section == shown:
+        return (gr.skip(),) * (len(TRAINING_FIELDS) + 5)
+    values = [section.get(name, getattr(TokenizerConfig(), name)) for name in TRAINING_FIELDS]
+    if not section.get("path"):
+        return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+    if any(e["path"] == section["path"] for e in session or []):  # this tab trained or loaded it: all shown
+        return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+    entry = {"name": Path(section["path"]).name, "path": section["path"], "vocab_size": section["vocab_size"]}
+    session = _remember(session, entry)
+    return (*values, _in_use_note(entry), session, *_after_adding(session, entry, compared), section)
+
+
 def _algorithm_changed(algorithm):
     return gr.update(visible=algorithm != "unigram"), ALGORITHM_NOTES[algorithm]
 
@@ -336,3 +355,7 @@ def build(ctx: UIContext) -> None:
     apply.click(_apply_recommendation, ctx.profile, [algorithm, vocab_size, choice, status])
     algorithm.change(_algorithm_changed, algorithm, [min_frequency, algorithm_note])
     ctx.profile.change(_recommendation_markdown, [ctx.profile, ctx.config], recommendation)
+    shown = gr.State(dataclasses.asdict(defaults))  # the tokenizer settings as this tab last showed them
+    ctx.config.change(_show_config, [ctx.config, shown, session, compared],
+                      [algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, status, session, compared, in_use,
+                       shown], show_progress="hidden")
