@@ -287,6 +287,10 @@ def progress(train: TrainConfig, step_tokens: int, records: list[dict]) -> Progr
     return Progress(min(fraction, 1.0), min(known) if known else None, limit)
 
 
+def format_minutes(minutes: float) -> str:
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"

@@ -15,13 +15,14 @@ PROMPT_SOURCE_BYTES = 20_000  # of held-out text read for them: a few seconds at
 
 
 def prompts_from(texts: list[str], n: int = PROMPTS) -> list[str]:
-    """The opening words of the texts' lines, each once, with a trailing space (the model continues them)."""
+    """The opening words of the texts' lines, each once. No trailing space: byte-level BPE tokens carry their
+    leading space ("ROMEO" + " night"), so a prompt ending in one gave "ROMEO  night"."""
     prompts: list[str] = []
     for text in texts:
         for line in text.splitlines():
             prompt = " ".join(line.split()[:PROMPT_WORDS])
-            if prompt and prompt + " " not in prompts:
-                prompts.append(prompt + " ")
+            if prompt and prompt not in prompts:
+                prompts.append(prompt)
             if len(prompts) == n:
                 return prompts
     return prompts or ["\n"]

@@ -19,6 +19,7 @@ from clm_gui import sizing
 from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.errors import UserError
+from clm_gui.monitor import format_minutes
 from clm_gui.prompts import prompts_from
 
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
@@ -38,6 +39,7 @@ class QuickstartPlan:
     choices: list[Choice] = field(default_factory=list)
     plan: sizing.Plan | None = None
     seconds_spent: float = 0.0  # preparing (profiling, tokenizer training) before training starts
+    profile: dict | None = None  # the data's profile the choices were made from
 
     def to_dict(self) -> dict:
         return {"choices": [dataclasses.asdict(c) for c in self.choices], "config": self.config.to_dict(),
@@ -113,12 +115,12 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         setattr(t, name, value)
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
-                          f"most {t.max_minutes:g} minutes, learning rate {t.learning_rate:g}, evaluations "
+                          f"most {format_minutes(t.max_minutes)}, learning rate {t.learning_rate:g}, evaluations "
                           f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)}; sample prompts from the held-out "
                           f"text: {', '.join(repr(p) for p in t.sample_prompts)}",
                           f"{plan.epochs:.1f} passes over the data; final/ keeps the best evaluation and the run "
                           f"stops early after {t.early_stop_patience} evaluations without a new best."))
-    return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started)
+    return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started, profile)
 
 
 def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),

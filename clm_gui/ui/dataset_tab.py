@@ -117,10 +117,14 @@ def _kind_chosen():
     return (gr.update(value=""), gr.update(value=[]), *STALE_CLEARED)
 
 
+def _data_from(data: dict) -> DataConfig:
+    return DataConfig(**{k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__})
+
+
 def widget_values(settings: AppSettings, data: dict) -> list:
     """The widgets' values (in FIELDS order) that describe a DataConfig: the inverse of data_config, so that
     a page reloaded, a loaded config.yaml or a quick start shows its data settings here."""
-    cfg = DataConfig(**{k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__})
+    cfg = _data_from(data)
     source, kind = cfg.source, "local"
     hub = parse_hub_source(source) if source.startswith(HUB_SOURCE_PREFIX) else None
     if source == "demo":
@@ -145,11 +149,15 @@ def _show_config(settings: AppSettings, config: dict, shown: dict | None):
     """The draft's data settings in the widgets, when they changed other than by these widgets."""
     data = (config or {}).get("data")
     if not isinstance(data, dict) or data == shown:
-        return (*[gr.skip()] * len(FIELDS), gr.skip(), gr.skip())
+        return (*[gr.skip()] * len(FIELDS), gr.skip(), gr.skip(), gr.skip())
     values = widget_values(settings, data)
     note = (f"Using the uploaded {describe_upload(Path(data['source']))}." if values[0] == "upload"
             and Path(data["source"]).is_dir() else gr.skip())
-    return (*values, data, note)
+    try:
+        recommendation = _recommendation(_data_from(data))
+    except UserError:
+        recommendation = ""  # the source is gone (an upload cleared away): nothing to recommend from
+    return (*values, data, note, recommendation)
 
 
 def _upload(settings: AppSettings, paths):
@@ -335,7 +343,8 @@ def build(ctx: UIContext) -> None:
     shown = gr.State(None)  # the data settings as the widgets last showed or stored them
     for widget in widgets:
         widget.change(bound(_store), [ctx.config, *widgets], [ctx.config, shown])
-    ctx.config.change(bound(_show_config), [ctx.config, shown], [*widgets, shown, status], show_progress="hidden")
+    ctx.config.change(bound(_show_config), [ctx.config, shown], [*widgets, shown, status, recommendation],
+                      show_progress="hidden")
     preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config, shown]
     files.upload(bound(_upload), files, [uploaded, status, *stale]).then(
         bound(_preview_upload), [ctx.config, *widgets], preview_outputs)

@@ -13,6 +13,7 @@ from clm_gui import hardware, sizing
 from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
 from clm_gui.errors import UserError
+from clm_gui.monitor import format_minutes
 from clm_gui.ui.context import UIContext
 
 CUSTOM = "custom"
@@ -306,7 +307,7 @@ def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, min
 
 
 def applied_markdown(fields: Fields, train: dict) -> str:
-    limit = (f"at most {train['max_minutes']:g} minutes (the clock ends the run, setup included)"
+    limit = (f"at most {format_minutes(train['max_minutes'])} (the clock ends the run, setup included)"
              if train["max_minutes"] else f"{train['max_tokens']:,} tokens in {train['max_steps']:,} steps")
     return (f"Applied to the run settings: {fields.n_layer} layers, width {fields.n_embd}, {fields.n_head} heads, "
             f"context {fields.context_length}, dropout {fields.dropout:g}; micro-batch {train['micro_batch_size']} × "

@@ -19,6 +19,7 @@ from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, co
 from clm_gui.data import hub_reachable
 from clm_gui.errors import UserError
 from clm_gui.model import padded_vocab_size
+from clm_gui.profiling import human_bytes
 from clm_gui.runs import slugify
 from clm_gui.security import AccessPolicy
 from clm_gui.tokenizer import (
@@ -218,7 +219,7 @@ def _compare(compared, in_use, session, config):
         return None, None, None, f"⚠️ {exc}"  # no comparison left standing for another selection
     reports = compare_tokenizers(tokenizers, texts)
     shown = in_use if in_use in tokenizers else names[-1]
-    caption = (f"Held-out text: {reports[0].documents:,} documents, {reports[0].bytes / 1e6:,.2f} MB. "
+    caption = (f"Held-out text: {reports[0].documents:,} document(s), {human_bytes(reports[0].bytes)}. "
                f"Token boundaries below: **{shown}**.")
     return (_table(reports), _figure(reports), _highlighted(tokenizers[shown], texts[0][:SAMPLE_CHARS]), caption)
 

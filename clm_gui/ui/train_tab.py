@@ -26,9 +26,9 @@ from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECIS
                             config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs import JobManager, manager_for
-from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_passes, format_time, is_active,
-                             log_tail, overfitting_note, passes_over_data, progress, read_metrics, read_samples,
-                             samples_blocks, summarize, tokens_per_step)
+from clm_gui.monitor import (STOP_FILE, current_status, format_duration, format_minutes, format_passes, format_time,
+                             is_active, log_tail, overfitting_note, passes_over_data, progress, read_metrics,
+                             read_samples, samples_blocks, summarize, tokens_per_step)
 from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
@@ -174,7 +174,7 @@ def validation_markdown(config: dict) -> str:
     per_step = tokens_per_step(cfg.train, cfg.model.context_length)
     limits = [f"{cfg.train.max_steps:,} steps" * bool(cfg.train.max_steps),
               f"{cfg.train.max_tokens:,} tokens" * bool(cfg.train.max_tokens),
-              f"{cfg.train.max_minutes:g} minutes" * bool(cfg.train.max_minutes)]
+              format_minutes(cfg.train.max_minutes) * bool(cfg.train.max_minutes)]
     return (f"Ready: {per_step:,} tokens per step, stopping at {' or '.join(filter(None, limits))} "
             "(whichever comes first).")
 
@@ -387,7 +387,7 @@ class LiveView:
                 gr.update(value=str(run.config_path) if run and self.offer_config else None,
                           visible=run is not None and self.offer_config),
                 run.id if run else "",
-                run_config(run).train.max_steps if run else None)
+                (run_config(run).train.max_steps or None) if run else None)  # 0: no step limit, nothing to raise
 
 
 # ---------------------------------------------------------------------------------------------
