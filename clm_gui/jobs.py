@@ -18,6 +18,7 @@ from typing import Protocol
 
 from clm_gui.config import RunConfig, apply_overrides, config_from_dict, load_config
 from clm_gui.errors import ConfigError, UserError
+from clm_gui.hardware import cpu_training_threads
 from clm_gui.monitor import STOP_FILE, current_status, is_active, process_alive
 from clm_gui.runs import ACTIVE_STATES, RunDir, list_runs, new_run_dir, open_run
 
@@ -124,7 +125,7 @@ def cpu_threads_beside_the_app(cfg: RunConfig) -> int | None:
     import torch
 
     if cfg.train.device == "cpu" or (cfg.train.device == "auto" and not torch.cuda.is_available()):
-        return max(1, (os.cpu_count() or 1) - 1)
+        return cpu_training_threads()
     return None
 
 
