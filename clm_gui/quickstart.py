@@ -54,7 +54,7 @@ def eval_fraction_for(n_bytes: float) -> float:
 
 def _tokenizer_folder(runs_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:
     key = hashlib.sha256(repr((dataclasses.astuple(data), dataclasses.astuple(tok))).encode()).hexdigest()[:16]
-    return runs_dir / ".quickstart-tokenizers" / key
+    return runs_dir / ".quickstart-tokenizers" / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
 
 
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),

@@ -279,6 +279,7 @@ def _show_config(config, shown, session, compared):
     values = [section.get(name, getattr(TokenizerConfig(), name)) for name in TRAINING_FIELDS]
     if not section.get("path"):
         return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+    values[TRAINING_FIELDS.index("vocab_size")] = gr.skip()  # the chosen tokenizer's size, not one to train
     if any(e["path"] == section["path"] for e in session or []):  # this tab trained or loaded it: all shown
         return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
     entry = {"name": Path(section["path"]).name, "path": section["path"], "vocab_size": section["vocab_size"]}

@@ -550,7 +550,8 @@ def build(ctx: UIContext) -> None:
         return tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
                      for metric in COMPARED)
 
-    gr.on([compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
+    # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
+    gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
     gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x],
           outputs=[compare_loss, compare_bpb], **quiet)
     gr.on(None, lambda: None).then(compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet).then(
