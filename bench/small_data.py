@@ -85,7 +85,7 @@ def shape_config(spec: str, context: int):
 def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: float, minutes: float,
               device: str, context: int, batch_tokens: int) -> Cell:
     from clm_gui.hardware import planner_device
-    from clm_gui.quickstart import EVALUATIONS_PER_RUN, eval_fraction_for
+    from clm_gui.quickstart import eval_fraction_for
 
     cfg = RunConfig(name=f"{corpus}-{size}-v{vocab}-d{dropout:g}")
     cfg.data.source = str(train_file)
@@ -103,13 +103,9 @@ def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: flo
                              request)
     t = cfg.train
     t.device = device
-    t.micro_batch_size, t.grad_accum_steps = plan.micro_batch_size, plan.grad_accum_steps
-    for name, value in sizing.time_budget_limits(plan, minutes).items():
+    for name, value in sizing.train_settings(plan, minutes).items():
         setattr(t, name, value)
-    t.learning_rate = sizing.learning_rate_for(plan.n_params)
-    t.warmup_steps = max(1, min(100, plan.steps // 20))
-    t.eval_interval = max(1, plan.steps // EVALUATIONS_PER_RUN)
-    t.save_interval, t.sample_interval = t.eval_interval * 10, 0
+    t.sample_interval = 0
     return Cell(corpus, f"{size} v{vocab} d{dropout:g}", cfg.check())
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from clm_gui.cadence import AUTO
 from clm_gui.errors import ConfigError
 from clm_gui.files import atomic_write_text
 
@@ -111,12 +112,13 @@ class TrainConfig:
     distributed: str = "ddp"
     seed: int = 1337
     log_interval: int = 10
-    eval_interval: int = 200  # 0: no periodic evaluation
+    eval_interval: int = AUTO  # -1: about 40 evaluations spread over the run's budget; 0: none; N: every N steps
     eval_batches: int = 20
     save_interval: int = 500  # 0: checkpoint only on stop and at the end
     keep_checkpoints: int = 2
-    sample_interval: int = 200  # 0: no samples during training
-    sample_prompts: list[str] = field(default_factory=lambda: ["def ", "import ", "class "])
+    sample_interval: int = AUTO  # -1: a few rounds spread over the run; 0: only at the end; N: every N steps
+    # Empty: the opening words of held-out lines (clm_gui.prompts), text of the data's own kind.
+    sample_prompts: list[str] = field(default_factory=list)
     sample_max_new_tokens: int = 64
     # What final/ holds: "best", the model at the lowest held-out loss of any evaluation, or "last", the
     # model after the last step. On a small corpus the held-out loss turns up long before the run ends.
@@ -215,6 +217,11 @@ def _shown(value) -> str:
 
 def _coerce(value, expected, name: str, problems: list[str]):
     """Return value as the expected scalar/list type, or record a problem and return None."""
+    if value is None:  # `key:` with nothing after it in YAML; an emptied or unreadable number box in the app
+        if expected is str:
+            return ""
+        problems.append(f"{name} is empty{' or not a number' if expected in (int, float) else ''}: type a value.")
+        return None
     value = _valid_text(value, name, problems)
     if value is None:
         return None
@@ -505,10 +512,14 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.learning_rate {t.learning_rate} is far too high; 3e-4 to 1e-3 is typical.")
     if not 0 <= t.min_lr_ratio <= 1:
         p.append(f"train.min_lr_ratio must be between 0 and 1 (it is {t.min_lr_ratio}).")
-    for name in ("max_steps", "max_tokens", "warmup_steps", "log_interval", "eval_interval",
-                 "eval_batches", "save_interval", "sample_interval", "sample_max_new_tokens"):
+    for name in ("max_steps", "max_tokens", "warmup_steps", "log_interval", "eval_batches", "save_interval",
+                 "sample_max_new_tokens"):
         if getattr(t, name) < 0:
             p.append(f"train.{name} cannot be negative (it is {getattr(t, name)}).")
+    for name in ("eval_interval", "sample_interval"):
+        if getattr(t, name) < AUTO:
+            p.append(f"train.{name} must be -1 (spread over the run), 0 or a number of steps "
+                     f"(it is {getattr(t, name)}).")
     if t.max_minutes < 0:
         p.append(f"train.max_minutes cannot be negative (it is {t.max_minutes}).")
     if t.max_steps <= 0 and t.max_tokens <= 0 and t.max_minutes <= 0:

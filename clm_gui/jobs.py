@@ -17,12 +17,13 @@ from typing import Protocol
 
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
+from clm_gui.files import remove_tree
+from clm_gui.hardware import cpu_training_threads
 from clm_gui.monitor import current_status, is_active, process_alive
 from clm_gui.ownership import Visitor, check_control, machine_user, record_owner, require_visitor
 from clm_gui.preparation import prepare_run
 from clm_gui.quotas import Quotas, check_new_run
 from clm_gui.run_lock import TrainingBusy, TrainingLock
-from clm_gui.files import remove_tree
 from clm_gui.runs import ACTIVE_STATES, STOP_FILE, RunDir, list_runs, new_run_dir, open_run
 
 MACHINE = machine_user()  # who acts when no visitor is named: the CLI, tests, a local app
@@ -84,7 +85,7 @@ def cpu_threads_beside_the_app(cfg: RunConfig) -> int | None:
     import torch
 
     if cfg.train.device == "cpu" or (cfg.train.device == "auto" and not torch.cuda.is_available()):
-        return max(1, (os.cpu_count() or 1) - 1)
+        return cpu_training_threads()
     return None
 
 

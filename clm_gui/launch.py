@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,16 @@ from clm_gui.runs import RunDir
 
 # NVLink multicast can take a shared host's GPUs out of service; NCCL must not use it.
 SAFE_NCCL_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+LAUNCHED_AT_ENV = "CLM_GUI_LAUNCHED_AT"  # when the app started a training process (time.time())
+
+
+def launched_at() -> float:
+    """When this training started for its user: the app's launch of this process, or now."""
+    value = os.environ.get(LAUNCHED_AT_ENV, "")
+    try:
+        return min(float(value), time.time())
+    except ValueError:
+        return time.time()
 
 
 @dataclass
@@ -110,6 +121,7 @@ def start_process(run: RunDir, argv: list[str], env: dict[str, str]) -> subproce
     package_root = str(Path(__file__).resolve().parents[1])
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))}
     log = open(run.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the child owns it from here
+    env = {**env, LAUNCHED_AT_ENV: str(time.time())}  # its time budget counts its start-up (imports) too
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                start_new_session=True)
     log.close()

@@ -190,7 +190,14 @@ def _samples(run: RunDir) -> str:
     if not records:
         return ""
     last = records[-1]
-    return f"## Samples\n\nGenerated at step {last['step']} from fixed prompts:\n\n{samples_blocks(last)}\n"
+    return f"## Samples\n\nGenerated at step {last['step']} from prompts in the data's own words:\n\n{samples_blocks(last)}\n"
+
+
+def _usage_prompt(run: RunDir) -> str:
+    """A prompt in the data's own words for the card's example: the run's first sample prompt."""
+    records = read_jsonl(run.samples_path)
+    samples = records[-1].get("samples", []) if records else []
+    return samples[0]["prompt"] if samples else "\n"
 
 
 def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None) -> str:
@@ -231,7 +238,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")
 model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")
-ids = tokenizer("def ", return_tensors="pt").input_ids
+ids = tokenizer({_usage_prompt(run)!r}, return_tensors="pt").input_ids
 print(tokenizer.decode(model.generate(ids, max_new_tokens=50, do_sample=True)[0]))
 ```
 

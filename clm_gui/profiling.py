@@ -368,7 +368,9 @@ def suggestions(profile: dict, cfg: DataConfig) -> list[str]:
     empty, duplicates = profile["empty"], profile["duplicates"]
     if empty["count"] and not cfg.drop_empty:
         tips.append(f"{empty['count']:,} documents ({empty['share']:.1%}) are empty: turn on 'drop empty documents'.")
-    if duplicates["share"] >= 0.01 and not cfg.drop_duplicates:
+    # Lines or paragraphs cut from running text repeat by nature ("Exeunt.", a speaker's name): they are the
+    # text, not copies of documents, so dropping them would tear it apart.
+    if duplicates["share"] >= 0.01 and not cfg.drop_duplicates and cfg.text_unit not in ("line", "paragraph"):
         tips.append(f"{duplicates['share']:.1%} of documents are exact duplicates: turn on 'drop duplicates' so the "
                     "model does not learn them by heart.")
     chars = profile["chars_per_document"]
@@ -400,10 +402,12 @@ def _lengths(stats: dict) -> str:
             f"max {stats['max']:,}")
 
 
-def profile_summary(profile: dict) -> list[tuple[str, str]]:
-    """The profile as (label, value) rows, estimates marked with ≈ and their 95% margin."""
+def profile_summary(profile: dict, source_label: str = "") -> list[tuple[str, str]]:
+    """The profile as (label, value) rows, estimates marked with ≈ and their 95% margin. `source_label`: the
+    source as the user knows it (an upload's file names rather than the folder it was copied into)."""
     read = profile["sample_documents"]
-    rows = [("Source", f"{profile['source']} ({profile['mode']}, text from {', '.join(profile['text_columns'])})")]
+    source = source_label or profile["source"]
+    rows = [("Source", f"{source} ({profile['mode']}, text from {', '.join(profile['text_columns'])})")]
     if profile["estimated"]:
         rows.append(("Sample", f"the first {read:,} documents; totals are estimates (95% margin) that assume "
                                "the rest of the data looks alike"))

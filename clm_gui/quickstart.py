@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clm_gui import sizing
+from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.errors import UserError
+from clm_gui.units import format_minutes
+from clm_gui.prompts import prompts_from
 
-EVALUATIONS_PER_RUN = 40  # enough points to see the held-out curve turn, and to pick its lowest point
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
-PROMPT_WORDS = 2
 
 
 @dataclass
@@ -38,6 +39,7 @@ class QuickstartPlan:
     choices: list[Choice] = field(default_factory=list)
     plan: sizing.Plan | None = None
     seconds_spent: float = 0.0  # preparing (profiling, tokenizer training) before training starts
+    profile: dict | None = None  # the data's profile the choices were made from
 
     def to_dict(self) -> dict:
         return {"choices": [dataclasses.asdict(c) for c in self.choices], "config": self.config.to_dict(),
@@ -50,23 +52,9 @@ def eval_fraction_for(n_bytes: float) -> float:
     return round(min(MAX_EVAL_FRACTION, max(default, MIN_HELD_OUT_BYTES / max(n_bytes, 1))), 3)
 
 
-def prompts_from(texts: list[str], n: int = 3) -> list[str]:
-    """Sample prompts in the data's own words: the opening words of held-out lines (not code prompts on prose)."""
-    prompts: list[str] = []
-    for text in texts:
-        for line in text.splitlines():
-            words = line.split()
-            prompt = " ".join(words[:PROMPT_WORDS])
-            if prompt and prompt not in prompts:
-                prompts.append(prompt + " ")
-            if len(prompts) == n:
-                return prompts
-    return prompts or ["\n"]
-
-
 def _tokenizer_folder(runs_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:
     key = hashlib.sha256(repr((dataclasses.astuple(data), dataclasses.astuple(tok))).encode()).hexdigest()[:16]
-    return runs_dir / ".quickstart-tokenizers" / key
+    return runs_dir / ".quickstart-tokenizers" / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
 
 
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
@@ -74,7 +62,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     """Every recommendation for this source and budget, as a RunConfig and the choices that made it."""
     from clm_gui.data import describe_split, hub_reachable
     from clm_gui.hardware import planner_device
-    from clm_gui.profiling import profile_source, recommend_for_source
+    from clm_gui.profiling import human_bytes, profile_source, recommend_for_source
     from clm_gui.tokenizer import (evaluate_tokenizer, held_out_texts, load_tokenizer, recommend_tokenizer,
                                    save_tokenizer, train_tokenizer)
 
@@ -90,11 +78,11 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     log("Profiling the data.")
     profile = profile_source(cfg.data)
     cfg.data.eval_fraction = eval_fraction_for(profile["bytes"])
-    choices.append(Choice("Data", f"{profile['bytes'] / 1e6:,.2f} MB, {profile['domain']['label']}, {mode['mode']}",
+    choices.append(Choice("Data", f"{human_bytes(profile['bytes'])}, {profile['domain']['label']}, {mode['mode']}",
                           f"{mode['reason']} {describe_split(cfg.data)}"))
 
-    rec = recommend_tokenizer(profile)
-    if rec.action == "pretrained" and hub_reachable():
+    rec = recommend_tokenizer(profile, online=hub_reachable())
+    if rec.action == "pretrained":
         cfg.tokenizer.path = rec.hub_id
         tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
         choices.append(Choice("Tokenizer", rec.hub_id, rec.reason))
@@ -108,8 +96,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
             save_tokenizer(train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer), folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
-        offline = " (the Hub is out of reach, so the offline choice)" if rec.action == "pretrained" else ""
-        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens{offline}", rec.reason))
+        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
     dataset_tokens = int(profile["bytes"] * (1 - cfg.data.eval_fraction) / bytes_per_token)
@@ -124,21 +111,16 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                           + " ".join(plan.warnings or ["trained compute-optimally within the budget."])))
     t = cfg.train
     t.device = device
-    t.micro_batch_size, t.grad_accum_steps = plan.micro_batch_size, plan.grad_accum_steps
-    for name, value in sizing.time_budget_limits(plan, round(hours * 60, 2)).items():
+    for name, value in sizing.train_settings(plan, round(hours * 60, 2)).items():
         setattr(t, name, value)
-    t.learning_rate = sizing.learning_rate_for(plan.n_params)
-    t.warmup_steps = max(1, min(t.warmup_steps, plan.steps // 20))
-    t.eval_interval = max(1, plan.steps // EVALUATIONS_PER_RUN)
-    t.save_interval = t.eval_interval * 10
-    t.sample_interval = t.eval_interval * 10
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
-                          f"most {t.max_minutes:g} minutes, learning rate {t.learning_rate:g}, an evaluation every "
-                          f"{t.eval_interval:,} steps",
+                          f"most {format_minutes(t.max_minutes)}, learning rate {t.learning_rate:g}, evaluations "
+                          f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)}; sample prompts from the held-out "
+                          f"text: {', '.join(repr(p) for p in t.sample_prompts)}",
                           f"{plan.epochs:.1f} passes over the data; final/ keeps the best evaluation and the run "
                           f"stops early after {t.early_stop_patience} evaluations without a new best."))
-    return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started)
+    return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started, profile)
 
 
 def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),

@@ -5,7 +5,7 @@ runs/<run-id>/
   config.yaml          the RunConfig, written before training starts
   status.json          state, message, step, pid (rewritten atomically)
   metrics.jsonl        one JSON object per logged step or eval (append-only)
-  samples.jsonl        generations from fixed prompts during training
+  samples.jsonl        generations from the sample prompts during training
   tokenizer/           the tokenizer used (Hugging Face format)
   checkpoints/step-N/  resumable state; written as .tmp-step-N and renamed when complete
   final/               save_pretrained model + tokenizer + model card

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from clm_gui.config import ModelConfig, tokens_per_step
+from clm_gui.cadence import AUTO
+from clm_gui.config import ModelConfig, TrainConfig, tokens_per_step
 from clm_gui.errors import UserError
 from clm_gui.units import format_duration
 
@@ -270,12 +271,14 @@ class Throughput:
 # the graph left no fixed cost per micro-batch to fit. max_share and half_width are from the earlier fit to
 # twenty compiled H100 rows (10M/124M/350M GPT-2 at micro-batch 4-64, 2026-11-26, docs/benchmarks.md), whose
 # fixed costs (0.53 ms a layer, 3.09 ms a micro-batch) the graph removed.
-# "cpu": relative to this CPU's own measured fp32 matmul throughput (hardware.cpu_matmul_flops), fitted
-# by hand to `bench/sizing_accuracy.py --cpu` (one thread) on a shared, heavily loaded 2-core AMD EPYC:
-# the rows scatter by +-40%, so treat CPU times as rough (see docs/benchmarks.md).
+# "cpu": relative to this CPU's own measured fp32 matmul throughput at the threads training gets
+# (hardware.cpu_matmul_flops), fitted (smallest worst-case error) to `bench/sizing_accuracy.py --cpu --threads 1
+# --micro-batches 8 32` with the app serving a browser page beside it, on the shared 2-core AMD EPYC
+# (2026-12-03, docs/benchmarks.md): within -9%..+11% on its six rows. Earlier fits on the same box under
+# heavy load scattered by +-40%: the clock, not this estimate, ends a time-budgeted run.
 THROUGHPUT = {
     "cuda": Throughput(max_share=0.616, half_width=130, seconds_per_layer=0.45e-3),
-    "cpu": Throughput(max_share=0.65, half_width=32, seconds_per_layer=2e-3),
+    "cpu": Throughput(max_share=0.75, half_width=96, seconds_per_layer=2e-3),
 }
 DATA_PARALLEL_EFFICIENCY = 0.90  # throughput per GPU with several GPUs, relative to one (gradient all-reduce)
 
@@ -585,6 +588,22 @@ def time_budget_limits(plan: Plan, minutes: float) -> dict:
     also caps the tokens at MAX_PASSES passes."""
     cap = round(plan.tokens / plan.epochs * MAX_PASSES) if plan.epochs else 0
     return {"max_steps": 0, "max_tokens": cap, "max_minutes": minutes}
+
+
+CHECKPOINTS_PER_RUN = 4  # resumable points along a planned run, besides the one at its end
+
+
+def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
+    """The train.* settings that carry out a plan: its batch; its limits (the clock, when a time budget is
+    given, else the plan's tokens); the learning rate for its size; a warm-up of at most 5% of its steps;
+    evaluations and samples spread over the run, whatever its length turns out to be."""
+    limits = time_budget_limits(plan, minutes) if minutes > 0 else \
+        {"max_steps": plan.steps, "max_tokens": plan.tokens, "max_minutes": 0.0}
+    return {"micro_batch_size": plan.micro_batch_size, "grad_accum_steps": plan.grad_accum_steps, **limits,
+            "learning_rate": learning_rate_for(plan.n_params),
+            "warmup_steps": max(1, min(TrainConfig().warmup_steps, plan.steps // 20)),
+            "eval_interval": AUTO, "sample_interval": AUTO,
+            "save_interval": max(1, plan.steps // CHECKPOINTS_PER_RUN)}
 
 
 def dataset_tokens_from_profile(profile: dict | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS

@@ -505,8 +505,22 @@ def _corpus_bytes(profile: dict | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def recommend_tokenizer(profile: dict | None) -> Recommendation:
-    """What to use for this dataset, and why, in one sentence."""
+def recommend_tokenizer(profile: dict | None, online: bool = True) -> Recommendation:
+    """What to use for this dataset, and why, in one sentence. Offline (`online` False), a pretrained choice
+    becomes its fallback, training, so that accepting it works without the Hub."""
+    rec = _recommend_for_size(profile)
+    if rec.action != "pretrained" or online:
+        return rec
+    return Recommendation(rec.domain, "train", (
+        f"The Hugging Face Hub is out of reach from here, so instead of downloading {rec.hub_id}'s tokenizer, "
+        f"train a byte-level BPE of {rec.vocab_size:,} tokens on your data: it never emits an unknown token."
+    ), vocab_size=rec.vocab_size)
+
+
+def _recommend_for_size(profile: dict | None) -> Recommendation:
+    """The domain's recommendation with a vocabulary sized to the corpus (also a pretrained one's fallback)."""
+    from clm_gui.profiling import human_bytes
+
     rec = _recommend_for_domain(profile)
     n_bytes = _corpus_bytes(profile)
     if n_bytes is None or rec.algorithm == "unigram":
@@ -514,11 +528,11 @@ def recommend_tokenizer(profile: dict | None) -> Recommendation:
     vocab = vocab_for_corpus(n_bytes)
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
         return Recommendation(rec.domain, "train", (
-            f"On {n_bytes / 1e6:,.1f} MB of text most of a pretrained tokenizer's 50k tokens would be seen a "
+            f"On {human_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "
             f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, the size that scored best "
             "on corpora of this size in the small-data benchmark."
         ), vocab_size=vocab)
-    return dataclasses.replace(rec, vocab_size=vocab) if rec.action == "train" else rec
+    return dataclasses.replace(rec, vocab_size=vocab)
 
 
 def _recommend_for_domain(profile: dict | None) -> Recommendation:

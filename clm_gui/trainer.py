@@ -28,6 +28,7 @@ from accelerate.utils import set_seed
 from clm_gui import checkpoints, sharding
 from clm_gui import data as data_lib
 from clm_gui.best_model import BestModel, load_best_weights, read_best, save_best
+from clm_gui.cadence import EVALUATIONS_PER_RUN, SAMPLES_PER_RUN, Cadence
 from clm_gui.config import RunConfig
 from clm_gui.devices import resolve_device, resolve_precision, world_size
 from clm_gui.errors import Cancelled, UserError
@@ -36,10 +37,12 @@ from clm_gui.faults import out_of_memory_message, save_failed_message
 from clm_gui.files import TMP_PREFIX, remove_tree
 from clm_gui.generate import SamplingSettings, generate
 from clm_gui.hardware import peak_flops
+from clm_gui.launch import launched_at
 from clm_gui.loss import CausalLMLoss
 from clm_gui.model import build_model, count_parameters
 from clm_gui.model_card import write_model_card
 from clm_gui.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
+from clm_gui.prompts import prompts_for
 from clm_gui.runs import STOP_FILE, RunDir
 from clm_gui.schedule import budget_used, lr_at
 from clm_gui.sizing import model_flops_utilisation
@@ -171,10 +174,12 @@ class Trainer:
         # that fails early ends cleanly.
         self.accelerator = self.device = self.tokenizer = self.batches = None
         self.lm = self.module = self.optimizer = self.step_module = None
+        self._closing_s = 0.0  # what the closing evaluation and samples took last time (see _limits_reached)
+        self._data_prompts = None  # sample prompts read from the data when none are set (see _sample)
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
-        self._process_start, self._first_step_logged = time.time(), False
+        self._process_start, self._first_step_logged = launched_at(), False
         try:
             self._setup_device()
             self._setup_data()
@@ -329,7 +334,29 @@ class Trainer:
             return True
         if t.max_tokens and s.tokens >= t.max_tokens:
             return True
-        return bool(t.max_minutes and self._elapsed() >= t.max_minutes * 60)
+        if not t.max_minutes:
+            return False
+        # A time budget is a promise: the closing evaluation and samples must fit in it too, so the run
+        # stops training when what is left is no more than they took last time (twice, for a noisy machine).
+        time_up = self._elapsed() + 2 * self._closing_s >= t.max_minutes * 60
+        if self.accelerator.num_processes > 1:  # every rank stops at the same step: rank 0's clock decides
+            return s.step % t.log_interval == 0 and self._agree(time_up)
+        return time_up
+
+    def _due(self, cadence: Cadence) -> bool:
+        """Whether the cadence's event is due now; by rank 0's clock (at log steps) under several processes."""
+        t, s = self.cfg.train, self.state
+        due = cadence.due(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
+        if not cadence.auto or self.accelerator.num_processes == 1:
+            return due
+        return s.step % t.log_interval == 0 and self._agree(due)
+
+    def _run_and_mark(self, cadence: Cadence, event: Callable[[], None]) -> float:
+        """Run an evaluation or a round of samples, mark it in its cadence, and return the seconds it took."""
+        started, t, s = time.time(), self.cfg.train, self.state
+        event()
+        cadence.mark(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
+        return time.time() - started
 
     def _elapsed(self) -> float:
         return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
@@ -343,17 +370,21 @@ class Trainer:
         self.phase_seconds["setup"] = time.time() - self._process_start
         first_step, stopped_early = self.state.step, False
         window = _LossWindow(self.device)
+        self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN)
+        self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
+        eval_s = sample_s = 0.0  # what the latest evaluation and samples took: the time the run's end needs
         while True:
             step = self.state.step
             last_step = self._limits_reached()
             if step > first_step:  # the work that follows a step; a resumed run has done it for its first
-                if t.eval_interval and (last_step or step % t.eval_interval == 0):
-                    self._evaluate()
+                if self.evals.owed_at_end(step) if last_step else self._due(self.evals):
+                    eval_s = self._run_and_mark(self.evals, self._evaluate)
                     # Not at a limit's step: a run that ends there anyway has finished, not stopped early.
                     stopped_early = self._agree(self.best.patience_spent(t.early_stop_patience)) and not last_step
                     last_step = last_step or stopped_early
-                if last_step or (t.sample_interval and step % t.sample_interval == 0):
-                    self._sample()
+                if self.samples.last_step != step if last_step else self._due(self.samples):
+                    sample_s = self._run_and_mark(self.samples, self._sample)
+                self._closing_s = eval_s + sample_s
                 if last_step or (t.save_interval and step % t.save_interval == 0):
                     self._save_checkpoint()
             if last_step:
@@ -458,7 +489,8 @@ class Trainer:
             model.train()
             self._record({"kind": "eval", "step": self.state.step, "tokens": self.state.tokens,
                           "eval_loss": score.nats_per_token, "eval_bpb": score.bits_per_byte,
-                          "perplexity": math.exp(min(score.nats_per_token, 50)), **self._passes()})
+                          "perplexity": math.exp(min(score.nats_per_token, 50)), "elapsed_s": self._elapsed(),
+                          **self._passes()})
         improved = score is not None and self.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
         if self._agree(improved) and self.cfg.train.keep == "best":
             self._save_best()
@@ -489,18 +521,21 @@ class Trainer:
     @torch.no_grad()
     def _sample(self) -> None:
         t = self.cfg.train
-        if not self._evaluates_here() or not t.sample_prompts or not t.sample_max_new_tokens:
+        if not self._evaluates_here() or not t.sample_max_new_tokens:
             return
+        if not t.sample_prompts and self._data_prompts is None:  # none given: the data's own, read once
+            self._data_prompts = prompts_for(self.cfg.data) or ["\n"]
         self.lm.eval()
         samples = []
         # A private RNG: sampling must not change the training run's random stream.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             settings = SamplingSettings(max_new_tokens=t.sample_max_new_tokens, seed=t.seed)
-            for prompt in t.sample_prompts:
+            for prompt in t.sample_prompts or self._data_prompts:
                 samples.append({"prompt": prompt, "text": generate(self.lm, self.tokenizer, prompt, settings)})
         self.lm.train()
         if self.is_main:
-            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "samples": samples})
+            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "elapsed_s": self._elapsed(),
+                                        "samples": samples})
 
     def _trace_shards(self) -> None:
         """Tests: how many parameter and optimizer-state elements this rank holds."""

@@ -13,3 +13,8 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def format_minutes(minutes: float) -> str:
+    """"1 minute", "6 minutes", "2.5 minutes"."""
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")

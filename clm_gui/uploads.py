@@ -48,11 +48,21 @@ class UploadResult:
     skipped: list[str] = field(default_factory=list)  # "name: why" for each entry left out
 
     def summary(self) -> str:
-        text = f"{len(self.files)} file(s) ready in {self.folder.name}: {', '.join(self.files[:8])}"
-        text += " …" if len(self.files) > 8 else ""
+        text = f"{len(self.files)} file(s) ready: {describe_upload(self.folder)}"
         if self.skipped:
             text += f". Skipped {len(self.skipped)}: {'; '.join(self.skipped[:5])}"
         return text
+
+
+def describe_upload(folder: Path, shown: int = 8) -> str:
+    """An upload as its user knows it: the files' names and their size ("plays.txt, 991.3 KB"), not the
+    content-named folder they were copied into."""
+    from clm_gui.profiling import human_bytes
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    names = [str(p.relative_to(folder)) for p in files]
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return f"{listed}, {human_bytes(sum(p.stat().st_size for p in files))}"
 
 
 def _suffix(name: str) -> str:

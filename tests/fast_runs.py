@@ -38,3 +38,23 @@ def fast_config(corpus: Path, **train) -> RunConfig:
     for key, value in train.items():
         setattr(t, key, value)
     return cfg.check()
+
+
+_CHARACTERS = ["ROMEO", "JULIET", "NURSE", "MERCUTIO", "BENVOLIO", "FRIAR LAURENCE"]
+_PROSE = ("my lord the king is come to court and would speak with you of love and honour yet what light "
+          "through yonder window breaks it is the east and she the sun arise fair sun good night sweet prince "
+          "a plague on both your houses parting is such sweet sorrow that I shall say good night till morrow").split()
+
+
+def write_play(path: Path, speeches: int = 2000, seed: int = 0) -> Path:
+    """A made-up play (about 200 KB): speeches headed by a character's name, short repeated lines, blank lines
+    between speeches: English prose whose line breaks are part of the text."""
+    rng = random.Random(seed)
+    parts = []
+    for _ in range(speeches):
+        lines = [" ".join(rng.choice(_PROSE) for _ in range(rng.randint(4, 10))).capitalize() + rng.choice(".,;!?")
+                 for _ in range(rng.randint(1, 4))]
+        parts.append(f"{rng.choice(_CHARACTERS)}:\n" + "\n".join(lines))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path

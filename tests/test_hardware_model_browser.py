@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui import sizing
+from clm_gui import hardware, sizing
+from clm_gui.cadence import AUTO
 from clm_gui.config import RunConfig, config_from_dict
 from clm_gui.ui import hardware_tab, model_tab
 
@@ -20,22 +21,44 @@ def fields(**changes) -> model_tab.Fields:
     return model_tab.Fields(**{**values, **changes})
 
 
+def device(count: int = 1) -> sizing.DeviceSpec:
+    return sizing.DeviceSpec("cuda", "H100", count, 80e9, 989e12, "bf16", True)
+
+
 def test_applying_writes_the_model_batch_and_token_budget_into_a_copy_of_the_config():
     config = RunConfig().to_dict()
-    updated = model_tab.apply_to_config(config, fields(), devices=2)
+    updated = model_tab.apply_to_config(config, fields(), device(2))
     per_step = 8 * 2 * 256 * 2
     assert updated["model"]["n_layer"] == 4 and updated["model"]["n_embd"] == 256
     assert updated["train"]["micro_batch_size"] == 8 and updated["train"]["grad_accum_steps"] == 2
     assert updated["train"]["max_steps"] == -(-1_000_000 // per_step)
     assert updated["train"]["max_tokens"] == updated["train"]["max_steps"] * per_step
+    assert updated["train"]["max_minutes"] == 0
     assert config["model"]["n_layer"] == RunConfig().model.n_layer  # the shared state is replaced, not changed
     assert config_from_dict(updated).validate(check_paths=False) == []
+
+
+def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_the_run():
+    updated = model_tab.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6, dataset_tokens=300_000)
+    train = updated["train"]
+    assert (train["max_minutes"], train["max_steps"]) == (6, 0)
+    assert train["max_tokens"] == sizing.MAX_PASSES * 300_000  # a cap at the passes worth making, not a guess of speed
+    assert train["eval_interval"] == train["sample_interval"] == AUTO  # spread over the run, whatever its length
+    assert train["learning_rate"] == sizing.learning_rate_for(sizing.count_params(fields().model(), 8192).total)
+    assert "at most 6 minutes" in model_tab.applied_markdown(fields(), train)
+    assert config_from_dict(updated).validate(check_paths=False) == []
+
+
+def test_the_recommendation_names_the_plan_once_and_leaves_its_figures_to_the_estimate():
+    plan = sizing.recommend(sizing.PlanRequest(device=device(), hours=0.1, dataset_tokens=300_000))
+    text = model_tab.recommendation_markdown(plan)
+    assert f"Recommended: {plan.shape}" in text and "tokens/s" not in text and "Peak memory" not in text
 
 
 def test_zero_tokens_applies_the_compute_optimal_budget_for_the_tokenizer_s_vocabulary():
     config = RunConfig().to_dict()
     config["tokenizer"]["vocab_size"] = 1000
-    updated = model_tab.apply_to_config(config, fields(tokens=0))
+    updated = model_tab.apply_to_config(config, fields(tokens=0), device())
     n_params = sizing.count_params(fields().model(), 1000).total
     assert updated["train"]["max_tokens"] >= 20 * n_params
 
@@ -53,8 +76,7 @@ def test_vocabulary_comes_from_the_tokenizer_settings_or_a_default():
 
 
 def test_the_memory_chart_stacks_what_is_needed_beside_what_is_free():
-    device = sizing.DeviceSpec("cuda", "H100", 1, 80e9, 989e12, "bf16", True)
-    plan = sizing.estimate(fields().model(), 8192, device, 8, 1, 0)
+    plan = sizing.estimate(fields().model(), 8192, device(), 8, 1, 0)
     figure = model_tab.memory_figure(plan)
     needed = sum(bar.x[0] for bar in figure.data if bar.y[0] == "needed")
     assert needed == pytest.approx(plan.memory.total / 1e9)
@@ -81,8 +103,11 @@ def test_hardware_tab_reads_the_machine_and_the_model_tab_applies_a_recommendati
     page.get_by_role("tab", name="Model").click()
     page.locator("#model-device input").click()
     page.get_by_role("option", name="This machine's CPU").click()
-    page.locator("#model-hours input").fill("0.05")
-    page.locator("#model-hours input").press("Enter")
+    expect(page.locator("#model-device")).to_be_visible()
+    if not any(not g.error for g in hardware.snapshot().gpus):  # GPU inputs only where they mean something
+        expect(page.get_by_label("GPU memory (GB)")).to_be_hidden()
+    page.locator("#model-minutes input").fill("3")
+    page.locator("#model-minutes input").press("Enter")
     expect(page.locator("#model-estimate")).to_contain_text("Estimate for these settings", timeout=SLOW)
     page.locator("#model-recommend").click()
     recommendation = page.locator("#model-recommendation")
@@ -91,5 +116,8 @@ def test_hardware_tab_reads_the_machine_and_the_model_tab_applies_a_recommendati
     page.locator("#model-apply").click()
     expect(page.locator("#model-applied")).to_contain_text("Applied to the run settings: 2 layers, width 128",
                                                            timeout=SLOW)
+    expect(page.locator("#model-applied")).to_contain_text("at most 3 minutes")
     expect(page.locator("#model-memory-plot .js-plotly-plot")).to_be_visible()
     page.screenshot(path=str(tmp_path / "model-tab.png"), full_page=True)
+    page.get_by_role("tab", name="Train").click()
+    expect(page.get_by_label("Max minutes", exact=True)).to_have_value("3", timeout=SLOW)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from clm_gui import cli
-from clm_gui.quickstart import eval_fraction_for, prompts_from
+from clm_gui.prompts import prompts_from
+from clm_gui.quickstart import eval_fraction_for
 from tests.fast_runs import write_corpus
 
 
@@ -40,7 +41,7 @@ def test_quickstart_trains_within_its_budget_and_scores_final_on_the_held_out_te
 
 def test_sample_prompts_are_the_opening_words_of_held_out_lines():
     assert prompts_from(["ROMEO: But soft\nJULIET: Ay me\n\nROMEO: She speaks\nNURSE: Madam"]) == \
-        ["ROMEO: But ", "JULIET: Ay ", "ROMEO: She "]
+        ["ROMEO: But", "JULIET: Ay", "ROMEO: She"]
     assert prompts_from([""]) == ["\n"]
 
 

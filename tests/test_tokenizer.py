@@ -378,3 +378,15 @@ def test_cli_refuses_bad_input_with_a_message(corpus_dir, tmp_path, capsys):
     assert "at least 258" in capsys.readouterr().err
     assert cli.main(["tokenizer", "eval", str(tmp_path), str(corpus_dir)]) == 2
     assert "holds no tokenizer" in capsys.readouterr().err
+
+
+def test_offline_a_pretrained_recommendation_becomes_its_training_fallback():
+    big_code = {"bytes": 1e9, "domain": {"kind": "code", "language": "Python"}}
+    online = recommend_tokenizer(big_code)
+    offline = recommend_tokenizer(big_code, online=False)
+    assert online.action == "pretrained" and online.hub_id
+    assert offline.action == "train" and not offline.hub_id and offline.vocab_size == online.vocab_size
+    assert "out of reach" in offline.reason and online.hub_id in offline.reason
+    small_prose = {"bytes": 1e6, "domain": {"kind": "natural language", "language": "English"}}
+    assert recommend_tokenizer(small_prose, online=False) == recommend_tokenizer(small_prose)  # training anyway
+    assert "1.0 MB of text" in recommend_tokenizer(small_prose).reason

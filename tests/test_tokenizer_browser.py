@@ -56,9 +56,11 @@ def tokenizer_without_eos(folder):
 def test_loading_a_tokenizer_without_end_of_text_asks_then_saves_a_copy_with_one_for_training(tmp_path):
     folder = tokenizer_without_eos(tmp_path / "words")
     app, config = {"runs_dir": str(tmp_path / "runs"), "hosted": False}, RunConfig().to_dict()
-    with pytest.raises(gr.Error, match="Add an end-of-text token"):
-        tokenizer_tab._load(str(folder), False, config, [], [], app)
-    status, new_config, session, _, _ = tokenizer_tab._load(str(folder), True, config, [], [], app)
+    refused = tokenizer_tab._load(str(folder), False, config, [], [], app)
+    assert "Add an end-of-text token" in refused[0] and refused[-1] is None  # nothing added, nothing compared
+    assert all(out == gr.skip() for out in refused[1:-1])  # no output touched: no stale "Error" badge either
+    status, new_config, session, _, _, added = tokenizer_tab._load(str(folder), True, config, [], [], app)
+    assert added == "words-with-eos"
     saved = tmp_path / "runs" / ".tokenizers" / "words-with-eos"
     assert new_config["tokenizer"]["path"] == str(saved) and new_config["tokenizer"]["vocab_size"] == 3
     assert config["tokenizer"]["path"] == ""  # the shared state is replaced, never changed in place
@@ -76,5 +78,4 @@ def test_choosing_a_tokenizer_for_training_sets_its_path_and_the_model_vocabular
 def test_hosted_mode_loads_no_server_folder_outside_the_runs_folder(tmp_path):
     folder = tokenizer_without_eos(tmp_path / "elsewhere")
     app = {"runs_dir": str(tmp_path / "runs"), "hosted": True}
-    with pytest.raises(gr.Error, match="hosted mode"):
-        tokenizer_tab._load(str(folder), True, RunConfig().to_dict(), [], [], app)
+    assert "hosted mode" in tokenizer_tab._load(str(folder), True, RunConfig().to_dict(), [], [], app)[0]

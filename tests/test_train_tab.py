@@ -7,18 +7,22 @@ import json
 import gradio as gr
 import pytest
 
+from clm_gui import sizing
 from clm_gui.config import RunConfig, config_from_dict
 from clm_gui.runs import new_run_dir
 from clm_gui.ui import model_tab, plots
-from clm_gui.ui.train_tab import (RUN_COLUMNS, SETTINGS, field_updates, memorising_html, merged_config, progress_html,
-                                  runs_table)
+from clm_gui.ui.train_tab import (RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
+                                  parse_prompts, progress_html, prompts_text, runs_table, shown_value,
+                                  validation_markdown)
 from tests.conftest import make_tiny_config
+
+CPU = sizing.DeviceSpec("cpu", "a CPU", 1, 8e9, 50e9, "fp32", False)
 
 
 def test_the_draft_updates_only_fields_it_changed_so_typing_in_the_next_field_is_kept():
     shown = RunConfig().to_dict()
     keys = [s.key for s in SETTINGS]
-    typed = [shown["name"]] + [shown["train"][k] for k in keys]
+    typed = [shown["name"]] + [shown_value(s, shown["train"][s.key]) for s in SETTINGS]
     typed[1 + keys.index("max_steps")] = 500  # the edit the draft has now
     typed[1 + keys.index("max_tokens")] = 123_000  # typed since: the draft does not have it yet
     draft = {**shown, "train": {**shown["train"], "max_steps": 500}}
@@ -34,7 +38,7 @@ def test_new_training_fields_flow_into_the_run_configuration_by_their_keys():
     keys = [s.key for s in SETTINGS]
     assert {"weight_decay", "keep", "early_stop_patience"} <= set(keys)
     typed = {"weight_decay": 0.3, "keep": "last", "early_stop_patience": 2}
-    values = [typed.get(k, getattr(RunConfig().train, k)) for k in keys]
+    values = [typed.get(s.key, shown_value(s, getattr(RunConfig().train, s.key))) for s in SETTINGS]
     cfg = config_from_dict(merged_config(RunConfig().to_dict(), "wd", *values))
     assert (cfg.train.weight_decay, cfg.train.keep, cfg.train.early_stop_patience) == (0.3, "last", 2)
     assert cfg.validate(check_paths=False) == []
@@ -90,8 +94,25 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     config = RunConfig().to_dict()
     shape = dict(family="gpt2", n_layer=2, n_embd=64, n_head=2, n_kv_head=0, intermediate_size=0, context_length=64,
                  gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=1, tokens=100_000)
-    assert model_tab.apply_to_config(config, model_tab.Fields(**shape, dropout=0.15))["model"]["dropout"] == 0.15
+    assert model_tab.apply_to_config(config, model_tab.Fields(**shape, dropout=0.15), CPU)["model"]["dropout"] == 0.15
     assert model_tab.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
     assert any("dropout" in p for p in model_tab.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
-    assert model_tab.config_dropout(loaded) == 0.25 and model_tab.config_dropout(None) == 0.0
+    assert model_tab.config_fields(loaded)[-2] == 0.25  # the dropout field, before the time budget
+    assert model_tab.config_fields(None) == [None] * (model_tab.FIELD_COUNT + 1)
+
+
+def test_an_emptied_or_unreadable_number_blocks_start_with_a_message_naming_the_field():
+    values = [shown_value(s, getattr(RunConfig().train, s.key)) for s in SETTINGS]
+    values[[s.key for s in SETTINGS].index("learning_rate")] = None  # what the page sends for "abc" in a number box
+    text = validation_markdown(merged_config(RunConfig().to_dict(), "", *values))
+    assert text.startswith("**Fix before starting:**")
+    assert "Learning rate (train.learning_rate) is empty or not a number" in text
+    assert labelled(["train.max_steps cannot be negative"]) == ["Max steps (train.max_steps) cannot be negative"]
+
+
+def test_sample_prompts_travel_one_per_line_with_their_trailing_spaces_and_line_breaks():
+    prompts = ["ROMEO: ", "Enter the", "\n"]
+    assert parse_prompts(prompts_text(prompts)) == prompts
+    assert prompts_text(prompts) == "ROMEO: \nEnter the\n\\n"
+    assert parse_prompts("first \n\n  \nsecond") == ["first ", "second"]

@@ -15,6 +15,7 @@ from clm_gui import checkpoints as checkpoints_lib
 from clm_gui import trainer as trainer_lib
 from clm_gui.runs import RunDir, new_run_dir
 from clm_gui.trainer import Trainer, train
+from clm_gui.prompts import prompts_for
 from tests.conftest import make_tiny_config
 from tests.fast_runs import fast_config, write_corpus
 
@@ -42,7 +43,8 @@ def test_training_lowers_the_loss_and_final_model_loads_with_plain_transformers(
     assert text["generated_text"].startswith("def ")
     assert (run.final_dir / "model.safetensors").is_file()
     samples = run.read_samples()
-    assert samples and samples[-1]["samples"][0]["text"].startswith("def ")
+    assert samples and all(s["text"].startswith(s["prompt"]) for s in samples[-1]["samples"])
+    assert [s["prompt"] for s in samples[-1]["samples"]] == prompts_for(cfg.data)  # the data's own
 
 
 def test_run_folder_layout_and_metrics_fields(runs_root, tiny_config):

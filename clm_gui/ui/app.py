@@ -6,7 +6,10 @@ import os
 
 import gradio as gr
 
-from clm_gui.config import RunConfig
+from clm_gui.config import RunConfig, load_config
+from clm_gui.errors import UserError
+from clm_gui.jobs import manager_for
+from clm_gui.runs import RunDir
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.visitor import Visitors
@@ -31,11 +34,12 @@ def build_app(settings: AppSettings) -> gr.Blocks:
         gr.Markdown(INTRO)
         ctx = UIContext(settings=settings, config=gr.State(starting_config(settings).to_dict()),
                         profile=gr.State(None), visitors=Visitors(settings))
-        with gr.Tabs():
+        with gr.Tabs() as ctx.tabs:
             for title, module in _tabs():
-                with gr.Tab(title, id=title.lower()):
+                with gr.Tab(title, id=tab_id(title)):
                     module.build(ctx)
         ctx.visitors.mint_on_load(demo)
+        _keep_across_reloads(ctx, demo)
     return demo
 
 
@@ -46,6 +50,44 @@ def starting_config(settings: AppSettings) -> RunConfig:
     if settings.hosted:
         cfg.train.max_minutes = settings.quotas.max_train_minutes
     return cfg
+
+
+def tab_id(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def _keep_across_reloads(ctx: UIContext, demo: gr.Blocks) -> None:
+    """Every tab's choices survive a page reload: the draft and the profile are kept in the browser
+    (localStorage), and a page opened while a run trains shows that run's settings instead."""
+    saved = gr.BrowserState(None, storage_key=BROWSER_STORAGE_KEY)
+    manager = manager_for(ctx.settings.runs_dir)
+
+    def restore(kept):
+        return draft_on_load(kept, manager.active_run())
+
+    demo.load(restore, inputs=saved, outputs=[ctx.config, ctx.profile], show_progress="hidden")
+    gr.on([ctx.config.change, ctx.profile.change], lambda config, profile: {"config": config, "profile": profile},
+          inputs=[ctx.config, ctx.profile], outputs=saved, show_progress="hidden")
+
+
+BROWSER_STORAGE_KEY = "clm-gui-draft"
+
+
+def draft_on_load(kept: dict | None, live: RunDir | None) -> tuple[dict, dict | None]:
+    """(draft, profile) for a page that opens: the live run's configuration while one trains (the page
+    then shows what is training, not what was typed before), else what this browser kept, else defaults.
+    The kept profile stays only while it describes the draft's source."""
+    kept = kept if isinstance(kept, dict) else {}
+    config, profile = kept.get("config"), kept.get("profile")
+    if live is not None:
+        try:
+            config = load_config(live.config_path).to_dict()
+        except UserError:
+            pass
+    if not isinstance(config, dict):
+        return RunConfig().to_dict(), None
+    source = (config.get("data") or {}).get("source")
+    return config, profile if isinstance(profile, dict) and profile.get("source") == source else None
 
 
 def _tabs():

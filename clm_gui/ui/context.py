@@ -16,3 +16,4 @@ class UIContext:
     config: gr.State  # RunConfig.to_dict() being filled in by the tabs, read by the Train tab
     profile: gr.State  # the Dataset tab's latest profile (a dict), read by Tokenizer and Model tabs
     visitors: Visitors  # who asks, for the handlers that control runs or count quotas
+    tabs: gr.Tabs | None = None  # the page's tabs, for links from one tab to another (gr.Tabs(selected=id))

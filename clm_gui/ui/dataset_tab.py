@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig
+from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, parse_hub_source
 from clm_gui.data import load_source, preview, source_files
 from clm_gui.errors import UserError
 from clm_gui.ownership import Visitor, require_visitor
 from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
+from clm_gui.prompts import prompts_for
 from clm_gui.quotas import delete_uploads, import_within_quota, uploads_folder
 from clm_gui.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
-from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits
+from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload, import_uploads
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -89,9 +91,10 @@ def _with_data(config: dict, cfg: DataConfig) -> dict:
 def _store(settings: AppSettings, config: dict, *widget_values):
     """Keep the shared configuration in step with the widgets (silently while they are half filled in)."""
     try:
-        return _with_data(config, data_config(settings, *widget_values))
+        updated = _with_data(config, data_config(settings, *widget_values))
     except UserError:
-        return gr.skip()
+        return gr.skip(), gr.skip()
+    return updated, updated["data"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,9 +105,61 @@ def _fail(message: str) -> str:
     return f"⚠️ {message}"
 
 
-def _kind_changed(kind: str):
-    boxes = [gr.update(visible=kind == k) for k in ("demo", "upload", "local", "hub")]
-    return (*boxes, gr.update(value=""), gr.update(value=[]))  # a new source: detect its text column again
+# What describes the previous source (its mode recommendation, preview, profile, histogram, the profile
+# the other tabs read): cleared when the source changes or reading it fails, so no stale figure remains.
+STALE_CLEARED = ("", None, "", None, None)
+
+
+def _kind_shown(kind: str):
+    return [gr.update(visible=kind == k) for k in ("demo", "upload", "local", "hub")]
+
+
+def _kind_chosen():
+    """The user picked another kind of source: detect its text column again, forget the old one's figures."""
+    return (gr.update(value=""), gr.update(value=[]), *STALE_CLEARED)
+
+
+def _data_from(data: dict) -> DataConfig:
+    return DataConfig(**{k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__})
+
+
+def widget_values(settings: AppSettings, data: dict) -> list:
+    """The widgets' values (in FIELDS order) that describe a DataConfig: the inverse of data_config, so that
+    a page reloaded, a loaded config.yaml or a quick start shows its data settings here."""
+    cfg = _data_from(data)
+    source, kind = cfg.source, "local"
+    hub = parse_hub_source(source) if source.startswith(HUB_SOURCE_PREFIX) else None
+    if source == "demo":
+        kind = "demo"
+    elif hub:
+        kind = "hub"
+    elif Path(source).resolve().parent == settings.uploads_dir.resolve():
+        kind = "upload"
+    values = {
+        "kind": kind, "uploaded": source if kind == "upload" else "", "local_path": source if kind == "local" else "",
+        "hub_id": hub[0] if hub else "", "hub_config": (hub[1] or "") if hub else "",
+        "hub_split": hub[2] if hub else "train", "mode": "streaming" if cfg.streaming else "in-memory",
+        "text_column": gr.update(choices=[("auto (detected)", "")] + [(c, c) for c in [cfg.text_column] if c],
+                                 value=cfg.text_column),
+        "join_columns": gr.update(choices=list(cfg.join_columns), value=list(cfg.join_columns)),
+        **{name: getattr(cfg, name) for name in FIELDS[9:]},
+    }
+    return [values[name] for name in FIELDS]
+
+
+def _show_config(settings: AppSettings, config: dict, shown: dict | None):
+    """The draft's data settings in the widgets, when they changed other than by these widgets."""
+    data = (config or {}).get("data")
+    if not isinstance(data, dict) or data == shown:
+        return (*[gr.skip()] * len(FIELDS), gr.skip(), gr.skip(), gr.skip())
+    values = widget_values(settings, data)
+    note = (f"Using the uploaded {describe_upload(Path(data['source']))}." if values[0] == "upload"
+            and Path(data["source"]).is_dir() else gr.skip())
+    try:
+        recommendation = _recommendation(_data_from(data))
+    except UserError:
+        recommendation = ""  # the source is gone (an upload cleared away): nothing to recommend from
+    return (*values, data, note, recommendation)
 
 
 def _upload(settings: AppSettings, visitor: Visitor | None, paths):
@@ -114,8 +169,16 @@ def _upload(settings: AppSettings, visitor: Visitor | None, paths):
         result = import_within_quota(paths or [], folder, UploadLimits.from_megabytes(settings.max_upload_mb),
                                      settings.quotas, visitor)
     except UserError as exc:
-        return "", _fail(str(exc))
-    return str(result.folder), f"Uploaded: {result.summary()}."
+        return "", _fail(str(exc)), *STALE_CLEARED
+    return str(result.folder), f"Uploaded: {result.summary()}.", *STALE_CLEARED
+
+
+def source_label(settings: AppSettings, source: str) -> str:
+    """The source as the user knows it: an upload by its files' names, not the folder they were copied into."""
+    path = Path(source)
+    if source != "demo" and path.is_dir() and path.resolve().parent == settings.uploads_dir.resolve():
+        return f"uploaded {describe_upload(path)}"
+    return "the demo corpus" if source == "demo" else source
 
 
 def _delete_uploads(settings: AppSettings, visitor: Visitor | None):
@@ -138,7 +201,7 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
         shown = preview(load_source(dataclasses.replace(cfg, streaming=True)), cfg)
         recommendation = _recommendation(cfg)
     except UserError as exc:
-        return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return _fail(str(exc)), None, gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
     columns = [name for name, kind in shown.column_kinds.items() if kind == "text"]
     detected = f"auto (detected: {', '.join(shown.text_columns)})" if shown.text_columns else "auto"
     column_choices = [(detected, "")] + [(c, c) for c in columns]
@@ -146,8 +209,16 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
         f"Showing the first {len(shown.rows)} rows; the text comes from **{', '.join(shown.text_columns)}** "
         f"(marked ▶). Columns: {', '.join(f'{c} ({k})' for c, k in shown.column_kinds.items())}.")
     table = pd.DataFrame(shown.rows, columns=shown.headers())
+    updated = _with_data(config, cfg)
     return (status, table, gr.update(choices=column_choices), gr.update(choices=columns), recommendation,
-            _with_data(config, cfg))
+            updated, updated["data"])
+
+
+def _preview_upload(settings: AppSettings, config: dict, *widget_values):
+    """The preview after an upload; nothing when it failed (its message stays)."""
+    if not dict(zip(FIELDS, widget_values))["uploaded"]:
+        return (gr.skip(),) * 7
+    return _preview(settings, config, *widget_values)
 
 
 def _tokenizer_for(config: dict):
@@ -158,13 +229,13 @@ def _tokenizer_for(config: dict):
     from clm_gui.tokenizer import load_tokenizer
 
     try:
-        return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {path}."
+        return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {Path(path).name}."
     except UserError as exc:
         return None, f"Token counts skipped: {exc}"
 
 
-def _summary_markdown(profile: dict, tokenizer_note: str) -> str:
-    rows = profile_summary(profile)
+def _summary_markdown(profile: dict, tokenizer_note: str, label: str) -> str:
+    rows = profile_summary(profile, label)
     table = "\n".join(f"| {label} | {value.replace('|', '/')} |" for label, value in rows if label != "Suggestion")
     tips = [value for label, value in rows if label == "Suggestion"]
     text = f"### Profile\n| Measure | Value |\n|---|---|\n{table}\n\n{tokenizer_note}"
@@ -187,10 +258,17 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
             profile = profile_dataset(ds, cfg, sample=int(sample or DEFAULT_SAMPLE), tokenizer=tokenizer,
                                       progress=report, should_stop=stop.is_set)
         except UserError as exc:
-            return _fail(str(exc)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return _fail(str(exc)), "", None, None, gr.skip(), gr.skip()
+        progress(1, desc="Choosing sample prompts from the held-out text")
+        prompts = prompts_for(cfg)
+    updated = _with_data(config, cfg)
     done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
-    return (done, _summary_markdown(profile, tokenizer_note), length_histogram(profile), profile,
-            _with_data(config, cfg))
+    if prompts:
+        updated["train"] = {**updated.get("train", {}), "sample_prompts": prompts}
+        done += (" Sample prompts for training, from the held-out text (the Train tab shows them): "
+                 + ", ".join(f"`{p.strip() or repr(p)}`" for p in prompts) + ".")
+    return (done, _summary_markdown(profile, tokenizer_note, source_label(settings, cfg.source)),
+            length_histogram(profile), profile, updated, updated["data"])
 
 
 def _cancel(request: gr.Request) -> str:
@@ -275,13 +353,18 @@ def build(ctx: UIContext) -> None:
         call.__name__ = handler.__name__
         return call
 
-    kind.change(_kind_changed, kind, [demo_box, upload_box, local_box, hub_box, text_column, join_columns])
+    stale = [recommendation, table, summary, histogram, ctx.profile]
+    kind.change(_kind_shown, kind, [demo_box, upload_box, local_box, hub_box])
+    kind.input(_kind_chosen, None, [text_column, join_columns, *stale])
+    shown = gr.State(None)  # the data settings as the widgets last showed or stored them
     for widget in widgets:
-        widget.change(bound(_store), [ctx.config, *widgets], ctx.config)
-    preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config]
+        widget.change(bound(_store), [ctx.config, *widgets], [ctx.config, shown])
+    ctx.config.change(bound(_show_config), [ctx.config, shown], [*widgets, shown, status, recommendation],
+                      show_progress="hidden")
+    preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config, shown]
     visitors = ctx.visitors
-    files.upload(visitors.bind(bound(_upload)), visitors.inputs(files), [uploaded, status]).success(
-        bound(_preview), [ctx.config, *widgets], preview_outputs)
+    files.upload(visitors.bind(bound(_upload)), visitors.inputs(files), [uploaded, status, *stale]).then(
+        bound(_preview_upload), [ctx.config, *widgets], preview_outputs)
     delete_uploads_btn.click(visitors.bind(bound(_delete_uploads)), visitors.inputs(), [uploaded, status])
     preview_button.click(bound(_preview), [ctx.config, *widgets], preview_outputs)
     def profile(values: dict, request: gr.Request, progress=gr.Progress()):
@@ -290,5 +373,6 @@ def build(ctx: UIContext) -> None:
         return _profile(settings, values[sample], values[ctx.config], *(values[w] for w in widgets),
                         request=request, progress=progress)
 
-    profile_button.click(profile, {sample, ctx.config, *widgets}, [status, summary, histogram, ctx.profile, ctx.config])
+    profile_button.click(profile, {sample, ctx.config, *widgets},
+                         [status, summary, histogram, ctx.profile, ctx.config, shown])
     cancel_button.click(_cancel, None, status)

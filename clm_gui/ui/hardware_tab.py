@@ -64,7 +64,8 @@ def measure_markdown(device: str, precision: str) -> str:
     if m.fraction_of_peak:
         text += f" That is {m.fraction_of_peak:.0%} of the {m.peak_tflops:,.1f} TFLOP/s peak ({m.source})."
     elif m.device == "cpu":
-        text += " The planner uses this CPU figure as the CPU's peak."
+        text += (f" The planner measures the CPU the same way, at the {hardware.cpu_training_threads()} thread(s) training "
+                 "gets beside the app, and takes that as its peak.")
     return text
 
 

@@ -10,8 +10,10 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from clm_gui import hardware, sizing
-from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig, tokens_per_step
+from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
+from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
 from clm_gui.errors import UserError
+from clm_gui.units import format_minutes
 from clm_gui.ui.context import UIContext
 
 CUSTOM = "custom"
@@ -75,7 +77,7 @@ class Target:
     gpu_memory_gb: float
     gpu_model: str
     gpu_count: int
-    hours: float
+    minutes: float  # the time budget; 0: none (the token budget alone ends the run)
     dataset_tokens: int
 
     def spec(self, runs_dir) -> sizing.DeviceSpec:
@@ -93,10 +95,16 @@ def vocab_size(config: dict | None) -> int:
     return int(value) if isinstance(value, (int, float)) and value > 0 else DEFAULT_VOCAB
 
 
-def config_dropout(config: dict | None) -> float:
-    """model.dropout of the shared configuration (a loaded config.yaml may set it)."""
-    value = (config or {}).get("model", {}).get("dropout") if isinstance(config, dict) else None
-    return float(value) if isinstance(value, (int, float)) else ModelConfig().dropout
+def config_fields(config: dict | None) -> list:
+    """The manual fields (in Fields order) and the time budget in minutes, as the shared configuration has
+    them (a reloaded page, a loaded config.yaml, a quick start); None where it says nothing about one."""
+    config = config if isinstance(config, dict) else {}
+    model, train = config.get("model") or {}, config.get("train") or {}
+    names = [f.name for f in dataclass_fields(Fields)]
+    values = {name: model.get(name) for name in names}
+    values.update(micro_batch_size=train.get("micro_batch_size"), grad_accum_steps=train.get("grad_accum_steps"),
+                  tokens=None if train.get("max_minutes") else train.get("max_tokens"))
+    return [values[name] for name in names] + [train.get("max_minutes") or None]
 
 
 def memory_figure(plan: sizing.Plan) -> go.Figure:
@@ -116,9 +124,23 @@ def memory_figure(plan: sizing.Plan) -> go.Figure:
 
 def plan_markdown(plan: sizing.Plan, heading: str) -> str:
     lines = [f"**{heading}**", ""] + [f"- **{label}**: {value}" for label, value in sizing.plan_summary(plan)]
-    if plan.warnings:
-        lines += ["", "**Notes**", ""] + [f"- {w}" for w in plan.warnings]
-    return "\n".join(lines)
+    return "\n".join(lines + _notes(plan))
+
+
+def recommendation_markdown(plan: sizing.Plan) -> str:
+    """The recommendation's name and notes; its figures are the estimate's, shown once, below."""
+    return "\n".join([f"**Recommended: {plan.shape}** ({plan.n_params / 1e6:,.1f}M parameters), filled in on the "
+                      "right; its memory, speed and time are in the estimate below. **Apply** to use it."]
+                     + _notes(plan))
+
+
+def _notes(plan: sizing.Plan) -> list[str]:
+    return ["", "**Notes**", ""] + [f"- {w}" for w in plan.warnings] if plan.warnings else []
+
+
+def gpu_fields_visible(device_label: str, snap: hardware.HardwareSnapshot) -> bool:
+    """The GPU inputs are for planning a GPU: shown when this machine has one or the plan is for one."""
+    return DEVICES.get(device_label) == "cuda" or any(not g.error for g in snap.gpus)
 
 
 def _dataset_tokens(profile) -> tuple[int, str]:
@@ -134,12 +156,14 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=1):
             gr.Markdown("### Plan for")
             device = gr.Dropdown(list(DEVICES), value=next(iter(DEVICES)), label="Device", elem_id="model-device")
-            with gr.Row():
+            snap = hardware.snapshot(ctx.settings.runs_dir)
+            with gr.Row(visible=gpu_fields_visible(next(iter(DEVICES)), snap)) as gpu_row:
                 gpu_memory = gr.Number(0, label="GPU memory (GB)", info="0: this machine's free memory", minimum=0)
                 gpu_model = gr.Dropdown([""] + list(hardware.PEAKS), value="", label="GPU model",
                                         info="empty: this machine's")
                 gpu_count = gr.Number(0, label="GPUs", precision=0, minimum=0, info="0: all visible")
-            hours = gr.Number(1.0, label="Time budget (hours)", minimum=0, elem_id="model-hours")
+            minutes = gr.Number(60, label="Time budget (minutes)", minimum=0, elem_id="model-minutes",
+                                info="Apply makes it the run's time limit: the run ends by the clock, setup included")
             dataset_tokens = gr.Number(0, label="Dataset tokens", precision=0, minimum=0,
                                        info="from the Dataset tab's profile; 0: unknown")
             dataset_note = gr.Markdown(elem_id="model-dataset-note")
@@ -175,7 +199,7 @@ def build(ctx: UIContext) -> None:
 
     field_inputs = [family, n_layer, n_embd, n_head, n_kv_head, intermediate, context, checkpointing, micro_batch,
                     grad_accum, tokens, dropout]  # the order of Fields
-    target_inputs = [device, gpu_memory, gpu_model, gpu_count, hours, dataset_tokens]  # the order of Target
+    target_inputs = [device, gpu_memory, gpu_model, gpu_count, minutes, dataset_tokens]  # the order of Target
     assert len(field_inputs) == FIELD_COUNT and len(target_inputs) == TARGET_COUNT
 
     def estimate(*values):
@@ -214,20 +238,27 @@ def build(ctx: UIContext) -> None:
     for shape_field in (n_layer, n_embd, n_head, context):  # edited by hand: no longer the preset
         shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
 
-    def show_dropout(config, shown):
-        """The draft's dropout in the field when the draft's value changed (a loaded config.yaml), so that
-        Apply does not undo it; an edit not yet applied is left alone."""
-        value = config_dropout(config)
-        return (gr.skip() if value == shown else value), value
+    def show_config(config, shown):
+        """The draft's model settings in the fields when the draft's values changed (a reloaded page, a
+        loaded config.yaml, a quick start), so that Apply does not undo them; edits not yet applied are
+        left alone."""
+        values = config_fields(config)
+        if values == shown:
+            return [gr.skip()] * (len(values) + 1)
+        return [v if v is not None else gr.skip() for v in values] + [values]
 
-    dropout_shown = gr.State(ModelConfig().dropout)
-    ctx.config.change(show_dropout, inputs=[ctx.config, dropout_shown], outputs=[dropout, dropout_shown],
+    shown = gr.State(config_fields(RunConfig().to_dict()))
+    ctx.config.change(show_config, inputs=[ctx.config, shown], outputs=[*field_inputs, minutes, shown],
                       show_progress="hidden")
+
+    device.change(lambda label: gr.update(visible=gpu_fields_visible(label, snap)), inputs=device, outputs=gpu_row,
+                  show_progress="hidden")
 
     def run_recommendation(fam, config, profile, *target_values):
         target = Target(*target_values)
         try:
-            request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir), hours=float(target.hours or 0),
+            request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir),
+                                         hours=float(target.minutes or 0) / 60,
                                          dataset_tokens=int(target.dataset_tokens or 0) or None,
                                          vocab_size=vocab_size(config), family=fam,
                                          max_context=sizing.context_from_profile(profile))
@@ -235,7 +266,7 @@ def build(ctx: UIContext) -> None:
         except UserError as exc:
             return [f"**No recommendation:** {exc}"] + [gr.update()] * (len(recommended) - 1)
         m = plan.model
-        return [plan_markdown(plan, f"Recommended: {plan.shape}"), plan.shape if plan.shape in sizing.PRESETS else CUSTOM,
+        return [recommendation_markdown(plan), plan.shape if plan.shape in sizing.PRESETS else CUSTOM,
                 m.n_layer, m.n_embd, m.n_head, m.n_kv_head, m.intermediate_size, m.context_length,
                 m.gradient_checkpointing, plan.micro_batch_size, plan.grad_accum_steps, plan.tokens, m.dropout]
 
@@ -249,34 +280,36 @@ def build(ctx: UIContext) -> None:
         if problems:
             return config, "**Not applied:** " + " ".join(problems)
         try:
-            devices = target.spec(ctx.settings.runs_dir).count
-        except UserError:
-            devices = 1  # the plan's device is unknown; the batch is per device either way
-        updated = apply_to_config(config, fields, devices)
-        t = updated["train"]
-        return updated, (f"Applied to the run settings: {fields.n_layer} layers, width {fields.n_embd}, "
-                         f"{fields.n_head} heads, context {fields.context_length}, dropout {fields.dropout:g}; "
-                         f"micro-batch {t['micro_batch_size']} × {t['grad_accum_steps']}, {t['max_tokens']:,} tokens "
-                         f"in {t['max_steps']:,} steps.")
+            spec = target.spec(ctx.settings.runs_dir)
+        except UserError as exc:
+            return config, f"**Not applied:** {exc}"
+        updated = apply_to_config(config, fields, spec, float(target.minutes or 0), int(target.dataset_tokens or 0))
+        return updated, applied_markdown(fields, updated["train"])
 
     apply.click(apply_fields, inputs=[ctx.config] + field_inputs + target_inputs, outputs=[ctx.config, applied])
 
 
-def apply_to_config(config: dict, fields: Fields, devices: int = 1) -> dict:
-    """A copy of the shared configuration with these model settings, batch and token budget.
-
-    The token budget also sets max_steps (over `devices` data-parallel devices), so that the learning-rate
-    schedule ends when the budget does.
+def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, minutes: float = 0.0,
+                    dataset_tokens: int = 0) -> dict:
+    """A copy of the shared configuration with these model settings and the training settings that carry
+    them out (`sizing.train_settings`): the batch, the learning rate for the size, evaluations spread over
+    the run and its limits. With a time budget the clock ends the run (and the learning-rate schedule
+    follows it), with at most MAX_PASSES passes over a dataset of known size; without one, the token
+    budget (0: compute-optimal) over `device.count` data-parallel devices.
     """
     updated = copy.deepcopy(config) if isinstance(config, dict) else RunConfig().to_dict()
     model = fields.model()
-    model_section = updated.setdefault("model", {})
-    model_section.update({k: v for k, v in asdict(model).items() if k != "tie_embeddings"})
-    n_params = sizing.count_params(model, vocab_size(updated)).total
-    tokens = fields.tokens or sizing.COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params
-    per_step = tokens_per_step(fields.micro_batch_size, fields.grad_accum_steps, model.context_length, devices)
-    steps = max(1, -(-tokens // per_step))
-    updated.setdefault("train", {}).update(micro_batch_size=fields.micro_batch_size,
-                                           grad_accum_steps=fields.grad_accum_steps,
-                                           max_tokens=steps * per_step, max_steps=steps)
+    updated.setdefault("model", {}).update({k: v for k, v in asdict(model).items() if k != "tie_embeddings"})
+    plan = sizing.estimate(model, vocab_size(updated), device, fields.micro_batch_size, fields.grad_accum_steps,
+                           fields.tokens, dataset_tokens or None)
+    updated.setdefault("train", {}).update(sizing.train_settings(plan, minutes))
     return updated
+
+
+def applied_markdown(fields: Fields, train: dict) -> str:
+    limit = (f"at most {format_minutes(train['max_minutes'])} (the clock ends the run, setup included)"
+             if train["max_minutes"] else f"{train['max_tokens']:,} tokens in {train['max_steps']:,} steps")
+    return (f"Applied to the run settings: {fields.n_layer} layers, width {fields.n_embd}, {fields.n_head} heads, "
+            f"context {fields.context_length}, dropout {fields.dropout:g}; micro-batch {train['micro_batch_size']} × "
+            f"{train['grad_accum_steps']}, learning rate {train['learning_rate']:g}, {limit}; evaluations "
+            f"{describe(train['eval_interval'], EVALUATIONS_PER_RUN)}. The Train tab shows them all.")

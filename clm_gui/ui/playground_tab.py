@@ -9,12 +9,13 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+from clm_gui.config import load_config
 from clm_gui.errors import UserError
 from clm_gui.evaluation import score_texts
 from clm_gui.export import push_to_hub, zip_final
 from clm_gui.generate import SamplingSettings, generate_stream, load_for_generation
 from clm_gui.model_card import CARD_FILE, PLOT_FILE
-from clm_gui.monitor import model_choices
+from clm_gui.monitor import model_choices, read_samples
 from clm_gui.ownership import check_control, control_refusal, may_control
 from clm_gui.runs import RunDir, list_runs, open_run
 from clm_gui.ui.context import UIContext
@@ -52,6 +53,18 @@ def load_model(folder: Path):
     return _load(str(folder), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
+def run_prompts(run: RunDir) -> list[str]:
+    """The prompts the run sampled from during training (by default its data's own, see clm_gui.prompts):
+    those of its latest samples, else its configuration's."""
+    samples = read_samples(run)
+    if samples:
+        return [s["prompt"] for s in samples[-1].get("samples", [])]
+    try:
+        return list(load_config(run.config_path).train.sample_prompts)
+    except UserError:
+        return []
+
+
 def card_parts(run: RunDir) -> tuple[str, str]:
     """(card markdown without front matter and image, the loss plot SVG) of a run's final model."""
     card = run.final_dir / CARD_FILE
@@ -72,7 +85,10 @@ def build(ctx: UIContext) -> None:
         model_a = gr.Dropdown([], label="Model", scale=2, elem_id="play-model")
         model_b = gr.Dropdown([("(none)", NONE)], value=NONE, label="Compare with", scale=2)
         refresh = gr.Button("Refresh runs", scale=1)
-    prompt = gr.Textbox("def ", label="Prompt", lines=3, elem_id="play-prompt")
+    with gr.Row(equal_height=True):
+        data_prompts = gr.Dropdown([], label="Prompts from the run's data", scale=1, elem_id="play-data-prompts",
+                                   info="the opening words of its held-out text; pick one or type your own")
+        prompt = gr.Textbox("", label="Prompt", lines=3, scale=3, elem_id="play-prompt")
     with gr.Row():
         temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="Temperature")
         top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
@@ -96,7 +112,7 @@ def build(ctx: UIContext) -> None:
         card = gr.Markdown(elem_id="play-card")
         export_why = gr.Markdown(elem_id="play-export-why")
         with gr.Row():
-            zip_btn = gr.Button("Download final/ as a zip", elem_id="play-zip")
+            zip_btn = gr.Button("Download final/ as a zip", visible=False, elem_id="play-zip")
             zip_file = gr.File(label="final.zip", visible=False, interactive=False)
         with gr.Row(equal_height=True):
             repo = gr.Textbox(label="Hub repository", placeholder="your-user-name/model-name")
@@ -112,24 +128,30 @@ def build(ctx: UIContext) -> None:
         return gr.update(choices=runs, value=current if current in runs else (runs[0] if runs else None))
 
     def pick_run(run_id, current_a=None, current_b=None):
-        """The run's models, newest first (or keeping the given choices while they exist), and its card."""
+        """The run's models, newest first (or keeping the given choices while they exist), its card, the
+        export button once it has a final model, and the prompts it sampled from."""
         if not run_id:
             return gr.update(choices=[], value=None), gr.update(choices=[("(none)", NONE)], value=NONE), \
-                "*No trained model yet: train one in the Train tab.*", ""
+                "*No trained model yet: train one in the Train tab.*", "", gr.update(visible=False), \
+                gr.update(choices=[], value=None)
         run = open_run(runs_dir, run_id)
         labels = [label for label, _ in model_choices(run)]
         text, svg = card_parts(run)
+        prompts = run_prompts(run)
         return (gr.update(choices=labels, value=current_a if current_a in labels else (labels or [None])[0]),
                 gr.update(choices=[("(none)", NONE)] + labels, value=current_b if current_b in labels else NONE),
-                text, svg)
+                text, svg, gr.update(visible=run.final_dir.joinpath("config.json").is_file()),
+                gr.update(choices=[(p.replace("\n", "⏎"), p) for p in prompts], value=prompts[0] if prompts else None))
 
-    shown = [model_a, model_b, card, loss_svg]
+    shown = [model_a, model_b, card, loss_svg, zip_btn, data_prompts]
     newest = dict(fn=pick_run, inputs=run_pick, outputs=shown, **quiet)
     kept = dict(fn=pick_run, inputs=[run_pick, model_a, model_b], outputs=shown, **quiet)
     gr.on(None, lambda: None).then(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     refresh.click(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     run_pick.focus(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**kept)
     run_pick.change(**newest).then(lambda: gr.update(visible=False), outputs=zip_file)
+    data_prompts.change(lambda chosen: chosen if chosen is not None else gr.skip(), inputs=data_prompts,
+                        outputs=prompt, **quiet)
 
     # --- generation -------------------------------------------------------------------------------
     def settings_from(temp, k, p, n, s) -> SamplingSettings:

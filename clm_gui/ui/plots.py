@@ -132,6 +132,30 @@ def training_specs(records: list[dict], log_scale: bool = False, smoothing: floa
             + [metric_spec(records, key) for key in METRIC_CHARTS])
 
 
+RUN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+COMPARE_X_TITLES = {"steps": "step", "tokens": "training tokens", "minutes": "minutes (setup included)"}
+
+
+def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
+    """Several runs' held-out curves (compare.curves) on one chart, each run's lowest point starred."""
+    from clm_gui.compare import METRICS
+
+    title = METRICS[metric].capitalize()
+    if not curves:
+        return _no_data(title, "Tick two or more runs with evaluations to compare them here.")
+    traces = []
+    for i, c in enumerate(curves):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        best = min(range(len(c.y)), key=c.y.__getitem__)
+        traces += [_line(c.x, c.y, c.run_id, color, mode="lines+markers", legendgroup=c.run_id),
+                   {"type": "scatter", "x": [c.x[best]], "y": [c.y[best]], "mode": "markers", "showlegend": False,
+                    "legendgroup": c.run_id, "marker": {"color": color, "symbol": "star", "size": 13},
+                    "hovertemplate": f"{c.run_id}: best %{{y:.4f}}<extra></extra>"}]
+    legend = {"orientation": "h", "y": -0.25, "x": 0, "xanchor": "left"}
+    return _spec(title, METRICS[metric], COMPARE_X_TITLES[x_axis], traces=traces, height=340, legend=legend,
+                 margin={"l": 56, "r": 16, "t": 40, "b": 90})
+
+
 def length_histogram(profile: dict) -> go.Figure:
     """Documents by length (tokens when a tokenizer was used, else characters), in logarithmic bins."""
     tokens = profile.get("token_histogram")

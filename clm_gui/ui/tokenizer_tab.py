@@ -16,8 +16,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
+from clm_gui.data import hub_reachable
 from clm_gui.errors import UserError
 from clm_gui.model import padded_vocab_size
+from clm_gui.profiling import human_bytes
 from clm_gui.runs import slugify
 from clm_gui.security import AccessPolicy
 from clm_gui.tokenizer import (
@@ -73,8 +75,15 @@ def _held_out(data_json: str) -> tuple[str, ...]:
     return tuple(held_out_texts(DataConfig(**json.loads(data_json)), max_bytes=EVAL_BYTES))
 
 
-def _recommendation_markdown(profile) -> str:
-    rec = recommend_tokenizer(profile if isinstance(profile, dict) else None)
+def _recommendation(profile):
+    return recommend_tokenizer(profile if isinstance(profile, dict) else None, online=hub_reachable())
+
+
+def _recommendation_markdown(profile, config=None) -> str:
+    source = ((config or {}).get("data") or {}).get("source", "demo")
+    if not isinstance(profile, dict) and source != "demo":
+        return "**Profile the dataset** (Dataset tab) for a recommendation made from it."
+    rec = _recommendation(profile)
     basis = "the dataset profile" if isinstance(profile, dict) else "the demo corpus (no dataset profiled yet)"
     if rec.action == "pretrained":
         what = f"reuse **{rec.hub_id}**"
@@ -131,15 +140,15 @@ def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, 
     """Train on the dataset's training split, save under runs/.tokenizers/NAME, and use it."""
     settings = {"algorithm": algorithm, "vocab_size": int(vocab_size or 0), "min_frequency": int(min_frequency or 0),
                 "sample_documents": int(sample or 0), "lowercase": bool(lowercase), "nfkc": bool(nfkc)}
-    cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
     documents = (profile or {}).get("documents") if isinstance(profile, dict) else None
-    total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
     with _CANCELS.task(request.session_hash) as stop:
         try:
+            cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
+            total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
             tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
                                   on_progress=_progress_reporter(progress, total), should_stop=stop.is_set)
         except UserError as exc:
-            raise gr.Error(str(exc)) from None
+            return _failed(exc, 7)
     label = slugify(name or f"{cfg.algorithm}-{cfg.vocab_size}")
     folder = save_tokenizer(tok, saved_tokenizers_dir(Path(app["runs_dir"])) / label)
     entry = {"name": label, "path": str(folder), "vocab_size": len(tok)}
@@ -147,7 +156,14 @@ def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, 
     shown = folder.relative_to(app["runs_dir"])  # hosted mode shows no server paths
     note = f"Trained and saved as `{shown}` in the runs folder. " + _in_use_note(entry)
     return (note, _use(config, entry, settings), session, *_after_adding(session, entry, compared),
-            gr.update(choices=_pretrained_choices(Path(app["runs_dir"]))))
+            gr.update(choices=_pretrained_choices(Path(app["runs_dir"]))), entry["name"])
+
+
+def _failed(exc: UserError, outputs: int) -> tuple:
+    """A step that failed: its message in the status (and a toast), every other output as it was, nothing
+    added. No exception reaches Gradio, which would leave red "Error" badges on all of the step's outputs."""
+    gr.Warning(str(exc))
+    return (f"⚠️ {exc}", *[gr.skip()] * (outputs - 2), None)
 
 
 def _cancel(request: gr.Request) -> str:
@@ -159,8 +175,8 @@ def _cancel(request: gr.Request) -> str:
 def _load(value, add_eos, config, session, compared, app: dict):
     """Load a folder or Hub id; with an end-of-text token added, save that copy so training uses it."""
     value, added = (value or "").strip(), False
-    eos = _run_config(config).tokenizer.eos_token or "<|endoftext|>"
     try:
+        eos = _run_config(config).tokenizer.eos_token or "<|endoftext|>"
         if not value:
             raise UserError("Choose a tokenizer folder or type a Hub id first.")
         AccessPolicy(Path(app["runs_dir"]), app["hosted"]).check_tokenizer(value, "The tokenizer")  # hosted mode
@@ -172,7 +188,7 @@ def _load(value, add_eos, config, session, compared, app: dict):
                                 f"add {eos!r} (one more token), or train a new tokenizer.") from None
             tok, added = load_tokenizer(value, eos_token=eos, add_eos=True), True
     except UserError as exc:
-        raise gr.Error(str(exc)) from None
+        return _failed(exc, 6)
     name, path, note = Path(value).name or value, value, "Loaded."
     if added:
         name = slugify(f"{name}-with-eos")
@@ -180,7 +196,8 @@ def _load(value, add_eos, config, session, compared, app: dict):
         note = f"Added the end-of-text token {eos!r} and saved the result as `.tokenizers/{name}` in the runs folder."
     entry = {"name": name, "path": path, "vocab_size": len(tok)}
     session = _remember(session, entry)
-    return (f"{note} " + _in_use_note(entry), _use(config, entry), session, *_after_adding(session, entry, compared))
+    return (f"{note} " + _in_use_note(entry), _use(config, entry), session, *_after_adding(session, entry, compared),
+            entry["name"])
 
 
 def _choose(name, config, session):
@@ -199,10 +216,10 @@ def _compare(compared, in_use, session, config):
         texts = _held_out(json.dumps(dataclasses.asdict(_data_config(config)), sort_keys=True))
         tokenizers = {n: load_tokenizer(entries[n]["path"], add_eos=True) for n in names}
     except UserError as exc:
-        raise gr.Error(str(exc)) from None
+        return None, None, None, f"⚠️ {exc}"  # no comparison left standing for another selection
     reports = compare_tokenizers(tokenizers, texts)
     shown = in_use if in_use in tokenizers else names[-1]
-    caption = (f"Held-out text: {reports[0].documents:,} documents, {reports[0].bytes / 1e6:,.2f} MB. "
+    caption = (f"Held-out text: {reports[0].documents:,} document(s), {human_bytes(reports[0].bytes)}. "
                f"Token boundaries below: **{shown}**.")
     return (_table(reports), _figure(reports), _highlighted(tokenizers[shown], texts[0][:SAMPLE_CHARS]), caption)
 
@@ -235,10 +252,39 @@ def _highlighted(tok, text: str) -> list[tuple[str, str | None]]:
     return pieces
 
 
+def _compare_added(added, *compare_inputs):
+    """The comparison after a tokenizer was trained or loaded; nothing after a step that failed."""
+    return _compare(*compare_inputs) if added else (gr.skip(),) * 4
+
+
 def _apply_recommendation(profile):
-    rec = recommend_tokenizer(profile if isinstance(profile, dict) else None)
-    choice = gr.update(value=rec.hub_id) if rec.hub_id else gr.skip()
-    return rec.algorithm, rec.vocab_size, choice
+    """Fill in what the recommendation says: the Hub id to load, or (also offline) the training settings."""
+    rec = _recommendation(profile)
+    if rec.action == "pretrained":
+        return (rec.algorithm, rec.vocab_size, gr.update(value=rec.hub_id),
+                f"Filled in **{rec.hub_id}**: press **Load tokenizer**.")
+    return (rec.algorithm, rec.vocab_size, gr.update(value=None),
+            f"Filled in a **{rec.algorithm}** tokenizer of **{rec.vocab_size:,}** tokens: press **Train tokenizer**.")
+
+
+TRAINING_FIELDS = ("algorithm", "vocab_size", "min_frequency", "sample_documents", "lowercase", "nfkc")
+
+
+def _show_config(config, shown, session, compared):
+    """The draft's tokenizer settings in the widgets when they changed other than here (a reloaded page, a
+    loaded config.yaml, a quick start), and its tokenizer in use listed for comparing and choosing."""
+    section = (config or {}).get("tokenizer") if isinstance(config, dict) else None
+    if not isinstance(section, dict) or section == shown:
+        return (gr.skip(),) * (len(TRAINING_FIELDS) + 5)
+    values = [section.get(name, getattr(TokenizerConfig(), name)) for name in TRAINING_FIELDS]
+    if not section.get("path"):
+        return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+    values[TRAINING_FIELDS.index("vocab_size")] = gr.skip()  # the chosen tokenizer's size, not one to train
+    if any(e["path"] == section["path"] for e in session or []):  # this tab trained or loaded it: all shown
+        return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+    entry = {"name": Path(section["path"]).name, "path": section["path"], "vocab_size": section["vocab_size"]}
+    session = _remember(session, entry)
+    return (*values, _in_use_note(entry), session, *_after_adding(session, entry, compared), section)
 
 
 def _algorithm_changed(algorithm):
@@ -295,17 +341,23 @@ def build(ctx: UIContext) -> None:
 
     compare_outputs = [table, plot, boundaries, caption]
     compare_inputs = [compared, in_use, session, ctx.config]
+    added = gr.State(None)  # the name of the tokenizer the last train or load added; None when it failed
     train.click(
         _train, show_progress="full",
         inputs=[algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, ctx.config, ctx.profile, session,
                 compared, app],
-        outputs=[status, ctx.config, session, compared, in_use, choice],
-    ).success(_compare, compare_inputs, compare_outputs)
+        outputs=[status, ctx.config, session, compared, in_use, choice, added],
+    ).then(_compare_added, [added, *compare_inputs], compare_outputs)
     cancel.click(_cancel, None, status)
     load.click(_load, [choice, add_eos, ctx.config, session, compared, app],
-               [status, ctx.config, session, compared, in_use]).success(_compare, compare_inputs, compare_outputs)
+               [status, ctx.config, session, compared, in_use, added]).then(
+        _compare_added, [added, *compare_inputs], compare_outputs)
     in_use.input(_choose, [in_use, ctx.config, session], [status, ctx.config])
     compare.click(_compare, compare_inputs, compare_outputs)
-    apply.click(_apply_recommendation, ctx.profile, [algorithm, vocab_size, choice])
+    apply.click(_apply_recommendation, ctx.profile, [algorithm, vocab_size, choice, status])
     algorithm.change(_algorithm_changed, algorithm, [min_frequency, algorithm_note])
-    ctx.profile.change(_recommendation_markdown, ctx.profile, recommendation)
+    ctx.profile.change(_recommendation_markdown, [ctx.profile, ctx.config], recommendation)
+    shown = gr.State(dataclasses.asdict(defaults))  # the tokenizer settings as this tab last showed them
+    ctx.config.change(_show_config, [ctx.config, shown, session, compared],
+                      [algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, status, session, compared, in_use,
+                       shown], show_progress="hidden")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from clm_gui import compare as compare_lib
+from clm_gui.compare import X_AXES
 from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig,
                             config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
@@ -27,11 +30,11 @@ from clm_gui.monitor import (current_status, format_passes, format_time, is_acti
                              passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
 from clm_gui.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs import STOP_FILE, RunDir, list_runs, open_run
+from clm_gui.units import format_duration, format_minutes
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import quiet_events
-from clm_gui.units import format_duration
 
 POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
@@ -59,12 +62,12 @@ SETTINGS = [
     Setting("max_steps", "Max steps", int, "0: no step limit"),
     Setting("max_tokens", "Max tokens", int, "0: no token limit"),
     Setting("max_minutes", "Max minutes", float, "0: no time limit"),
-    Setting("eval_interval", "Evaluate every (steps)", int, "0: never"),
+    Setting("eval_interval", "Evaluate every (steps)", int, "-1: about 40 times over the run; 0: never"),
     Setting("keep", "Keep", KEEP_MODES, "what final/ holds: best, the lowest held-out loss; last, the last step"),
     Setting("early_stop_patience", "Early-stop patience", int,
             "evaluations without a new best before the run ends; 0: never"),
     Setting("save_interval", "Checkpoint every (steps)", int, "0: only at stop and end"),
-    Setting("sample_interval", "Samples every (steps)", int, "0: only at the end"),
+    Setting("sample_interval", "Samples every (steps)", int, "-1: a few times over the run; 0: only at the end"),
     Setting("seed", "Seed", int),
     Setting("precision", "Precision", PRECISIONS, "auto: bf16/fp16 on GPU, fp32 on CPU"),
     Setting("compile", "torch.compile", COMPILE_MODES,
@@ -73,8 +76,12 @@ SETTINGS = [
     Setting("gpus", "Several GPUs", ("",), "empty: one device; 'all' or '0,1': one process per GPU"),
     Setting("distributed", "With several GPUs", DISTRIBUTED_MODES,
             "ddp: a full copy per GPU; fsdp: weights and optimizer split across GPUs, for models too big for one"),
+    Setting("sample_prompts", "Sample prompts", list,
+            "one per line; empty: the opening words of held-out text (the Dataset tab's Profile shows them); "
+            "\\n: a line break"),
 ]
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
+COMPARED = ("eval_loss", "eval_bpb")  # the comparison's two charts
 RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
 
 
@@ -90,8 +97,39 @@ def gpu_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def prompts_text(prompts: list[str]) -> str:
+    """Prompts one per line, as the prompts box shows them (a line break inside one written as \\n)."""
+    return "\n".join(p.replace("\n", "\\n") for p in prompts or [])
+
+
+def parse_prompts(text: str | None) -> list[str]:
+    """The prompts box's lines as prompts; trailing spaces are kept (a prompt "ROMEO: " asks for what follows)."""
+    return [line.replace("\\n", "\n") for line in (text or "").splitlines() if line.strip()]
+
+
+def shown_value(setting: Setting, value):
+    return prompts_text(value) if setting.kind is list else value
+
+
+def typed_value(setting: Setting, value):
+    return parse_prompts(value) if setting.kind is list else value
+
+
+def labelled(problems: list[str]) -> list[str]:
+    """Problems with each training setting named as the tab labels it: "Learning rate (train.learning_rate)"."""
+    def name(problem: str) -> str:
+        for setting in SETTINGS:
+            problem = re.sub(rf"\btrain\.{setting.key}\b", f"{setting.label} (train.{setting.key})", problem)
+        return problem
+
+    return [name(p) for p in problems]
+
+
 def _component(setting: Setting, value):
     elem_id = f"train-setting-{setting.key}"  # labels such as "Device" recur on other tabs
+    if setting.kind is list:
+        return gr.Textbox(prompts_text(value), label=setting.label, info=setting.info, lines=3, max_lines=8,
+                          elem_id=elem_id)
     if isinstance(setting.kind, tuple):
         choices = gpu_choices() if setting.key == "gpus" else list(setting.kind)
         return gr.Dropdown(choices, value=value, label=setting.label, info=setting.info or None,
@@ -106,7 +144,7 @@ def _component(setting: Setting, value):
 
 def merged_config(config: dict, name: str, *values) -> dict:
     """The shared draft with this tab's run name and training settings written into it."""
-    train = {**config.get("train", {}), **{s.key: v for s, v in zip(SETTINGS, values)}}
+    train = {**config.get("train", {}), **{s.key: typed_value(s, v) for s, v in zip(SETTINGS, values)}}
     return {**config, "name": name or "", "train": train}
 
 
@@ -117,7 +155,7 @@ def field_updates(config: dict, shown: dict, current: list) -> list:
     the next field, whose value the draft does not have yet."""
 
     def values(cfg: dict) -> list:
-        return [cfg.get("name", "")] + [cfg.get("train", {}).get(s.key) for s in SETTINGS]
+        return [cfg.get("name", "")] + [shown_value(s, cfg.get("train", {}).get(s.key)) for s in SETTINGS]
 
     return [w if w != before and w != now else gr.skip()
             for w, before, now in zip(values(config), values(shown), current)]
@@ -127,8 +165,8 @@ def draft_problems(config: dict) -> tuple[RunConfig | None, list[str]]:
     try:
         cfg = config_from_dict(config)
     except UserError as exc:
-        return None, getattr(exc, "problems", [str(exc)])
-    return cfg, cfg.validate()
+        return None, labelled(getattr(exc, "problems", [str(exc)]))
+    return cfg, labelled(cfg.validate())
 
 
 def validation_markdown(config: dict) -> str:
@@ -138,7 +176,7 @@ def validation_markdown(config: dict) -> str:
     per_step = cfg.tokens_per_step()
     limits = [f"{cfg.train.max_steps:,} steps" * bool(cfg.train.max_steps),
               f"{cfg.train.max_tokens:,} tokens" * bool(cfg.train.max_tokens),
-              f"{cfg.train.max_minutes:g} minutes" * bool(cfg.train.max_minutes)]
+              format_minutes(cfg.train.max_minutes) * bool(cfg.train.max_minutes)]
     return (f"Ready: {per_step:,} tokens per step, stopping at {' or '.join(filter(None, limits))} "
             "(whichever comes first).")
 
@@ -216,7 +254,7 @@ def memorising_html(run: RunDir, status: dict, records: list[dict]) -> str:
 
 def samples_markdown(samples: list[dict]) -> str:
     if not samples:
-        return "*Samples from fixed prompts appear here as the model learns.*"
+        return "*Samples from prompts in the data's own words appear here as the model learns.*"
     return f"**Samples at step {samples[-1]['step']:,}**\n\n{samples_blocks(samples[-1])}"
 
 
@@ -356,7 +394,7 @@ class LiveView:
                 gr.update(value=str(run.config_path) if run and self.offer_config else None,
                           visible=run is not None and self.offer_config),
                 run.id if run else "",
-                run_config(run).train.max_steps if run else None)
+                (run_config(run).train.max_steps or None) if run else None)  # 0: no step limit, nothing to raise
 
 
 def controls_note(visitor: Visitor | None, run: RunDir | None, active: RunDir | None, resumable: bool,
@@ -424,6 +462,14 @@ def build(ctx: UIContext) -> None:
         log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
     with gr.Accordion("All runs", open=True):
         table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, elem_id="train-runs")
+    with gr.Accordion("Compare runs", open=False, elem_id="train-compare"):
+        with gr.Row(equal_height=True):
+            compare_runs = gr.Dropdown([], value=[], multiselect=True, label="Runs to compare", scale=3,
+                                       elem_id="train-compare-runs")
+            compare_x = gr.Radio(list(X_AXES), value="steps", label="Against", scale=1, elem_id="train-compare-x")
+        with gr.Row():
+            compare_loss = gr.Plot(show_label=False, elem_id="train-compare-loss")
+            compare_bpb = gr.Plot(show_label=False, elem_id="train-compare-bpb")
     with gr.Accordion("Command line and config.yaml", open=False, visible=not hosted):
         command = gr.Code(language="shell", label="Equivalent command", interactive=False)
         with gr.Row():
@@ -471,8 +517,9 @@ def build(ctx: UIContext) -> None:
             cfg = policy.check_config(config_from_dict(merged_config(config or draft, name_now, *values)))
             run = manager.start(cfg, by=visitor, quotas=ctx.settings.quotas)
         except UserError as exc:
-            gr.Warning(str(exc))
-            return gr.skip(), f"**Could not start:** {exc}", gr.skip()
+            message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
+            gr.Warning(message)
+            return gr.skip(), f"**Could not start:**\n{message}", gr.skip()
         return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
             f"Started **{run.id}**.", gr.Timer(POLL_SECONDS)
 
@@ -534,3 +581,20 @@ def build(ctx: UIContext) -> None:
         return evt.row_value[0]
 
     table.select(pick_row, outputs=picker)
+
+    # --- comparing runs ---------------------------------------------------------------------------
+    def compare_choices(chosen):
+        ids = [r.id for r in list_runs(runs_dir)]
+        return gr.update(choices=ids, value=[i for i in chosen or [] if i in ids])
+
+    def compare(chosen, x_axis):
+        runs = [open_run(runs_dir, run_id) for run_id in chosen or []]
+        return tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
+                     for metric in COMPARED)
+
+    # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
+    gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
+    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x],
+          outputs=[compare_loss, compare_bpb], **quiet)
+    gr.on(None, lambda: None).then(compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet).then(
+        compare, inputs=[compare_runs, compare_x], outputs=[compare_loss, compare_bpb], **quiet)

@@ -1,0 +1,112 @@
+"""The Quick start tab: a dataset and a time budget; every recommendation accepted; training starts.
+
+The demo path. It calls the library's quick start (`clm_gui.quickstart.plan_quickstart`, the same as
+`python -m clm_gui quickstart`), puts the configuration it made into the shared draft, so that every tab
+shows the choices, and starts the run the Train tab then follows. The other tabs are the expert path.
+"""
+
+from __future__ import annotations
+
+import html
+import gradio as gr
+
+from clm_gui.errors import UserError
+from clm_gui.jobs import manager_for
+from clm_gui.units import format_minutes
+from clm_gui.quickstart import QuickstartPlan, plan_quickstart
+from clm_gui.security import policy_for
+from clm_gui.ui.context import UIContext
+from clm_gui.ui.dataset_tab import source_label
+from clm_gui.uploads import DATA_SUFFIXES, UploadLimits, import_uploads
+
+DEFAULT_MINUTES = 5
+# Where each choice can be changed: (choice step, tab id, tab title)
+CHANGE_IN = [("Data", "dataset", "Dataset"), ("Tokenizer", "tokenizer", "Tokenizer"), ("Model", "model", "Model"),
+             ("Training", "train", "Train")]
+
+
+def choices_html(planned: QuickstartPlan, run_id: str, label: str) -> str:
+    """The choices the quick start made, each with why, as a table (the tabs to change them are below it)."""
+    rows = "".join(f"<tr><td><b>{html.escape(c.step)}</b></td><td>{html.escape(c.value)}</td>"
+                   f"<td>{html.escape(c.why)}</td></tr>" for c in planned.choices)
+    return (f'<div class="clm-quick-choices"><p>Training <b>{html.escape(run_id)}</b> on {html.escape(label)} '
+            f"with every recommendation accepted (preparing took {planned.seconds_spent:,.0f} s of the budget):</p>"
+            f'<table><tr><th>Step</th><th>Choice</th><th>Why</th></tr>{rows}</table></div>')
+
+
+def build(ctx: UIContext) -> None:
+    settings = ctx.settings
+    manager = manager_for(settings.runs_dir)
+    policy = policy_for(settings)
+    gr.Markdown("## Quick start\nChoose your text and how long to train. Every recommendation is accepted and "
+                "training starts; the choices appear below, each with a link to the tab where you can change it. "
+                "The other tabs are the expert path.")
+    kinds = [("Demo corpus (Python's standard library)", "demo"), ("Upload a file", "upload")]
+    if not settings.hosted:
+        kinds.append(("A file or folder on this machine", "local"))
+    with gr.Row(equal_height=True):
+        kind = gr.Radio(kinds, value="demo", label="Text to train on", scale=2, elem_id="quick-kind")
+        minutes = gr.Number(DEFAULT_MINUTES, label="Time budget (minutes)", minimum=0.1, scale=1,
+                            info="setup included: the run ends by the clock with its best model",
+                            elem_id="quick-minutes")
+    files = gr.File(file_count="multiple", label="Your text", file_types=list(DATA_SUFFIXES) + [".zip", ".gz"],
+                    visible=False, elem_id="quick-files")
+    local_path = gr.Textbox(label="Path", placeholder="/data/my_book.txt", visible=False, elem_id="quick-path")
+    uploaded = gr.State("")
+    start = gr.Button("Start training", variant="primary", elem_id="quick-start")
+    status = gr.Markdown(elem_id="quick-status")
+    choices = gr.HTML(elem_id="quick-choices")
+    with gr.Row(visible=False) as links:
+        buttons = [gr.Button(f"Change the {step.lower()} in the {title} tab", size="sm", elem_id=f"quick-to-{tab}")
+                   for step, tab, title in CHANGE_IN]
+    watch = gr.Button("Watch it train (Train tab)", variant="primary", visible=False, elem_id="quick-watch")
+    kept = gr.BrowserState(None, storage_key="clm-gui-quickstart")  # the choices shown survive a reload
+
+    kind.change(lambda k: (gr.update(visible=k == "upload"), gr.update(visible=k == "local")), kind,
+                [files, local_path], show_progress="hidden")
+
+    def upload(paths):
+        try:
+            result = import_uploads(paths or [], settings.uploads_dir,
+                                    UploadLimits.from_megabytes(settings.max_upload_mb))
+        except UserError as exc:
+            return "", f"⚠️ {exc}"
+        return str(result.folder), f"Uploaded: {result.summary()}."
+
+    files.upload(upload, files, [uploaded, status])
+
+    def source_of(kind_now: str, folder: str, path: str) -> str:
+        if kind_now == "demo":
+            return "demo"
+        if kind_now == "upload":
+            if not folder:
+                raise UserError("Upload a text file first (.txt, .md, .jsonl, .json, .csv, .parquet or an archive).")
+            return folder
+        if not (path or "").strip():
+            raise UserError("Type the path of a file or folder on this machine first.")
+        return path.strip()
+
+    def begin(kind_now, folder, path, budget, progress=gr.Progress()):
+        try:
+            if manager.active_run() is not None:
+                raise UserError(f"{manager.active_run().id} is training: one run at a time. Watch or stop it in "
+                                "the Train tab.")
+            source = source_of(kind_now, folder, path)
+            progress(0, desc="Profiling the data")
+            planned = plan_quickstart(source, float(budget or 0), runs_dir=settings.runs_dir,
+                                      log=lambda message: progress(None, desc=message))
+            run = manager.start(policy.check_config(planned.config))
+        except UserError as exc:
+            return (f"⚠️ {exc}", *[gr.skip()] * 6)
+        shown = choices_html(planned, run.id, source_label(settings, source))
+        return (f"Started **{run.id}**: it trains for at most {format_minutes(planned.config.train.max_minutes)} more and "
+                "keeps its best model; then try it in the Playground.", shown, gr.update(visible=True),
+                gr.update(visible=True), planned.config.to_dict(), planned.profile, shown)
+
+    start.click(begin, [kind, uploaded, local_path, minutes], [status, choices, links, watch, ctx.config, ctx.profile, kept],
+                concurrency_limit=1)
+    for (_, tab, _), button in zip(CHANGE_IN, buttons):
+        button.click(lambda tab=tab: gr.Tabs(selected=tab), outputs=ctx.tabs)
+    watch.click(lambda: gr.Tabs(selected="train"), outputs=ctx.tabs)
+    gr.on(None, lambda shown: (shown or gr.skip(), gr.update(visible=bool(shown)), gr.update(visible=bool(shown))),
+          inputs=kept, outputs=[choices, links, watch], show_progress="hidden")

@@ -1,0 +1,118 @@
+"""Evaluations spread over a run's length, and a time budget kept with the closing evaluation inside it."""
+
+import itertools
+import time as real_time
+
+import pytest
+
+from clm_gui import trainer as trainer_lib
+from clm_gui.cadence import AUTO, Cadence, describe
+from clm_gui.config import TrainConfig
+from clm_gui.runs import new_run_dir
+from clm_gui.trainer import train
+from tests.fast_runs import fast_config, write_corpus
+
+
+def run_cadence(cadence: Cadence, used_by_step: list[float]) -> list[int]:
+    steps = []
+    for step, used in enumerate(used_by_step, start=1):
+        if cadence.due(step, used):
+            cadence.mark(step, used)
+            steps.append(step)
+    return steps
+
+
+@pytest.mark.parametrize("steps", [60, 606, 100_000])
+def test_auto_cadence_gives_the_same_number_of_evaluations_whatever_the_run_length(steps):
+    done = run_cadence(Cadence(AUTO, 40), [s / steps for s in range(1, steps + 1)])
+    assert len(done) == 40 and done[-1] == steps
+    gaps = {b - a for a, b in itertools.pairwise([0, *done])}
+    assert max(gaps) - min(gaps) <= 1  # evenly spread
+
+
+def test_auto_cadence_follows_the_clock_when_the_pace_changes():
+    # A run whose steps slow down halfway (the budget is time): evaluations stay evenly spread in time.
+    used = [s / 500 if s <= 250 else 0.5 + (s - 250) / 250 for s in range(1, 376)]
+    done = run_cadence(Cadence(AUTO, 10), used)
+    assert len(done) == 10
+    assert all(abs(used[s - 1] - k / 10) < 0.005 for k, s in enumerate(done, start=1))
+
+
+def test_a_set_interval_is_kept_and_zero_means_never():
+    assert run_cadence(Cadence(50, 40), [0.0] * 120) == [50, 100]
+    assert run_cadence(Cadence(0, 40), [s / 10 for s in range(10)]) == []
+    assert not Cadence(0, 40).owed_at_end(10)
+
+
+def test_a_resumed_run_counts_its_evaluations_from_where_its_budget_stands():
+    cadence = Cadence(AUTO, 10)
+    assert run_cadence(cadence, [0.55, 0.56, 0.61]) == [1, 3]  # one on resuming, then on schedule
+
+
+def test_the_last_step_is_owed_an_evaluation_unless_it_had_one():
+    cadence = Cadence(AUTO, 4)
+    assert run_cadence(cadence, [0.3, 0.4]) == [1]
+    assert cadence.owed_at_end(2)
+    cadence.mark(2, 0.4)
+    assert not cadence.owed_at_end(2)
+
+
+def test_intervals_in_words():
+    assert describe(AUTO, 40) == "about 40 times over the run"
+    assert describe(0, 40) == "never" and describe(200, 40) == "every 200 steps"
+
+
+def test_the_default_cadence_is_spread_over_the_run():
+    assert TrainConfig().eval_interval == AUTO and TrainConfig().sample_interval == AUTO
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer.
+
+
+class FakeClock:
+    """The trainer's clock: every reading moves it on by `tick` seconds, so a run's timing is the same on
+    any machine (how many readings a step, an evaluation and a round of samples take)."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = real_time.time(), tick  # launched_at() reads the real clock once
+
+    def time(self) -> float:
+        self.now += self.tick
+        return self.now
+
+    monotonic = time
+
+    def sleep(self, seconds: float) -> None:
+        real_time.sleep(seconds)
+
+
+@pytest.mark.slow
+def test_auto_cadence_spreads_evaluations_and_samples_over_a_step_limited_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_lib, "EVALUATIONS_PER_RUN", 4)
+    monkeypatch.setattr(trainer_lib, "SAMPLES_PER_RUN", 2)
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=20, eval_interval=AUTO, sample_interval=AUTO,
+                      eval_batches=1, sample_max_new_tokens=2)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    assert train(cfg, run)["state"] == "finished"
+    assert [r["step"] for r in run.read_metrics() if r["kind"] == "eval"] == [5, 10, 15, 20]
+    assert [s["step"] for s in run.read_samples()] == [10, 20]
+
+
+@pytest.mark.slow
+def test_a_time_budget_ends_the_run_with_its_closing_evaluation_and_samples_inside_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_lib, "time", FakeClock(tick=0.05))
+    monkeypatch.setattr(trainer_lib, "EVALUATIONS_PER_RUN", 5)
+    budget_s = 30.0
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=0, max_minutes=budget_s / 60,
+                      eval_interval=AUTO, sample_interval=AUTO, eval_batches=1, sample_max_new_tokens=2)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    status = train(cfg, run)
+    assert status["state"] == "finished" and (run.final_dir / "model.safetensors").is_file()
+    evals = [r for r in run.read_metrics() if r["kind"] == "eval"]
+    last_train = [r for r in run.read_metrics() if r["kind"] == "train"][-1]
+    assert len(evals) >= 5 and evals[-1]["step"] == last_train["step"] == status["step"]
+    samples = run.read_samples()
+    assert samples[-1]["step"] == status["step"]
+    assert max(evals[-1]["elapsed_s"], samples[-1]["elapsed_s"]) <= budget_s  # the end fits in the budget
+    assert evals[-1]["elapsed_s"] > budget_s * 0.8  # and the budget was used

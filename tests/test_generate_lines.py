@@ -1,0 +1,41 @@
+"""Generated text shows the line breaks the data has: the decoding path of samples and the Playground keeps
+every newline (and blank line) and drops only the end-of-text token."""
+
+from types import SimpleNamespace
+
+import torch
+
+from clm_gui.config import TokenizerConfig
+from clm_gui.generate import SamplingSettings, generate, generate_stream
+from clm_gui.tokenizer import train_tokenizer
+from tests.fast_runs import write_play
+
+CONTINUATION = "\nJULIET:\nGood night, good night!\n\nROMEO:"
+
+
+class ScriptedModel:
+    """Stands in for a trained model: "generates" fixed token ids, through the same calls and streamer."""
+
+    def __init__(self, ids: list[int]):
+        self.ids = torch.tensor([ids])
+        self.config = SimpleNamespace(n_positions=256)
+        self.device = torch.device("cpu")
+
+    def generate(self, input_ids, streamer=None, **kwargs):
+        if streamer is not None:
+            streamer.put(input_ids.cpu())  # the prompt first, as transformers does (the streamer skips it)
+            for token in self.ids[0]:
+                streamer.put(token[None])
+            streamer.end()
+        return torch.cat([input_ids, self.ids], dim=1)
+
+
+def test_line_breaks_survive_decoding_and_the_end_of_text_token_does_not_show(tmp_path):
+    text = write_play(tmp_path / "play.txt", speeches=300).read_text()
+    tok = train_tokenizer([text], TokenizerConfig(vocab_size=400, min_frequency=1))
+    ids = tok(CONTINUATION, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] + \
+        tok("Parting", add_special_tokens=False)["input_ids"]
+    model, settings = ScriptedModel(ids), SamplingSettings(max_new_tokens=len(ids), seed=0)
+    expected = "NURSE:" + CONTINUATION + "Parting"
+    assert generate(model, tok, "NURSE:", settings) == expected  # samples during training
+    assert list(generate_stream(model, tok, "NURSE:", settings))[-1] == expected  # the Playground
