@@ -193,7 +193,7 @@ class Trainer:
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
         self.accelerator = None
-        self._process_start, self._first_step_logged, self._closing_s = launched_at(), False, 0.0
+        self._process_start, self._first_step_logged, self._closing_s = launched_at(time.time()), False, 0.0
         self._data_prompts = None
         try:
             return self._run()
