@@ -25,13 +25,13 @@ SAFE_NCCL_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1
 LAUNCHED_AT_ENV = "CLM_GUI_LAUNCHED_AT"  # when the app started a training process (time.time())
 
 
-def launched_at() -> float:
-    """When this training started for its user: the app's launch of this process, or now."""
-    value = os.environ.get(LAUNCHED_AT_ENV, "")
+def launched_at(now: float) -> float:
+    """When this training started for its user: the app's launch of this process, or `now` (the trainer's
+    clock) when nothing launched it."""
     try:
-        return min(float(value), time.time())
+        return min(float(os.environ.get(LAUNCHED_AT_ENV, "")), now)
     except ValueError:
-        return time.time()
+        return now
 
 
 @dataclass

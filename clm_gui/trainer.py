@@ -179,7 +179,7 @@ class Trainer:
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
-        self._process_start, self._first_step_logged = launched_at(), False
+        self._process_start, self._first_step_logged = launched_at(time.time()), False
         try:
             self._setup_device()
             self._setup_data()

@@ -75,7 +75,7 @@ class FakeClock:
     any machine (how many readings a step, an evaluation and a round of samples take)."""
 
     def __init__(self, tick: float):
-        self.now, self.tick = real_time.time(), tick  # launched_at() reads the real clock once
+        self.now, self.tick = 1_000_000.0, tick
 
     def time(self) -> float:
         self.now += self.tick
@@ -116,3 +116,14 @@ def test_a_time_budget_ends_the_run_with_its_closing_evaluation_and_samples_insi
     assert samples[-1]["step"] == status["step"]
     assert max(evals[-1]["elapsed_s"], samples[-1]["elapsed_s"]) <= budget_s  # the end fits in the budget
     assert evals[-1]["elapsed_s"] > budget_s * 0.8  # and the budget was used
+
+
+def test_a_launched_training_counts_its_time_from_the_launch_and_its_start_up_too(monkeypatch):
+    from clm_gui.launch import LAUNCHED_AT_ENV, launched_at
+
+    monkeypatch.setenv(LAUNCHED_AT_ENV, "1000.5")  # the app started the process 20 s before training began
+    assert launched_at(1020.5) == 1000.5
+    monkeypatch.setenv(LAUNCHED_AT_ENV, "garbage")
+    assert launched_at(1020.5) == 1020.5
+    monkeypatch.delenv(LAUNCHED_AT_ENV)
+    assert launched_at(1020.5) == 1020.5  # started by hand (the CLI): from the trainer's own start

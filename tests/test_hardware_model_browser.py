@@ -91,6 +91,7 @@ def test_the_peak_table_is_shown_with_its_sources():
 @pytest.mark.browser
 def test_hardware_tab_reads_the_machine_and_the_model_tab_applies_a_recommendation(serve_app, page, tmp_path):
     page.goto(serve_app())
+    page.get_by_role("tab", name="Hardware").click()  # the Quick start tab comes first
     machine = page.locator("#hardware-machine")
     expect(machine).to_contain_text("RAM", timeout=SLOW)
     expect(machine).to_contain_text("GB free")
