@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from clm_gui import trainer
 from clm_gui.errors import UserError
 from clm_gui.jobs import JobManager, ThreadLauncher, manager_for, mark_interrupted
 from clm_gui.monitor import current_status, read_metrics

@@ -14,7 +14,7 @@ import pytest
 
 from clm_gui.config import RunConfig
 from clm_gui.ownership import record_owner, visitor_for
-from clm_gui.runs import STOP_FILE, RunDir, new_run_dir
+from clm_gui.runs import STOP_FILE, RunDir, list_runs, new_run_dir
 from tests.test_security_http import call, raw_get
 
 ALICE_BROWSER, BOB_BROWSER = "alices-browser-token-0123456789abcdef", "bobs-browser-token-0123456789abcdef"
@@ -142,3 +142,14 @@ def test_with_logins_each_user_controls_only_their_runs_and_an_admin_controls_al
     event, payload = call(base, "stop", [None], cookies=logged_in("alice", "pw-a"))
     assert f"Stopping **{run.id}**" in payload
     run.write_status("stopped", "Stopped.", pid=None)
+
+
+def test_quick_start_counts_the_visitor_s_runs_and_makes_them_the_owner(serve_app, runs_root):
+    # Regression: the Quick start tab started runs as the machine, past the visitor's quotas.
+    from clm_gui.quotas import Quotas
+
+    base = serve_app(hosted=True, quotas=Quotas(max_runs_per_owner=1))
+    kept = owned_run(runs_root, ALICE_BROWSER)
+    event, payload = call(base, "begin_for_visitor", [ALICE_BROWSER, "demo", "", "", 1])
+    assert event == "complete" and "--max-runs-per-owner 1" in payload and kept.id in payload, payload
+    assert [run.id for run in list_runs(runs_root)] == [kept.id]  # nothing started, nothing written

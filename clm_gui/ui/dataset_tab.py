@@ -162,12 +162,17 @@ def _show_config(settings: AppSettings, config: dict, shown: dict | None):
     return (*values, data, note, recommendation)
 
 
+def import_for_visitor(settings: AppSettings, visitor: Visitor | None, paths):
+    """Uploaded files into the visitor's own upload folder when hosted, within their storage quota (the
+    Dataset and Quick start tabs both upload this way); raises UserError."""
+    folder = uploads_folder(settings.uploads_dir, require_visitor(visitor), settings.hosted)
+    return import_within_quota(paths or [], folder, UploadLimits.from_megabytes(settings.max_upload_mb),
+                               settings.quotas, visitor)
+
+
 def _upload(settings: AppSettings, visitor: Visitor | None, paths):
-    """Into the visitor's own upload folder when hosted, within their storage quota."""
     try:
-        folder = uploads_folder(settings.uploads_dir, require_visitor(visitor), settings.hosted)
-        result = import_within_quota(paths or [], folder, UploadLimits.from_megabytes(settings.max_upload_mb),
-                                     settings.quotas, visitor)
+        result = import_for_visitor(settings, visitor, paths)
     except UserError as exc:
         return "", _fail(str(exc)), *STALE_CLEARED
     return str(result.folder), f"Uploaded: {result.summary()}.", *STALE_CLEARED

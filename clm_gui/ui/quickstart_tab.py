@@ -16,8 +16,8 @@ from clm_gui.units import format_minutes
 from clm_gui.quickstart import QuickstartPlan, plan_quickstart
 from clm_gui.security import policy_for
 from clm_gui.ui.context import UIContext
-from clm_gui.ui.dataset_tab import source_label
-from clm_gui.uploads import DATA_SUFFIXES, UploadLimits, import_uploads
+from clm_gui.ui.dataset_tab import import_for_visitor, source_label
+from clm_gui.uploads import DATA_SUFFIXES
 
 DEFAULT_MINUTES = 5
 # Where each choice can be changed: (choice step, tab id, tab title)
@@ -65,15 +65,15 @@ def build(ctx: UIContext) -> None:
     kind.change(lambda k: (gr.update(visible=k == "upload"), gr.update(visible=k == "local")), kind,
                 [files, local_path], show_progress="hidden")
 
-    def upload(paths):
+    def upload(visitor, paths):
         try:
-            result = import_uploads(paths or [], settings.uploads_dir,
-                                    UploadLimits.from_megabytes(settings.max_upload_mb))
+            result = import_for_visitor(settings, visitor, paths)
         except UserError as exc:
             return "", f"⚠️ {exc}"
         return str(result.folder), f"Uploaded: {result.summary()}."
 
-    files.upload(upload, files, [uploaded, status])
+    visitors = ctx.visitors
+    files.upload(visitors.bind(upload), visitors.inputs(files), [uploaded, status])
 
     def source_of(kind_now: str, folder: str, path: str) -> str:
         if kind_now == "demo":
@@ -86,7 +86,7 @@ def build(ctx: UIContext) -> None:
             raise UserError("Type the path of a file or folder on this machine first.")
         return path.strip()
 
-    def begin(kind_now, folder, path, budget, progress=gr.Progress()):
+    def begin(visitor, kind_now, folder, path, budget, progress):
         try:
             if manager.active_run() is not None:
                 raise UserError(f"{manager.active_run().id} is training: one run at a time. Watch or stop it in "
@@ -95,7 +95,7 @@ def build(ctx: UIContext) -> None:
             progress(0, desc="Profiling the data")
             planned = plan_quickstart(source, float(budget or 0), runs_dir=settings.runs_dir,
                                       log=lambda message: progress(None, desc=message))
-            run = manager.start(policy.check_config(planned.config))
+            run = manager.start(policy.check_config(planned.config), by=visitor, quotas=settings.quotas)
         except UserError as exc:
             return (f"⚠️ {exc}", *[gr.skip()] * 6)
         shown = choices_html(planned, run.id, source_label(settings, source))
@@ -103,7 +103,11 @@ def build(ctx: UIContext) -> None:
                 "keeps its best model; then try it in the Playground.", shown, gr.update(visible=True),
                 gr.update(visible=True), planned.config.to_dict(), planned.profile, shown)
 
-    start.click(begin, [kind, uploaded, local_path, minutes], [status, choices, links, watch, ctx.config, ctx.profile, kept],
+    def begin_for_visitor(request: gr.Request, oauth: gr.OAuthProfile | None, token, kind_now, folder, path,
+                          budget, progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress bar
+        return begin(visitors.resolve(request, oauth, token), kind_now, folder, path, budget, progress)
+
+    start.click(begin_for_visitor, visitors.inputs(kind, uploaded, local_path, minutes), [status, choices, links, watch, ctx.config, ctx.profile, kept],
                 concurrency_limit=1)
     for (_, tab, _), button in zip(CHANGE_IN, buttons):
         button.click(lambda tab=tab: gr.Tabs(selected=tab), outputs=ctx.tabs)
