@@ -32,7 +32,7 @@ def build_app(settings: AppSettings) -> gr.Blocks:
         os.environ.setdefault(name, value)
     with gr.Blocks(title="clm-gui") as demo:
         gr.Markdown(INTRO)
-        ctx = UIContext(settings=settings, config=gr.State(starting_config(settings).to_dict()),
+        ctx = UIContext(settings=settings, config=gr.State(starting_config(settings)),
                         profile=gr.State(None), visitors=Visitors(settings))
         with gr.Tabs() as ctx.tabs:
             for title, module in _tabs():
@@ -43,13 +43,20 @@ def build_app(settings: AppSettings) -> gr.Blocks:
     return demo
 
 
-def starting_config(settings: AppSettings) -> RunConfig:
-    """The settings every page starts from. Hosted, a run must end within the training time limit, so
-    the time limit starts there rather than at "none", which Start would refuse."""
-    cfg = RunConfig()
-    if settings.hosted:
-        cfg.train.max_minutes = settings.quotas.max_train_minutes
-    return cfg
+def starting_config(settings: AppSettings) -> dict:
+    """The draft every page starts from (RunConfig.to_dict()), within the hosted time limit."""
+    return within_time_limit(settings, RunConfig().to_dict())
+
+
+def within_time_limit(settings: AppSettings, draft: dict) -> dict:
+    """Hosted, a run must end within the training time limit, so a draft without a time limit, or past it
+    (the defaults, a kept draft, a live run's settings), starts at the limit rather than at what Start
+    would refuse."""
+    limit = settings.quotas.max_train_minutes
+    minutes = (draft.get("train") or {}).get("max_minutes") or 0
+    if settings.hosted and not 0 < minutes <= limit:
+        draft = {**draft, "train": {**draft.get("train", {}), "max_minutes": limit}}
+    return draft
 
 
 def tab_id(title: str) -> str:
@@ -63,7 +70,8 @@ def _keep_across_reloads(ctx: UIContext, demo: gr.Blocks) -> None:
     manager = manager_for(ctx.settings.runs_dir)
 
     def restore(kept):
-        return draft_on_load(kept, manager.active_run())
+        draft, profile = draft_on_load(kept, manager.active_run(), starting_config(ctx.settings))
+        return within_time_limit(ctx.settings, draft), profile
 
     demo.load(restore, inputs=saved, outputs=[ctx.config, ctx.profile], show_progress="hidden")
     gr.on([ctx.config.change, ctx.profile.change], lambda config, profile: {"config": config, "profile": profile},
@@ -73,9 +81,9 @@ def _keep_across_reloads(ctx: UIContext, demo: gr.Blocks) -> None:
 BROWSER_STORAGE_KEY = "clm-gui-draft"
 
 
-def draft_on_load(kept: dict | None, live: RunDir | None) -> tuple[dict, dict | None]:
+def draft_on_load(kept: dict | None, live: RunDir | None, default: dict) -> tuple[dict, dict | None]:
     """(draft, profile) for a page that opens: the live run's configuration while one trains (the page
-    then shows what is training, not what was typed before), else what this browser kept, else defaults.
+    then shows what is training, not what was typed before), else what this browser kept, else `default`.
     The kept profile stays only while it describes the draft's source."""
     kept = kept if isinstance(kept, dict) else {}
     config, profile = kept.get("config"), kept.get("profile")
@@ -85,7 +93,7 @@ def draft_on_load(kept: dict | None, live: RunDir | None) -> tuple[dict, dict | 
         except UserError:
             pass
     if not isinstance(config, dict):
-        return RunConfig().to_dict(), None
+        return default, None
     source = (config.get("data") or {}).get("source")
     return config, profile if isinstance(profile, dict) and profile.get("source") == source else None
 
