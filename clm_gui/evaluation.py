@@ -75,16 +75,20 @@ def score_stream(loss_module: torch.nn.Module, stream: TokenStream, context_leng
     windows = scoring_windows(stream.tokens, context_length)
     if not windows:
         raise UserError("The text to score is shorter than two tokens.")
+    # All windows reach the device in one copy, and the losses come back in one: a copy or a read per
+    # batch would make the host wait for the device every batch, which is most of the time of a small model.
     full = [w for w in windows if len(w) == context_length]
-    batches = [np.stack(full[i:i + batch_size]) for i in range(0, len(full), batch_size)]
-    batches += [w[None] for w in windows if len(w) != context_length]  # the stream's short last window
-    total, predicted = 0.0, 0
-    for batch in batches:
-        ids = torch.from_numpy(batch.astype(np.int64)).to(device)
+    short = [w for w in windows if len(w) != context_length]  # the stream's short last window
+    on_device = torch.from_numpy(np.stack(full).astype(np.int64)).to(device) if full else None
+    batches = [on_device[i:i + batch_size] for i in range(0, len(full), batch_size)]
+    batches += [torch.from_numpy(w[None].astype(np.int64)).to(device) for w in short]
+    means = []
+    for ids in batches:
         with autocast() if autocast else torch.autocast(device.type, enabled=False):
-            mean = loss_module(ids).float().item()
-        targets = ids.shape[0] * (ids.shape[1] - 1)
-        total, predicted = total + mean * targets, predicted + targets
+            means.append(loss_module(ids).float())
+    targets = [ids.shape[0] * (ids.shape[1] - 1) for ids in batches]
+    total = sum(mean * n for mean, n in zip(torch.stack(means).tolist(), targets))
+    predicted = sum(targets)
     return Score(nats_per_token=total / predicted, bits_per_byte=total / LN2 / stream.n_bytes,
                  tokens=predicted, bytes=stream.n_bytes, documents=stream.documents)
 

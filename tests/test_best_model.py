@@ -113,15 +113,19 @@ def tiny_lm(context: int = 16) -> GPT2LMHeadModel:
     return GPT2LMHeadModel(GPT2Config(vocab_size=32, n_positions=context, n_embd=16, n_layer=1, n_head=2)).eval()
 
 
-def test_bits_per_byte_is_the_total_negative_log_likelihood_over_the_bytes():
+@pytest.mark.parametrize("context", [64, 8])  # one short window; several batches of windows and a short one
+def test_bits_per_byte_is_the_total_negative_log_likelihood_over_the_bytes(context):
     lm = tiny_lm(context=64)
     tokens = np.random.default_rng(0).integers(0, 32, 40)
     stream = TokenStream(tokens, n_bytes=100, documents=1)
-    score = score_stream(CausalLMLoss(lm), stream, 64, 4, torch.device("cpu"))
-    ids = torch.from_numpy(tokens)[None]
-    with torch.no_grad():
-        log_probs = torch.log_softmax(lm(ids).logits[0, :-1].float(), -1)
-    total = -log_probs.gather(1, ids[0, 1:, None]).sum().item()  # every token after the first, once
+    score = score_stream(CausalLMLoss(lm), stream, context, 2, torch.device("cpu"))
+    total = 0.0
+    for window in scoring_windows(tokens, context):  # every token after the first, once
+        ids = torch.from_numpy(window)[None]
+        with torch.no_grad():
+            log_probs = torch.log_softmax(lm(ids).logits[0, :-1].float(), -1)
+        total -= log_probs.gather(1, ids[0, 1:, None]).sum().item()
+    assert len(scoring_windows(tokens, context)) == (1 if context == 64 else 6)
     assert score.tokens == 39
     assert score.bits_per_byte == pytest.approx(total / math.log(2) / 100, rel=1e-5)
     assert score.nats_per_token == pytest.approx(total / 39, rel=1e-5)
