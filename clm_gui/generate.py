@@ -83,11 +83,25 @@ def _prepare(model, tokenizer, prompt: str, settings: SamplingSettings):
     return ids, kwargs
 
 
-@torch.no_grad()
 def generate(model, tokenizer, prompt: str, settings: SamplingSettings) -> str:
-    ids, kwargs = _prepare(model, tokenizer, prompt, settings)
+    return generate_batch(model, tokenizer, [prompt], settings)[0]
+
+
+@torch.no_grad()
+def generate_batch(model, tokenizer, prompts: list[str], settings: SamplingSettings) -> list[str]:
+    """Each prompt and its continuation, generated together: the prompts left-padded into one batch, so a
+    new token is one forward pass for all of them (the training samples took one a prompt, and a small
+    model's pass is mostly fixed cost)."""
+    prepared = [_prepare(model, tokenizer, prompt, settings) for prompt in prompts]
+    width = max(ids.shape[1] for ids, _ in prepared)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=model.device)
+    attention_mask = torch.zeros_like(input_ids)
+    for row, (ids, _) in enumerate(prepared):
+        input_ids[row, width - ids.shape[1]:], attention_mask[row, width - ids.shape[1]:] = ids[0], 1
+    kwargs = {**prepared[-1][1], "input_ids": input_ids, "attention_mask": attention_mask}
     out = model.generate(**kwargs)
-    return prompt + tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return [prompt + tokenizer.decode(row[width:], skip_special_tokens=True) for prompt, row in zip(prompts, out)]
 
 
 def generate_stream(model, tokenizer, prompt: str, settings: SamplingSettings) -> Iterator[str]:

@@ -35,7 +35,7 @@ from clm_gui.errors import Cancelled, UserError
 from clm_gui.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.faults import out_of_memory_message, save_failed_message
 from clm_gui.files import TMP_PREFIX, remove_tree
-from clm_gui.generate import SamplingSettings, generate
+from clm_gui.generate import SamplingSettings, generate_batch
 from clm_gui.hardware import peak_flops
 from clm_gui.launch import launched_at
 from clm_gui.loss import CausalLMLoss
@@ -116,8 +116,8 @@ class TracedBatches:
 
 
 def timed(phase: str):
-    """Add a Trainer method's seconds to `phase_seconds[phase]`: the breakdown of where a run's time went,
-    in the final status (bench/train_throughput.py prints it)."""
+    """Add a Trainer method's seconds to `phase_seconds[phase]` (the breakdown of where a run's time went,
+    in the final status; bench/train_throughput.py prints it) and keep them as `latest_seconds[phase]`."""
     def decorate(method):
         @functools.wraps(method)
         def timed_method(self, *args, **kwargs):
@@ -125,7 +125,8 @@ def timed(phase: str):
             try:
                 return method(self, *args, **kwargs)
             finally:
-                self.phase_seconds[phase] += time.time() - start
+                self.latest_seconds[phase] = time.time() - start
+                self.phase_seconds[phase] += self.latest_seconds[phase]
         return timed_method
     return decorate
 
@@ -169,12 +170,12 @@ class Trainer:
         self.state = TrainState()
         self.best = BestModel()
         self.phase_seconds = defaultdict(float)  # setup, first_step, eval, samples, saves, final (see `timed`)
+        self.latest_seconds = defaultdict(float)  # what each phase took the last time it ran
         self.tensorboard = TensorBoardLog(run.path / TENSORBOARD_DIR)  # a no-op without tensorboard
         # Made by the setup (`_setup_device`, `_setup_data`, `_setup_model`); None until then, so that a run
         # that fails early ends cleanly.
         self.accelerator = self.device = self.tokenizer = self.batches = None
         self.lm = self.module = self.optimizer = self.step_module = None
-        self._closing_s = 0.0  # what the closing evaluation and samples took last time (see _limits_reached)
         self._data_prompts = None  # sample prompts read from the data when none are set (see _sample)
 
     # --- the public entry point ---------------------------------------------------------------
@@ -338,7 +339,8 @@ class Trainer:
             return False
         # A time budget is a promise: the closing evaluation and samples must fit in it too, so the run
         # stops training when what is left is no more than they took last time (twice, for a noisy machine).
-        time_up = self._elapsed() + 2 * self._closing_s >= t.max_minutes * 60
+        closing_s = self.latest_seconds["eval"] + self.latest_seconds["samples"]
+        time_up = self._elapsed() + 2 * closing_s >= t.max_minutes * 60
         if self.accelerator.num_processes > 1:  # every rank stops at the same step: rank 0's clock decides
             return s.step % t.log_interval == 0 and self._agree(time_up)
         return time_up
@@ -351,12 +353,11 @@ class Trainer:
             return due
         return s.step % t.log_interval == 0 and self._agree(due)
 
-    def _run_and_mark(self, cadence: Cadence, event: Callable[[], None]) -> float:
-        """Run an evaluation or a round of samples, mark it in its cadence, and return the seconds it took."""
-        started, t, s = time.time(), self.cfg.train, self.state
+    def _run_and_mark(self, cadence: Cadence, event: Callable[[], None]) -> None:
+        """Run an evaluation or a round of samples and mark it in its cadence."""
+        t, s = self.cfg.train, self.state
         event()
         cadence.mark(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
-        return time.time() - started
 
     def _elapsed(self) -> float:
         return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
@@ -372,19 +373,17 @@ class Trainer:
         window = _LossWindow(self.device)
         self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN)
         self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
-        eval_s = sample_s = 0.0  # what the latest evaluation and samples took: the time the run's end needs
         while True:
             step = self.state.step
             last_step = self._limits_reached()
             if step > first_step:  # the work that follows a step; a resumed run has done it for its first
                 if self.evals.owed_at_end(step) if last_step else self._due(self.evals):
-                    eval_s = self._run_and_mark(self.evals, self._evaluate)
+                    self._run_and_mark(self.evals, self._evaluate)
                     # Not at a limit's step: a run that ends there anyway has finished, not stopped early.
                     stopped_early = self._agree(self.best.patience_spent(t.early_stop_patience)) and not last_step
                     last_step = last_step or stopped_early
                 if self.samples.last_step != step if last_step else self._due(self.samples):
-                    sample_s = self._run_and_mark(self.samples, self._sample)
-                self._closing_s = eval_s + sample_s
+                    self._run_and_mark(self.samples, self._sample)
                 if last_step or (t.save_interval and step % t.save_interval == 0):
                     self._save_checkpoint()
             if last_step:
@@ -526,12 +525,12 @@ class Trainer:
         if not t.sample_prompts and self._data_prompts is None:  # none given: the data's own, read once
             self._data_prompts = prompts_for(self.cfg.data) or ["\n"]
         self.lm.eval()
-        samples = []
         # A private RNG: sampling must not change the training run's random stream.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             settings = SamplingSettings(max_new_tokens=t.sample_max_new_tokens, seed=t.seed)
-            for prompt in t.sample_prompts or self._data_prompts:
-                samples.append({"prompt": prompt, "text": generate(self.lm, self.tokenizer, prompt, settings)})
+            prompts = t.sample_prompts or self._data_prompts
+            texts = generate_batch(self.lm, self.tokenizer, prompts, settings)
+            samples = [{"prompt": prompt, "text": text} for prompt, text in zip(prompts, texts)]
         self.lm.train()
         if self.is_main:
             self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "elapsed_s": self._elapsed(),
