@@ -43,7 +43,7 @@ class Bench:
     vocab: int = 50257
     evals: int = 0  # evaluations per run (samples and checkpoints at a tenth of that), as quickstart plans them
     steps: int = 0  # 0: --steps
-    variant: str = ""  # an experiment patched into the trainer: hf | liger | fp8 (see `apply_variant`)
+    variant: str = ""  # experiments patched into the trainer, joined by "+": see `apply_variant`
 
 
 GPT2_SMALL = dict(family="gpt2", n_layer=12, n_head=12, n_embd=768, context_length=1024)
@@ -58,12 +58,22 @@ CONFIGS = {
     "gpt2-small-hf": Bench(GPT2_SMALL, 32, "memory", variant="hf"),
     "gpt2-small-liger": Bench(GPT2_SMALL, 32, "memory", variant="liger"),
     "gpt2-small-synthetic-liger": Bench(GPT2_SMALL, 32, "synthetic", variant="liger"),
+    # GPT-2 small against the hand-written GPT: the output layer and loss fused, attention kernels, autotuning.
+    "gpt2-small-synthetic-cce": Bench(GPT2_SMALL, 32, "synthetic", variant="cce"),
+    "gpt2-small-synthetic-cce-exact": Bench(GPT2_SMALL, 32, "synthetic", variant="cce-exact"),
+    "gpt2-small-synthetic-cudnn": Bench(GPT2_SMALL, 32, "synthetic", variant="cudnn"),
+    "gpt2-small-synthetic-cce-cudnn": Bench(GPT2_SMALL, 32, "synthetic", variant="cce+cudnn"),
+    "gpt2-small-synthetic-autotune": Bench(GPT2_SMALL, 32, "synthetic", variant="autotune"),
+    "gpt2-small-b64-synthetic": Bench(GPT2_SMALL, 64, "synthetic"),
+    "gpt2-small-b64-synthetic-cce": Bench(GPT2_SMALL, 64, "synthetic", variant="cce"),
     "gpt2-small-b16": Bench(GPT2_SMALL, 16, "memory"),
     "gpt2-small-b64": Bench(GPT2_SMALL, 64, "memory"),
     "llama-small": Bench(dict(GPT2_SMALL, family="llama"), 32, "memory"),
     "gpt2-350m": Bench(GPT2_350M, 16, "memory"),
     "llama-350m": Bench(dict(GPT2_350M, family="llama"), 16, "memory"),
     "llama-350m-fp8": Bench(dict(GPT2_350M, family="llama"), 16, "memory", variant="fp8"),
+    "llama-350m-synthetic": Bench(dict(GPT2_350M, family="llama"), 16, "synthetic"),
+    "llama-350m-synthetic-fp8": Bench(dict(GPT2_350M, family="llama"), 16, "synthetic", variant="fp8"),
     # The shapes this app's users train most: launch-bound on a large card.
     "6x384-synthetic": Bench(SMALL_10M, 64, "synthetic", vocab=4096),
     "6x384-b256-synthetic": Bench(SMALL_10M, 256, "synthetic", vocab=4096),
@@ -151,38 +161,72 @@ def run_one(name: str, steps: int, work: Path, tokenizer_dir: Path | None, compi
 
 
 def apply_variant(variant: str) -> None:
-    """Patch an experiment into the trainer, in this bench process only.
+    """Patch experiments (joined by "+") into the trainer, in this bench process only.
 
     hf: the model's own transformers forward instead of the lean one (fast_forward.py). liger: the output
     layer and cross-entropy fused and chunked (liger-kernel), so the logits are never whole in memory.
+    cce, cce-exact: the same through cut-cross-entropy's kernels (cce skips the gradient's negligible
+    entries, as its authors recommend; cce-exact computes them all). cudnn: attention through cuDNN's
+    kernel instead of FlashAttention-2. autotune: inductor's max-autotune (the graph is still ours).
     fp8: torchao's float8 training for every linear layer but the output head (Llama: GPT-2's layers are
     transformers' Conv1D, which torchao does not convert).
     """
     import clm_gui.trainer as trainer
 
-    if variant == "hf":
-        trainer.hidden_states_fn = lambda lm: None
-    elif variant == "liger":
+    for part in filter(None, variant.split("+")):
+        if part == "hf":
+            trainer.hidden_states_fn = lambda lm: None
+        elif part in ("liger", "cce", "cce-exact"):
+            trainer.CausalLMLoss.forward = fused_output_loss(part)
+        elif part == "cudnn":
+            torch.backends.cuda.enable_flash_sdp(False)
+            torch.backends.cuda.enable_mem_efficient_sdp(False)
+            torch.backends.cuda.enable_cudnn_sdp(True)
+        elif part == "autotune":
+            compile_ = torch.compile
+            trainer.torch.compile = lambda module: compile_(module, mode="max-autotune-no-cudagraphs")
+        elif part == "fp8":
+            from torchao.float8 import convert_to_float8_training
+
+            build = trainer.build_model
+
+            def build_fp8(*args, **kwargs):
+                model = build(*args, **kwargs)
+                convert_to_float8_training(model, module_filter_fn=lambda module, fqn: "lm_head" not in fqn)
+                return model
+
+            trainer.build_model = build_fp8
+        else:
+            raise SystemExit(f"unknown variant {part!r}")
+
+
+def fused_output_loss(kind: str):
+    """CausalLMLoss.forward with the output layer and the cross-entropy as one fused kernel."""
+    if kind == "liger":
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
         fused = LigerFusedLinearCrossEntropyLoss()
 
-        def forward(self, input_ids):
-            hidden = self.hidden_states(self.lm, input_ids)[:, :-1]
-            return fused(self.lm.get_output_embeddings().weight, hidden.flatten(0, 1), input_ids[:, 1:].flatten())
+        def loss(hidden, weight, input_ids):
+            return fused(weight, hidden[:, :-1].flatten(0, 1), input_ids[:, 1:].flatten())
+    else:
+        import cut_cross_entropy.cce
+        from cut_cross_entropy import linear_cross_entropy
 
-        trainer.CausalLMLoss.forward = forward
-    elif variant == "fp8":
-        from torchao.float8 import convert_to_float8_training
+        # It looks for ignored targets with nonzero(), which waits for the GPU and cannot be captured in a
+        # CUDA graph; packed windows have none, so "no targets to leave out" is the answer every time.
+        cut_cross_entropy.cce._build_flat_valids = lambda targets, ignore_index, shift: None
+        filter_eps = "high" if kind == "cce" else None
 
-        build = trainer.build_model
+        @torch.compiler.disable  # its own Triton kernels; the whole-step graph captures them all the same
+        def loss(hidden, weight, input_ids):  # bf16 both: the kernels take one dtype (autocast's)
+            return linear_cross_entropy(hidden[:, :-1].to(torch.bfloat16), weight.to(torch.bfloat16),
+                                        input_ids[:, 1:], filter_eps=filter_eps)
 
-        def build_fp8(*args, **kwargs):
-            model = build(*args, **kwargs)
-            convert_to_float8_training(model, module_filter_fn=lambda module, fqn: "lm_head" not in fqn)
-            return model
+    def forward(self, input_ids):
+        return loss(self.hidden_states(self.lm, input_ids), self.lm.get_output_embeddings().weight, input_ids)
 
-        trainer.build_model = build_fp8
+    return forward
 
 
 def run_reference(name: str, steps: int) -> dict:
@@ -193,7 +237,16 @@ def run_reference(name: str, steps: int) -> dict:
     bench = CONFIGS[name]
     m = bench.model
     shape = Shape(m["n_layer"], m["n_head"], m["n_embd"], m["context_length"], padded_vocab_size(bench.vocab))
-    return {**measure(shape, bench.batch, steps), "name": f"{name} (hand-written)", "compile": "on"}
+    return {**measure(shape, bench.batch, steps), "name": name + HAND_WRITTEN, "compile": "on"}
+
+
+HAND_WRITTEN = " (hand-written)"
+
+
+def shape_key(name: str) -> tuple:
+    """What the hand-written GPT's speed depends on: the shape, the micro-batch and the vocabulary."""
+    bench = CONFIGS[name]
+    return tuple(sorted(bench.model.items())), bench.batch, bench.vocab
 
 
 def prepare_tokenizer(work: Path, vocab: int) -> Path:
@@ -232,7 +285,11 @@ def line(r: dict) -> str:
 def in_subprocess(args, name: str, compile_mode: str, reference: bool) -> dict | None:
     cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--compile", compile_mode,
            "--work", str(args.work)] + (["--cpu"] if args.cpu else []) + (["--reference"] if reference else [])
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{name} ({compile_mode}): over --timeout {args.timeout} s", flush=True)
+        return None
     found = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
     if out.returncode or not found:
         print(f"{name} ({compile_mode}{', hand-written' if reference else ''}): failed\n{out.stderr[-3000:]}",
@@ -252,6 +309,7 @@ def main() -> None:
                         help="also time the hand-written GPT (reference_gpt.py) at each synthetic configuration")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("BENCH_WORK", "/tmp/clm-bench")))
     parser.add_argument("--out", type=Path, help="append each result as a JSON line")
+    parser.add_argument("--timeout", type=float, help="seconds one configuration may take (default: no limit)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration in this process
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -271,11 +329,12 @@ def main() -> None:
             tok = prepare_tokenizer(args.work, vocab)
             print(f"tokenizer: {len(__import__('transformers').AutoTokenizer.from_pretrained(str(tok)))} tokens, "
                   f"{time.time() - start:.0f} s", flush=True)
-    results = []
+    results, timed_shapes = [], set()
     for name in names:
         runs = [(mode, False) for mode in args.compile.split(",")]
-        if args.reference and CONFIGS[name].data == "synthetic":
-            runs.insert(0, ("on", True))
+        if args.reference and CONFIGS[name].data == "synthetic" and shape_key(name) not in timed_shapes:
+            runs.insert(0, ("on", True))  # once a shape: variants of one shape share their hand-written GPT
+            timed_shapes.add(shape_key(name))
         for compile_mode, reference in runs:
             result = in_subprocess(args, name, compile_mode, reference)
             if result is None:
@@ -291,8 +350,9 @@ def main() -> None:
 def print_ratios(results: list[dict]) -> None:
     """Each run against the hand-written GPT of its configuration, and real text against synthetic ids."""
     by_name = {(r["name"], r["compile"]): r for r in results}
-    for r in results:
-        reference = by_name.get((f"{r['name']} (hand-written)", "on"))
+    references = {shape_key(r["name"].removesuffix(HAND_WRITTEN)): r for r in results if r["name"].endswith(HAND_WRITTEN)}
+    for r in (r for r in results if not r["name"].endswith(HAND_WRITTEN)):
+        reference = references.get(shape_key(r["name"]))
         if reference:
             print(f"{r['name']} ({r['compile']}) / hand-written = {r['tokens_per_s'] / reference['tokens_per_s']:.3f}")
     for real, synthetic in (("gpt2-small", "gpt2-small-synthetic"), ("gpt2-small-streaming", "gpt2-small-synthetic"),
