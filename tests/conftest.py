@@ -54,7 +54,7 @@ def free_port() -> int:
 @pytest.fixture
 def serve_app(tmp_path):
     """serve_app(**settings) -> base URL of the app running in this process; closed after the test."""
-    from clm_gui.settings import AppSettings
+    from clm_gui.hosting.settings import AppSettings
     from clm_gui.ui.app import build_app, launch_options
 
     served = []

@@ -86,8 +86,8 @@ def test_a_value_that_could_not_be_read_is_reported_once_not_judged_by_its_defau
 
 
 def test_starting_or_resuming_a_run_reports_every_problem_at_once(tmp_path):
-    from clm_gui.preparation import prepare_run  # what the command line and the app start and resume runs with
-    from clm_gui.runs import new_run_dir
+    from clm_gui.jobs.preparation import prepare_run  # what the command line and the app start and resume runs with
+    from clm_gui.runs.folder import new_run_dir
 
     path = tmp_path / "c.yaml"
     path.write_text("model: {n_layer: -3}\nbogus: {}\n")

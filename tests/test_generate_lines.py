@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import torch
 
 from clm_gui.config import TokenizerConfig
-from clm_gui.generate import SamplingSettings, generate, generate_stream
-from clm_gui.tokenizer import train_tokenizer
+from clm_gui.model.generate import SamplingSettings, generate, generate_stream
+from clm_gui.tokenizer.training import train_tokenizer
 from tests.fast_runs import write_play
 
 CONTINUATION = "\nJULIET:\nGood night, good night!\n\nROMEO:"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui import hardware, sizing
-from clm_gui.cadence import AUTO
-from clm_gui.config import RunConfig, config_from_dict
+from clm_gui.config import AUTO, RunConfig, config_from_dict
+from clm_gui.machine import hardware
+from clm_gui.model import sizing
 from clm_gui.ui import hardware_tab, model_tab
 
 SLOW = 60_000  # ms, on a busy 2-core machine

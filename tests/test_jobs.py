@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from clm_gui import trainer
 from clm_gui.errors import UserError
-from clm_gui.jobs import JobManager, ThreadLauncher, manager_for, mark_interrupted
-from clm_gui.monitor import current_status, read_metrics
-from clm_gui.runs import STOP_FILE, list_runs, new_run_dir
-from clm_gui.tokenizer import train_tokenizer
+from clm_gui.jobs.manager import JobManager, ThreadLauncher, manager_for, mark_interrupted
+from clm_gui.runs.folder import STOP_FILE, list_runs, new_run_dir
+from clm_gui.runs.monitor import current_status, read_metrics
+from clm_gui.tokenizer.training import train_tokenizer
+from clm_gui.train import trainer
 from tests.conftest import make_tiny_config
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def shared_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):
     """A tokenizer trained once, so each run skips tokenizer training (seconds on a busy CPU)."""
-    from clm_gui import data
+    from clm_gui.data import sources as data
 
     cfg = make_tiny_config()
     folder = tmp_path_factory.mktemp("tokenizer")

@@ -13,11 +13,11 @@ import yaml
 from transformers import AutoModelForCausalLM
 
 from clm_gui.config import config_from_yaml
-from clm_gui.model_card import loss_plot_svg, model_card_text, nice_ticks
 from clm_gui.files import read_jsonl
-from clm_gui.runs import new_run_dir
-from clm_gui.tensorboard_log import SCALARS, TensorBoardLog
-from clm_gui.trainer import train
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.runs.model_card import loss_plot_svg, model_card_text, nice_ticks
+from clm_gui.train.tensorboard_log import SCALARS, TensorBoardLog
+from clm_gui.train.trainer import train
 from tests.conftest import make_tiny_config
 
 SVG = "{http://www.w3.org/2000/svg}"

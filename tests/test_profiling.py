@@ -12,9 +12,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from clm_gui.cli import main
 from clm_gui.config import DataConfig
-from clm_gui.domain import guess_domain
+from clm_gui.data.domain import guess_domain
+from clm_gui.data.profiling import profile_source, profile_summary, ratio_estimate, recommend_mode, suggest_context_length
 from clm_gui.errors import Cancelled, UserError
-from clm_gui.profiling import profile_source, profile_summary, ratio_estimate, recommend_mode, suggest_context_length
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times, "
            "and the people of the town were in the habit of walking to the river in the evening.")
@@ -198,7 +198,7 @@ def test_cli_profile_bad_input_exits_with_a_message(tmp_path, capsys):
 
 
 def test_the_profile_says_how_the_held_out_split_is_made(tmp_path):
-    from clm_gui.profiling import profile_summary
+    from clm_gui.data.profiling import profile_summary
 
     (tmp_path / "book.txt").write_text("".join(f"Line {i} of a book.\n" for i in range(500)), encoding="utf-8")
     profile = profile_source(DataConfig(source=str(tmp_path / "book.txt")))

@@ -26,8 +26,8 @@ from packaging.version import Version
 from clm_gui.cli import build_parser, parse_auth
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
-from clm_gui.runs import new_run_dir
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.settings import AppSettings
+from clm_gui.runs.folder import new_run_dir
 from clm_gui.ui.app import build_app, launch_options
 from clm_gui.ui.file_guard import is_allowed_download
 from tests.conftest import free_port

@@ -11,11 +11,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clm_gui import cli, sizing
+from clm_gui import cli
 from clm_gui.config import ModelConfig
 from clm_gui.errors import UserError
-from clm_gui.model import build_model, count_parameters, padded_vocab_size
-from clm_gui.sizing import (GB, DeviceSpec, PlanRequest, count_params, estimate, recommend, tokens_per_second,
+from clm_gui.model import sizing
+from clm_gui.model.architecture import build_model, count_parameters, padded_vocab_size
+from clm_gui.model.sizing import (GB, DeviceSpec, PlanRequest, count_params, estimate, recommend, tokens_per_second,
                             training_memory)
 
 H100 = DeviceSpec(kind="cuda", name="H100", count=1, memory_bytes=80 * GB, peak_flops=989e12, precision="bf16",
@@ -143,8 +144,8 @@ def test_cpu_memory_estimate_is_within_15_percent_of_a_measured_training_step(fa
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from clm_gui.config import TrainConfig
-    from clm_gui.loss import CausalLMLoss
-    from clm_gui.trainer import make_optimizer
+    from clm_gui.train.loss import CausalLMLoss
+    from clm_gui.train.trainer import make_optimizer
 
     cfg = ModelConfig(family=family, n_layer=3, n_embd=96, n_head=3, context_length=64,
                       gradient_checkpointing=checkpointing)

@@ -18,23 +18,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui import cli
 from clm_gui.config import DataConfig, TokenizerConfig
-from clm_gui.data import iter_documents
+from clm_gui.data.held_out import held_out_texts
+from clm_gui.data.sources import iter_documents
 from clm_gui.errors import Cancelled, UserError
-from clm_gui.tokenizer import (
-    HUB_TOKENIZERS,
-    UNK_TOKEN,
-    MissingEosToken,
-    compare_tokenizers,
-    evaluate_tokenizer,
-    held_out_texts,
-    list_local_tokenizers,
-    load_tokenizer,
-    recommend_tokenizer,
-    save_tokenizer,
-    saved_tokenizers_dir,
-    token_boundaries,
-    train_tokenizer,
-)
+from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer, saved_tokenizers_dir
+from clm_gui.tokenizer.quality import compare_tokenizers, evaluate_tokenizer, token_boundaries
+from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
+from clm_gui.tokenizer.training import UNK_TOKEN, train_tokenizer
 
 SYLLABLES = "ka to ri mu sen lo pa di ve ng qu ark".split()
 ALGORITHMS = ("bpe", "wordpiece", "unigram")

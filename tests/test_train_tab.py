@@ -7,9 +7,9 @@ import json
 import gradio as gr
 import pytest
 
-from clm_gui import sizing
 from clm_gui.config import RunConfig, config_from_dict
-from clm_gui.runs import new_run_dir
+from clm_gui.model import sizing
+from clm_gui.runs.folder import new_run_dir
 from clm_gui.ui import model_tab, plots
 from clm_gui.ui.train_tab import (RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
                                   parse_prompts, progress_html, prompts_text, runs_table, shown_value,

@@ -8,9 +8,9 @@ import gradio as gr
 
 from clm_gui.config import RunConfig, load_config
 from clm_gui.errors import UserError
-from clm_gui.jobs import manager_for
-from clm_gui.runs import RunDir
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.settings import AppSettings
+from clm_gui.jobs.manager import manager_for
+from clm_gui.runs.folder import RunDir
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.visitor import Visitors
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.settings import AppSettings
 from clm_gui.ui.visitor import Visitors
 
 

@@ -13,17 +13,17 @@ import gradio as gr
 import pandas as pd
 
 from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, parse_hub_source
-from clm_gui.data import load_source, preview, source_files
+from clm_gui.data.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
+from clm_gui.data.prompts import prompts_for
+from clm_gui.data.sources import load_source, preview, source_files
+from clm_gui.data.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload
 from clm_gui.errors import UserError
-from clm_gui.ownership import Visitor, require_visitor
-from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
-from clm_gui.prompts import prompts_for
-from clm_gui.quotas import delete_uploads, import_within_quota, uploads_folder
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.ownership import Visitor, require_visitor
+from clm_gui.hosting.quotas import delete_uploads, import_within_quota, uploads_folder
+from clm_gui.hosting.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
-from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -98,7 +98,7 @@ def _store(settings: AppSettings, config: dict, *widget_values):
 
 
 # ---------------------------------------------------------------------------------------------
-# Event handlers: thin wrappers around clm_gui.data, clm_gui.profiling and clm_gui.uploads.
+# Event handlers: thin wrappers around clm_gui.data.sources, clm_gui.data.profiling and clm_gui.data.uploads.
 
 
 def _fail(message: str) -> str:
@@ -231,7 +231,7 @@ def _tokenizer_for(config: dict):
     path = ((config or {}).get("tokenizer") or {}).get("path")
     if not path:
         return None, "Token counts appear once a tokenizer is chosen in the Tokenizer tab."
-    from clm_gui.tokenizer import load_tokenizer
+    from clm_gui.tokenizer.loading import load_tokenizer
 
     try:
         return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {Path(path).name}."

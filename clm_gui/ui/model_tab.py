@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass, fields as dataclass_fields
 import gradio as gr
 import plotly.graph_objects as go
 
-from clm_gui import hardware, sizing
-from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
 from clm_gui.errors import UserError
-from clm_gui.units import format_minutes
+from clm_gui.machine import hardware
+from clm_gui.model import sizing
+from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui.context import UIContext
+from clm_gui.units import format_minutes
 
 CUSTOM = "custom"
 DEVICES = {"This machine (a GPU if there is one)": "auto", "This machine's CPU": "cpu", "A GPU (plan for one)": "cuda"}

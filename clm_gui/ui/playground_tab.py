@@ -11,13 +11,13 @@ import torch
 
 from clm_gui.config import load_config
 from clm_gui.errors import UserError
-from clm_gui.evaluation import score_texts
-from clm_gui.export import push_to_hub, zip_final
-from clm_gui.generate import SamplingSettings, generate_stream, load_for_generation
-from clm_gui.model_card import CARD_FILE, PLOT_FILE
-from clm_gui.monitor import model_choices, read_samples
-from clm_gui.ownership import check_control, control_refusal, may_control
-from clm_gui.runs import RunDir, list_runs, open_run
+from clm_gui.hosting.ownership import check_control, control_refusal, may_control
+from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_generation
+from clm_gui.runs.export import push_to_hub, zip_final
+from clm_gui.runs.folder import RunDir, list_runs, open_run
+from clm_gui.runs.model_card import CARD_FILE, PLOT_FILE
+from clm_gui.runs.monitor import model_choices, read_samples
+from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import quiet_events
 
@@ -54,7 +54,7 @@ def load_model(folder: Path):
 
 
 def run_prompts(run: RunDir) -> list[str]:
-    """The prompts the run sampled from during training (by default its data's own, see clm_gui.prompts):
+    """The prompts the run sampled from during training (by default its data's own, see clm_gui.data.prompts):
     those of its latest samples, else its configuration's."""
     samples = read_samples(run)
     if samples:

@@ -7,7 +7,7 @@ import textwrap
 
 import plotly.graph_objects as go
 
-from clm_gui.monitor import best_eval, downsample, ema, series
+from clm_gui.runs.monitor import best_eval, downsample, ema, series
 
 TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
 
@@ -138,7 +138,7 @@ COMPARE_X_TITLES = {"steps": "step", "tokens": "training tokens", "minutes": "mi
 
 def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
     """Several runs' held-out curves (compare.curves) on one chart, each run's lowest point starred."""
-    from clm_gui.compare import METRICS
+    from clm_gui.runs.compare import METRICS
 
     title = METRICS[metric].capitalize()
     if not curves:

@@ -16,26 +16,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
-from clm_gui.data import hub_reachable
+from clm_gui.data.held_out import held_out_texts, stream_documents
+from clm_gui.data.profiling import human_bytes
+from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
-from clm_gui.model import padded_vocab_size
-from clm_gui.profiling import human_bytes
-from clm_gui.runs import slugify
+from clm_gui.model.architecture import padded_vocab_size
+from clm_gui.runs.folder import slugify
 from clm_gui.security import AccessPolicy
-from clm_gui.tokenizer import (
-    HUB_TOKENIZERS,
-    MissingEosToken,
-    compare_tokenizers,
-    held_out_texts,
-    list_local_tokenizers,
-    load_tokenizer,
-    recommend_tokenizer,
-    save_tokenizer,
-    saved_tokenizers_dir,
-    stream_documents,
-    token_boundaries,
-    train_tokenizer,
-)
+from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer, saved_tokenizers_dir
+from clm_gui.tokenizer.quality import compare_tokenizers, token_boundaries
+from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
+from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import SessionCancels
 

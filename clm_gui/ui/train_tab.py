@@ -20,21 +20,21 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from clm_gui import compare as compare_lib
-from clm_gui.compare import X_AXES
+from clm_gui.runs import compare as compare_lib
+from clm_gui.runs.compare import X_AXES
 from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig,
                             config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
-from clm_gui.jobs import JobManager, manager_for
-from clm_gui.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
+from clm_gui.jobs.manager import JobManager, manager_for
+from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
                              passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
-from clm_gui.ownership import Visitor, check_control, control_refusal, may_control
-from clm_gui.runs import STOP_FILE, RunDir, list_runs, open_run
-from clm_gui.units import format_duration, format_minutes
+from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
+from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import quiet_events
+from clm_gui.units import format_duration, format_minutes
 
 POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from clm_gui.ownership import Visitor, new_browser_token, visitor_for
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.ownership import Visitor, new_browser_token, visitor_for
+from clm_gui.hosting.settings import AppSettings
 
 STORAGE_KEY = "clm-gui-visitor"
 # The page is sent this key to read its own localStorage, so it guards nothing; it only has to stay the
