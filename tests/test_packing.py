@@ -6,7 +6,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from clm_gui.data.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_documents, pack_windows,
-                             read_token_cache)
+                                  read_token_cache)
 from clm_gui.train.loss import CausalLMLoss
 
 

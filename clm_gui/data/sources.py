@@ -34,7 +34,7 @@ import datasets
 
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_source
 from clm_gui.data.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
-                               stream_held_out_starts)
+                                    stream_held_out_starts)
 from clm_gui.errors import UserError, first_line
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}

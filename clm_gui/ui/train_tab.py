@@ -27,7 +27,7 @@ from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECIS
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
-                             passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
+                                  passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.security import policy_for
