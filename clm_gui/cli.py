@@ -320,7 +320,7 @@ def _run_profile(args) -> int:
 
         profile = profile_source(data, sample=args.sample or DEFAULT_SAMPLE, tokenizer=tokenizer, progress=progress)
     if args.json:
-        _print_json(profile)
+        _print_json(profile.to_dict())
     else:
         width = max(len(label) for label, _ in profile_summary(profile))
         for label, value in profile_summary(profile):

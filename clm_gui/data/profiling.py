@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from array import array
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import datasets
 import numpy as np
@@ -25,7 +26,7 @@ import psutil
 
 from clm_gui.config import DataConfig
 from clm_gui.data.sources import (DuplicateTracker, Extent, describe_split, drop_reason, iter_rows, load_source,
-                          normalize_whitespace, source_extent, source_files, text_columns, text_getter)
+                                  normalize_whitespace, source_extent, source_files, text_columns, text_getter)
 from clm_gui.data.domain import CHARS_PER_TOKEN, guess_domain
 from clm_gui.errors import Cancelled, UserError
 
@@ -44,6 +45,82 @@ DOMAIN_DOCS = 100  # documents the domain guess looks at, drawn uniformly from t
 DOMAIN_DOC_CHARS = 4000
 
 Progress = Callable[[int, int | None], None]  # (documents read, documents expected or None)
+
+
+@dataclass
+class DatasetProfile:
+    """What profiling found. Totals are exact, or estimated (`estimated`) with a 95% margin in `margins`;
+    None when the source does not record its size. Length statistics are dicts of mean, median, p95, min
+    and max (`summary`); histograms of unit, edges and counts (`log_histogram`)."""
+
+    estimated: bool
+    sample_documents: int  # documents read
+    documents: int | None  # kept by the filters, in the whole source
+    characters: int | None
+    bytes: int | None  # UTF-8
+    tokens: int | None  # only when profiled with a tokenizer
+    margins: dict[str, int | None]  # per total: 0 when exact
+    disk_bytes: int | None
+    kept_in_sample: int
+    dropped: dict[str, int]  # documents per filter that dropped them
+    chars_per_document: dict
+    tokens_per_document: dict | None
+    chars_per_token: float | None
+    histogram: dict  # of characters per document
+    token_histogram: dict | None
+    empty: dict  # count and share of documents read
+    duplicates: dict
+    non_ascii_share: float
+    replaced_bytes: int  # bytes of invalid UTF-8 replaced with U+FFFD
+    lines: dict  # count and line-length statistics
+    domain: dict  # DomainGuess.to_dict()
+    context: dict  # the suggested context length and its reason (suggest_context_length)
+    recommendation: dict  # the mode to use and why (recommend_mode)
+    source: str
+    mode: str  # in-memory | streaming
+    text_columns: list[str]
+    sample_limit: int | None  # streaming: the documents a sample reads at most
+    elapsed_s: float
+    split: str  # how the held-out split is made (describe_split)
+    suggestions: list[str] = field(default_factory=list)  # preprocessing the profile argues for
+
+    def to_dict(self) -> dict:
+        """Plain JSON values: what `--json` prints and what a browser keeps across reloads."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, kept) -> DatasetProfile | None:
+        """A profile back from `to_dict()` (the browser's copy), or None for anything else: nothing kept, not
+        a mapping, or a profile of another version that lacks a field or holds a value of another type (the
+        tabs then ask for a new profile). Keys this version does not know are ignored."""
+        if not isinstance(kept, dict):
+            return None
+        values = {}
+        for spec in fields(cls):
+            if spec.name not in kept:
+                if spec.default_factory is MISSING:
+                    return None
+            elif _holds(kept[spec.name], spec.type):
+                values[spec.name] = kept[spec.name]
+            else:
+                return None
+        if any(key not in values[name] for name, keys in _KEPT_KEYS.items() for key in keys):
+            return None
+        return cls(**values)
+
+
+# What the tabs read inside a kept profile's nested values (an older version's domain had only a label).
+_KEPT_KEYS = {"domain": ("kind", "language", "label"), "context": ("length",)}
+# The outer types a profile's fields are annotated with; JSON brings a float such as 0.0 back as 0.
+_JSON_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "dict": (dict,),
+               "list": (list,), "None": (type(None),)}
+
+
+def _holds(value, annotation: str) -> bool:
+    """Whether a value read from JSON has a field's type ("int | None", "dict[str, int]": outer types only)."""
+    outer = re.sub(r"\[.*\]", "", annotation)  # "dict[str, int | None]" -> "dict"
+    kinds = [_JSON_TYPES[part.strip()] for part in outer.split("|")]
+    return isinstance(value, sum(kinds, ()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +309,7 @@ def _expected_documents(ds, cfg: DataConfig, limit: int | None, extent: Extent) 
 
 def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokenizer=None,
                     progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                    free_ram: int | None = None) -> dict:
+                    free_ram: int | None = None) -> DatasetProfile:
     """Profile a loaded source: exact for a `Dataset`, from the first `sample` documents of a stream.
 
     `tokenizer` (a `tokenizers.Tokenizer` or a Hugging Face fast tokenizer) adds token counts;
@@ -260,14 +337,15 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
         progress(state.read, expected)
     _check_some_kept(state, cfg)
     exact = limit is None or state.read < limit or state.read in (cfg.max_documents, extent.documents)
-    profile = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram)
-    profile.update(source=cfg.source, mode="streaming" if _is_streaming(ds) else "in-memory",
-                   text_columns=columns, sample_limit=limit, elapsed_s=round(time.monotonic() - started, 3),
-                   split=describe_split(cfg))
+    measured = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram)
+    profile = DatasetProfile(**measured, source=cfg.source, mode="streaming" if _is_streaming(ds) else "in-memory",
+                             text_columns=columns, sample_limit=limit, split=describe_split(cfg),
+                             elapsed_s=round(time.monotonic() - started, 3))
+    profile.suggestions = suggestions(profile, cfg)
     return profile
 
 
-def profile_source(cfg: DataConfig, **options) -> dict:
+def profile_source(cfg: DataConfig, **options) -> DatasetProfile:
     """Load the configured source and profile it (see `profile_dataset` for the options)."""
     return profile_dataset(load_source(cfg), cfg, **options)
 
@@ -324,6 +402,7 @@ def _line_stats(counts: np.ndarray) -> dict:
 
 def _measurements(state: _Pass, cfg: DataConfig, extent: Extent, exact: bool, tokenized: bool,
                   free_ram: int | None) -> dict:
+    """The measured fields of a DatasetProfile."""
     kept = _as_array(state.kept).astype(bool)
     columns = {"documents": _as_array(state.kept), "characters": _as_array(state.chars),
                "bytes": _as_array(state.bytes)}
@@ -335,7 +414,7 @@ def _measurements(state: _Pass, cfg: DataConfig, extent: Extent, exact: bool, to
     domain = guess_domain(list(texts), [p for p in paths if p])
     doc_tokens = columns["tokens"][kept] if tokenized else doc_chars / CHARS_PER_TOKEN[domain.kind]
     text_bytes = totals["bytes"] if totals["bytes"] is not None else extent.disk_bytes
-    profile = {
+    return {
         "estimated": not exact,
         "sample_documents": state.read,
         **totals,
@@ -358,14 +437,12 @@ def _measurements(state: _Pass, cfg: DataConfig, extent: Extent, exact: bool, to
         "context": suggest_context_length(doc_tokens, measured=tokenized),
         "recommendation": recommend_mode(text_bytes, free_ram),
     }
-    profile["suggestions"] = suggestions(profile, cfg)
-    return profile
 
 
-def suggestions(profile: dict, cfg: DataConfig) -> list[str]:
+def suggestions(profile: DatasetProfile, cfg: DataConfig) -> list[str]:
     """Preprocessing steps the profile argues for, each with its reason."""
     tips = []
-    empty, duplicates = profile["empty"], profile["duplicates"]
+    empty, duplicates = profile.empty, profile.duplicates
     if empty["count"] and not cfg.drop_empty:
         tips.append(f"{empty['count']:,} documents ({empty['share']:.1%}) are empty: turn on 'drop empty documents'.")
     # Lines or paragraphs cut from running text repeat by nature ("Exeunt.", a speaker's name): they are the
@@ -373,13 +450,13 @@ def suggestions(profile: dict, cfg: DataConfig) -> list[str]:
     if duplicates["share"] >= 0.01 and not cfg.drop_duplicates and cfg.text_unit not in ("line", "paragraph"):
         tips.append(f"{duplicates['share']:.1%} of documents are exact duplicates: turn on 'drop duplicates' so the "
                     "model does not learn them by heart.")
-    chars = profile["chars_per_document"]
+    chars = profile.chars_per_document
     if not cfg.max_chars and chars["max"] > 50 * max(chars["median"], 1) and chars["max"] > 10_000:
         cap = int(float(f"{4 * chars['p95']:.2g}"))
         tips.append(f"The longest document has {chars['max']:,} characters, {chars['max'] / max(chars['median'], 1):,.0f}x "
                     f"the median: a maximum length (for example {cap:,}) stops a few documents dominating.")
-    if profile["replaced_bytes"]:
-        tips.append(f"{profile['replaced_bytes']:,} bytes were not valid UTF-8 and were replaced with U+FFFD (the files "
+    if profile.replaced_bytes:
+        tips.append(f"{profile.replaced_bytes:,} bytes were not valid UTF-8 and were replaced with U+FFFD (the files "
                     "are decoded as UTF-8 with replacement); convert the files to UTF-8 if that is wrong.")
     return tips
 
@@ -388,11 +465,11 @@ def suggestions(profile: dict, cfg: DataConfig) -> list[str]:
 # The profile in words: (label, value) rows for the command line and the tab.
 
 
-def _total(profile: dict, name: str, format_value=lambda v: f"{v:,}") -> str:
-    value, margin = profile[name], profile["margins"].get(name)
+def _total(profile: DatasetProfile, name: str, format_value=lambda v: f"{v:,}") -> str:
+    value, margin = getattr(profile, name), profile.margins.get(name)
     if value is None:
         return "unknown (the source does not record its size)"
-    if not profile["estimated"]:
+    if not profile.estimated:
         return format_value(value)
     return f"≈ {format_value(value)}" + (f" ± {format_value(margin)}" if margin else "")
 
@@ -402,13 +479,13 @@ def _lengths(stats: dict) -> str:
             f"max {stats['max']:,}")
 
 
-def profile_summary(profile: dict, source_label: str = "") -> list[tuple[str, str]]:
+def profile_summary(profile: DatasetProfile, source_label: str = "") -> list[tuple[str, str]]:
     """The profile as (label, value) rows, estimates marked with ≈ and their 95% margin. `source_label`: the
     source as the user knows it (an upload's file names rather than the folder it was copied into)."""
-    read = profile["sample_documents"]
-    source = source_label or profile["source"]
-    rows = [("Source", f"{source} ({profile['mode']}, text from {', '.join(profile['text_columns'])})")]
-    if profile["estimated"]:
+    read = profile.sample_documents
+    source = source_label or profile.source
+    rows = [("Source", f"{source} ({profile.mode}, text from {', '.join(profile.text_columns)})")]
+    if profile.estimated:
         rows.append(("Sample", f"the first {read:,} documents; totals are estimates (95% margin) that assume "
                                "the rest of the data looks alike"))
     else:
@@ -418,30 +495,30 @@ def profile_summary(profile: dict, source_label: str = "") -> list[tuple[str, st
         ("Characters", _total(profile, "characters")),
         ("Bytes (UTF-8)", _total(profile, "bytes", human_bytes)),
     ]
-    if profile["tokens"] is not None or profile["tokens_per_document"]:
+    if profile.tokens is not None or profile.tokens_per_document:
         rows.append(("Tokens", _total(profile, "tokens")))
-        rows.append(("Tokens per document", _lengths(profile["tokens_per_document"])))
-        rows.append(("Characters per token", f"{profile['chars_per_token']:.2f}"))
-    rows.append(("Characters per document", _lengths(profile["chars_per_document"])))
-    empty, duplicates = profile["empty"], profile["duplicates"]
+        rows.append(("Tokens per document", _lengths(profile.tokens_per_document)))
+        rows.append(("Characters per token", f"{profile.chars_per_token:.2f}"))
+    rows.append(("Characters per document", _lengths(profile.chars_per_document)))
+    empty, duplicates = profile.empty, profile.duplicates
     rows += [
         ("Empty documents", f"{empty['count']:,} ({empty['share']:.1%})"),
         ("Exact duplicates", f"{duplicates['count']:,} ({duplicates['share']:.1%})"),
-        ("Non-ASCII characters", f"{profile['non_ascii_share']:.2%}"),
+        ("Non-ASCII characters", f"{profile.non_ascii_share:.2%}"),
     ]
-    if profile["replaced_bytes"]:
-        rows.append(("Invalid UTF-8", f"{profile['replaced_bytes']:,} bytes replaced with U+FFFD"))
-    lines = profile["lines"]
+    if profile.replaced_bytes:
+        rows.append(("Invalid UTF-8", f"{profile.replaced_bytes:,} bytes replaced with U+FFFD"))
+    lines = profile.lines
     rows.append(("Lines", f"{lines['count']:,}; length mean {lines['mean']:,.1f}, median {lines['median']:,}, "
                           f"p95 {lines['p95']:,}, max {lines['max']:,}"))
-    if profile["dropped"]:
-        rows.append(("Dropped by filters", ", ".join(f"{n:,} {why}" for why, n in profile["dropped"].items())))
+    if profile.dropped:
+        rows.append(("Dropped by filters", ", ".join(f"{n:,} {why}" for why, n in profile.dropped.items())))
     rows += [
-        ("Domain", f"{profile['domain']['label']}: {' '.join(profile['domain']['evidence'])}"),
-        ("Suggested context length", f"{profile['context']['length']} ({profile['context']['reason']})"),
-        ("Recommended mode", f"{profile['recommendation']['mode']} ({profile['recommendation']['reason']})"),
+        ("Domain", f"{profile.domain['label']}: {' '.join(profile.domain['evidence'])}"),
+        ("Suggested context length", f"{profile.context['length']} ({profile.context['reason']})"),
+        ("Recommended mode", f"{profile.recommendation['mode']} ({profile.recommendation['reason']})"),
     ]
-    if profile.get("split"):
-        rows.append(("Held-out split", profile["split"]))
-    rows += [("Suggestion", tip) for tip in profile["suggestions"]]
+    if profile.split:
+        rows.append(("Held-out split", profile.split))
+    rows += [("Suggestion", tip) for tip in profile.suggestions]
     return rows

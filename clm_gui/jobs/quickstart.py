@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.data.prompts import prompts_from
@@ -21,6 +22,9 @@ from clm_gui.errors import UserError
 from clm_gui.model import sizing
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.units import format_minutes
+
+if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
+    from clm_gui.data.profiling import DatasetProfile
 
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
@@ -39,7 +43,7 @@ class QuickstartPlan:
     choices: list[Choice] = field(default_factory=list)
     plan: sizing.Plan | None = None
     seconds_spent: float = 0.0  # preparing (profiling, tokenizer training) before training starts
-    profile: dict | None = None  # the data's profile the choices were made from
+    profile: DatasetProfile | None = None  # the data's profile the choices were made from
 
     def to_dict(self) -> dict:
         return {"choices": [dataclasses.asdict(c) for c in self.choices], "config": self.config.to_dict(),
@@ -80,8 +84,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     cfg.check()
     log("Profiling the data.")
     profile = profile_source(cfg.data)
-    cfg.data.eval_fraction = eval_fraction_for(profile["bytes"])
-    choices.append(Choice("Data", f"{human_bytes(profile['bytes'])}, {profile['domain']['label']}, {mode['mode']}",
+    cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
+    choices.append(Choice("Data", f"{human_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
                           f"{mode['reason']} {describe_split(cfg.data)}"))
 
     rec = recommend_tokenizer(profile, online=hub_reachable())
@@ -102,7 +106,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
-    dataset_tokens = int(profile["bytes"] * (1 - cfg.data.eval_fraction) / bytes_per_token)
+    dataset_tokens = int(profile.bytes * (1 - cfg.data.eval_fraction) / bytes_per_token)
 
     spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
     hours = max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600

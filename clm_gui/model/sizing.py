@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from clm_gui.config import AUTO, ModelConfig, TrainConfig, tokens_per_step
 from clm_gui.errors import UserError
 from clm_gui.units import format_duration
+
+if TYPE_CHECKING:  # profiling reads datasets with `datasets`: the planner needs only the type
+    from clm_gui.data.profiling import DatasetProfile
 
 GB = 1e9
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
@@ -605,31 +609,26 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
             "save_interval": max(1, plan.steps // CHECKPOINTS_PER_RUN)}
 
 
-def dataset_tokens_from_profile(profile: dict | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
+def dataset_tokens_from_profile(profile: DatasetProfile | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
                                 ) -> tuple[int | None, str]:
     """Training tokens in a dataset profile: its own count, else an estimate from its size in bytes.
 
     Returns (tokens or None, a phrase saying where the figure comes from).
     """
-    if not isinstance(profile, dict):
+    if profile is None:
         return None, "no dataset profiled yet"
-    for key in ("total_tokens", "tokens"):
-        value = profile.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return int(value), "counted by the tokenizer"
-    for key in ("bytes", "total_bytes", "characters", "chars"):
-        value = profile.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            estimated = " (itself estimated from a sample)" if profile.get("estimated") else ""
-            return int(value / bytes_per_token), f"estimated from {key} at {bytes_per_token:g} bytes per token{estimated}"
+    if profile.tokens:
+        return profile.tokens, "counted by the tokenizer"
+    if profile.bytes:  # characters are known exactly when bytes are, and bytes are what a tokenizer eats
+        estimated = " (itself estimated from a sample)" if profile.estimated else ""
+        return (int(profile.bytes / bytes_per_token),
+                f"estimated from bytes at {bytes_per_token:g} bytes per token{estimated}")
     return None, "the profile has no size"
 
 
-def context_from_profile(profile: dict | None) -> int:
+def context_from_profile(profile: DatasetProfile | None) -> int:
     """The context length the Dataset tab's profile suggests from document lengths, or 0."""
-    suggestion = profile.get("context") if isinstance(profile, dict) else None
-    length = suggestion.get("length") if isinstance(suggestion, dict) else None
-    return int(length) if isinstance(length, (int, float)) and length >= 8 else 0
+    return profile.context["length"] if profile else 0
 
 
 def plan_summary(plan: Plan) -> list[tuple[str, str]]:

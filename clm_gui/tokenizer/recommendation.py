@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # profiling loads `datasets`; a recommendation needs only the profile's type
+    from clm_gui.data.profiling import DatasetProfile
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,11 @@ class Recommendation:
     vocab_size: int = 8192
 
 
-def _domain_of(profile: dict | None) -> tuple[str, str]:
+def _domain_of(profile: DatasetProfile | None) -> tuple[str, str]:
     """(kind, language) from a profile's domain guess; no profile means the demo corpus (Python code)."""
-    if not profile:
+    if profile is None:
         return "code", "Python"
-    domain = profile.get("domain") if isinstance(profile, dict) else None
-    if isinstance(domain, dict):
-        return str(domain.get("kind") or domain.get("label") or ""), str(domain.get("language") or "")
-    return str(domain or ""), ""
+    return profile.domain["kind"], profile.domain["language"]
 
 
 def _kind(kind: str, language: str) -> str:
@@ -87,12 +88,7 @@ def vocab_for_corpus(n_bytes: float | None) -> int:
     return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
 
 
-def _corpus_bytes(profile: dict | None) -> float | None:
-    value = profile.get("bytes") if isinstance(profile, dict) else None
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
-def recommend_tokenizer(profile: dict | None, online: bool = True) -> Recommendation:
+def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True) -> Recommendation:
     """What to use for this dataset, and why, in one sentence. Offline (`online` False), a pretrained choice
     becomes its fallback, training, so that accepting it works without the Hub."""
     rec = _recommend_for_size(profile)
@@ -104,13 +100,13 @@ def recommend_tokenizer(profile: dict | None, online: bool = True) -> Recommenda
     ), vocab_size=rec.vocab_size)
 
 
-def _recommend_for_size(profile: dict | None) -> Recommendation:
+def _recommend_for_size(profile: DatasetProfile | None) -> Recommendation:
     """The domain's recommendation with a vocabulary sized to the corpus (also a pretrained one's fallback)."""
     from clm_gui.data.profiling import human_bytes
 
     rec = _recommend_for_domain(profile)
-    n_bytes = _corpus_bytes(profile)
-    if n_bytes is None or rec.algorithm == "unigram":
+    n_bytes = profile.bytes if profile else None
+    if not n_bytes or rec.algorithm == "unigram":
         return rec
     vocab = vocab_for_corpus(n_bytes)
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
@@ -122,7 +118,7 @@ def _recommend_for_size(profile: dict | None) -> Recommendation:
     return dataclasses.replace(rec, vocab_size=vocab)
 
 
-def _recommend_for_domain(profile: dict | None) -> Recommendation:
+def _recommend_for_domain(profile: DatasetProfile | None) -> Recommendation:
     label, language = _domain_of(profile)
     kind = _kind(label, language)
     if kind == "code":

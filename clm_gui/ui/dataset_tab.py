@@ -13,7 +13,8 @@ import gradio as gr
 import pandas as pd
 
 from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, parse_hub_source
-from clm_gui.data.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
+from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, human_bytes, profile_dataset, profile_summary,
+                                    recommend_for_source)
 from clm_gui.data.prompts import prompts_for
 from clm_gui.data.sources import load_source, preview, source_files
 from clm_gui.data.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload
@@ -239,7 +240,7 @@ def _tokenizer_for(config: dict):
         return None, f"Token counts skipped: {exc}"
 
 
-def _summary_markdown(profile: dict, tokenizer_note: str, label: str) -> str:
+def _summary_markdown(profile: DatasetProfile, tokenizer_note: str, label: str) -> str:
     rows = profile_summary(profile, label)
     table = "\n".join(f"| {label} | {value.replace('|', '/')} |" for label, value in rows if label != "Suggestion")
     tips = [value for label, value in rows if label == "Suggestion"]
@@ -267,13 +268,13 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
         progress(1, desc="Choosing sample prompts from the held-out text")
         prompts = prompts_for(cfg)
     updated = _with_data(config, cfg)
-    done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
+    done = f"Profiled in {profile.elapsed_s:.1f} s ({profile.mode})."
     if prompts:
         updated["train"] = {**updated.get("train", {}), "sample_prompts": prompts}
         done += (" Sample prompts for training, from the held-out text (the Train tab shows them): "
                  + ", ".join(f"`{p.strip() or repr(p)}`" for p in prompts) + ".")
     return (done, _summary_markdown(profile, tokenizer_note, source_label(settings, cfg.source)),
-            length_histogram(profile), profile, updated, updated["data"])
+            length_histogram(profile), profile.to_dict(), updated, updated["data"])
 
 
 def _cancel(request: gr.Request) -> str:

@@ -10,6 +10,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
+from clm_gui.data.profiling import DatasetProfile
 from clm_gui.errors import UserError
 from clm_gui.machine import hardware
 from clm_gui.model import sizing
@@ -144,8 +145,8 @@ def gpu_fields_visible(device_label: str, snap: hardware.HardwareSnapshot) -> bo
     return DEVICES.get(device_label) == "cuda" or any(not g.error for g in snap.gpus)
 
 
-def _dataset_tokens(profile) -> tuple[int, str]:
-    tokens, how = sizing.dataset_tokens_from_profile(profile)
+def _dataset_tokens(kept_profile) -> tuple[int, str]:
+    tokens, how = sizing.dataset_tokens_from_profile(DatasetProfile.from_dict(kept_profile))
     return tokens or 0, how
 
 
@@ -255,8 +256,8 @@ def build(ctx: UIContext) -> None:
     device.change(lambda label: gr.update(visible=gpu_fields_visible(label, snap)), inputs=device, outputs=gpu_row,
                   show_progress="hidden")
 
-    def run_recommendation(fam, config, profile, *target_values):
-        target = Target(*target_values)
+    def run_recommendation(fam, config, kept_profile, *target_values):
+        target, profile = Target(*target_values), DatasetProfile.from_dict(kept_profile)
         try:
             request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir),
                                          hours=float(target.minutes or 0) / 60,

@@ -7,6 +7,7 @@ import textwrap
 
 import plotly.graph_objects as go
 
+from clm_gui.data.profiling import DatasetProfile
 from clm_gui.runs.monitor import best_eval, downsample, ema, series
 
 TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
@@ -156,12 +157,12 @@ def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
                  margin={"l": 56, "r": 16, "t": 40, "b": 90})
 
 
-def length_histogram(profile: dict) -> go.Figure:
+def length_histogram(profile: DatasetProfile) -> go.Figure:
     """Documents by length (tokens when a tokenizer was used, else characters), in logarithmic bins."""
-    tokens = profile.get("token_histogram")
-    histogram = tokens or profile["histogram"]
-    stats = profile["tokens_per_document" if tokens else "chars_per_document"]
-    scope = f"{profile['kept_in_sample']:,} documents" + (" of the sample" if profile["estimated"] else "")
+    tokens = profile.token_histogram
+    histogram = tokens or profile.histogram
+    stats = profile.tokens_per_document if tokens else profile.chars_per_document
+    scope = f"{profile.kept_in_sample:,} documents" + (" of the sample" if profile.estimated else "")
     fig = _figure(f"{histogram['unit'].capitalize()} per document ({scope}; median {stats['median']:,.0f}, "
                   f"p95 {stats['p95']:,.0f})", "documents", x_title=f"{histogram['unit']} per document")
     edges = histogram["edges"]

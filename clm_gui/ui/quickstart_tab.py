@@ -101,7 +101,7 @@ def build(ctx: UIContext) -> None:
         shown = choices_html(planned, run.id, source_label(settings, source))
         return (f"Started **{run.id}**: it trains for at most {format_minutes(planned.config.train.max_minutes)} more and "
                 "keeps its best model; then try it in the Playground.", shown, gr.update(visible=True),
-                gr.update(visible=True), planned.config.to_dict(), planned.profile, shown)
+                gr.update(visible=True), planned.config.to_dict(), planned.profile.to_dict(), shown)
 
     def begin_for_visitor(request: gr.Request, oauth: gr.OAuthProfile | None, token, kind_now, folder, path,
                           budget, progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress bar

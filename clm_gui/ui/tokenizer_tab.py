@@ -17,13 +17,14 @@ from plotly.subplots import make_subplots
 
 from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
 from clm_gui.data.held_out import held_out_texts, stream_documents
-from clm_gui.data.profiling import human_bytes
+from clm_gui.data.profiling import DatasetProfile, human_bytes
 from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
 from clm_gui.model.architecture import padded_vocab_size
 from clm_gui.runs.folder import slugify
 from clm_gui.security import AccessPolicy
-from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer, saved_tokenizers_dir
+from clm_gui.tokenizer.loading import (MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer,
+                                       saved_tokenizers_dir)
 from clm_gui.tokenizer.quality import compare_tokenizers, token_boundaries
 from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
 from clm_gui.tokenizer.training import train_tokenizer
@@ -66,16 +67,17 @@ def _held_out(data_json: str) -> tuple[str, ...]:
     return tuple(held_out_texts(DataConfig(**json.loads(data_json)), max_bytes=EVAL_BYTES))
 
 
-def _recommendation(profile):
-    return recommend_tokenizer(profile if isinstance(profile, dict) else None, online=hub_reachable())
+def _recommendation(profile: DatasetProfile | None):
+    return recommend_tokenizer(profile, online=hub_reachable())
 
 
-def _recommendation_markdown(profile, config=None) -> str:
+def _recommendation_markdown(kept_profile, config=None) -> str:
+    profile = DatasetProfile.from_dict(kept_profile)
     source = ((config or {}).get("data") or {}).get("source", "demo")
-    if not isinstance(profile, dict) and source != "demo":
+    if profile is None and source != "demo":
         return "**Profile the dataset** (Dataset tab) for a recommendation made from it."
     rec = _recommendation(profile)
-    basis = "the dataset profile" if isinstance(profile, dict) else "the demo corpus (no dataset profiled yet)"
+    basis = "the dataset profile" if profile else "the demo corpus (no dataset profiled yet)"
     if rec.action == "pretrained":
         what = f"reuse **{rec.hub_id}**"
     else:
@@ -126,16 +128,17 @@ def _progress_reporter(progress: gr.Progress, total: int | None):
     return report
 
 
-def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, config, profile, session, compared,
+def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, config, kept_profile, session, compared,
            app: dict, request: gr.Request, progress=gr.Progress()):
     """Train on the dataset's training split, save under runs/.tokenizers/NAME, and use it."""
     settings = {"algorithm": algorithm, "vocab_size": int(vocab_size or 0), "min_frequency": int(min_frequency or 0),
                 "sample_documents": int(sample or 0), "lowercase": bool(lowercase), "nfkc": bool(nfkc)}
-    documents = (profile or {}).get("documents") if isinstance(profile, dict) else None
+    profile = DatasetProfile.from_dict(kept_profile)
+    documents = profile.documents if profile else None
     with _CANCELS.task(request.session_hash) as stop:
         try:
             cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
-            total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
+            total = cfg.sample_documents or documents
             tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
                                   on_progress=_progress_reporter(progress, total), should_stop=stop.is_set)
         except UserError as exc:
@@ -248,9 +251,9 @@ def _compare_added(added, *compare_inputs):
     return _compare(*compare_inputs) if added else (gr.skip(),) * 4
 
 
-def _apply_recommendation(profile):
+def _apply_recommendation(kept_profile):
     """Fill in what the recommendation says: the Hub id to load, or (also offline) the training settings."""
-    rec = _recommendation(profile)
+    rec = _recommendation(DatasetProfile.from_dict(kept_profile))
     if rec.action == "pretrained":
         return (rec.algorithm, rec.vocab_size, gr.update(value=rec.hub_id),
                 f"Filled in **{rec.hub_id}**: press **Load tokenizer**.")
