@@ -391,6 +391,11 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str]) -> dict:
     return data
 
 
+def hub_source(dataset_id: str, config: str | None = None, split: str = "train") -> str:
+    """`hub:ID:CONFIG:SPLIT` for a Hub dataset (an empty config: the dataset's default; an empty split: train)."""
+    return HUB_SOURCE_PREFIX + ":".join([dataset_id, config or "", split or "train"])
+
+
 def parse_hub_source(source: str) -> tuple[str, str | None, str]:
     """Split `hub:ID[:CONFIG[:SPLIT]]` into (id, config or None, split)."""
     parts = source[len(HUB_SOURCE_PREFIX):].split(":")

@@ -13,6 +13,7 @@ import pytest
 
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, ThreadLauncher, manager_for, mark_interrupted
+from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.folder import STOP_FILE, list_runs, new_run_dir
 from clm_gui.runs.monitor import current_status, read_metrics
 from clm_gui.tokenizer.training import train_tokenizer
@@ -238,3 +239,11 @@ def test_mark_interrupted_leaves_finished_and_live_runs_alone(shared_root, token
 def test_every_page_of_the_app_shares_one_manager_per_runs_folder(tmp_path):
     assert manager_for(tmp_path) is manager_for(tmp_path / "." )
     assert manager_for(tmp_path) is not manager_for(tmp_path / "other")
+
+
+def test_resuming_until_a_later_step_overrides_the_step_limit_and_nothing_else():
+    saved = make_tiny_config(max_steps=40)
+    assert resume_overrides(saved, 80) == ["train.max_steps=80"]
+    assert resume_overrides(saved, 80.0) == ["train.max_steps=80"]  # a number box gives a float
+    assert resume_overrides(saved, 40) == []  # the run's own limit: it continues as configured
+    assert resume_overrides(saved, None) == resume_overrides(saved, 0) == []

@@ -28,6 +28,14 @@ def resume_conflicts(saved: RunConfig, wanted: RunConfig) -> list[str]:
     ]
 
 
+def resume_overrides(saved: RunConfig, until_step: int | None) -> list[str]:
+    """The overrides that resume a run to `until_step` (to train it longer): none when that is unset or
+    already the run's own step limit, so the run continues exactly as it was configured."""
+    if not until_step or int(until_step) == saved.train.max_steps:
+        return []
+    return [f"train.max_steps={int(until_step)}"]
+
+
 def prepare_run(config_path: Path | None, overrides: Sequence[str], resume: Path | None,
                 runs_root: Path) -> tuple[RunDir, RunConfig]:
     """Validate the configuration and return the run folder to train in, with config.yaml written."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -261,3 +262,18 @@ def write_model_card(folder: Path, run: RunDir, cfg: RunConfig, n_params: int | 
     atomic_write_text(folder / PLOT_FILE, loss_plot_svg(metrics, best_of_run(run, metrics)))
     atomic_write_text(folder / CARD_FILE, model_card_text(run, cfg, n_params, vocab_size))
     return folder / CARD_FILE
+
+
+_FRONT_MATTER = re.compile(r"^---\n.*?\n---\n", re.S)  # the Hub's metadata, not for reading in the page
+_PLOT_IMAGE = re.compile(rf"!\[[^\]]*\]\({re.escape(PLOT_FILE)}\)\n?")  # a page shows the plot itself
+
+
+def read_model_card(folder: Path) -> tuple[str, str] | None:
+    """(the card's text without its front matter and plot image, the loss plot SVG or "") of a model folder
+    written by write_model_card, for showing in a page; None while the folder has no card."""
+    card = Path(folder) / CARD_FILE
+    if not card.is_file():
+        return None
+    text = _PLOT_IMAGE.sub("", _FRONT_MATTER.sub("", card.read_text(encoding="utf-8")))
+    plot = Path(folder) / PLOT_FILE
+    return text, plot.read_text(encoding="utf-8") if plot.is_file() else ""

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, parse_hub_source
+from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, hub_source, parse_hub_source
 from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, human_bytes, profile_dataset, profile_summary,
                                     recommend_for_source)
 from clm_gui.data.prompts import prompts_for
@@ -62,8 +62,7 @@ def _source(values: dict, settings: AppSettings) -> str:
     hub_id = (values["hub_id"] or "").strip()
     if not hub_id:
         raise UserError("Type a Hub dataset id first, for example 'owner/name'.")
-    parts = [hub_id, (values["hub_config"] or "").strip(), (values["hub_split"] or "").strip() or "train"]
-    return HUB_SOURCE_PREFIX + ":".join(parts)
+    return hub_source(hub_id, (values["hub_config"] or "").strip(), (values["hub_split"] or "").strip())
 
 
 def data_config(settings: AppSettings, *widget_values) -> DataConfig:

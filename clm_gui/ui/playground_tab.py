@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,14 +14,13 @@ from clm_gui.hosting.ownership import check_control, control_refusal, may_contro
 from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_generation
 from clm_gui.runs.export import push_to_hub, zip_final
 from clm_gui.runs.folder import RunDir, list_runs, open_run
-from clm_gui.runs.model_card import CARD_FILE, PLOT_FILE
+from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
 from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.progress import quiet_events
 
 NONE = ""  # "compare with: nothing"
-_FRONT_MATTER = re.compile(r"^---\n.*?\n---\n", re.S)
 
 
 def runs_with_models(runs_dir: Path) -> list[str]:
@@ -67,13 +65,8 @@ def run_prompts(run: RunDir) -> list[str]:
 
 def card_parts(run: RunDir) -> tuple[str, str]:
     """(card markdown without front matter and image, the loss plot SVG) of a run's final model."""
-    card = run.final_dir / CARD_FILE
-    if not card.is_file():
-        return "*The model card is written when the run finishes (final/README.md).*", ""
-    text = _FRONT_MATTER.sub("", card.read_text(encoding="utf-8"))
-    text = re.sub(rf"!\[[^\]]*\]\({re.escape(PLOT_FILE)}\)\n?", "", text)
-    plot = run.final_dir / PLOT_FILE
-    return text, plot.read_text(encoding="utf-8") if plot.is_file() else ""
+    return read_model_card(run.final_dir) or (
+        "*The model card is written when the run finishes (final/README.md).*", "")
 
 
 def build(ctx: UIContext) -> None:

@@ -26,6 +26,7 @@ from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECIS
                             config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
+from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
                                   passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
@@ -532,8 +533,7 @@ def build(ctx: UIContext) -> None:
 
     def resume(visitor, run_id, until):
         try:
-            saved = run_config(open_run(runs_dir, run_id)).train.max_steps if run_id else None
-            longer = [f"train.max_steps={int(until)}"] if until and until != saved else []
+            longer = resume_overrides(run_config(open_run(runs_dir, run_id)), until) if run_id else []
             run = manager.resume(run_id, longer, by=visitor)
         except UserError as exc:
             gr.Warning(str(exc))
