@@ -18,6 +18,7 @@ from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
 from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.form import Form
 from clm_gui.ui.progress import quiet_events
 
 NONE = ""  # "compare with: nothing"
@@ -147,37 +148,43 @@ def build(ctx: UIContext) -> None:
                         outputs=prompt, **quiet)
 
     # --- generation -------------------------------------------------------------------------------
-    def settings_from(temp, k, p, n, s) -> SamplingSettings:
-        return SamplingSettings(max_new_tokens=int(n), temperature=float(temp), top_k=int(k), top_p=float(p),
-                                seed=int(s) if s else None)
+    asked = Form(run_id=run_pick, label_a=model_a, label_b=model_b, text=prompt, temperature=temperature,
+                 top_k=top_k, top_p=top_p, max_new_tokens=max_new, seed=seed)
+
+    def settings_from(v: dict) -> SamplingSettings:
+        return SamplingSettings(max_new_tokens=int(v["max_new_tokens"]), temperature=float(v["temperature"]),
+                                top_k=int(v["top_k"]), top_p=float(v["top_p"]),
+                                seed=int(v["seed"]) if v["seed"] else None)
 
     def stream(run_id, label, text, settings):
         model, tokenizer = load_model(model_folder(runs_dir, run_id, label))
         yield from generate_stream(model, tokenizer, text, settings)
 
-    def generate_one(run_id, label, text, temp, k, p, n, s):
+    def generate_one(given: dict):
+        v = asked.values(given)
         try:
-            for out in stream(run_id, label, text, settings_from(temp, k, p, n, s)):
+            for out in stream(v["run_id"], v["label_a"], v["text"], settings_from(v)):
                 yield out, gr.update(visible=False)
         except UserError as exc:
             gr.Warning(str(exc))
 
-    def compare(run_id, label_a, label_b, text, temp, k, p, n, s):
+    def compare(given: dict):
+        v = asked.values(given)
+        run_id, label_b, text = v["run_id"], v["label_b"], v["text"]
         try:
             if not label_b:
                 raise UserError("Pick a second model under 'Compare with'.")
-            settings = settings_from(temp, k, p, n, s)
+            settings = settings_from(v)
             first = ""
-            for first in stream(run_id, label_a, text, settings):
+            for first in stream(run_id, v["label_a"], text, settings):
                 yield first, gr.update(visible=True, value="", label=f"Output ({label_b})")
             for second in stream(run_id, label_b, text, settings):
                 yield first, gr.update(visible=True, value=second, label=f"Output ({label_b})")
         except UserError as exc:
             gr.Warning(str(exc))
 
-    sampling = [temperature, top_k, top_p, max_new, seed]
-    generate_btn.click(generate_one, inputs=[run_pick, model_a, prompt, *sampling], outputs=[out_a, out_b])
-    compare_btn.click(compare, inputs=[run_pick, model_a, model_b, prompt, *sampling], outputs=[out_a, out_b])
+    generate_btn.click(generate_one, inputs=asked.inputs(), outputs=[out_a, out_b])
+    compare_btn.click(compare, inputs=asked.inputs(), outputs=[out_a, out_b])
 
     # --- scoring ----------------------------------------------------------------------------------
     def score(run_id, label, text):

@@ -61,3 +61,13 @@ class Visitors:
 
     def inputs(self, *components) -> list:
         return [self.token, *components]
+
+    def bind_by_name(self, handler: Callable) -> Callable:
+        """`handler(visitor, given)` as a Gradio function whose inputs are a set holding `self.token`: Gradio
+        then passes one {component: value} dict (ui/form.py), handed on whole."""
+
+        def call(given: dict, request: gr.Request, profile: gr.OAuthProfile | None):
+            return handler(self.resolve(request, profile, given[self.token]), given)
+
+        call.__name__ = handler.__name__
+        return call
