@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clm_gui.jobs import JobManager  # noqa: E402
+from clm_gui.jobs.manager import JobManager  # noqa: E402
 from tests.fast_runs import fast_config, write_corpus  # noqa: E402
 from tests.test_faults import assert_checkpoints_complete, assert_metrics_readable, kill_at_random_moment  # noqa: E402
 

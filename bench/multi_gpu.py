@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.train_throughput import GPT2_SMALL, prepare_tokenizer  # noqa: E402
 from clm_gui.config import RunConfig  # noqa: E402
-from clm_gui.launch import SAFE_NCCL_ENV  # noqa: E402
-from clm_gui.runs import RunDir  # noqa: E402
+from clm_gui.jobs.launch import SAFE_NCCL_ENV  # noqa: E402
+from clm_gui.runs.folder import RunDir  # noqa: E402
 
 
 def write_config(work: Path, tokenizer: Path, batch: int, accum: int, steps: int, distributed: str = "ddp") -> Path:

@@ -36,9 +36,9 @@ import psutil  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 from clm_gui.config import load_config  # noqa: E402
-from clm_gui.jobs import ThreadLauncher, manager_for  # noqa: E402
-from clm_gui.runs import ACTIVE_STATES, list_runs  # noqa: E402
-from clm_gui.settings import AppSettings  # noqa: E402
+from clm_gui.hosting.settings import AppSettings  # noqa: E402
+from clm_gui.jobs.manager import ThreadLauncher, manager_for  # noqa: E402
+from clm_gui.runs.folder import ACTIVE_STATES, list_runs  # noqa: E402
 from clm_gui.ui.app import build_app, launch_options  # noqa: E402
 from clm_gui.ui.train_tab import POLL_SECONDS, SETTINGS  # noqa: E402
 from bench.poll_clients import POLL_SECONDS as CLIENT_POLL_SECONDS  # noqa: E402

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 
 from clm_gui.config import RunConfig  # noqa: E402
-from clm_gui.jobs import ThreadLauncher, manager_for  # noqa: E402
-from clm_gui.monitor import read_metrics  # noqa: E402
-from clm_gui.runs import RunDir  # noqa: E402
-from clm_gui.settings import AppSettings  # noqa: E402
+from clm_gui.hosting.settings import AppSettings  # noqa: E402
+from clm_gui.jobs.manager import ThreadLauncher, manager_for  # noqa: E402
+from clm_gui.runs.folder import RunDir  # noqa: E402
+from clm_gui.runs.monitor import read_metrics  # noqa: E402
 from clm_gui.ui.train_tab import POLL_SECONDS  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

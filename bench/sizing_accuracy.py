@@ -1,6 +1,6 @@
-"""How far the planner's predictions (clm_gui.sizing) are from measured training steps.
+"""How far the planner's predictions (clm_gui.model.sizing) are from measured training steps.
 
-For each model size and micro-batch it builds the model with clm_gui.model.build_model, runs real
+For each model size and micro-batch it builds the model with clm_gui.model.architecture.build_model, runs real
 training steps through the trainer's own step (`Trainer._train_step`: CausalLMLoss, the trainer's
 AdamW, accelerate's autocast and backward, gradient clipping, torch.compile on CUDA), and prints the
 measured peak memory and tokens/s next to the planner's predictions with the relative error. Below the
@@ -38,11 +38,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
 
-from clm_gui import hardware, sizing  # noqa: E402
 from clm_gui.config import ModelConfig, TrainConfig  # noqa: E402
-from clm_gui.model import build_model, padded_vocab_size  # noqa: E402
-from clm_gui.loss import CausalLMLoss  # noqa: E402
-from clm_gui.trainer import Trainer, make_optimizer  # noqa: E402
+from clm_gui.machine import hardware  # noqa: E402
+from clm_gui.model import sizing
+from clm_gui.model.architecture import build_model, padded_vocab_size  # noqa: E402
+from clm_gui.train.loss import CausalLMLoss  # noqa: E402
+from clm_gui.train.trainer import Trainer, make_optimizer  # noqa: E402
 
 # name: (layers, width, heads, vocabulary)
 GPU_SIZES = {

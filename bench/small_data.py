@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clm_gui import sizing  # noqa: E402
 from clm_gui.config import RunConfig  # noqa: E402
-from clm_gui.runs import RunDir  # noqa: E402
+from clm_gui.model import sizing  # noqa: E402
+from clm_gui.runs.folder import RunDir  # noqa: E402
 
 HELD_OUT_SHARE = 0.1
 
@@ -46,7 +46,7 @@ def corpus_text(name: str) -> str:
 
         return "\n\n".join(topics.topics[key] for key in sorted(topics.topics))
     if name.startswith("demo-"):
-        from clm_gui.data import demo_corpus_files
+        from clm_gui.data.sources import demo_corpus_files
 
         wanted, parts, size = float(name[5:]) * 1e6, [], 0
         for path in demo_corpus_files():
@@ -84,8 +84,8 @@ def shape_config(spec: str, context: int):
 
 def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: float, minutes: float,
               device: str, context: int, batch_tokens: int) -> Cell:
-    from clm_gui.hardware import planner_device
-    from clm_gui.quickstart import eval_fraction_for
+    from clm_gui.jobs.quickstart import eval_fraction_for
+    from clm_gui.machine.hardware import planner_device
 
     cfg = RunConfig(name=f"{corpus}-{size}-v{vocab}-d{dropout:g}")
     cfg.data.source = str(train_file)
@@ -122,7 +122,7 @@ def train_cell(cell: Cell, folder: Path) -> dict:
 
 
 def score(run_dir: str | None, held_out: Path, device: str) -> dict | None:
-    from clm_gui.evaluation import evaluate_model
+    from clm_gui.train.evaluation import evaluate_model
 
     if not run_dir or not (Path(run_dir) / "final" / "config.json").is_file():
         return None

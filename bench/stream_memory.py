@@ -1,7 +1,7 @@
 """Streaming really streams: reading a corpus 100x larger must not grow the process's memory.
 
 Generates a large (default 2 GB) and a small (default 20 MB) corpus of the same kind of text, then reads
-each through the training path (`clm_gui.data.iter_documents` in streaming mode) in its own subprocess
+each through the training path (`clm_gui.data.sources.iter_documents` in streaming mode) in its own subprocess
 and prints each one's peak RSS, the ratio of the two (goal: within 1.2x) and how much memory grew
 while reading (peak minus the RSS once everything was imported and the dataset opened).
 
@@ -65,7 +65,7 @@ def current_rss_mb() -> float:
 def child(path: str) -> None:
     """Read every training document of the corpus in streaming mode; print one JSON line of figures."""
     from clm_gui.config import DataConfig
-    from clm_gui.data import iter_documents, load_source
+    from clm_gui.data.sources import iter_documents, load_source
 
     cfg = DataConfig(source=path, streaming=True)
     ds = load_source(cfg)

@@ -1,8 +1,8 @@
 """The tokenizer wizard's training against a direct `tokenizers` call with the same settings.
 
 1. Speed: both train a byte-level BPE on the same documents of the demo corpus (read into memory once,
-   so that only training is timed), in alternating rounds. The wizard is `clm_gui.tokenizer.
-   train_tokenizer` (validation, counting, progress, cancellation checks, wrapping as
+   so that only training is timed), in alternating rounds. The wizard is
+   `clm_gui.tokenizer.training.train_tokenizer` (validation, counting, progress, cancellation checks, wrapping as
    PreTrainedTokenizerFast); the direct call is a hand-built Tokenizer + BpeTrainer +
    `train_from_iterator`. Goal: wizard / direct <= 1.1. On a busy machine the two trainings' times
    vary more than their difference, so the wizard's own work is also timed alone.
@@ -35,10 +35,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # both sides use every 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
 
 from clm_gui.config import DataConfig, TokenizerConfig  # noqa: E402
-from clm_gui.tokenizer import (  # noqa: E402
+from clm_gui.data.held_out import stream_documents  # noqa: E402
+from clm_gui.tokenizer.training import (  # noqa: E402
     _Feed,  # the wizard's feed, timed alone below
     check_training_settings,
-    stream_documents,
     train_tokenizer,
     wrap_tokenizer,
 )

@@ -1,6 +1,6 @@
 """Training throughput of the project's own training path (the Trainer the app and CLI run).
 
-Each configuration trains in a fresh subprocess through `clm_gui.trainer.Trainer` on the demo corpus
+Each configuration trains in a fresh subprocess through `clm_gui.train.trainer.Trainer` on the demo corpus
 (text files on disk -> the project's tokenize-and-pack pipeline), or on synthetic token ids for the
 input-pipeline comparison, and prints one line: steady-state tokens/s, MFU, peak memory, time to the
 first step (tokenizer, data, model build and compile included), and where the run's time went (setup,
@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from clm_gui.config import RunConfig  # noqa: E402
-from clm_gui.runs import new_run_dir  # noqa: E402
-from clm_gui.trainer import Trainer  # noqa: E402
+from clm_gui.runs.folder import new_run_dir  # noqa: E402
+from clm_gui.train.trainer import Trainer  # noqa: E402
 
 @dataclass
 class Bench:
@@ -171,7 +171,7 @@ def apply_variant(variant: str) -> None:
     fp8: torchao's float8 training for every linear layer but the output head (Llama: GPT-2's layers are
     transformers' Conv1D, which torchao does not convert).
     """
-    import clm_gui.trainer as trainer
+    import clm_gui.train.trainer as trainer
 
     for part in filter(None, variant.split("+")):
         if part == "hf":
@@ -232,7 +232,7 @@ def fused_output_loss(kind: str):
 def run_reference(name: str, steps: int) -> dict:
     """The hand-written GPT (reference_gpt.py) at this configuration's shape, micro-batch and vocabulary."""
     from bench.reference_gpt import Shape, measure
-    from clm_gui.model import padded_vocab_size
+    from clm_gui.model.architecture import padded_vocab_size
 
     bench = CONFIGS[name]
     m = bench.model
@@ -257,8 +257,8 @@ def prepare_tokenizer(work: Path, vocab: int) -> Path:
     costs in GPT-2.
     """
     from clm_gui.config import DataConfig, TokenizerConfig
-    from clm_gui.data import iter_documents
-    from clm_gui.tokenizer import train_tokenizer
+    from clm_gui.data.sources import iter_documents
+    from clm_gui.tokenizer.training import train_tokenizer
 
     folder = work / f"tokenizer-{vocab}"
     if not (folder / "tokenizer.json").is_file():

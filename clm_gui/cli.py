@@ -28,8 +28,8 @@ import threading
 from pathlib import Path
 
 from clm_gui.errors import ConfigError, UserError
-from clm_gui.quotas import Quotas
-from clm_gui.settings import AppSettings, admins_from_env, default_runs_dir, hosted_from_env
+from clm_gui.hosting.quotas import Quotas
+from clm_gui.hosting.settings import AppSettings, admins_from_env, default_runs_dir, hosted_from_env
 
 
 def _print_json(obj) -> None:
@@ -109,7 +109,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from clm_gui.preparation import prepare_process_run
+    from clm_gui.jobs.preparation import prepare_process_run
 
     run, cfg, lock = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
                                          args.runs_dir or default_runs_dir())
@@ -118,7 +118,7 @@ def _run_train(args) -> int:
 
 
 def _train_prepared(args, run, cfg) -> int:
-    from clm_gui.trainer import train
+    from clm_gui.train.trainer import train
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -176,7 +176,7 @@ def _add_generate(sub) -> None:
 
 
 def _run_generate(args) -> int:
-    from clm_gui.generate import SamplingSettings, generate, load_for_generation
+    from clm_gui.model.generate import SamplingSettings, generate, load_for_generation
 
     settings = SamplingSettings(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed)
     model, tokenizer = load_for_generation(args.model)
@@ -228,7 +228,9 @@ def _run_tokenizer_train(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from clm_gui.tokenizer import save_tokenizer, stream_documents, train_tokenizer
+    from clm_gui.data.held_out import stream_documents
+    from clm_gui.tokenizer.loading import save_tokenizer
+    from clm_gui.tokenizer.training import train_tokenizer
 
     cfg = _checked_config(args, algorithm=args.algorithm, vocab_size=args.vocab_size, nfkc=args.nfkc,
                           min_frequency=args.min_frequency, sample_documents=args.sample, lowercase=args.lowercase)
@@ -254,7 +256,9 @@ def _run_tokenizer_train(args) -> int:
 
 
 def _run_tokenizer_eval(args) -> int:
-    from clm_gui.tokenizer import evaluate_tokenizer, held_out_texts, load_tokenizer
+    from clm_gui.data.held_out import held_out_texts
+    from clm_gui.tokenizer.loading import load_tokenizer
+    from clm_gui.tokenizer.quality import evaluate_tokenizer
 
     cfg = _checked_config(args)
     tok = load_tokenizer(args.tokenizer, add_eos=True)  # evaluation needs no end-of-text token of its own
@@ -294,7 +298,7 @@ def _run_profile(args) -> int:
     from tqdm.auto import tqdm
 
     from clm_gui.config import DataConfig, RunConfig
-    from clm_gui.profiling import DEFAULT_SAMPLE, profile_source, profile_summary, recommend_for_source
+    from clm_gui.data.profiling import DEFAULT_SAMPLE, profile_source, profile_summary, recommend_for_source
 
     data = DataConfig(source=args.source, text_column=args.text_column, text_unit=args.text_unit,
                       max_documents=args.max_documents)
@@ -306,7 +310,7 @@ def _run_profile(args) -> int:
     data.streaming = args.streaming
     tokenizer = None
     if args.tokenizer:
-        from clm_gui.tokenizer import load_tokenizer
+        from clm_gui.tokenizer.loading import load_tokenizer
 
         tokenizer = load_tokenizer(args.tokenizer, add_eos=True)
     with tqdm(unit="doc", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -316,7 +320,7 @@ def _run_profile(args) -> int:
 
         profile = profile_source(data, sample=args.sample or DEFAULT_SAMPLE, tokenizer=tokenizer, progress=progress)
     if args.json:
-        _print_json(profile)
+        _print_json(profile.to_dict())
     else:
         width = max(len(label) for label, _ in profile_summary(profile))
         for label, value in profile_summary(profile):
@@ -336,7 +340,7 @@ def _add_hardware(sub) -> None:
 
 
 def _run_hardware(args) -> int:
-    from clm_gui.hardware import snapshot, summary_rows
+    from clm_gui.machine.hardware import snapshot, summary_rows
 
     snap = snapshot(args.runs_dir or default_runs_dir(), cpu_interval=0.2)
     if args.json:
@@ -373,8 +377,8 @@ def _add_recommend(sub) -> None:
 
 
 def _run_recommend(args) -> int:
-    from clm_gui.hardware import planner_device
-    from clm_gui.sizing import PlanRequest, plan_summary, recommend
+    from clm_gui.machine.hardware import planner_device
+    from clm_gui.model.sizing import PlanRequest, plan_summary, recommend
 
     device = planner_device(args.device, args.gpu_memory_gb, args.gpu_model, args.gpus)
     plan = recommend(PlanRequest(device=device, hours=args.hours, dataset_tokens=args.dataset_tokens,
@@ -406,8 +410,8 @@ def _add_evaluate(sub) -> None:
 
 def _run_evaluate(args) -> int:
     from clm_gui.config import DataConfig, RunConfig
-    from clm_gui.data import iter_documents
-    from clm_gui.evaluation import evaluate_model
+    from clm_gui.data.sources import iter_documents
+    from clm_gui.train.evaluation import evaluate_model
 
     data = DataConfig(source=args.source, text_column=args.text_column, streaming=True)
     RunConfig(data=data).check()
@@ -437,7 +441,7 @@ def _add_quickstart(sub) -> None:
 
 
 def _run_quickstart(args) -> int:
-    from clm_gui.quickstart import plan_quickstart, run_quickstart
+    from clm_gui.jobs.quickstart import plan_quickstart, run_quickstart
 
     runs_dir = args.runs_dir or default_runs_dir()
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import yaml
 
-from clm_gui.cadence import AUTO
 from clm_gui.errors import ConfigError
 from clm_gui.files import atomic_write_text
 
 SCHEMA_VERSION = 1
+AUTO = -1  # train.eval_interval / train.sample_interval: spread over the run (0: never; N: every N steps)
 
 FAMILIES = ("gpt2", "llama")
 TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
@@ -117,7 +117,7 @@ class TrainConfig:
     save_interval: int = 500  # 0: checkpoint only on stop and at the end
     keep_checkpoints: int = 2
     sample_interval: int = AUTO  # -1: a few rounds spread over the run; 0: only at the end; N: every N steps
-    # Empty: the opening words of held-out lines (clm_gui.prompts), text of the data's own kind.
+    # Empty: the opening words of held-out lines (clm_gui.data.prompts), text of the data's own kind.
     sample_prompts: list[str] = field(default_factory=list)
     sample_max_new_tokens: int = 64
     # What final/ holds: "best", the model at the lowest held-out loss of any evaluation, or "last", the
@@ -389,6 +389,11 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str]) -> dict:
     if problems:
         raise ConfigError(problems)
     return data
+
+
+def hub_source(dataset_id: str, config: str | None = None, split: str = "train") -> str:
+    """`hub:ID:CONFIG:SPLIT` for a Hub dataset (an empty config: the dataset's default; an empty split: train)."""
+    return HUB_SOURCE_PREFIX + ":".join([dataset_id, config or "", split or "train"])
 
 
 def parse_hub_source(source: str) -> tuple[str, str | None, str]:

@@ -6,7 +6,7 @@ field, an API call or a config file must lead, symlinks followed, into the app's
 folder, which also holds uploads). Datasets then come from uploads, the built-in demo corpus or the Hub.
 
 Paths are checked the way their readers open them: a relative path is relative to the working
-directory for a config field (as `data.py` and `tokenizer.py` read it), and relative to the folder for a
+directory for a config field (as `data/sources.py` and `tokenizer/loading.py` read it), and relative to the folder for a
 name joined under a folder (an archive entry, a run id). Resolving before comparing defeats `..`,
 symlinks and doubled slashes alike.
 """

@@ -40,6 +40,20 @@ def tiny_config() -> RunConfig:
     return make_tiny_config()
 
 
+@pytest.fixture(scope="session")
+def profile_with(tmp_path_factory):
+    """profile_with(**fields) -> a real DatasetProfile of a few documents, with these fields replaced."""
+    import dataclasses
+
+    from clm_gui.config import DataConfig
+    from clm_gui.data.profiling import profile_source
+
+    path = tmp_path_factory.mktemp("profile") / "docs.txt"
+    path.write_text("A first document.\n\nA second one, a little longer.\n\nA third.\n", encoding="utf-8")
+    profile = profile_source(DataConfig(source=str(path)))
+    return lambda **fields: dataclasses.replace(profile, **fields)
+
+
 @pytest.fixture
 def runs_root(tmp_path) -> Path:
     return tmp_path / "runs"
@@ -54,7 +68,7 @@ def free_port() -> int:
 @pytest.fixture
 def serve_app(tmp_path):
     """serve_app(**settings) -> base URL of the app running in this process; closed after the test."""
-    from clm_gui.settings import AppSettings
+    from clm_gui.hosting.settings import AppSettings
     from clm_gui.ui.app import build_app, launch_options
 
     served = []

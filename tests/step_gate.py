@@ -1,9 +1,10 @@
 """A step gate: holds a training run at a step the test chooses, however fast the machine trains.
 
-The trainer reads the gate file named by CLM_GUI_STEP_GATE before every step (`clm_gui.step_gate.wait_at_step_gate`),
-in this process or in a child (the app's training processes inherit the environment). A test that must
-act while a run is still training (stop it, kill it, watch it grow) opens the gate up to a step, waits
-until the run is held there, acts, and opens the gate further; no step count races a sleep.
+The trainer reads the gate file named by CLM_GUI_STEP_GATE before every step
+(`clm_gui.train.step_gate.wait_at_step_gate`), in this process or in a child (the app's training
+processes inherit the environment). A test that must act while a run is still training (stop it, kill
+it, watch it grow) opens the gate up to a step, waits until the run is held there, acts, and opens the
+gate further; no step count races a sleep.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 from clm_gui.files import atomic_write_text
-from clm_gui.step_gate import STEP_GATE_ENV
+from clm_gui.train.step_gate import STEP_GATE_ENV
 
 WAIT_S = 300  # only a guard against a hang: a held run waits as long as the test needs
 

@@ -11,12 +11,13 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-from clm_gui import cli, evaluation
-from clm_gui import trainer as trainer_lib
-from clm_gui.evaluation import Score, TokenStream, score_stream, scoring_windows
-from clm_gui.loss import CausalLMLoss
-from clm_gui.runs import new_run_dir
-from clm_gui.trainer import train
+from clm_gui import cli
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.train import evaluation
+from clm_gui.train import trainer as trainer_lib
+from clm_gui.train.evaluation import Score, TokenStream, score_stream, scoring_windows
+from clm_gui.train.loss import CausalLMLoss
+from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus
 
 

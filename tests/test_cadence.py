@@ -5,11 +5,11 @@ import time as real_time
 
 import pytest
 
-from clm_gui import trainer as trainer_lib
-from clm_gui.cadence import AUTO, Cadence, describe
-from clm_gui.config import TrainConfig
-from clm_gui.runs import new_run_dir
-from clm_gui.trainer import train
+from clm_gui.config import AUTO, TrainConfig
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.train import trainer as trainer_lib
+from clm_gui.train.cadence import Cadence, describe
+from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus
 
 
@@ -119,7 +119,7 @@ def test_a_time_budget_ends_the_run_with_its_closing_evaluation_and_samples_insi
 
 
 def test_a_launched_training_counts_its_time_from_the_launch_and_its_start_up_too(monkeypatch):
-    from clm_gui.launch import LAUNCHED_AT_ENV, launched_at
+    from clm_gui.train.schedule import LAUNCHED_AT_ENV, launched_at
 
     monkeypatch.setenv(LAUNCHED_AT_ENV, "1000.5")  # the app started the process 20 s before training began
     assert launched_at(1020.5) == 1000.5

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from clm_gui.compare import curve, curves
 from clm_gui.config import RunConfig
-from clm_gui.runs import new_run_dir
+from clm_gui.runs.compare import curve, curves
+from clm_gui.runs.folder import new_run_dir
 from clm_gui.ui.plots import comparison_spec
 
 

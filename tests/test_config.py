@@ -3,7 +3,8 @@
 import pytest
 import yaml
 
-from clm_gui.config import SCHEMA_VERSION, RunConfig, apply_overrides, config_from_dict, config_from_yaml, load_config
+from clm_gui.config import (SCHEMA_VERSION, DataConfig, RunConfig, apply_overrides, config_from_dict, config_from_yaml,
+                            hub_source, load_config, parse_hub_source)
 from clm_gui.errors import ConfigError
 
 
@@ -86,8 +87,8 @@ def test_a_value_that_could_not_be_read_is_reported_once_not_judged_by_its_defau
 
 
 def test_starting_or_resuming_a_run_reports_every_problem_at_once(tmp_path):
-    from clm_gui.preparation import prepare_run  # what the command line and the app start and resume runs with
-    from clm_gui.runs import new_run_dir
+    from clm_gui.jobs.preparation import prepare_run  # what the command line and the app start and resume runs with
+    from clm_gui.runs.folder import new_run_dir
 
     path = tmp_path / "c.yaml"
     path.write_text("model: {n_layer: -3}\nbogus: {}\n")
@@ -159,3 +160,14 @@ def test_fsdp_is_a_setting_of_the_run_configuration(tmp_path):
     assert cfg.train.distributed == "fsdp" and cfg.validate() == []
     with pytest.raises(ConfigError, match="train.distributed must be one of ddp, fsdp"):
         load_config(path, ["train.distributed=FSDP"]).check()
+
+
+@pytest.mark.parametrize("dataset_id, config, split, parsed", [
+    ("owner/name", "en", "validation", ("owner/name", "en", "validation")),
+    ("owner/name", "", "", ("owner/name", None, "train")),  # the dataset's default config, the train split
+    ("name", None, "test", ("name", None, "test")),
+])
+def test_a_hub_source_reads_back_as_it_was_written(dataset_id, config, split, parsed):
+    source = hub_source(dataset_id, config, split)
+    assert source.startswith("hub:") and parse_hub_source(source) == parsed
+    assert RunConfig(data=DataConfig(source=source)).validate() == []

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clm_gui import data, datafiles
 from clm_gui.config import DataConfig
-from clm_gui.data import (as_streaming, column_kinds, detect_text_column, iter_documents, iter_rows, load_source,
-                          preprocess, preview, text_getter)
+from clm_gui.data import sources as data, datafiles
+from clm_gui.data.sources import (as_streaming, column_kinds, detect_text_column, iter_documents, iter_rows,
+                                  load_source, preprocess, preview, text_getter)
 from clm_gui.errors import UserError
 
 DOCS = ["first document about cats", "second one, about dogs", "third: birds and more birds", "fourth, fish"]

@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.config import load_config
-from clm_gui.profiling import human_bytes
-from clm_gui.runs import list_runs, new_run_dir
-from clm_gui.trainer import train
+from clm_gui.data.profiling import human_bytes
+from clm_gui.runs.folder import list_runs, new_run_dir
+from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus, write_play
 
 pytestmark = pytest.mark.browser

@@ -7,8 +7,8 @@ import zipfile
 import pytest
 
 from clm_gui.errors import UserError
-from clm_gui.export import push_to_hub, zip_final
-from clm_gui.runs import new_run_dir
+from clm_gui.runs.export import push_to_hub, zip_final
+from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from clm_gui.config import ModelConfig
-from clm_gui.fast_forward import hidden_states_fn
-from clm_gui.model import build_model
-from clm_gui.loss import CausalLMLoss
+from clm_gui.model.architecture import build_model
+from clm_gui.train.fast_forward import hidden_states_fn
+from clm_gui.train.loss import CausalLMLoss
 
 
 @pytest.mark.parametrize("family, kv_heads", [("gpt2", 0), ("llama", 0), ("llama", 2)])

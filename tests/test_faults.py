@@ -19,15 +19,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from clm_gui import checkpoints as checkpoints_lib
 from clm_gui import cli
-from clm_gui import trainer as trainer_lib
 from clm_gui.errors import ConfigError
-from clm_gui.faults import memory_fixes, out_of_memory_message
-from clm_gui.jobs import JobManager
-from clm_gui.monitor import current_status
-from clm_gui.monitor import read_metrics as monitor_metrics
-from clm_gui.runs import RunDir, list_runs, new_run_dir
+from clm_gui.jobs.manager import JobManager
+from clm_gui.runs.faults import memory_fixes, out_of_memory_message
+from clm_gui.runs.folder import RunDir, list_runs, new_run_dir
+from clm_gui.runs.monitor import current_status
+from clm_gui.runs.monitor import read_metrics as monitor_metrics
+from clm_gui.train import checkpoints as checkpoints_lib
+from clm_gui.train import trainer as trainer_lib
 from tests.fast_runs import fast_config, write_corpus
 from tests.step_gate import StepGate
 

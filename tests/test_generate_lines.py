@@ -8,8 +8,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from clm_gui.config import TokenizerConfig
-from clm_gui.generate import SamplingSettings, generate, generate_batch, generate_stream
-from clm_gui.tokenizer import train_tokenizer
+from clm_gui.model.generate import SamplingSettings, generate, generate_batch, generate_stream
+from clm_gui.tokenizer.training import train_tokenizer
 from tests.fast_runs import write_play
 
 CONTINUATION = "\nJULIET:\nGood night, good night!\n\nROMEO:"

@@ -11,8 +11,9 @@ import pynvml
 import pytest
 import torch
 
-from clm_gui import cli, hardware
+from clm_gui import cli
 from clm_gui.errors import UserError
+from clm_gui.machine import hardware
 
 H100_NAME = "NVIDIA H100 80GB HBM3"
 GiB = 2**30

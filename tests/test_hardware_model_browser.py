@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui import hardware, sizing
-from clm_gui.cadence import AUTO
-from clm_gui.config import RunConfig, config_from_dict
-from clm_gui.ui import hardware_tab, model_tab
+from clm_gui.config import AUTO, RunConfig, TokenizerConfig, config_from_dict
+from clm_gui.machine import hardware
+from clm_gui.model import sizing
+from clm_gui.ui import hardware_tab, model_tab, plots
 
 SLOW = 60_000  # ms, on a busy 2-core machine
 
@@ -71,13 +71,13 @@ def test_fields_explain_what_is_wrong_and_survive_emptied_boxes():
 
 def test_vocabulary_comes_from_the_tokenizer_settings_or_a_default():
     assert model_tab.vocab_size({"tokenizer": {"vocab_size": 32000}}) == 32000
-    assert model_tab.vocab_size({"tokenizer": {}}) == model_tab.DEFAULT_VOCAB
-    assert model_tab.vocab_size(None) == model_tab.DEFAULT_VOCAB
+    assert model_tab.vocab_size({"tokenizer": {}}) == TokenizerConfig().vocab_size
+    assert model_tab.vocab_size(None) == TokenizerConfig().vocab_size
 
 
 def test_the_memory_chart_stacks_what_is_needed_beside_what_is_free():
     plan = sizing.estimate(fields().model(), 8192, device(), 8, 1, 0)
-    figure = model_tab.memory_figure(plan)
+    figure = plots.memory_figure(plan)
     needed = sum(bar.x[0] for bar in figure.data if bar.y[0] == "needed")
     assert needed == pytest.approx(plan.memory.total / 1e9)
     assert [bar.x[0] for bar in figure.data if bar.y[0] == "free"] == [pytest.approx(80)]

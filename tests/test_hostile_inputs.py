@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig, config_from_yaml, load_config
-from clm_gui.data import iter_documents
+from clm_gui.data.sources import iter_documents
+from clm_gui.data.uploads import UploadLimits, import_uploads
 from clm_gui.errors import UserError
-from clm_gui.generate import SamplingSettings, generate
 from clm_gui.files import append_jsonl, read_jsonl
-from clm_gui.model import build_model
-from clm_gui.runs import new_run_dir, open_run
+from clm_gui.model.architecture import build_model
+from clm_gui.model.generate import SamplingSettings, generate
+from clm_gui.runs.folder import new_run_dir, open_run
 from clm_gui.security import AccessPolicy
-from clm_gui.tokenizer import train_tokenizer
-from clm_gui.uploads import UploadLimits, import_uploads
+from clm_gui.tokenizer.training import train_tokenizer
 from tests.fast_runs import write_corpus
 
 LIMITS = UploadLimits(max_file_bytes=2_000_000, max_extracted_bytes=5_000_000, max_entries=100)

@@ -46,4 +46,21 @@ def test_no_module_of_clm_gui_imports_itself_through_others():
         order = list(graphlib.TopologicalSorter(import_graph()).static_order())
     except graphlib.CycleError as cycle:
         raise AssertionError(f"import cycle: {' -> '.join(cycle.args[1])}") from None
-    assert "clm_gui.trainer" in order
+    assert "clm_gui.train.trainer" in order
+
+
+def test_the_sub_packages_import_each_other_one_way():
+    # Each sub-package (data, tokenizer, model, train, ...) and each top-level module is one node: the
+    # folders are layers (docs/architecture.md), so none may need, even through others, one that needs it.
+    def layer(module: str) -> str:
+        return module.split(".")[1] if "." in module else module
+
+    layers: dict[str, set[str]] = {}
+    for module, imported in import_graph().items():
+        layers.setdefault(layer(module), set()).update(layer(name) for name in imported if layer(name) != layer(module))
+    try:
+        order = list(graphlib.TopologicalSorter(layers).static_order())
+    except graphlib.CycleError as cycle:
+        raise AssertionError(f"sub-package cycle: {' -> '.join(cycle.args[1])}") from None
+    layers_in_order = [order.index(name) for name in ("data", "tokenizer", "train", "jobs", "ui")]
+    assert layers_in_order == sorted(layers_in_order)

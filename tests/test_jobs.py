@@ -11,12 +11,13 @@ import time
 
 import pytest
 
-from clm_gui import trainer
 from clm_gui.errors import UserError
-from clm_gui.jobs import JobManager, ThreadLauncher, manager_for, mark_interrupted
-from clm_gui.monitor import current_status, read_metrics
-from clm_gui.runs import STOP_FILE, list_runs, new_run_dir
-from clm_gui.tokenizer import train_tokenizer
+from clm_gui.jobs.manager import JobManager, ThreadLauncher, manager_for, mark_interrupted
+from clm_gui.jobs.preparation import resume_overrides
+from clm_gui.runs.folder import STOP_FILE, list_runs, new_run_dir
+from clm_gui.runs.monitor import current_status, read_metrics
+from clm_gui.tokenizer.training import train_tokenizer
+from clm_gui.train import trainer
 from tests.conftest import make_tiny_config
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ def shared_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):
     """A tokenizer trained once, so each run skips tokenizer training (seconds on a busy CPU)."""
-    from clm_gui import data
+    from clm_gui.data import sources as data
 
     cfg = make_tiny_config()
     folder = tmp_path_factory.mktemp("tokenizer")
@@ -238,3 +239,11 @@ def test_mark_interrupted_leaves_finished_and_live_runs_alone(shared_root, token
 def test_every_page_of_the_app_shares_one_manager_per_runs_folder(tmp_path):
     assert manager_for(tmp_path) is manager_for(tmp_path / "." )
     assert manager_for(tmp_path) is not manager_for(tmp_path / "other")
+
+
+def test_resuming_until_a_later_step_overrides_the_step_limit_and_nothing_else():
+    saved = make_tiny_config(max_steps=40)
+    assert resume_overrides(saved, 80) == ["train.max_steps=80"]
+    assert resume_overrides(saved, 80.0) == ["train.max_steps=80"]  # a number box gives a float
+    assert resume_overrides(saved, 40) == []  # the run's own limit: it continues as configured
+    assert resume_overrides(saved, None) == resume_overrides(saved, 0) == []

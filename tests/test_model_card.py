@@ -13,11 +13,11 @@ import yaml
 from transformers import AutoModelForCausalLM
 
 from clm_gui.config import config_from_yaml
-from clm_gui.model_card import loss_plot_svg, model_card_text, nice_ticks
 from clm_gui.files import read_jsonl
-from clm_gui.runs import new_run_dir
-from clm_gui.tensorboard_log import SCALARS, TensorBoardLog
-from clm_gui.trainer import train
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.runs.model_card import loss_plot_svg, model_card_text, nice_ticks, read_model_card
+from clm_gui.train.tensorboard_log import SCALARS, TensorBoardLog
+from clm_gui.train.trainer import train
 from tests.conftest import make_tiny_config
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -158,6 +158,17 @@ def test_a_finished_run_has_a_model_card_with_configuration_data_tokenizer_loss_
     plot = parse_svg((run.final_dir / "loss.svg").read_text())
     assert len(plot.find(f"{SVG}polyline").get("points").split()) == len([r for r in metrics if r["kind"] == "train"])
     AutoModelForCausalLM.from_pretrained(str(run.final_dir))  # the card sits beside a loadable model
+
+
+def test_a_page_reads_the_card_without_its_metadata_and_with_the_plot_beside_it(trained_run, tmp_path):
+    _, run, _ = trained_run
+    text, svg = read_model_card(run.final_dir)
+    card = (run.final_dir / "README.md").read_text()
+    assert text == re.match(r"^---\n.*?\n---\n(.*)$", card, re.S).group(1).replace(
+        "![Training and evaluation loss](loss.svg)\n", "")
+    assert "library_name" not in text and "loss.svg" not in text and "Final eval loss" in text
+    assert svg == (run.final_dir / "loss.svg").read_text() and parse_svg(svg)
+    assert read_model_card(tmp_path) is None  # no card yet
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from clm_gui.config import TrainConfig
-from clm_gui.monitor import (JsonlTail, best_eval, current_status, downsample, ema, format_passes, last_records,
-                             latest_per_step, log_tail, model_choices, overfitting_note, passes_over_data, progress,
-                             seconds_per_step, summarize)
-from clm_gui.runs import new_run_dir
+from clm_gui.runs.monitor import (JsonlTail, best_eval, current_status, downsample, ema, format_passes, last_records,
+                                  latest_per_step, log_tail, model_choices, overfitting_note, passes_over_data,
+                                  progress, seconds_per_step, summarize)
+from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
 
 

@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from clm_gui.errors import UserError
-from clm_gui.launch import MachineSettings, launch_command, selected_gpus
 from clm_gui.files import remove_tree
-from clm_gui.runs import RunDir
-from clm_gui.trainer import train
+from clm_gui.jobs.launch import MachineSettings, launch_command, selected_gpus
+from clm_gui.runs.folder import RunDir
+from clm_gui.train.trainer import train
 from tests.conftest import free_port, make_tiny_config
 from tests.fast_runs import fast_config, write_corpus
 
@@ -156,7 +156,7 @@ class FinishedHandle:
 
 
 def test_job_manager_starts_several_gpus_through_the_subprocess_launcher(tmp_path, monkeypatch):
-    from clm_gui.jobs import JobManager
+    from clm_gui.jobs.manager import JobManager
 
     monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     single, several = RecordingLauncher(), RecordingLauncher()
@@ -174,8 +174,8 @@ def test_job_manager_starts_several_gpus_through_the_subprocess_launcher(tmp_pat
 def test_subprocess_launcher_runs_an_argument_list_without_a_shell(tmp_path, monkeypatch):
     import subprocess
 
-    from clm_gui.launch import SubprocessLauncher
-    from clm_gui.runs import new_run_dir
+    from clm_gui.jobs.launch import SubprocessLauncher
+    from clm_gui.runs.folder import new_run_dir
 
     calls = []
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.config import config_from_yaml
-from clm_gui.runs import new_run_dir
+from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
 
 pytestmark = pytest.mark.browser

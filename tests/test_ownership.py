@@ -13,13 +13,13 @@ import pytest
 from clm_gui.cli import app_settings, build_parser
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
-from clm_gui.jobs import JobManager
-from clm_gui.ownership import (MACHINE, OWNER_FILE, NotOwner, machine_user, may_control, owner_of, record_owner,
-                               visitor_for)
-from clm_gui.quotas import (QuotaExceeded, Quotas, delete_uploads, folder_bytes, import_within_quota,
-                            uploads_folder)
-from clm_gui.runs import STOP_FILE, RunDir, new_run_dir
-from clm_gui.uploads import UploadLimits
+from clm_gui.jobs.manager import JobManager
+from clm_gui.hosting.ownership import (MACHINE, OWNER_FILE, NotOwner, machine_user, may_control, owner_of, record_owner,
+                                       visitor_for)
+from clm_gui.hosting.quotas import (QuotaExceeded, Quotas, delete_uploads, folder_bytes, import_within_quota,
+                                    uploads_folder)
+from clm_gui.data.uploads import UploadLimits
+from clm_gui.runs.folder import STOP_FILE, RunDir, new_run_dir
 
 ALICE_BROWSER, BOB_BROWSER = "token-of-alices-browser", "token-of-bobs-browser"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui.ownership import new_browser_token
+from clm_gui.hosting.ownership import new_browser_token
 from clm_gui.ui.visitor import STORAGE_KEY
 from tests.test_ownership_http import owned_run, stopped_with_a_model, training
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from clm_gui.config import RunConfig
-from clm_gui.ownership import record_owner, visitor_for
-from clm_gui.runs import STOP_FILE, RunDir, list_runs, new_run_dir
+from clm_gui.hosting.ownership import record_owner, visitor_for
+from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, new_run_dir
 from tests.test_security_http import call, raw_get
 
 ALICE_BROWSER, BOB_BROWSER = "alices-browser-token-0123456789abcdef", "bobs-browser-token-0123456789abcdef"
@@ -146,7 +146,7 @@ def test_with_logins_each_user_controls_only_their_runs_and_an_admin_controls_al
 
 def test_quick_start_counts_the_visitor_s_runs_and_makes_them_the_owner(serve_app, runs_root):
     # Regression: the Quick start tab started runs as the machine, past the visitor's quotas.
-    from clm_gui.quotas import Quotas
+    from clm_gui.hosting.quotas import Quotas
 
     base = serve_app(hosted=True, quotas=Quotas(max_runs_per_owner=1))
     kept = owned_run(runs_root, ALICE_BROWSER)

@@ -9,8 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from clm_gui.launch import start_process
-from clm_gui.runs import RunDir
+from clm_gui.jobs.launch import start_process
+from clm_gui.runs.folder import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,7 @@ def test_pip_install_gives_the_package_and_a_clm_gui_command(tmp_path):
                     "--target", str(target), str(source)], check=True, capture_output=True)
 
     assert (target / "clm_gui" / "cli.py").is_file() and (target / "clm_gui" / "ui" / "app.py").is_file()
+    assert (target / "clm_gui" / "train" / "trainer.py").is_file()  # every sub-package, not only ui/
     # The command runs the installed copy: from a folder without the checkout, with only the target on the path.
     env = {**os.environ, "PYTHONPATH": str(target)}
     for command in ("app", "train"):

@@ -5,9 +5,9 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from clm_gui.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_documents, pack_windows,
-                             read_token_cache)
-from clm_gui.loss import CausalLMLoss
+from clm_gui.data.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_documents, pack_windows,
+                                  read_token_cache)
+from clm_gui.train.loss import CausalLMLoss
 
 
 def char_tokenizer() -> PreTrainedTokenizerFast:

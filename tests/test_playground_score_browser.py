@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui.evaluation import evaluate_model
-from clm_gui.runs import new_run_dir
-from clm_gui.trainer import train
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.train.evaluation import evaluate_model
+from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus
 
 UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -12,9 +13,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from clm_gui.cli import main
 from clm_gui.config import DataConfig
-from clm_gui.domain import guess_domain
+from clm_gui.data.domain import guess_domain
+from clm_gui.data.profiling import (DatasetProfile, profile_source, profile_summary, ratio_estimate, recommend_mode,
+                                    suggest_context_length)
 from clm_gui.errors import Cancelled, UserError
-from clm_gui.profiling import profile_source, profile_summary, ratio_estimate, recommend_mode, suggest_context_length
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times, "
            "and the people of the town were in the habit of walking to the river in the evening.")
@@ -38,32 +40,32 @@ def test_in_memory_profile_is_exact(tmp_path):
     docs = ["hello world", "", "hello world", "naïve café\nsecond line", "x" * 30]
     profile = profile_source(DataConfig(source=write_jsonl(tmp_path / "d.jsonl", docs)))
     kept = [d for d in docs if d]  # drop_empty is on by default
-    assert profile["estimated"] is False and profile["mode"] == "in-memory"
-    assert profile["documents"] == len(kept)
-    assert profile["characters"] == sum(map(len, kept))
-    assert profile["bytes"] == sum(len(d.encode()) for d in kept)
-    assert profile["empty"] == {"count": 1, "share": 1 / 5}
-    assert profile["duplicates"] == {"count": 1, "share": 1 / 5}
-    assert profile["non_ascii_share"] == pytest.approx(2 / sum(map(len, kept)))
-    assert profile["chars_per_document"]["max"] == 30 and profile["chars_per_document"]["median"] == 16.5
-    assert profile["lines"]["count"] == 5 and profile["lines"]["max"] == 30
-    assert profile["dropped"] == {"empty": 1}
-    assert sum(profile["histogram"]["counts"]) == len(kept)
-    assert profile["margins"] == {"documents": 0, "characters": 0, "bytes": 0}
+    assert profile.estimated is False and profile.mode == "in-memory"
+    assert profile.documents == len(kept)
+    assert profile.characters == sum(map(len, kept))
+    assert profile.bytes == sum(len(d.encode()) for d in kept)
+    assert profile.empty == {"count": 1, "share": 1 / 5}
+    assert profile.duplicates == {"count": 1, "share": 1 / 5}
+    assert profile.non_ascii_share == pytest.approx(2 / sum(map(len, kept)))
+    assert profile.chars_per_document["max"] == 30 and profile.chars_per_document["median"] == 16.5
+    assert profile.lines["count"] == 5 and profile.lines["max"] == 30
+    assert profile.dropped == {"empty": 1}
+    assert sum(profile.histogram["counts"]) == len(kept)
+    assert profile.margins == {"documents": 0, "characters": 0, "bytes": 0}
 
 
 def test_profile_reports_replaced_invalid_utf8_bytes(tmp_path):
     (tmp_path / "f.txt").write_bytes("café\n\ncrème brûlée".encode("latin-1"))
     profile = profile_source(DataConfig(source=str(tmp_path / "f.txt")))
-    assert profile["replaced_bytes"] == 4
-    assert any("4 bytes were not valid UTF-8" in tip for tip in profile["suggestions"])
+    assert profile.replaced_bytes == 4
+    assert any("4 bytes were not valid UTF-8" in tip for tip in profile.suggestions)
 
 
 def test_suggestions_name_the_filters_the_data_needs(tmp_path):
     docs = ["same text"] * 10 + ["", ""] + [f"unique {i}" for i in range(8)]
     profile = profile_source(DataConfig(source=write_jsonl(tmp_path / "d.jsonl", docs), drop_empty=False))
-    assert any("are empty: turn on 'drop empty documents'" in tip for tip in profile["suggestions"])
-    assert any("exact duplicates: turn on 'drop duplicates'" in tip for tip in profile["suggestions"])
+    assert any("are empty: turn on 'drop empty documents'" in tip for tip in profile.suggestions)
+    assert any("exact duplicates: turn on 'drop duplicates'" in tip for tip in profile.suggestions)
 
 
 def test_no_documents_left_after_filtering_is_explained(tmp_path):
@@ -79,9 +81,9 @@ def test_tokens_per_document_and_total_tokens_come_from_the_chosen_tokenizer(tmp
     tokenizer.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=300, show_progress=False))
     profile = profile_source(DataConfig(source=write_jsonl(tmp_path / "d.jsonl", docs)), tokenizer=tokenizer)
     counts = [len(e.ids) for e in tokenizer.encode_batch(docs)]
-    assert profile["tokens"] == sum(counts)
-    assert profile["tokens_per_document"]["max"] == max(counts)
-    assert profile["chars_per_token"] == pytest.approx(sum(map(len, docs)) / sum(counts))
+    assert profile.tokens == sum(counts)
+    assert profile.tokens_per_document["max"] == max(counts)
+    assert profile.chars_per_token == pytest.approx(sum(map(len, docs)) / sum(counts))
     assert dict(profile_summary(profile))["Tokens"] == f"{sum(counts):,}"
 
 
@@ -93,9 +95,9 @@ def test_streaming_profile_reads_only_the_sample_and_its_margin_covers_the_truth
     docs = varied_texts(3000)
     cfg = DataConfig(source=write_jsonl(tmp_path / "d.jsonl", docs), streaming=True)
     profile = profile_source(cfg, sample=300)
-    assert profile["estimated"] is True and profile["sample_documents"] == 300
+    assert profile.estimated is True and profile.sample_documents == 300
     for name, truth in (("documents", len(docs)), ("characters", sum(map(len, docs)))):
-        estimate, margin = profile[name], profile["margins"][name]
+        estimate, margin = getattr(profile, name), profile.margins[name]
         assert 0 < margin < 0.2 * truth
         assert abs(estimate - truth) <= margin, (name, estimate, margin, truth)
     assert dict(profile_summary(profile))["Documents"].startswith("≈ ")
@@ -104,15 +106,15 @@ def test_streaming_profile_reads_only_the_sample_and_its_margin_covers_the_truth
 def test_streaming_profile_that_reads_everything_is_exact(tmp_path):
     docs = varied_texts(50)
     profile = profile_source(DataConfig(source=write_jsonl(tmp_path / "d.jsonl", docs), streaming=True), sample=100)
-    assert profile["estimated"] is False
-    assert profile["documents"] == 50 and profile["characters"] == sum(map(len, docs))
+    assert profile.estimated is False
+    assert profile.documents == 50 and profile.characters == sum(map(len, docs))
 
 
 def test_streaming_demo_corpus_knows_its_document_count_from_the_files():
     profile = profile_source(DataConfig(source="demo", streaming=True), sample=40)
-    assert profile["estimated"] is True
-    assert profile["sample_documents"] == 40
-    assert profile["domain"]["kind"] == "code" and profile["domain"]["language"] == "Python"
+    assert profile.estimated is True
+    assert profile.sample_documents == 40
+    assert profile.domain["kind"] == "code" and profile.domain["language"] == "Python"
 
 
 def test_ratio_estimate_is_n_times_the_mean_with_one_unit_per_document():
@@ -183,6 +185,29 @@ def test_cli_profile_prints_one_json_object(tmp_path, capsys):
     assert profile["documents"] == 30 and profile["estimated"] is False and profile["domain"]["kind"]
 
 
+def test_a_profile_kept_as_json_comes_back_as_it_was(tmp_path):
+    profile = profile_source(DataConfig(source=write_jsonl(tmp_path / "d.jsonl", varied_texts(30))))
+    kept = json.loads(json.dumps(profile.to_dict()))  # what a browser keeps across a reload
+    assert DatasetProfile.from_dict(kept) == profile
+    assert DatasetProfile.from_dict({**kept, "a_later_field": 1}) == profile  # unknown keys are ignored
+    without_suggestions = {k: v for k, v in kept.items() if k != "suggestions"}  # it has a default
+    assert DatasetProfile.from_dict(without_suggestions) == dataclasses.replace(profile, suggestions=[])
+
+
+@pytest.mark.parametrize("change", [
+    lambda kept: None,
+    lambda kept: "a profile",
+    lambda kept: [kept],
+    lambda kept: {k: v for k, v in kept.items() if k != "bytes"},  # an older version without a field
+    lambda kept: {**kept, "documents": "many"},  # a value of another type
+    lambda kept: {**kept, "domain": {"label": "code (Python)"}},  # an older domain guess: a label only
+    lambda kept: {**kept, "context": {}},
+])
+def test_what_is_not_a_profile_of_this_version_reads_as_no_profile(tmp_path, change):
+    profile = profile_source(DataConfig(source=write_jsonl(tmp_path / "d.jsonl", varied_texts(5))))
+    assert DatasetProfile.from_dict(change(json.loads(json.dumps(profile.to_dict())))) is None
+
+
 def test_cli_profile_chooses_the_recommended_mode_and_prints_a_table(tmp_path, capsys):
     source = write_jsonl(tmp_path / "d.jsonl", varied_texts(30))
     assert main(["profile", source, "--sample", "10"]) == 0
@@ -198,7 +223,7 @@ def test_cli_profile_bad_input_exits_with_a_message(tmp_path, capsys):
 
 
 def test_the_profile_says_how_the_held_out_split_is_made(tmp_path):
-    from clm_gui.profiling import profile_summary
+    from clm_gui.data.profiling import profile_summary
 
     (tmp_path / "book.txt").write_text("".join(f"Line {i} of a book.\n" for i in range(500)), encoding="utf-8")
     profile = profile_source(DataConfig(source=str(tmp_path / "book.txt")))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from clm_gui import cli
-from clm_gui.prompts import prompts_from
-from clm_gui.quickstart import eval_fraction_for
+from clm_gui.data.prompts import prompts_from
+from clm_gui.jobs.quickstart import eval_fraction_for
 from tests.fast_runs import write_corpus
 
 

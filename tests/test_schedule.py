@@ -3,7 +3,7 @@
 import pytest
 
 from clm_gui.config import TrainConfig
-from clm_gui.schedule import budget_used, lr_at
+from clm_gui.train.schedule import budget_used, lr_at
 
 
 def test_a_step_limited_schedule_warms_up_then_decays_to_its_floor_at_the_last_step():

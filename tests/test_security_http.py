@@ -26,8 +26,8 @@ from packaging.version import Version
 from clm_gui.cli import build_parser, parse_auth
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
-from clm_gui.runs import new_run_dir
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.settings import AppSettings
+from clm_gui.runs.folder import new_run_dir
 from clm_gui.ui.app import build_app, launch_options
 from clm_gui.ui.file_guard import is_allowed_download
 from tests.conftest import free_port
@@ -235,8 +235,9 @@ def test_hosted_app_refuses_server_paths_for_tokenizers_and_datasets(hosted_app)
     refused = json.loads(payload)  # said in the tab's status (no error badges); nothing loaded, nothing in use
     assert "hosted mode" in refused[0] and refused[-1] is None, payload
     params = endpoint_parameters(hosted_app)["_preview"]
-    data = [p.get("parameter_default") for p in params]
-    data[0], data[1] = "local", "/etc"  # the Source radio and the local path box
+    asked = {"Source": "local", "A folder or file on this machine": "/etc"}  # as a scripted client would send
+    data = [asked.get(p["label"], p.get("parameter_default")) for p in params]
+    assert sum(p["label"] in asked for p in params) == len(asked)
     event, payload = call(hosted_app, "_preview", data)
     assert "passwd" not in payload and ("error" == event or "switched off" in payload), payload
 

@@ -11,12 +11,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clm_gui import cli, sizing
+from clm_gui import cli
 from clm_gui.config import ModelConfig
 from clm_gui.errors import UserError
-from clm_gui.model import build_model, count_parameters, padded_vocab_size
-from clm_gui.sizing import (GB, DeviceSpec, PlanRequest, count_params, estimate, recommend, tokens_per_second,
-                            training_memory)
+from clm_gui.model import sizing
+from clm_gui.model.architecture import build_model, count_parameters, padded_vocab_size
+from clm_gui.model.sizing import (GB, DeviceSpec, PlanRequest, count_params, estimate, recommend, tokens_per_second,
+                                  training_memory)
 
 H100 = DeviceSpec(kind="cuda", name="H100", count=1, memory_bytes=80 * GB, peak_flops=989e12, precision="bf16",
                   compiled=True)
@@ -143,8 +144,8 @@ def test_cpu_memory_estimate_is_within_15_percent_of_a_measured_training_step(fa
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from clm_gui.config import TrainConfig
-    from clm_gui.loss import CausalLMLoss
-    from clm_gui.trainer import make_optimizer
+    from clm_gui.train.loss import CausalLMLoss
+    from clm_gui.train.trainer import make_optimizer
 
     cfg = ModelConfig(family=family, n_layer=3, n_embd=96, n_head=3, context_length=64,
                       gradient_checkpointing=checkpointing)
@@ -335,18 +336,42 @@ def test_llama_recommendations_use_the_llama_family():
 # Inputs from the Dataset tab's profile.
 
 
-def test_dataset_tokens_come_from_the_profile_count_or_its_size():
-    assert sizing.dataset_tokens_from_profile({"tokens": 12345})[0] == 12345
-    tokens, how = sizing.dataset_tokens_from_profile({"tokens": None, "bytes": 4_000_000, "estimated": True})
-    assert tokens == 1_000_000 and "estimated" in how and "sample" in how
-    assert sizing.dataset_tokens_from_profile(None)[0] is None
-    assert sizing.dataset_tokens_from_profile({"bytes": "lots"})[0] is None
-    assert sizing.dataset_tokens_from_profile(["not", "a", "dict"])[0] is None
+def test_dataset_tokens_come_from_the_profile_count_or_its_size(profile_with):
+    assert sizing.dataset_tokens_from_profile(profile_with(tokens=12345)) == (12345, "counted by the tokenizer")
+    tokens, how = sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=4_000_000, estimated=True))
+    assert tokens == 1_000_000 and "estimated from bytes" in how and "sample" in how
+    assert sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=None)) == \
+        (None, "the profile has no size")  # a stream of unknown size
+    assert sizing.dataset_tokens_from_profile(None) == (None, "no dataset profiled yet")
 
 
-def test_context_from_profile_reads_the_suggestion_defensively():
-    assert sizing.context_from_profile({"context": {"length": 512, "reason": "..."}}) == 512
-    assert sizing.context_from_profile({"context": None}) == 0
+def test_the_planner_reads_the_size_that_profiling_writes(tmp_path):
+    # A regression: the planner looked for total_tokens and total_bytes, which profiling never writes.
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from clm_gui.config import DataConfig
+    from clm_gui.data.profiling import DatasetProfile, profile_source
+
+    docs = ["The first document of a few.", "A second one, a little longer than the first.", "A third."]
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
+    profile = profile_source(DataConfig(source=str(source)))
+    assert sizing.dataset_tokens_from_profile(profile)[0] == sum(len(d.encode()) for d in docs) // 4
+
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=100, special_tokens=["[UNK]"],
+                                                            show_progress=False))
+    counted = profile_source(DataConfig(source=str(source)), tokenizer=tokenizer)
+    tokens = sum(len(tokenizer.encode(d).ids) for d in docs)
+    assert sizing.dataset_tokens_from_profile(counted) == (tokens, "counted by the tokenizer")
+    kept = DatasetProfile.from_dict(json.loads(json.dumps(counted.to_dict())))  # as a browser keeps it
+    assert sizing.dataset_tokens_from_profile(kept) == (tokens, "counted by the tokenizer")
+    assert sizing.context_from_profile(kept) == counted.context["length"] > 0
+
+
+def test_context_from_profile_is_the_profiles_suggestion(profile_with):
+    assert sizing.context_from_profile(profile_with(context={"length": 512, "reason": "..."})) == 512
     assert sizing.context_from_profile(None) == 0
 
 

@@ -7,9 +7,9 @@ import torch
 
 from clm_gui.config import TrainConfig
 from clm_gui.errors import UserError
-from clm_gui.runs import new_run_dir
-from clm_gui.step_graph import prepare_optimizer, set_learning_rate
-from clm_gui.trainer import make_optimizer, step_mode, train
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
+from clm_gui.train.trainer import make_optimizer, step_mode, train
 from tests.fast_runs import fast_config, write_corpus
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")

@@ -18,23 +18,15 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui import cli
 from clm_gui.config import DataConfig, TokenizerConfig
-from clm_gui.data import iter_documents
+from clm_gui.data.domain import DomainGuess
+from clm_gui.data.held_out import held_out_texts
+from clm_gui.data.sources import iter_documents
 from clm_gui.errors import Cancelled, UserError
-from clm_gui.tokenizer import (
-    HUB_TOKENIZERS,
-    UNK_TOKEN,
-    MissingEosToken,
-    compare_tokenizers,
-    evaluate_tokenizer,
-    held_out_texts,
-    list_local_tokenizers,
-    load_tokenizer,
-    recommend_tokenizer,
-    save_tokenizer,
-    saved_tokenizers_dir,
-    token_boundaries,
-    train_tokenizer,
-)
+from clm_gui.tokenizer.loading import (MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer,
+                                       saved_tokenizers_dir)
+from clm_gui.tokenizer.quality import compare_tokenizers, evaluate_tokenizer, token_boundaries
+from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
+from clm_gui.tokenizer.training import UNK_TOKEN, train_tokenizer
 
 SYLLABLES = "ka to ri mu sen lo pa di ve ng qu ark".split()
 ALGORITHMS = ("bpe", "wordpiece", "unigram")
@@ -314,23 +306,25 @@ def test_comparison_evaluates_every_tokenizer_on_the_same_text(trained, corpus_d
 # Recommendation
 
 
-@pytest.mark.parametrize("domain, action, hub_or_algorithm", [
-    ({"kind": "code", "language": "Python", "label": "code (Python)"}, "pretrained", "codeparrot/codeparrot"),
-    ({"kind": "code", "language": "JavaScript"}, "pretrained", "bigcode/starcoder2-3b"),
-    ({"kind": "code", "language": ""}, "pretrained", "bigcode/starcoder2-3b"),
-    ({"kind": "natural language", "language": "English"}, "pretrained", "openai-community/gpt2"),
-    ({"kind": "natural language", "language": "Latin script"}, "train", "bpe"),
-    ({"kind": "natural language", "language": "CJK script"}, "train", "bpe"),
-    ({"kind": "biological sequences", "language": "protein"}, "train", "unigram"),
-    ({"kind": "biological sequences", "language": "DNA"}, "train", "unigram"),
-    ({"kind": "biological sequences", "language": "RNA"}, "train", "unigram"),
-    ({"kind": "tabular", "language": "JSON"}, "train", "bpe"),
-    ({"kind": "other"}, "train", "bpe"),
-    ({"label": "code (Python)"}, "pretrained", "bigcode/starcoder2-3b"),  # an older profile: label only
-    ("natural language", "train", "bpe"),
+def domain(kind: str, language: str = "") -> dict:
+    return DomainGuess(kind, language).to_dict()
+
+
+@pytest.mark.parametrize("kind, language, action, hub_or_algorithm", [
+    ("code", "Python", "pretrained", "codeparrot/codeparrot"),
+    ("code", "JavaScript", "pretrained", "bigcode/starcoder2-3b"),
+    ("code", "", "pretrained", "bigcode/starcoder2-3b"),
+    ("natural language", "English", "pretrained", "openai-community/gpt2"),
+    ("natural language", "Latin script", "train", "bpe"),
+    ("natural language", "CJK script", "train", "bpe"),
+    ("biological sequences", "protein", "train", "unigram"),
+    ("biological sequences", "DNA", "train", "unigram"),
+    ("biological sequences", "RNA", "train", "unigram"),
+    ("tabular", "JSON", "train", "bpe"),
+    ("other", "", "train", "bpe"),
 ])
-def test_recommendation_follows_the_dataset_domain(domain, action, hub_or_algorithm):
-    rec = recommend_tokenizer({"documents": 10, "domain": domain})
+def test_recommendation_follows_the_dataset_domain(profile_with, kind, language, action, hub_or_algorithm):
+    rec = recommend_tokenizer(profile_with(bytes=None, domain=domain(kind, language)))
     assert rec.action == action
     assert hub_or_algorithm == (rec.hub_id if action == "pretrained" else rec.algorithm)
     assert rec.reason.endswith(".") and ". " not in rec.reason  # one sentence
@@ -339,18 +333,17 @@ def test_recommendation_follows_the_dataset_domain(domain, action, hub_or_algori
 
 
 @pytest.mark.parametrize("n_bytes, vocab", [(300e3, 1024), (1e6, 1024), (5e6, 2048), (30e6, 4096), (1e9, 16384)])
-def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(n_bytes, vocab):
-    for domain in ({"kind": "natural language", "language": "English"}, {"kind": "code", "language": "Python"},
-                   {"kind": "other"}):
-        rec = recommend_tokenizer({"bytes": n_bytes, "domain": domain})
+def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(profile_with, n_bytes, vocab):
+    for guess in (domain("natural language", "English"), domain("code", "Python"), domain("other")):
+        rec = recommend_tokenizer(profile_with(bytes=int(n_bytes), domain=guess))
         if n_bytes < 100e6:
             assert (rec.action, rec.algorithm, rec.vocab_size) == ("train", "bpe", vocab)
         assert rec.reason.endswith(".") and ". " not in rec.reason
-    assert recommend_tokenizer({"bytes": 1e9, "domain": {"kind": "code", "language": "Python"}}).action == "pretrained"
+    assert recommend_tokenizer(profile_with(bytes=10**9, domain=domain("code", "Python"))).action == "pretrained"
 
 
-def test_without_a_profile_the_demo_corpus_recommendation_applies():
-    assert recommend_tokenizer(None) == recommend_tokenizer({"domain": {"kind": "code", "language": "Python"}})
+def test_without_a_profile_the_demo_corpus_recommendation_applies(profile_with):
+    assert recommend_tokenizer(None) == recommend_tokenizer(profile_with(bytes=None, domain=domain("code", "Python")))
 
 
 def test_the_curated_hub_list_covers_every_domain():
@@ -380,13 +373,13 @@ def test_cli_refuses_bad_input_with_a_message(corpus_dir, tmp_path, capsys):
     assert "holds no tokenizer" in capsys.readouterr().err
 
 
-def test_offline_a_pretrained_recommendation_becomes_its_training_fallback():
-    big_code = {"bytes": 1e9, "domain": {"kind": "code", "language": "Python"}}
+def test_offline_a_pretrained_recommendation_becomes_its_training_fallback(profile_with):
+    big_code = profile_with(bytes=10**9, domain=domain("code", "Python"))
     online = recommend_tokenizer(big_code)
     offline = recommend_tokenizer(big_code, online=False)
     assert online.action == "pretrained" and online.hub_id
     assert offline.action == "train" and not offline.hub_id and offline.vocab_size == online.vocab_size
     assert "out of reach" in offline.reason and online.hub_id in offline.reason
-    small_prose = {"bytes": 1e6, "domain": {"kind": "natural language", "language": "English"}}
+    small_prose = profile_with(bytes=10**6, domain=domain("natural language", "English"))
     assert recommend_tokenizer(small_prose, online=False) == recommend_tokenizer(small_prose)  # training anyway
     assert "1.0 MB of text" in recommend_tokenizer(small_prose).reason

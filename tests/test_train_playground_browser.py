@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.config import config_from_yaml
-from clm_gui.jobs import manager_for
-from clm_gui.monitor import read_metrics
-from clm_gui.runs import list_runs
+from clm_gui.jobs.manager import manager_for
+from clm_gui.runs.folder import list_runs
+from clm_gui.runs.monitor import read_metrics
 
 pytestmark = pytest.mark.browser
 TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound: with both cores busy, the resumed

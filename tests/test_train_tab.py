@@ -7,11 +7,11 @@ import json
 import gradio as gr
 import pytest
 
-from clm_gui import sizing
 from clm_gui.config import RunConfig, config_from_dict
-from clm_gui.runs import new_run_dir
+from clm_gui.model import sizing
+from clm_gui.runs.folder import new_run_dir
 from clm_gui.ui import model_tab, plots
-from clm_gui.ui.train_tab import (RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
+from clm_gui.ui.train_tab import (FORM, RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
                                   parse_prompts, progress_html, prompts_text, runs_table, shown_value,
                                   validation_markdown)
 from tests.conftest import make_tiny_config
@@ -21,25 +21,24 @@ CPU = sizing.DeviceSpec("cpu", "a CPU", 1, 8e9, 50e9, "fp32", False)
 
 def test_the_draft_updates_only_fields_it_changed_so_typing_in_the_next_field_is_kept():
     shown = RunConfig().to_dict()
-    keys = [s.key for s in SETTINGS]
-    typed = [shown["name"]] + [shown_value(s, shown["train"][s.key]) for s in SETTINGS]
-    typed[1 + keys.index("max_steps")] = 500  # the edit the draft has now
-    typed[1 + keys.index("max_tokens")] = 123_000  # typed since: the draft does not have it yet
+    typed = {"name": shown["name"], **{s.key: shown_value(s, shown["train"][s.key]) for s in SETTINGS}}
+    typed["max_steps"] = 500  # the edit the draft has now
+    typed["max_tokens"] = 123_000  # typed since: the draft does not have it yet
     draft = {**shown, "train": {**shown["train"], "max_steps": 500}}
     assert all(u == gr.skip() for u in field_updates(draft, shown, typed))
 
     applied = {**draft, "train": {**draft["train"], "micro_batch_size": 64}}  # another tab changed a value
-    updates = field_updates(applied, draft, typed)
-    assert updates[1 + keys.index("micro_batch_size")] == 64
-    assert updates[1 + keys.index("max_tokens")] == gr.skip()
+    updates = dict(zip(FORM, field_updates(applied, draft, typed)))
+    assert updates["micro_batch_size"] == 64
+    assert updates["max_tokens"] == gr.skip()
 
 
 def test_new_training_fields_flow_into_the_run_configuration_by_their_keys():
     keys = [s.key for s in SETTINGS]
     assert {"weight_decay", "keep", "early_stop_patience"} <= set(keys)
     typed = {"weight_decay": 0.3, "keep": "last", "early_stop_patience": 2}
-    values = [typed.get(s.key, shown_value(s, getattr(RunConfig().train, s.key))) for s in SETTINGS]
-    cfg = config_from_dict(merged_config(RunConfig().to_dict(), "wd", *values))
+    values = {s.key: typed.get(s.key, shown_value(s, getattr(RunConfig().train, s.key))) for s in SETTINGS}
+    cfg = config_from_dict(merged_config(RunConfig().to_dict(), {"name": "wd", **values}))
     assert (cfg.train.weight_decay, cfg.train.keep, cfg.train.early_stop_patience) == (0.3, "last", 2)
     assert cfg.validate(check_paths=False) == []
 
@@ -98,14 +97,14 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     assert model_tab.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
     assert any("dropout" in p for p in model_tab.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
-    assert model_tab.config_fields(loaded)[-2] == 0.25  # the dropout field, before the time budget
-    assert model_tab.config_fields(None) == [None] * (model_tab.FIELD_COUNT + 1)
+    assert model_tab.config_fields(loaded)["dropout"] == 0.25
+    assert set(model_tab.config_fields(None).values()) == {None}  # a configuration that says nothing
 
 
 def test_an_emptied_or_unreadable_number_blocks_start_with_a_message_naming_the_field():
-    values = [shown_value(s, getattr(RunConfig().train, s.key)) for s in SETTINGS]
-    values[[s.key for s in SETTINGS].index("learning_rate")] = None  # what the page sends for "abc" in a number box
-    text = validation_markdown(merged_config(RunConfig().to_dict(), "", *values))
+    values = {s.key: shown_value(s, getattr(RunConfig().train, s.key)) for s in SETTINGS}
+    values["learning_rate"] = None  # what the page sends for "abc" in a number box
+    text = validation_markdown(merged_config(RunConfig().to_dict(), {"name": "", **values}))
     assert text.startswith("**Fix before starting:**")
     assert "Learning rate (train.learning_rate) is empty or not a number" in text
     assert labelled(["train.max_steps cannot be negative"]) == ["Max steps (train.max_steps) cannot be negative"]

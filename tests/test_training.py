@@ -11,11 +11,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
-from clm_gui import checkpoints as checkpoints_lib
-from clm_gui import trainer as trainer_lib
-from clm_gui.runs import RunDir, new_run_dir
-from clm_gui.trainer import Trainer, train
-from clm_gui.prompts import prompts_for
+from clm_gui.data.prompts import prompts_for
+from clm_gui.runs.folder import RunDir, new_run_dir
+from clm_gui.train import checkpoints as checkpoints_lib
+from clm_gui.train import trainer as trainer_lib
+from clm_gui.train.trainer import Trainer, train
 from tests.conftest import make_tiny_config
 from tests.fast_runs import fast_config, write_corpus
 
@@ -184,7 +184,7 @@ def test_cli_rejects_a_bad_config_with_every_problem(tmp_path):
 
 def test_resume_refuses_a_changed_model_naming_the_fields(runs_root, tmp_path):
     from clm_gui.errors import ConfigError
-    from clm_gui.preparation import prepare_run
+    from clm_gui.jobs.preparation import prepare_run
 
     cfg = make_tiny_config(max_steps=5, eval_interval=0, save_interval=5)
     run = new_run_dir(runs_root, cfg)
@@ -196,7 +196,7 @@ def test_resume_refuses_a_changed_model_naming_the_fields(runs_root, tmp_path):
 
 
 def test_same_seed_gives_the_same_initial_weights():
-    from clm_gui.model import build_model
+    from clm_gui.model.architecture import build_model
 
     cfg = make_tiny_config().model
     a, b = build_model(cfg, 1000, seed=1), build_model(cfg, 1000, seed=1)

@@ -10,9 +10,9 @@ import zipfile
 import pytest
 
 from clm_gui.config import DataConfig
-from clm_gui.data import iter_rows, load_source, text_getter
+from clm_gui.data.sources import iter_rows, load_source, text_getter
+from clm_gui.data.uploads import UploadLimits, import_uploads, safe_relative_path
 from clm_gui.errors import UserError
-from clm_gui.uploads import UploadLimits, import_uploads, safe_relative_path
 
 LIMITS = UploadLimits(max_file_bytes=1_000_000, max_extracted_bytes=2_000_000, max_entries=50)
 

@@ -7,10 +7,11 @@ import os
 import gradio as gr
 
 from clm_gui.config import RunConfig, load_config
+from clm_gui.data.profiling import DatasetProfile
 from clm_gui.errors import UserError
-from clm_gui.jobs import manager_for
-from clm_gui.runs import RunDir
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.settings import AppSettings
+from clm_gui.jobs.manager import manager_for
+from clm_gui.runs.folder import RunDir
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.visitor import Visitors
 
@@ -95,7 +96,8 @@ def draft_on_load(kept: dict | None, live: RunDir | None, default: dict) -> tupl
     if not isinstance(config, dict):
         return default, None
     source = (config.get("data") or {}).get("source")
-    return config, profile if isinstance(profile, dict) and profile.get("source") == source else None
+    profile = DatasetProfile.from_dict(profile)
+    return config, profile.to_dict() if profile and profile.source == source else None
 
 
 def _tabs():

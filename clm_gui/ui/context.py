@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.settings import AppSettings
 from clm_gui.ui.visitor import Visitors
 
 
@@ -14,6 +14,6 @@ from clm_gui.ui.visitor import Visitors
 class UIContext:
     settings: AppSettings
     config: gr.State  # RunConfig.to_dict() being filled in by the tabs, read by the Train tab
-    profile: gr.State  # the Dataset tab's latest profile (a dict), read by Tokenizer and Model tabs
+    profile: gr.State  # the latest DatasetProfile.to_dict() (JSON, kept in the browser) or None: tabs read it with from_dict
     visitors: Visitors  # who asks, for the handlers that control runs or count quotas
     tabs: gr.Tabs | None = None  # the page's tabs, for links from one tab to another (gr.Tabs(selected=id))

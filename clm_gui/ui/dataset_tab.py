@@ -12,18 +12,20 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, parse_hub_source
-from clm_gui.data import load_source, preview, source_files
+from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, hub_source, parse_hub_source
+from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, human_bytes, profile_dataset, profile_summary,
+                                    recommend_for_source)
+from clm_gui.data.prompts import prompts_for
+from clm_gui.data.sources import load_source, preview, source_files
+from clm_gui.data.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload
 from clm_gui.errors import UserError
-from clm_gui.ownership import Visitor, require_visitor
-from clm_gui.profiling import DEFAULT_SAMPLE, human_bytes, profile_dataset, profile_summary, recommend_for_source
-from clm_gui.prompts import prompts_for
-from clm_gui.quotas import delete_uploads, import_within_quota, uploads_folder
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.ownership import Visitor, require_visitor
+from clm_gui.hosting.quotas import delete_uploads, import_within_quota, uploads_folder
+from clm_gui.hosting.settings import AppSettings
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.form import Form
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
-from clm_gui.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -33,10 +35,12 @@ MODES_EXPLAINED = (
 )
 TEXT_UNIT_LABELS = {"auto": "auto", "document": "one per file", "paragraph": "one per paragraph",
                     "line": "one per line"}
-# The widgets that make up DataConfig, in the order the handlers receive their values.
+# The widgets that make up DataConfig, by name (the form's names; the order of their outputs).
 FIELDS = ("kind", "uploaded", "local_path", "hub_id", "hub_config", "hub_split", "mode", "text_column",
           "join_columns", "text_unit", "drop_empty", "drop_duplicates", "normalize_whitespace", "min_chars",
           "max_chars", "max_documents", "eval_fraction")
+SAME_AS_CONFIG = ("text_unit", "drop_empty", "drop_duplicates", "normalize_whitespace", "min_chars", "max_chars",
+                  "max_documents", "eval_fraction")  # widgets that hold a DataConfig field as it is
 _CANCELS = SessionCancels()
 
 
@@ -61,13 +65,11 @@ def _source(values: dict, settings: AppSettings) -> str:
     hub_id = (values["hub_id"] or "").strip()
     if not hub_id:
         raise UserError("Type a Hub dataset id first, for example 'owner/name'.")
-    parts = [hub_id, (values["hub_config"] or "").strip(), (values["hub_split"] or "").strip() or "train"]
-    return HUB_SOURCE_PREFIX + ":".join(parts)
+    return hub_source(hub_id, (values["hub_config"] or "").strip(), (values["hub_split"] or "").strip())
 
 
-def data_config(settings: AppSettings, *widget_values) -> DataConfig:
-    """The DataConfig the widgets describe, checked; raises UserError with every problem."""
-    v = dict(zip(FIELDS, widget_values))
+def data_config(settings: AppSettings, v: dict) -> DataConfig:
+    """The DataConfig the widgets' values (by name) describe, checked; raises UserError with every problem."""
     cfg = DataConfig(
         source=_source(v, settings), streaming=v["mode"] == "streaming", text_column=v["text_column"] or "",
         join_columns=list(v["join_columns"] or []), text_unit=v["text_unit"] or "auto",
@@ -88,17 +90,17 @@ def _with_data(config: dict, cfg: DataConfig) -> dict:
     return config
 
 
-def _store(settings: AppSettings, config: dict, *widget_values):
+def _store(settings: AppSettings, config: dict, values: dict):
     """Keep the shared configuration in step with the widgets (silently while they are half filled in)."""
     try:
-        updated = _with_data(config, data_config(settings, *widget_values))
+        updated = _with_data(config, data_config(settings, values))
     except UserError:
         return gr.skip(), gr.skip()
     return updated, updated["data"]
 
 
 # ---------------------------------------------------------------------------------------------
-# Event handlers: thin wrappers around clm_gui.data, clm_gui.profiling and clm_gui.uploads.
+# Event handlers: thin wrappers around clm_gui.data.sources, clm_gui.data.profiling and clm_gui.data.uploads.
 
 
 def _fail(message: str) -> str:
@@ -123,9 +125,9 @@ def _data_from(data: dict) -> DataConfig:
     return DataConfig(**{k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__})
 
 
-def widget_values(settings: AppSettings, data: dict) -> list:
-    """The widgets' values (in FIELDS order) that describe a DataConfig: the inverse of data_config, so that
-    a page reloaded, a loaded config.yaml or a quick start shows its data settings here."""
+def widget_values(settings: AppSettings, data: dict) -> dict:
+    """The widgets' values (by name) that describe a DataConfig: the inverse of data_config, so that a page
+    reloaded, a loaded config.yaml or a quick start shows its data settings here."""
     cfg = _data_from(data)
     source, kind = cfg.source, "local"
     hub = parse_hub_source(source) if source.startswith(HUB_SOURCE_PREFIX) else None
@@ -142,9 +144,9 @@ def widget_values(settings: AppSettings, data: dict) -> list:
         "text_column": gr.update(choices=[("auto (detected)", "")] + [(c, c) for c in [cfg.text_column] if c],
                                  value=cfg.text_column),
         "join_columns": gr.update(choices=list(cfg.join_columns), value=list(cfg.join_columns)),
-        **{name: getattr(cfg, name) for name in FIELDS[9:]},
+        **{name: getattr(cfg, name) for name in SAME_AS_CONFIG},
     }
-    return [values[name] for name in FIELDS]
+    return values
 
 
 def _show_config(settings: AppSettings, config: dict, shown: dict | None):
@@ -153,13 +155,13 @@ def _show_config(settings: AppSettings, config: dict, shown: dict | None):
     if not isinstance(data, dict) or data == shown:
         return (*[gr.skip()] * len(FIELDS), gr.skip(), gr.skip(), gr.skip())
     values = widget_values(settings, data)
-    note = (f"Using the uploaded {describe_upload(Path(data['source']))}." if values[0] == "upload"
+    note = (f"Using the uploaded {describe_upload(Path(data['source']))}." if values["kind"] == "upload"
             and Path(data["source"]).is_dir() else gr.skip())
     try:
         recommendation = _recommendation(_data_from(data))
     except UserError:
         recommendation = ""  # the source is gone (an upload cleared away): nothing to recommend from
-    return (*values, data, note, recommendation)
+    return (*[values[name] for name in FIELDS], data, note, recommendation)
 
 
 def import_for_visitor(settings: AppSettings, visitor: Visitor | None, paths):
@@ -199,10 +201,10 @@ def _recommendation(cfg: DataConfig) -> str:
     return f"**Recommended: {rec['mode']}.** {rec['reason']}"
 
 
-def _preview(settings: AppSettings, config: dict, *widget_values):
+def _preview(settings: AppSettings, config: dict, values: dict):
     """The first rows (read as a stream, so even a huge source previews at once) and the columns."""
     try:
-        cfg = data_config(settings, *widget_values)
+        cfg = data_config(settings, values)
         shown = preview(load_source(dataclasses.replace(cfg, streaming=True)), cfg)
         recommendation = _recommendation(cfg)
     except UserError as exc:
@@ -219,11 +221,11 @@ def _preview(settings: AppSettings, config: dict, *widget_values):
             updated, updated["data"])
 
 
-def _preview_upload(settings: AppSettings, config: dict, *widget_values):
+def _preview_upload(settings: AppSettings, config: dict, values: dict):
     """The preview after an upload; nothing when it failed (its message stays)."""
-    if not dict(zip(FIELDS, widget_values))["uploaded"]:
+    if not values["uploaded"]:
         return (gr.skip(),) * 7
-    return _preview(settings, config, *widget_values)
+    return _preview(settings, config, values)
 
 
 def _tokenizer_for(config: dict):
@@ -231,7 +233,7 @@ def _tokenizer_for(config: dict):
     path = ((config or {}).get("tokenizer") or {}).get("path")
     if not path:
         return None, "Token counts appear once a tokenizer is chosen in the Tokenizer tab."
-    from clm_gui.tokenizer import load_tokenizer
+    from clm_gui.tokenizer.loading import load_tokenizer
 
     try:
         return load_tokenizer(path, add_eos=True), f"Tokens counted with the tokenizer {Path(path).name}."
@@ -239,7 +241,7 @@ def _tokenizer_for(config: dict):
         return None, f"Token counts skipped: {exc}"
 
 
-def _summary_markdown(profile: dict, tokenizer_note: str, label: str) -> str:
+def _summary_markdown(profile: DatasetProfile, tokenizer_note: str, label: str) -> str:
     rows = profile_summary(profile, label)
     table = "\n".join(f"| {label} | {value.replace('|', '/')} |" for label, value in rows if label != "Suggestion")
     tips = [value for label, value in rows if label == "Suggestion"]
@@ -249,10 +251,10 @@ def _summary_markdown(profile: dict, tokenizer_note: str, label: str) -> str:
     return text
 
 
-def _profile(settings: AppSettings, sample, config: dict, *widget_values, request: gr.Request, progress: gr.Progress):
+def _profile(settings: AppSettings, sample, config: dict, values: dict, request: gr.Request, progress: gr.Progress):
     with _CANCELS.task(request.session_hash) as stop:
         try:
-            cfg = data_config(settings, *widget_values)
+            cfg = data_config(settings, values)
             tokenizer, tokenizer_note = _tokenizer_for(config)
             progress(0, desc="Loading the dataset")
             ds = load_source(cfg)
@@ -267,13 +269,13 @@ def _profile(settings: AppSettings, sample, config: dict, *widget_values, reques
         progress(1, desc="Choosing sample prompts from the held-out text")
         prompts = prompts_for(cfg)
     updated = _with_data(config, cfg)
-    done = f"Profiled in {profile['elapsed_s']:.1f} s ({profile['mode']})."
+    done = f"Profiled in {profile.elapsed_s:.1f} s ({profile.mode})."
     if prompts:
         updated["train"] = {**updated.get("train", {}), "sample_prompts": prompts}
         done += (" Sample prompts for training, from the held-out text (the Train tab shows them): "
                  + ", ".join(f"`{p.strip() or repr(p)}`" for p in prompts) + ".")
     return (done, _summary_markdown(profile, tokenizer_note, source_label(settings, cfg.source)),
-            length_histogram(profile), profile, updated, updated["data"])
+            length_histogram(profile), profile.to_dict(), updated, updated["data"])
 
 
 def _cancel(request: gr.Request) -> str:
@@ -348,13 +350,22 @@ def build(ctx: UIContext) -> None:
     summary = gr.Markdown(elem_id="dataset-profile")
     histogram = gr.Plot(label="Document lengths", elem_id="dataset-histogram")
 
-    widgets = [kind, uploaded, local_path, hub_id, hub_config, hub_split, mode, text_column, join_columns, text_unit,
-               drop_empty, drop_duplicates, normalize, min_chars, max_chars, max_documents, eval_fraction]
-    assert len(widgets) == len(FIELDS)
+    form = Form(kind=kind, uploaded=uploaded, local_path=local_path, hub_id=hub_id, hub_config=hub_config,
+                hub_split=hub_split, mode=mode, text_column=text_column, join_columns=join_columns,
+                text_unit=text_unit, drop_empty=drop_empty, drop_duplicates=drop_duplicates,
+                normalize_whitespace=normalize, min_chars=min_chars, max_chars=max_chars,
+                max_documents=max_documents, eval_fraction=eval_fraction)
+    widgets = [form[name] for name in FIELDS]  # the outputs that show a DataConfig, in widget_values' order
 
-    def bound(handler):  # the handlers take the app settings first; Gradio passes only widget values
+    def bound(handler):  # the handlers take the app settings first, then what Gradio passes
         def call(*args, **kwargs):
             return handler(settings, *args, **kwargs)
+        call.__name__ = handler.__name__
+        return call
+
+    def by_name(handler):  # Gradio passes one {component: value} dict; the handler gets the draft and the form
+        def call(given: dict):
+            return handler(settings, given[ctx.config], form.values(given))
         call.__name__ = handler.__name__
         return call
 
@@ -363,21 +374,21 @@ def build(ctx: UIContext) -> None:
     kind.input(_kind_chosen, None, [text_column, join_columns, *stale])
     shown = gr.State(None)  # the data settings as the widgets last showed or stored them
     for widget in widgets:
-        widget.change(bound(_store), [ctx.config, *widgets], [ctx.config, shown])
+        widget.change(by_name(_store), form.inputs(ctx.config), [ctx.config, shown])
     ctx.config.change(bound(_show_config), [ctx.config, shown], [*widgets, shown, status, recommendation],
                       show_progress="hidden")
     preview_outputs = [status, table, text_column, join_columns, recommendation, ctx.config, shown]
     visitors = ctx.visitors
     files.upload(visitors.bind(bound(_upload)), visitors.inputs(files), [uploaded, status, *stale]).then(
-        bound(_preview_upload), [ctx.config, *widgets], preview_outputs)
+        by_name(_preview_upload), form.inputs(ctx.config), preview_outputs)
     delete_uploads_btn.click(visitors.bind(bound(_delete_uploads)), visitors.inputs(), [uploaded, status])
-    preview_button.click(bound(_preview), [ctx.config, *widgets], preview_outputs)
-    def profile(values: dict, request: gr.Request, progress=gr.Progress()):
-        # Inputs given as a set arrive as one {component: value} dict, which leaves Request and Progress
-        # as the positional parameters Gradio knows how to fill in.
-        return _profile(settings, values[sample], values[ctx.config], *(values[w] for w in widgets),
+    preview_button.click(by_name(_preview), form.inputs(ctx.config), preview_outputs)
+
+    def profile(given: dict, request: gr.Request, progress=gr.Progress()):
+        # The one dict leaves Request and Progress as the parameters Gradio knows how to fill in.
+        return _profile(settings, given[sample], given[ctx.config], form.values(given),
                         request=request, progress=progress)
 
-    profile_button.click(profile, {sample, ctx.config, *widgets},
+    profile_button.click(profile, form.inputs(sample, ctx.config),
                          [status, summary, histogram, ctx.profile, ctx.config, shown])
     cancel_button.click(_cancel, None, status)

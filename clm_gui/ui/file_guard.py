@@ -21,7 +21,7 @@ from pathlib import Path
 
 from starlette.responses import PlainTextResponse
 
-from clm_gui.export import EXPORTS_DIR
+from clm_gui.runs.export import EXPORTS_DIR
 
 # Every route that takes a path after "file=" or "file/": /file=..., /gradio_api/file=..., /file/...
 _FILE_ROUTE = re.compile(r"/file[=/](?P<target>.*)$", re.S)

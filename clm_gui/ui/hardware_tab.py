@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from clm_gui import hardware
 from clm_gui.errors import UserError
+from clm_gui.machine import hardware
 from clm_gui.ui.context import UIContext
 
 REFRESH_SECONDS = 2.0

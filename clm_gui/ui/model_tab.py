@@ -7,29 +7,25 @@ import copy
 from dataclasses import asdict, dataclass, fields as dataclass_fields
 
 import gradio as gr
-import plotly.graph_objects as go
 
-from clm_gui import hardware, sizing
-from clm_gui.cadence import EVALUATIONS_PER_RUN, describe
-from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TrainConfig
+from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TokenizerConfig, TrainConfig
+from clm_gui.data.profiling import DatasetProfile
 from clm_gui.errors import UserError
-from clm_gui.units import format_minutes
+from clm_gui.machine import hardware
+from clm_gui.model import sizing
+from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
+from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.form import Form
+from clm_gui.units import format_minutes
 
 CUSTOM = "custom"
 DEVICES = {"This machine (a GPU if there is one)": "auto", "This machine's CPU": "cpu", "A GPU (plan for one)": "cuda"}
-MEMORY_PARTS = [  # (MemoryBreakdown field, label, colour)
-    ("weights", "weights (fp32)", "#1f77b4"), ("weight_copies", "16-bit weight copies", "#aec7e8"),
-    ("gradients", "gradients", "#ff7f0e"), ("optimizer", "AdamW state", "#2ca02c"),
-    ("activations", "activations", "#d62728"), ("logits", "logits and loss", "#9467bd"),
-    ("framework", "framework and allocator reserve", "#7f7f7f"),
-]
-DEFAULT_VOCAB = 8192
 
 
 @dataclass
 class Fields:
-    """The manual fields, in the order of the components that hold them."""
+    """The manual fields, by the names of the form's components that hold them."""
 
     family: str
     n_layer: int
@@ -66,9 +62,6 @@ class Fields:
         return problems
 
 
-FIELD_COUNT = len(dataclass_fields(Fields))  # the handlers get the Fields values first, then the Target values
-
-
 @dataclass
 class Target:
     """Where the plan is for: the device inputs."""
@@ -86,40 +79,22 @@ class Target:
                                        hardware.snapshot(runs_dir))
 
 
-TARGET_COUNT = len(dataclass_fields(Target))
-
 
 def vocab_size(config: dict | None) -> int:
     """The tokenizer's vocabulary size from the shared configuration (the Tokenizer tab sets it)."""
     value = (config or {}).get("tokenizer", {}).get("vocab_size") if isinstance(config, dict) else None
-    return int(value) if isinstance(value, (int, float)) and value > 0 else DEFAULT_VOCAB
+    return int(value) if isinstance(value, (int, float)) and value > 0 else TokenizerConfig().vocab_size
 
 
-def config_fields(config: dict | None) -> list:
-    """The manual fields (in Fields order) and the time budget in minutes, as the shared configuration has
+def config_fields(config: dict | None) -> dict:
+    """The manual fields (by Fields name) and the time budget (`minutes`), as the shared configuration has
     them (a reloaded page, a loaded config.yaml, a quick start); None where it says nothing about one."""
     config = config if isinstance(config, dict) else {}
     model, train = config.get("model") or {}, config.get("train") or {}
-    names = [f.name for f in dataclass_fields(Fields)]
-    values = {name: model.get(name) for name in names}
+    values = {f.name: model.get(f.name) for f in dataclass_fields(Fields)}
     values.update(micro_batch_size=train.get("micro_batch_size"), grad_accum_steps=train.get("grad_accum_steps"),
                   tokens=None if train.get("max_minutes") else train.get("max_tokens"))
-    return [values[name] for name in names] + [train.get("max_minutes") or None]
-
-
-def memory_figure(plan: sizing.Plan) -> go.Figure:
-    """One stacked bar of what the step needs, next to one bar of the memory free on the device."""
-    traces = [go.Bar(name=label, y=["needed"], x=[getattr(plan.memory, name) / sizing.GB], orientation="h",
-                     marker_color=color, hovertemplate=f"{label}: %{{x:.2f}} GB<extra></extra>")
-              for name, label, color in MEMORY_PARTS if getattr(plan.memory, name) > 0]
-    traces.append(go.Bar(name="free on the device", y=["free"], x=[plan.memory_available / sizing.GB],
-                         orientation="h", marker_color="#bcbd22" if plan.fits else "#e377c2",
-                         hovertemplate="free: %{x:.2f} GB<extra></extra>"))
-    title = (f"Peak memory per device: {plan.memory.total / sizing.GB:.2f} GB needed, "
-             f"{plan.memory_available / sizing.GB:.1f} GB free (estimate)")
-    return go.Figure(traces, layout={"barmode": "stack", "height": 260, "title": {"text": title, "font": {"size": 14}},
-                                     "xaxis": {"title": {"text": "GB"}}, "margin": {"l": 60, "r": 16, "t": 48, "b": 40},
-                                     "legend": {"orientation": "h", "y": -0.35}, "plot_bgcolor": "white"})
+    return {**values, "minutes": train.get("max_minutes") or None}
 
 
 def plan_markdown(plan: sizing.Plan, heading: str) -> str:
@@ -143,8 +118,8 @@ def gpu_fields_visible(device_label: str, snap: hardware.HardwareSnapshot) -> bo
     return DEVICES.get(device_label) == "cuda" or any(not g.error for g in snap.gpus)
 
 
-def _dataset_tokens(profile) -> tuple[int, str]:
-    tokens, how = sizing.dataset_tokens_from_profile(profile)
+def _dataset_tokens(kept_profile) -> tuple[int, str]:
+    tokens, how = sizing.dataset_tokens_from_profile(DatasetProfile.from_dict(kept_profile))
     return tokens or 0, how
 
 
@@ -197,15 +172,18 @@ def build(ctx: UIContext) -> None:
     estimate_text = gr.Markdown(elem_id="model-estimate")
     memory_plot = gr.Plot(label="Memory", elem_id="model-memory-plot")
 
-    field_inputs = [family, n_layer, n_embd, n_head, n_kv_head, intermediate, context, checkpointing, micro_batch,
-                    grad_accum, tokens, dropout]  # the order of Fields
-    target_inputs = [device, gpu_memory, gpu_model, gpu_count, minutes, dataset_tokens]  # the order of Target
-    assert len(field_inputs) == FIELD_COUNT and len(target_inputs) == TARGET_COUNT
+    field_form = Form(family=family, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_kv_head=n_kv_head,
+                      intermediate_size=intermediate, context_length=context, gradient_checkpointing=checkpointing,
+                      micro_batch_size=micro_batch, grad_accum_steps=grad_accum, tokens=tokens, dropout=dropout)
+    target_form = Form(device=device, gpu_memory_gb=gpu_memory, gpu_model=gpu_model, gpu_count=gpu_count,
+                       minutes=minutes, dataset_tokens=dataset_tokens)
+    planned = field_form.inputs() | target_form.inputs(ctx.config)  # what an estimate and Apply read
 
-    def estimate(*values):
-        fields = Fields(*values[:FIELD_COUNT])
-        target = Target(*values[FIELD_COUNT:FIELD_COUNT + TARGET_COUNT])
-        config = values[FIELD_COUNT + TARGET_COUNT]
+    def read(given: dict) -> tuple[Fields, Target]:
+        return Fields(**field_form.values(given)), Target(**target_form.values(given))
+
+    def estimate(given: dict):
+        (fields, target), config = read(given), given[ctx.config]
         problems = fields.problems()
         if problems:
             return "**Fix these settings first:**\n" + "\n".join(f"- {p}" for p in problems), None
@@ -216,9 +194,9 @@ def build(ctx: UIContext) -> None:
         plan = sizing.estimate(fields.model(), vocab_size(config), spec, fields.micro_batch_size,
                                fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
         heading = f"Estimate for these settings on {spec.count} × {spec.name} ({spec.precision})"
-        return plan_markdown(plan, heading), memory_figure(plan)
+        return plan_markdown(plan, heading), plots.memory_figure(plan)
 
-    gr.on(triggers=None, fn=estimate, inputs=field_inputs + target_inputs + [ctx.config],
+    gr.on(triggers=None, fn=estimate, inputs=planned,
           outputs=[estimate_text, memory_plot], show_progress="hidden")
 
     def from_profile(profile):
@@ -245,17 +223,20 @@ def build(ctx: UIContext) -> None:
         values = config_fields(config)
         if values == shown:
             return [gr.skip()] * (len(values) + 1)
-        return [v if v is not None else gr.skip() for v in values] + [values]
+        return [v if v is not None else gr.skip() for v in values.values()] + [values]
 
     shown = gr.State(config_fields(RunConfig().to_dict()))
-    ctx.config.change(show_config, inputs=[ctx.config, shown], outputs=[*field_inputs, minutes, shown],
+    shown_fields = [field_form[name] if name in field_form.components else target_form[name]
+                    for name in config_fields(None)]  # the outputs of show_config, in config_fields' order
+    ctx.config.change(show_config, inputs=[ctx.config, shown], outputs=[*shown_fields, shown],
                       show_progress="hidden")
 
     device.change(lambda label: gr.update(visible=gpu_fields_visible(label, snap)), inputs=device, outputs=gpu_row,
                   show_progress="hidden")
 
-    def run_recommendation(fam, config, profile, *target_values):
-        target = Target(*target_values)
+    def run_recommendation(given: dict):
+        fam, config = given[family], given[ctx.config]
+        target, profile = Target(**target_form.values(given)), DatasetProfile.from_dict(given[ctx.profile])
         try:
             request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir),
                                          hours=float(target.minutes or 0) / 60,
@@ -272,10 +253,11 @@ def build(ctx: UIContext) -> None:
 
     recommended = [recommendation, preset, n_layer, n_embd, n_head, n_kv_head, intermediate, context, checkpointing,
                    micro_batch, grad_accum, tokens, dropout]  # the order run_recommendation returns
-    recommend.click(run_recommendation, inputs=[family, ctx.config, ctx.profile] + target_inputs, outputs=recommended)
+    recommend.click(run_recommendation, inputs=target_form.inputs(family, ctx.config, ctx.profile),
+                    outputs=recommended)
 
-    def apply_fields(config, *values):
-        fields, target = Fields(*values[:FIELD_COUNT]), Target(*values[FIELD_COUNT:])
+    def apply_fields(given: dict):
+        (fields, target), config = read(given), given[ctx.config]
         problems = fields.problems()
         if problems:
             return config, "**Not applied:** " + " ".join(problems)
@@ -286,7 +268,7 @@ def build(ctx: UIContext) -> None:
         updated = apply_to_config(config, fields, spec, float(target.minutes or 0), int(target.dataset_tokens or 0))
         return updated, applied_markdown(fields, updated["train"])
 
-    apply.click(apply_fields, inputs=[ctx.config] + field_inputs + target_inputs, outputs=[ctx.config, applied])
+    apply.click(apply_fields, inputs=planned, outputs=[ctx.config, applied])
 
 
 def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, minutes: float = 0.0,

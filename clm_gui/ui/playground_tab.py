@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,18 +10,18 @@ import torch
 
 from clm_gui.config import load_config
 from clm_gui.errors import UserError
-from clm_gui.evaluation import score_texts
-from clm_gui.export import push_to_hub, zip_final
-from clm_gui.generate import SamplingSettings, generate_stream, load_for_generation
-from clm_gui.model_card import CARD_FILE, PLOT_FILE
-from clm_gui.monitor import model_choices, read_samples
-from clm_gui.ownership import check_control, control_refusal, may_control
-from clm_gui.runs import RunDir, list_runs, open_run
+from clm_gui.hosting.ownership import check_control, control_refusal, may_control
+from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_generation
+from clm_gui.runs.export import push_to_hub, zip_final
+from clm_gui.runs.folder import RunDir, list_runs, open_run
+from clm_gui.runs.model_card import read_model_card
+from clm_gui.runs.monitor import model_choices, read_samples
+from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.form import Form
 from clm_gui.ui.progress import quiet_events
 
 NONE = ""  # "compare with: nothing"
-_FRONT_MATTER = re.compile(r"^---\n.*?\n---\n", re.S)
 
 
 def runs_with_models(runs_dir: Path) -> list[str]:
@@ -54,7 +53,7 @@ def load_model(folder: Path):
 
 
 def run_prompts(run: RunDir) -> list[str]:
-    """The prompts the run sampled from during training (by default its data's own, see clm_gui.prompts):
+    """The prompts the run sampled from during training (by default its data's own, see clm_gui.data.prompts):
     those of its latest samples, else its configuration's."""
     samples = read_samples(run)
     if samples:
@@ -67,13 +66,8 @@ def run_prompts(run: RunDir) -> list[str]:
 
 def card_parts(run: RunDir) -> tuple[str, str]:
     """(card markdown without front matter and image, the loss plot SVG) of a run's final model."""
-    card = run.final_dir / CARD_FILE
-    if not card.is_file():
-        return "*The model card is written when the run finishes (final/README.md).*", ""
-    text = _FRONT_MATTER.sub("", card.read_text(encoding="utf-8"))
-    text = re.sub(rf"!\[[^\]]*\]\({re.escape(PLOT_FILE)}\)\n?", "", text)
-    plot = run.final_dir / PLOT_FILE
-    return text, plot.read_text(encoding="utf-8") if plot.is_file() else ""
+    return read_model_card(run.final_dir) or (
+        "*The model card is written when the run finishes (final/README.md).*", "")
 
 
 def build(ctx: UIContext) -> None:
@@ -154,37 +148,43 @@ def build(ctx: UIContext) -> None:
                         outputs=prompt, **quiet)
 
     # --- generation -------------------------------------------------------------------------------
-    def settings_from(temp, k, p, n, s) -> SamplingSettings:
-        return SamplingSettings(max_new_tokens=int(n), temperature=float(temp), top_k=int(k), top_p=float(p),
-                                seed=int(s) if s else None)
+    asked = Form(run_id=run_pick, label_a=model_a, label_b=model_b, text=prompt, temperature=temperature,
+                 top_k=top_k, top_p=top_p, max_new_tokens=max_new, seed=seed)
+
+    def settings_from(v: dict) -> SamplingSettings:
+        return SamplingSettings(max_new_tokens=int(v["max_new_tokens"]), temperature=float(v["temperature"]),
+                                top_k=int(v["top_k"]), top_p=float(v["top_p"]),
+                                seed=int(v["seed"]) if v["seed"] else None)
 
     def stream(run_id, label, text, settings):
         model, tokenizer = load_model(model_folder(runs_dir, run_id, label))
         yield from generate_stream(model, tokenizer, text, settings)
 
-    def generate_one(run_id, label, text, temp, k, p, n, s):
+    def generate_one(given: dict):
+        v = asked.values(given)
         try:
-            for out in stream(run_id, label, text, settings_from(temp, k, p, n, s)):
+            for out in stream(v["run_id"], v["label_a"], v["text"], settings_from(v)):
                 yield out, gr.update(visible=False)
         except UserError as exc:
             gr.Warning(str(exc))
 
-    def compare(run_id, label_a, label_b, text, temp, k, p, n, s):
+    def compare(given: dict):
+        v = asked.values(given)
+        run_id, label_b, text = v["run_id"], v["label_b"], v["text"]
         try:
             if not label_b:
                 raise UserError("Pick a second model under 'Compare with'.")
-            settings = settings_from(temp, k, p, n, s)
+            settings = settings_from(v)
             first = ""
-            for first in stream(run_id, label_a, text, settings):
+            for first in stream(run_id, v["label_a"], text, settings):
                 yield first, gr.update(visible=True, value="", label=f"Output ({label_b})")
             for second in stream(run_id, label_b, text, settings):
                 yield first, gr.update(visible=True, value=second, label=f"Output ({label_b})")
         except UserError as exc:
             gr.Warning(str(exc))
 
-    sampling = [temperature, top_k, top_p, max_new, seed]
-    generate_btn.click(generate_one, inputs=[run_pick, model_a, prompt, *sampling], outputs=[out_a, out_b])
-    compare_btn.click(compare, inputs=[run_pick, model_a, model_b, prompt, *sampling], outputs=[out_a, out_b])
+    generate_btn.click(generate_one, inputs=asked.inputs(), outputs=[out_a, out_b])
+    compare_btn.click(compare, inputs=asked.inputs(), outputs=[out_a, out_b])
 
     # --- scoring ----------------------------------------------------------------------------------
     def score(run_id, label, text):

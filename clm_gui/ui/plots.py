@@ -1,4 +1,6 @@
-"""Plotly figures: pure functions from library data (metric records, profiles) to figures."""
+"""Plotly figures: pure functions from library data (metric records, profiles, plans, tokenizer reports) to
+figures. Every chart of the page is drawn here; the model card's loss plot, which must render where no
+JavaScript runs, is an SVG that runs/model_card.py writes (docs/architecture.md, "Charts")."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ import json
 import textwrap
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from clm_gui.monitor import best_eval, downsample, ema, series
+from clm_gui.data.profiling import DatasetProfile
+from clm_gui.model import sizing
+from clm_gui.runs.monitor import best_eval, downsample, ema, series
 
 TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
 
@@ -138,7 +143,7 @@ COMPARE_X_TITLES = {"steps": "step", "tokens": "training tokens", "minutes": "mi
 
 def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
     """Several runs' held-out curves (compare.curves) on one chart, each run's lowest point starred."""
-    from clm_gui.compare import METRICS
+    from clm_gui.runs.compare import METRICS
 
     title = METRICS[metric].capitalize()
     if not curves:
@@ -156,12 +161,12 @@ def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
                  margin={"l": 56, "r": 16, "t": 40, "b": 90})
 
 
-def length_histogram(profile: dict) -> go.Figure:
+def length_histogram(profile: DatasetProfile) -> go.Figure:
     """Documents by length (tokens when a tokenizer was used, else characters), in logarithmic bins."""
-    tokens = profile.get("token_histogram")
-    histogram = tokens or profile["histogram"]
-    stats = profile["tokens_per_document" if tokens else "chars_per_document"]
-    scope = f"{profile['kept_in_sample']:,} documents" + (" of the sample" if profile["estimated"] else "")
+    tokens = profile.token_histogram
+    histogram = tokens or profile.histogram
+    stats = profile.tokens_per_document if tokens else profile.chars_per_document
+    scope = f"{profile.kept_in_sample:,} documents" + (" of the sample" if profile.estimated else "")
     fig = _figure(f"{histogram['unit'].capitalize()} per document ({scope}; median {stats['median']:,.0f}, "
                   f"p95 {stats['p95']:,.0f})", "documents", x_title=f"{histogram['unit']} per document")
     edges = histogram["edges"]
@@ -170,4 +175,39 @@ def length_histogram(profile: dict) -> go.Figure:
                 hovertemplate="%{x}: %{y:,} documents<extra></extra>")
     fig.update_xaxes(type="category", tickangle=-45)
     fig.update_layout(height=320, showlegend=False, margin={"l": 56, "r": 16, "t": 40, "b": 80})
+    return fig
+
+
+MEMORY_PARTS = [  # (MemoryBreakdown field, label, colour)
+    ("weights", "weights (fp32)", "#1f77b4"), ("weight_copies", "16-bit weight copies", "#aec7e8"),
+    ("gradients", "gradients", "#ff7f0e"), ("optimizer", "AdamW state", "#2ca02c"),
+    ("activations", "activations", "#d62728"), ("logits", "logits and loss", "#9467bd"),
+    ("framework", "framework and allocator reserve", "#7f7f7f"),
+]
+
+
+def memory_figure(plan: sizing.Plan) -> go.Figure:
+    """One stacked bar of what the step needs, next to one bar of the memory free on the device."""
+    traces = [go.Bar(name=label, y=["needed"], x=[getattr(plan.memory, name) / sizing.GB], orientation="h",
+                     marker_color=color, hovertemplate=f"{label}: %{{x:.2f}} GB<extra></extra>")
+              for name, label, color in MEMORY_PARTS if getattr(plan.memory, name) > 0]
+    traces.append(go.Bar(name="free on the device", y=["free"], x=[plan.memory_available / sizing.GB],
+                         orientation="h", marker_color="#bcbd22" if plan.fits else "#e377c2",
+                         hovertemplate="free: %{x:.2f} GB<extra></extra>"))
+    title = (f"Peak memory per device: {plan.memory.total / sizing.GB:.2f} GB needed, "
+             f"{plan.memory_available / sizing.GB:.1f} GB free (estimate)")
+    return go.Figure(traces, layout={"barmode": "stack", "height": 260, "title": {"text": title, "font": {"size": 14}},
+                                     "xaxis": {"title": {"text": "GB"}}, "margin": {"l": 60, "r": 16, "t": 48, "b": 40},
+                                     "legend": {"orientation": "h", "y": -0.35}, "plot_bgcolor": "white"})
+
+
+def tokenizer_comparison(reports: list, metrics: list) -> go.Figure:
+    """One bar chart per measure (`metrics`: attribute, title, display scale), a bar per tokenizer."""
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[title for _, title, _ in metrics])
+    for col, (attr, _, scale) in enumerate(metrics, start=1):
+        fig.add_trace(go.Bar(x=[r.name for r in reports], y=[getattr(r, attr) * scale for r in reports],
+                             marker_color=[f"hsl({40 + 70 * i}, 60%, 55%)" for i in range(len(reports))],
+                             showlegend=False), row=1, col=col)
+    fig.update_layout(height=300, template="plotly_white", margin={"l": 40, "r": 16, "t": 48, "b": 40})
+    fig.update_yaxes(rangemode="tozero")
     return fig

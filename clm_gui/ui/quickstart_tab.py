@@ -1,6 +1,6 @@
 """The Quick start tab: a dataset and a time budget; every recommendation accepted; training starts.
 
-The demo path. It calls the library's quick start (`clm_gui.quickstart.plan_quickstart`, the same as
+The demo path. It calls the library's quick start (`clm_gui.jobs.quickstart.plan_quickstart`, the same as
 `python -m clm_gui quickstart`), puts the configuration it made into the shared draft, so that every tab
 shows the choices, and starts the run the Train tab then follows. The other tabs are the expert path.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 import html
 import gradio as gr
 
+from clm_gui.data.uploads import DATA_SUFFIXES
 from clm_gui.errors import UserError
-from clm_gui.jobs import manager_for
-from clm_gui.units import format_minutes
-from clm_gui.quickstart import QuickstartPlan, plan_quickstart
+from clm_gui.jobs.manager import manager_for
+from clm_gui.jobs.quickstart import QuickstartPlan, plan_quickstart
 from clm_gui.security import policy_for
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.dataset_tab import import_for_visitor, source_label
-from clm_gui.uploads import DATA_SUFFIXES
+from clm_gui.units import format_minutes
 
 DEFAULT_MINUTES = 5
 # Where each choice can be changed: (choice step, tab id, tab title)
@@ -101,7 +101,7 @@ def build(ctx: UIContext) -> None:
         shown = choices_html(planned, run.id, source_label(settings, source))
         return (f"Started **{run.id}**: it trains for at most {format_minutes(planned.config.train.max_minutes)} more and "
                 "keeps its best model; then try it in the Playground.", shown, gr.update(visible=True),
-                gr.update(visible=True), planned.config.to_dict(), planned.profile, shown)
+                gr.update(visible=True), planned.config.to_dict(), planned.profile.to_dict(), shown)
 
     def begin_for_visitor(request: gr.Request, oauth: gr.OAuthProfile | None, token, kind_now, folder, path,
                           budget, progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress bar

@@ -12,31 +12,23 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
-from clm_gui.data import hub_reachable
+from clm_gui.data.held_out import held_out_texts, stream_documents
+from clm_gui.data.profiling import DatasetProfile, human_bytes
+from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
-from clm_gui.model import padded_vocab_size
-from clm_gui.profiling import human_bytes
-from clm_gui.runs import slugify
+from clm_gui.model.architecture import padded_vocab_size
+from clm_gui.runs.folder import slugify
 from clm_gui.security import AccessPolicy
-from clm_gui.tokenizer import (
-    HUB_TOKENIZERS,
-    MissingEosToken,
-    compare_tokenizers,
-    held_out_texts,
-    list_local_tokenizers,
-    load_tokenizer,
-    recommend_tokenizer,
-    save_tokenizer,
-    saved_tokenizers_dir,
-    stream_documents,
-    token_boundaries,
-    train_tokenizer,
-)
+from clm_gui.tokenizer.loading import (MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer,
+                                       saved_tokenizers_dir)
+from clm_gui.tokenizer.quality import compare_tokenizers, token_boundaries
+from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
+from clm_gui.tokenizer.training import train_tokenizer
+from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.form import Form
 from clm_gui.ui.progress import SessionCancels
 
 SAMPLE_CHARS = 600  # of the first held-out document, shown with its token boundaries
@@ -75,16 +67,17 @@ def _held_out(data_json: str) -> tuple[str, ...]:
     return tuple(held_out_texts(DataConfig(**json.loads(data_json)), max_bytes=EVAL_BYTES))
 
 
-def _recommendation(profile):
-    return recommend_tokenizer(profile if isinstance(profile, dict) else None, online=hub_reachable())
+def _recommendation(profile: DatasetProfile | None):
+    return recommend_tokenizer(profile, online=hub_reachable())
 
 
-def _recommendation_markdown(profile, config=None) -> str:
+def _recommendation_markdown(kept_profile, config=None) -> str:
+    profile = DatasetProfile.from_dict(kept_profile)
     source = ((config or {}).get("data") or {}).get("source", "demo")
-    if not isinstance(profile, dict) and source != "demo":
+    if profile is None and source != "demo":
         return "**Profile the dataset** (Dataset tab) for a recommendation made from it."
     rec = _recommendation(profile)
-    basis = "the dataset profile" if isinstance(profile, dict) else "the demo corpus (no dataset profiled yet)"
+    basis = "the dataset profile" if profile else "the demo corpus (no dataset profiled yet)"
     if rec.action == "pretrained":
         what = f"reuse **{rec.hub_id}**"
     else:
@@ -135,16 +128,20 @@ def _progress_reporter(progress: gr.Progress, total: int | None):
     return report
 
 
-def _train(algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, config, profile, session, compared,
-           app: dict, request: gr.Request, progress=gr.Progress()):
-    """Train on the dataset's training split, save under runs/.tokenizers/NAME, and use it."""
-    settings = {"algorithm": algorithm, "vocab_size": int(vocab_size or 0), "min_frequency": int(min_frequency or 0),
-                "sample_documents": int(sample or 0), "lowercase": bool(lowercase), "nfkc": bool(nfkc)}
-    documents = (profile or {}).get("documents") if isinstance(profile, dict) else None
+def _train(values: dict, request: gr.Request, progress: gr.Progress):
+    """Train on the dataset's training split, save under runs/.tokenizers/NAME, and use it. `values`: the
+    training settings (TRAINING_FIELDS) and name, config, profile, session, compared and app, by name."""
+    v = values
+    settings = {"algorithm": v["algorithm"], "vocab_size": int(v["vocab_size"] or 0),
+                "min_frequency": int(v["min_frequency"] or 0), "sample_documents": int(v["sample_documents"] or 0),
+                "lowercase": bool(v["lowercase"]), "nfkc": bool(v["nfkc"])}
+    config, session, compared, app, name = v["config"], v["session"], v["compared"], v["app"], v["name"]
+    profile = DatasetProfile.from_dict(v["profile"])
+    documents = profile.documents if profile else None
     with _CANCELS.task(request.session_hash) as stop:
         try:
             cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
-            total = cfg.sample_documents or (documents if isinstance(documents, int) else None)
+            total = cfg.sample_documents or documents
             tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
                                   on_progress=_progress_reporter(progress, total), should_stop=stop.is_set)
         except UserError as exc:
@@ -221,24 +218,13 @@ def _compare(compared, in_use, session, config):
     shown = in_use if in_use in tokenizers else names[-1]
     caption = (f"Held-out text: {reports[0].documents:,} document(s), {human_bytes(reports[0].bytes)}. "
                f"Token boundaries below: **{shown}**.")
-    return (_table(reports), _figure(reports), _highlighted(tokenizers[shown], texts[0][:SAMPLE_CHARS]), caption)
+    return (_table(reports), plots.tokenizer_comparison(reports, METRICS), _highlighted(tokenizers[shown], texts[0][:SAMPLE_CHARS]), caption)
 
 
 def _table(reports) -> pd.DataFrame:
     rows = [{"Tokenizer": r.name, "Vocabulary": r.vocab_size,
              **{title: round(getattr(r, attr) * scale, 3) for attr, title, scale in METRICS}} for r in reports]
     return pd.DataFrame(rows)
-
-
-def _figure(reports) -> go.Figure:
-    fig = make_subplots(rows=1, cols=len(METRICS), subplot_titles=[title for _, title, _ in METRICS])
-    for col, (attr, _, scale) in enumerate(METRICS, start=1):
-        fig.add_trace(go.Bar(x=[r.name for r in reports], y=[getattr(r, attr) * scale for r in reports],
-                             marker_color=[f"hsl({40 + 70 * i}, 60%, 55%)" for i in range(len(reports))],
-                             showlegend=False), row=1, col=col)
-    fig.update_layout(height=300, template="plotly_white", margin={"l": 40, "r": 16, "t": 48, "b": 40})
-    fig.update_yaxes(rangemode="tozero")
-    return fig
 
 
 def _highlighted(tok, text: str) -> list[tuple[str, str | None]]:
@@ -257,9 +243,9 @@ def _compare_added(added, *compare_inputs):
     return _compare(*compare_inputs) if added else (gr.skip(),) * 4
 
 
-def _apply_recommendation(profile):
+def _apply_recommendation(kept_profile):
     """Fill in what the recommendation says: the Hub id to load, or (also offline) the training settings."""
-    rec = _recommendation(profile)
+    rec = _recommendation(DatasetProfile.from_dict(kept_profile))
     if rec.action == "pretrained":
         return (rec.algorithm, rec.vocab_size, gr.update(value=rec.hub_id),
                 f"Filled in **{rec.hub_id}**: press **Load tokenizer**.")
@@ -276,15 +262,15 @@ def _show_config(config, shown, session, compared):
     section = (config or {}).get("tokenizer") if isinstance(config, dict) else None
     if not isinstance(section, dict) or section == shown:
         return (gr.skip(),) * (len(TRAINING_FIELDS) + 5)
-    values = [section.get(name, getattr(TokenizerConfig(), name)) for name in TRAINING_FIELDS]
+    values = {name: section.get(name, getattr(TokenizerConfig(), name)) for name in TRAINING_FIELDS}
     if not section.get("path"):
-        return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
-    values[TRAINING_FIELDS.index("vocab_size")] = gr.skip()  # the chosen tokenizer's size, not one to train
+        return (*values.values(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+    values["vocab_size"] = gr.skip()  # the chosen tokenizer's size, not one to train
     if any(e["path"] == section["path"] for e in session or []):  # this tab trained or loaded it: all shown
-        return (*values, gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
+        return (*values.values(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), section)
     entry = {"name": Path(section["path"]).name, "path": section["path"], "vocab_size": section["vocab_size"]}
     session = _remember(session, entry)
-    return (*values, _in_use_note(entry), session, *_after_adding(session, entry, compared), section)
+    return (*values.values(), _in_use_note(entry), session, *_after_adding(session, entry, compared), section)
 
 
 def _algorithm_changed(algorithm):
@@ -339,13 +325,20 @@ def build(ctx: UIContext) -> None:
     boundaries = gr.HighlightedText(label="Token boundaries", color_map=BOUNDARY_COLORS, show_legend=False,
                                     show_inline_category=False, elem_id="tokenizer-boundaries")
 
+    settings = Form(algorithm=algorithm, vocab_size=vocab_size, min_frequency=min_frequency, sample_documents=sample,
+                    lowercase=lowercase, nfkc=nfkc)  # TRAINING_FIELDS
+    training = Form(**settings.components, name=name, config=ctx.config, profile=ctx.profile, session=session,
+                    compared=compared, app=app)
+
+    def train_by_name(given: dict, request: gr.Request, progress=gr.Progress()):
+        return _train(training.values(given), request, progress)
+
+    train_by_name.__name__ = "_train"  # the endpoint keeps the handler's name
     compare_outputs = [table, plot, boundaries, caption]
     compare_inputs = [compared, in_use, session, ctx.config]
     added = gr.State(None)  # the name of the tokenizer the last train or load added; None when it failed
     train.click(
-        _train, show_progress="full",
-        inputs=[algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, name, ctx.config, ctx.profile, session,
-                compared, app],
+        train_by_name, show_progress="full", inputs=training.inputs(),
         outputs=[status, ctx.config, session, compared, in_use, choice, added],
     ).then(_compare_added, [added, *compare_inputs], compare_outputs)
     cancel.click(_cancel, None, status)
@@ -359,5 +352,5 @@ def build(ctx: UIContext) -> None:
     ctx.profile.change(_recommendation_markdown, [ctx.profile, ctx.config], recommendation)
     shown = gr.State(dataclasses.asdict(defaults))  # the tokenizer settings as this tab last showed them
     ctx.config.change(_show_config, [ctx.config, shown, session, compared],
-                      [algorithm, vocab_size, min_frequency, sample, lowercase, nfkc, status, session, compared, in_use,
-                       shown], show_progress="hidden")
+                      [*(settings[name] for name in TRAINING_FIELDS), status, session, compared, in_use, shown],
+                      show_progress="hidden")

@@ -20,21 +20,23 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from clm_gui import compare as compare_lib
-from clm_gui.compare import X_AXES
+from clm_gui.runs import compare as compare_lib
+from clm_gui.runs.compare import X_AXES
 from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig,
                             config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
-from clm_gui.jobs import JobManager, manager_for
-from clm_gui.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
-                             passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
-from clm_gui.ownership import Visitor, check_control, control_refusal, may_control
-from clm_gui.runs import STOP_FILE, RunDir, list_runs, open_run
-from clm_gui.units import format_duration, format_minutes
+from clm_gui.jobs.manager import JobManager, manager_for
+from clm_gui.jobs.preparation import resume_overrides
+from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
+                                  passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
+from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
+from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.security import policy_for
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.form import Form
 from clm_gui.ui.progress import quiet_events
+from clm_gui.units import format_duration, format_minutes
 
 POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
@@ -51,7 +53,7 @@ class Setting:
     info: str = ""
 
 
-# Shown four to a row, in this order; values travel by this order too (merged_config, field_updates, Start).
+# Shown four to a row, in this order; values travel by key (FORM: merged_config, field_updates, Start).
 SETTINGS = [
     Setting("learning_rate", "Learning rate", float, "3e-4 to 1e-3 is typical; tiny models take more"),
     Setting("schedule", "Schedule", SCHEDULES, "after warm-up"),
@@ -80,6 +82,7 @@ SETTINGS = [
             "one per line; empty: the opening words of held-out text (the Dataset tab's Profile shows them); "
             "\\n: a line break"),
 ]
+FORM = ("name", *(s.key for s in SETTINGS))  # the tab's fields by name: the run name, then train.*
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
 COMPARED = ("eval_loss", "eval_bpb")  # the comparison's two charts
 RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
@@ -142,23 +145,24 @@ def _component(setting: Setting, value):
 # The configuration: the shared draft (ctx.config) plus this tab's fields.
 
 
-def merged_config(config: dict, name: str, *values) -> dict:
-    """The shared draft with this tab's run name and training settings written into it."""
-    train = {**config.get("train", {}), **{s.key: typed_value(s, v) for s, v in zip(SETTINGS, values)}}
-    return {**config, "name": name or "", "train": train}
+def merged_config(config: dict, values: dict) -> dict:
+    """The shared draft with this tab's run name and training settings (`values`, by FORM name) written in."""
+    train = {**config.get("train", {}), **{s.key: typed_value(s, values[s.key]) for s in SETTINGS}}
+    return {**config, "name": values["name"] or "", "train": train}
 
 
-def field_updates(config: dict, shown: dict, current: list) -> list:
+def field_updates(config: dict, shown: dict, current: dict) -> list:
     """New values for the run name and the training fields: only those whose value in the draft changed
     since the page last showed it. Comparing with the fields' own values instead would undo typing: an
     edit in one field updates the draft, and by the time that update comes back the user may be typing in
     the next field, whose value the draft does not have yet."""
 
-    def values(cfg: dict) -> list:
-        return [cfg.get("name", "")] + [shown_value(s, cfg.get("train", {}).get(s.key)) for s in SETTINGS]
+    def values(cfg: dict) -> dict:
+        train = cfg.get("train", {})
+        return {"name": cfg.get("name", ""), **{s.key: shown_value(s, train.get(s.key)) for s in SETTINGS}}
 
-    return [w if w != before and w != now else gr.skip()
-            for w, before, now in zip(values(config), values(shown), current)]
+    wanted, before = values(config), values(shown)
+    return [wanted[n] if wanted[n] != before[n] and wanted[n] != current[n] else gr.skip() for n in FORM]
 
 
 def draft_problems(config: dict) -> tuple[RunConfig | None, list[str]]:
@@ -484,21 +488,27 @@ def build(ctx: UIContext) -> None:
     timer = gr.Timer(POLL_SECONDS)
     quiet = quiet_events()
 
+    form = Form(name=name, **{s.key: field for s, field in zip(SETTINGS, fields)})
+    form_fields = [form[n] for n in FORM]  # the outputs that show the draft, in field_updates' order
+
     # --- the draft configuration, shared with the other tabs -------------------------------------
-    def prefill(config, shown, name_now, *values):
+    shown = gr.State(None)  # the draft as this page last showed it
+
+    def prefill(given: dict):
         """Show the shared draft's values where they changed since this page last showed it."""
-        merged = config or draft
-        updates = field_updates(merged, shown or draft, [name_now, *values])
+        merged = given[ctx.config] or draft
+        updates = field_updates(merged, given[shown] or draft, form.values(given))
         cfg = draft_problems(merged)[0]
         if cfg is None or hosted:  # unreadable: keep the last readable config.yaml; hosted: none is offered
             return (*updates, validation_markdown(merged), gr.skip(), gr.skip(), merged)
         return (*updates, validation_markdown(merged), cfg.to_yaml(), draft_file(runs_dir, cfg.to_yaml()), merged)
 
-    shown = gr.State(None)  # the draft as this page last showed it
-    gr.on([ctx.config.change], prefill, inputs=[ctx.config, shown, name, *fields],
-          outputs=[name, *fields, validation, draft_yaml, draft_download, shown], **quiet)
-    gr.on([c.input for c in (name, *fields)], merged_config, inputs=[ctx.config, name, *fields],
-          outputs=ctx.config, **quiet)
+    def store_draft(given: dict):
+        return merged_config(given[ctx.config], form.values(given))
+
+    gr.on([ctx.config.change], prefill, inputs=form.inputs(ctx.config, shown),
+          outputs=[*form_fields, validation, draft_yaml, draft_download, shown], **quiet)
+    gr.on([c.input for c in form_fields], store_draft, inputs=form.inputs(ctx.config), outputs=ctx.config, **quiet)
 
     def load_yaml(file):
         """A whole configuration from a file: it becomes the shared draft (all tabs see it)."""
@@ -512,9 +522,10 @@ def build(ctx: UIContext) -> None:
     upload.upload(load_yaml, inputs=upload, outputs=[ctx.config, action])
 
     # --- start, stop, resume ----------------------------------------------------------------------
-    def start(visitor, config, name_now, *values):
+    def start(visitor, given: dict):
         try:
-            cfg = policy.check_config(config_from_dict(merged_config(config or draft, name_now, *values)))
+            merged = merged_config(given[ctx.config] or draft, form.values(given))
+            cfg = policy.check_config(config_from_dict(merged))
             run = manager.start(cfg, by=visitor, quotas=ctx.settings.quotas)
         except UserError as exc:
             message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
@@ -532,8 +543,7 @@ def build(ctx: UIContext) -> None:
 
     def resume(visitor, run_id, until):
         try:
-            saved = run_config(open_run(runs_dir, run_id)).train.max_steps if run_id else None
-            longer = [f"train.max_steps={int(until)}"] if until and until != saved else []
+            longer = resume_overrides(run_config(open_run(runs_dir, run_id)), until) if run_id else []
             run = manager.resume(run_id, longer, by=visitor)
         except UserError as exc:
             gr.Warning(str(exc))
@@ -554,7 +564,7 @@ def build(ctx: UIContext) -> None:
         return gr.update(value=LIVE), f"Deleted **{run_id}**.", ""
 
     visitors = ctx.visitors
-    start_btn.click(visitors.bind(start), inputs=visitors.inputs(ctx.config, name, *fields),
+    start_btn.click(visitors.bind_by_name(start), inputs=form.inputs(visitors.token, ctx.config),
                     outputs=[picker, action, timer], concurrency_limit=None)
     stop_btn.click(visitors.bind(stop), inputs=visitors.inputs(), outputs=action, concurrency_limit=None)
     resume_btn.click(visitors.bind(resume), inputs=visitors.inputs(viewed, resume_until),

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from clm_gui.ownership import Visitor, new_browser_token, visitor_for
-from clm_gui.settings import AppSettings
+from clm_gui.hosting.ownership import Visitor, new_browser_token, visitor_for
+from clm_gui.hosting.settings import AppSettings
 
 STORAGE_KEY = "clm-gui-visitor"
 # The page is sent this key to read its own localStorage, so it guards nothing; it only has to stay the
@@ -61,3 +61,13 @@ class Visitors:
 
     def inputs(self, *components) -> list:
         return [self.token, *components]
+
+    def bind_by_name(self, handler: Callable) -> Callable:
+        """`handler(visitor, given)` as a Gradio function whose inputs are a set holding `self.token`: Gradio
+        then passes one {component: value} dict (ui/form.py), handed on whole."""
+
+        def call(given: dict, request: gr.Request, profile: gr.OAuthProfile | None):
+            return handler(self.resolve(request, profile, given[self.token]), given)
+
+        call.__name__ = handler.__name__
+        return call

@@ -1,0 +1,1 @@
+"""Datasets: sources, files and uploads, profiling, and the packed windows the model trains on."""

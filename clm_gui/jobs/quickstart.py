@@ -1,0 +1,159 @@
+"""The default journey, headless: what a user who accepts every recommendation gets.
+
+Profile the data, take the tokenizer recommendation (training it here when it says so, or when the Hub
+is out of reach), plan the model for the device and the time budget, train within that budget, and
+score `final/` on the held-out split in bits per byte. `python -m clm_gui quickstart` prints each choice
+and why; the app's quick start calls the same functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
+from clm_gui.data.prompts import prompts_from
+from clm_gui.errors import UserError
+from clm_gui.model import sizing
+from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
+from clm_gui.units import format_minutes
+
+if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
+    from clm_gui.data.profiling import DatasetProfile
+
+MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
+MAX_EVAL_FRACTION = 0.1
+
+
+@dataclass
+class Choice:
+    step: str  # Data, Tokenizer, Model, Training
+    value: str
+    why: str
+
+
+@dataclass
+class QuickstartPlan:
+    config: RunConfig
+    choices: list[Choice] = field(default_factory=list)
+    plan: sizing.Plan | None = None
+    seconds_spent: float = 0.0  # preparing (profiling, tokenizer training) before training starts
+    profile: DatasetProfile | None = None  # the data's profile the choices were made from
+
+    def to_dict(self) -> dict:
+        return {"choices": [dataclasses.asdict(c) for c in self.choices], "config": self.config.to_dict(),
+                "plan": self.plan.to_dict() if self.plan else None}
+
+
+def eval_fraction_for(n_bytes: float) -> float:
+    """The held-out share: the usual 2%, more on a small corpus so that at least MIN_HELD_OUT_BYTES are."""
+    default = DataConfig().eval_fraction
+    return round(min(MAX_EVAL_FRACTION, max(default, MIN_HELD_OUT_BYTES / max(n_bytes, 1))), 3)
+
+
+def _tokenizer_folder(runs_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:
+    key = hashlib.sha256(repr((dataclasses.astuple(data), dataclasses.astuple(tok))).encode()).hexdigest()[:16]
+    return runs_dir / ".quickstart-tokenizers" / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
+
+
+def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
+                    log: Callable[[str], None] = lambda message: None) -> QuickstartPlan:
+    """Every recommendation for this source and budget, as a RunConfig and the choices that made it."""
+    from clm_gui.data.held_out import held_out_texts
+    from clm_gui.data.profiling import human_bytes, profile_source, recommend_for_source
+    from clm_gui.data.sources import describe_split, hub_reachable
+    from clm_gui.machine.hardware import planner_device
+    from clm_gui.tokenizer.loading import load_tokenizer, save_tokenizer
+    from clm_gui.tokenizer.quality import evaluate_tokenizer
+    from clm_gui.tokenizer.recommendation import recommend_tokenizer
+    from clm_gui.tokenizer.training import train_tokenizer
+
+    if minutes <= 0:
+        raise UserError(f"The time budget must be above 0 minutes (it is {minutes}).")
+    started = time.monotonic()
+    choices: list[Choice] = []
+    cfg = RunConfig(name="quickstart")
+    cfg.data.source = source
+    mode = recommend_for_source(cfg.data)
+    cfg.data.streaming = mode["mode"] == "streaming"
+    cfg.check()
+    log("Profiling the data.")
+    profile = profile_source(cfg.data)
+    cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
+    choices.append(Choice("Data", f"{human_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
+                          f"{mode['reason']} {describe_split(cfg.data)}"))
+
+    rec = recommend_tokenizer(profile, online=hub_reachable())
+    if rec.action == "pretrained":
+        cfg.tokenizer.path = rec.hub_id
+        tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
+        choices.append(Choice("Tokenizer", rec.hub_id, rec.reason))
+    else:
+        cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
+        folder = _tokenizer_folder(runs_dir, cfg.data, cfg.tokenizer)
+        if not (folder / "tokenizer.json").is_file():
+            from clm_gui.data.sources import iter_documents
+
+            log(f"Training a {rec.algorithm} tokenizer of {rec.vocab_size:,} tokens.")
+            save_tokenizer(train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer), folder)
+        cfg.tokenizer.path = str(folder)
+        tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
+        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason))
+    held_out = held_out_texts(cfg.data)
+    bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
+    dataset_tokens = int(profile.bytes * (1 - cfg.data.eval_fraction) / bytes_per_token)
+
+    spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
+    hours = max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600
+    plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
+                                               vocab_size=len(tokenizer)))
+    cfg.model = dataclasses.replace(plan.model)
+    choices.append(Choice("Model", f"{plan.shape}: {plan.n_params / 1e6:,.1f}M parameters, dropout {plan.model.dropout:g}",
+                          f"{dataset_tokens:,} training tokens and {hours * 60:,.1f} minutes on {spec.name}: "
+                          + " ".join(plan.warnings or ["trained compute-optimally within the budget."])))
+    t = cfg.train
+    t.device = device
+    for name, value in sizing.train_settings(plan, round(hours * 60, 2)).items():
+        setattr(t, name, value)
+    t.sample_prompts = prompts_from(held_out)
+    choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
+                          f"most {format_minutes(t.max_minutes)}, learning rate {t.learning_rate:g}, evaluations "
+                          f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)}; sample prompts from the held-out "
+                          f"text: {', '.join(repr(p) for p in t.sample_prompts)}",
+                          f"{plan.epochs:.1f} passes over the data; final/ keeps the best evaluation and the run "
+                          f"stops early after {t.early_stop_patience} evaluations without a new best."))
+    return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started, profile)
+
+
+def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
+                   log: Callable[[str], None] = lambda message: None, on_log=None) -> dict:
+    """Plan, train and score: the choices, the run's status and final/'s held-out bits per byte."""
+    from clm_gui.data.sources import iter_documents
+    from clm_gui.runs.folder import new_run_dir
+    from clm_gui.train.evaluation import evaluate_model
+    from clm_gui.train.run_lock import TrainingLock
+    from clm_gui.train.trainer import train
+
+    planned = plan_quickstart(source, minutes, device, runs_dir, log)
+    with TrainingLock(runs_dir).acquire() as lock:  # one training at a time, however started
+        run = new_run_dir(runs_dir, planned.config)
+        lock.name_run(run.id)
+        log(f"Training in {run.path}.")
+        status = train(planned.config, run, on_log=on_log)
+    result = {**planned.to_dict(), "run_dir": str(run.path), "status": status}
+    if (run.final_dir / "config.json").is_file():
+        score = evaluate_model(run.final_dir, iter_documents(planned.config.data, "eval"),
+                               device="cuda" if _on_gpu(planned.config) else "cpu")
+        result["held_out"] = score.to_dict()
+    return result
+
+
+def _on_gpu(cfg: RunConfig) -> bool:
+    import torch
+
+    return cfg.train.device != "cpu" and torch.cuda.is_available()

@@ -1,0 +1,1 @@
+"""The machine: CPU, memory, disk and GPUs, and the torch devices training runs on."""

@@ -1,0 +1,1 @@
+"""The model: its architecture, its size against the compute, and text generation."""

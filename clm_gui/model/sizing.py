@@ -1,0 +1,652 @@
+"""Model sizing: parameter counts, training FLOPs, memory and time estimates, recommendations.
+
+Everything here is arithmetic on a `ModelConfig` (no torch, no model is built), so the planner answers
+instantly. The formulas are checked against built models (parameter counts, exactly) and against
+measured training steps (memory and throughput, within the errors bench/sizing_accuracy.py reports);
+the measured parts are the named calibration constants below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from clm_gui.config import AUTO, ModelConfig, TrainConfig, tokens_per_step
+from clm_gui.errors import UserError
+from clm_gui.units import format_duration
+
+if TYPE_CHECKING:  # profiling reads datasets with `datasets`: the planner needs only the type
+    from clm_gui.data.profiling import DatasetProfile
+
+GB = 1e9
+COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
+MAX_USEFUL_EPOCHS = 4  # Muennighoff et al. 2023: up to ~4 passes over the data are almost as good as new data
+MIN_OPTIMIZER_STEPS = 200  # the batch is made smaller rather than train in fewer steps than this
+# Data-constrained training: a corpus too small for compute-optimal training is repeated, with dropout,
+# and the best held-out evaluation is kept (early stopping ends the run once it has passed). Repeated data
+# with dropout keeps paying for many passes (Xue et al. 2023), but a model much larger than the corpus
+# memorises it before it generalises. The three constants are fitted on bench/small_data.py
+# (docs/benchmarks.md, "Small data"): the best cell of each corpus size and budget.
+REPEATED_TOKENS_PER_PARAM = 2  # time for this many tokens per parameter: the grid's best evaluations came at 0.15-0.5
+# The largest model worth training on D tokens: PARAMS_AT_A_MILLION_TOKENS x sqrt(D / 1M). Many parameters
+# per token on a tiny corpus (a 10M model on 1M characters is the best-known small recipe), falling
+# towards the compute-optimal 1/20 per token as the data grows to billions of tokens.
+PARAMS_AT_A_MILLION_TOKENS = 50e6
+MAX_PASSES = 60  # by then the held-out loss had turned on every corpus measured: train no longer
+DROPOUT_BY_PASSES = ((MAX_USEFUL_EPOCHS, 0.0), (16, 0.1))  # up to N passes: this dropout; beyond the last: 0.2
+HEAVY_DROPOUT = 0.2
+# On repeated data the grid's best cells used short windows and moderate batches; the larger shapes' own
+# (context 1024, 131k tokens a step) scored 10-20% worse in the same time.
+SMALL_DATA_CONTEXT = 256
+SMALL_DATA_BATCH_TOKENS = 65_536
+BYTES_PER_TOKEN_GUESS = 4.0  # typical BPE tokenizers on English text and code, when no tokenizer has measured it
+
+
+def _model_helpers():
+    # architecture.py imports torch and transformers; importing it lazily keeps the planner quick to import.
+    from clm_gui.model import architecture as model
+
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and FLOPs.
+
+
+def ffn_width(cfg: ModelConfig) -> int:
+    """The MLP's hidden width: 4x for GPT-2, the SwiGLU default (~8/3x, rounded) for Llama."""
+    if cfg.intermediate_size:
+        return cfg.intermediate_size
+    return 4 * cfg.n_embd if cfg.family == "gpt2" else _model_helpers().llama_intermediate_size(cfg.n_embd)
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameters by part, exactly as transformers builds the model (tied embeddings counted once)."""
+
+    embedding: int  # token embedding, vocabulary x width
+    positions: int  # learned position embedding (GPT-2; Llama uses rotary positions, no parameters)
+    layers: int  # all transformer blocks
+    final_norm: int
+    lm_head: int  # the output projection; 0 when it is tied to the token embedding
+
+    @property
+    def total(self) -> int:
+        return self.embedding + self.positions + self.layers + self.final_norm + self.lm_head
+
+    @property
+    def flops_params(self) -> int:
+        """Parameters that take part in matrix products: the lookup tables (positions, and the input
+        embedding when it is not tied to the output layer) cost no FLOPs."""
+        lookups = self.positions + (self.embedding if self.lm_head else 0)
+        return self.total - lookups
+
+
+def count_params(cfg: ModelConfig, vocab_size: int) -> ParamCount:
+    """Exact parameter count of the model `clm_gui.model.architecture.build_model(cfg, vocab_size)` builds."""
+    vocab = _model_helpers().padded_vocab_size(vocab_size)
+    d, f, n = cfg.n_embd, ffn_width(cfg), cfg.n_layer
+    if cfg.family == "gpt2":
+        # ln_1, ln_2 (gain + bias); c_attn (d -> 3d, bias); c_proj (d -> d, bias); c_fc, mlp c_proj (bias)
+        per_layer = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
+        positions, final_norm = cfg.context_length * d, 2 * d
+    else:
+        kv_width = (cfg.n_kv_head or cfg.n_head) * (d // cfg.n_head)
+        # two RMSNorm gains; q, o (d x d); k, v (d x kv_width); gate, up, down (d x f); no biases
+        per_layer = 2 * d + 2 * d * d + 2 * d * kv_width + 3 * d * f
+        positions, final_norm = 0, d
+    return ParamCount(embedding=vocab * d, positions=positions, layers=n * per_layer, final_norm=final_norm,
+                      lm_head=0 if cfg.tie_embeddings else vocab * d)
+
+
+def flops_per_token(n_params: int, cfg: ModelConfig) -> float:
+    """Training FLOPs per token: 6N for the matrix products (forward + backward) plus attention.
+
+    N excludes position embeddings (they are a lookup, not a product). The attention term is
+    12 * layers * width * context: the QK^T and AV products, forward and backward.
+    """
+    return 6 * n_params + 12 * cfg.n_layer * cfg.n_embd * cfg.context_length
+
+
+def training_flops_per_token(cfg: ModelConfig, vocab_size: int) -> float:
+    """FLOPs the device really executes per token; checkpointing re-runs the forward pass (8N, not 6N)."""
+    flops = flops_per_token(count_params(cfg, vocab_size).flops_params, cfg)
+    return flops * 8 / 6 if cfg.gradient_checkpointing else flops
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory.
+#
+# Training keeps fp32 weights (4 bytes/param), fp32 gradients (4) and AdamW's two fp32 moments (8).
+# Mixed precision (autocast) adds 16-bit copies of the weights for the matrix products. Activations
+# are what the forward pass saves for the backward pass; they grow with tokens per micro-batch
+# (micro_batch x context). Per token they are, in bytes:
+#     layers x (a_w x width + a_f x ffn_width) + a_o x width + a_l x vocabulary
+# where a_l covers the logits, their fp32 copy, the log-softmax and their gradients (the largest
+# single item for small models with big vocabularies). With activation checkpointing each layer keeps
+# only about c_w x width bytes per token, and one layer at a time is recomputed in full.
+
+
+@dataclass(frozen=True)
+class ActivationBytes:
+    """Bytes saved for the backward pass, per token, by unit of width (see the comment above)."""
+
+    per_width_per_layer: float  # a_w
+    per_ffn_per_layer: float  # a_f
+    per_width_outside: float  # a_o: embeddings, final norm
+    per_logit: float  # a_l, x padded vocabulary size
+    checkpointed_per_width_per_layer: float  # c_w: what a checkpointed layer keeps
+    weight_copy_bytes_per_param: float  # 16-bit weight copies kept for the backward pass
+
+
+# Calibration. Regimes: "fp32" (no autocast, eager; the trainer's CPU default), "mixed" (bf16/fp16
+# autocast, eager), "mixed-compiled" (autocast under torch.compile; the trainer's GPU default).
+# "fp32" and "mixed" were fitted (least squares, max error <0.5% over 10 shapes each) to peak memory
+# measured with torch.distributed._tools.MemTracker around real steps of the trainer's CausalLMLoss +
+# AdamW on the CPU (torch 2.13, transformers 5.24), bf16 CPU autocast standing in for CUDA autocast.
+# "mixed-compiled" was fitted to the peaks torch.cuda.max_memory_allocated gave on an H100 for the
+# trainer's compiled bf16 step (bench/train_throughput.py in docs/benchmarks.md, 2026-11-25: GPT-2
+# small at micro-batch 32 and 64, 15.1 and 28.5 GB; 24 x 1024 at 16, 19.9 GB; Llama 12 x 768 at 32,
+# 15.1 GB), then the GPT-2 row refitted to bench/sizing_accuracy.py's six H100 rows (2026-11-26):
+# inductor keeps the logits in bf16 only (~2.3 bytes each), fuses the GELU/SiLU chains, and keeps
+# ~2.5 bytes/param of 16-bit weights and their gradients. Per-width and per-ffn shares within a layer, and the
+# checkpointed terms, carry over from "mixed". bench/sizing_accuracy.py prints refits of these values.
+ACTIVATION_BYTES = {
+    ("gpt2", "fp32"): ActivationBytes(40.5, 20.0, 7.2, 11.9, 12.0, 0.0),
+    ("gpt2", "mixed"): ActivationBytes(24.3, 9.9, 4.4, 12.5, 5.0, 2.0),
+    ("gpt2", "mixed-compiled"): ActivationBytes(18.4, 4.28, 4.4, 2.26, 5.0, 2.54),
+    ("llama", "fp32"): ActivationBytes(40.7, 16.0, 10.6, 11.9, 16.0, 0.0),
+    ("llama", "mixed"): ActivationBytes(34.5, 7.9, 8.1, 12.5, 8.0, 2.0),
+    ("llama", "mixed-compiled"): ActivationBytes(19.9, 5.0, 8.1, 2.05, 8.0, 1.65),
+}
+# With checkpointing, the layer being recomputed peaks at about this multiple of its saved activations
+# (its backward temporaries come on top); fitted with the same MemTracker measurements as above.
+RECOMPUTE_PEAK_FACTOR = 1.15
+# Memory outside PyTorch's allocator count: the CUDA context and library workspaces (about 0.5 GB on a
+# Hopper card), or the data loader's buffers on a CPU; plus the caching allocator's unused reserve.
+FRAMEWORK_BYTES = {"cuda": 0.6 * GB, "cpu": 0.3 * GB}
+ALLOCATOR_SLACK = 0.10  # reserved-but-unused memory as a share of the allocated peak (fragmentation)
+_OPTIMIZER_BYTES_PER_PARAM = 8  # AdamW: exp_avg and exp_avg_sq in fp32
+_MASTER_BYTES_PER_PARAM = 4  # weights and gradients stay fp32 under autocast
+
+
+def regime(precision: str, compiled: bool) -> str:
+    if precision == "fp32":
+        return "fp32"
+    return "mixed-compiled" if compiled else "mixed"
+
+
+@dataclass
+class MemoryBreakdown:
+    """Bytes alive on one device at the peak of a training step, by what holds them."""
+
+    weights: float
+    weight_copies: float  # 16-bit copies autocast makes for the matrix products
+    gradients: float  # 0 when they are freed before the next forward pass (no gradient accumulation)
+    optimizer: float
+    activations: float
+    logits: float  # the output layer's logits and loss, with their gradients
+    framework: float  # CUDA context and allocator reserve: outside torch.cuda.max_memory_allocated
+
+    @property
+    def peak_allocated(self) -> float:
+        """What torch.cuda.max_memory_allocated() reports for this step."""
+        return self.total - self.framework
+
+    @property
+    def total(self) -> float:
+        return sum(asdict(self).values())
+
+    def as_gb(self) -> dict[str, float]:
+        return {k: v / GB for k, v in asdict(self).items()}
+
+
+def training_memory(cfg: ModelConfig, vocab_size: int, micro_batch_size: int, precision: str = "bf16",
+                    grad_accum_steps: int = 1, compiled: bool = False, device_kind: str = "cuda") -> MemoryBreakdown:
+    """Peak memory of one device training `cfg` with AdamW (see the comment above ACTIVATION_BYTES).
+
+    The peak comes at the end of the forward pass (activations + logits) unless the gradients alone are
+    larger; with gradient accumulation the gradients live through the forward passes and add up.
+    """
+    params = count_params(cfg, vocab_size).total
+    coef = ACTIVATION_BYTES[(cfg.family, regime(precision, compiled))]
+    tokens = micro_batch_size * cfg.context_length
+    d, f = cfg.n_embd, ffn_width(cfg)
+    layer = coef.per_width_per_layer * d + coef.per_ffn_per_layer * f
+    logits = tokens * coef.per_logit * _model_helpers().padded_vocab_size(vocab_size)
+    if cfg.gradient_checkpointing:
+        # Layers keep their inputs; the one being recomputed holds its full activations, but not while
+        # the logits are alive (the loss is taken before the first recomputation), so the larger counts.
+        recomputed = max(0.0, RECOMPUTE_PEAK_FACTOR * tokens * layer - logits)
+        activations = tokens * (cfg.n_layer * coef.checkpointed_per_width_per_layer + coef.per_width_outside) * d \
+            + recomputed
+    else:
+        activations = tokens * (cfg.n_layer * layer + coef.per_width_outside * d)
+    copies = coef.weight_copy_bytes_per_param * params
+    grads = _MASTER_BYTES_PER_PARAM * params
+    if grad_accum_steps == 1 and grads > activations + logits + copies:
+        activations = logits = copies = 0.0  # the peak is the optimizer step, after the backward pass freed them
+    elif grad_accum_steps == 1:
+        grads = 0.0
+    allocated = _MASTER_BYTES_PER_PARAM * params + _OPTIMIZER_BYTES_PER_PARAM * params + grads + copies \
+        + activations + logits
+    return MemoryBreakdown(
+        weights=_MASTER_BYTES_PER_PARAM * params, weight_copies=copies, gradients=grads,
+        optimizer=_OPTIMIZER_BYTES_PER_PARAM * params, activations=activations, logits=logits,
+        framework=FRAMEWORK_BYTES[device_kind] + ALLOCATOR_SLACK * allocated)
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput and time.
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """What the planner needs to know about the device(s) a run trains on."""
+
+    kind: str  # cpu | cuda
+    name: str
+    count: int  # data-parallel devices, each holding a full copy of the model
+    memory_bytes: float  # usable memory per device: free GPU memory, or available RAM
+    peak_flops: float  # per device, at `precision` (a datasheet figure, or a measured one on a CPU)
+    precision: str  # bf16 | fp16 | fp32
+    compiled: bool  # the trainer compiles the step (it does on CUDA)
+    peak_source: str = ""
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How fast a device trains: the matrix products of a layer of width w run at
+    peak x max_share x w / (w + half_width) (narrow matrices leave a GPU's units idle); on top, every
+    micro-batch costs a fixed `seconds_per_layer` per layer and `seconds_per_micro_batch` once (kernel
+    launches, Python, the optimizer), which is what limits tiny models."""
+
+    max_share: float
+    half_width: float
+    seconds_per_layer: float
+    seconds_per_micro_batch: float = 0.0
+
+
+# Calibration. "cuda": bf16 training with the step captured as one CUDA graph (train.compile auto on one GPU):
+# seconds_per_layer is a least-squares fit (on relative error) to five H200 rows of bench/train_throughput.py
+# (2026-12-03: 6 x 384 at micro-batch 64 twice, 2 x 128 at 64 and 512, GPT-2 small at 32), within -33%..+26%;
+# the graph left no fixed cost per micro-batch to fit. max_share and half_width are from the earlier fit to
+# twenty compiled H100 rows (10M/124M/350M GPT-2 at micro-batch 4-64, 2026-11-26, docs/benchmarks.md), whose
+# fixed costs (0.53 ms a layer, 3.09 ms a micro-batch) the graph removed.
+# "cpu": relative to this CPU's own measured fp32 matmul throughput at the threads training gets
+# (hardware.cpu_matmul_flops), fitted (smallest worst-case error) to `bench/sizing_accuracy.py --cpu --threads 1
+# --micro-batches 8 32` with the app serving a browser page beside it, on the shared 2-core AMD EPYC
+# (2026-12-03, docs/benchmarks.md): within -9%..+11% on its six rows. Earlier fits on the same box under
+# heavy load scattered by +-40%: the clock, not this estimate, ends a time-budgeted run.
+THROUGHPUT = {
+    "cuda": Throughput(max_share=0.616, half_width=130, seconds_per_layer=0.45e-3),
+    "cpu": Throughput(max_share=0.75, half_width=96, seconds_per_layer=2e-3),
+}
+DATA_PARALLEL_EFFICIENCY = 0.90  # throughput per GPU with several GPUs, relative to one (gradient all-reduce)
+
+
+def matmul_share(width: int, device_kind: str) -> float:
+    """The share of peak FLOP/s the matrix products of a layer this wide reach."""
+    t = THROUGHPUT[device_kind]
+    return t.max_share * width / (width + t.half_width)
+
+
+def micro_batch_seconds(cfg: ModelConfig, vocab_size: int, micro_batch_size: int, peak_flops: float,
+                        device_kind: str) -> float:
+    """Seconds one device spends on one micro-batch: its FLOPs at the reachable rate, plus fixed costs."""
+    flops = training_flops_per_token(cfg, vocab_size) * micro_batch_size * cfg.context_length
+    compute = flops / (peak_flops * matmul_share(cfg.n_embd, device_kind))
+    t = THROUGHPUT[device_kind]
+    return compute + cfg.n_layer * t.seconds_per_layer + t.seconds_per_micro_batch
+
+
+def tokens_per_second(cfg: ModelConfig, vocab_size: int, micro_batch_size: int, device: DeviceSpec) -> float:
+    """Expected training tokens per second over all devices."""
+    scaling = device.count * (DATA_PARALLEL_EFFICIENCY if device.count > 1 else 1.0)
+    seconds = micro_batch_seconds(cfg, vocab_size, micro_batch_size, device.peak_flops, device.kind)
+    return micro_batch_size * cfg.context_length * scaling / seconds
+
+
+def model_flops_utilisation(cfg: ModelConfig, vocab_size: int, tokens_per_s: float, peak_flops: float,
+                            devices: int = 1) -> float:
+    """MFU: the share of the devices' peak FLOP/s that `tokens_per_s` is worth in the model's own FLOPs.
+
+    Recomputation under gradient checkpointing is not counted (the FLOPs are executed, but they do not
+    advance training), so MFU compares runs with and without it; `training_flops_per_token` counts it.
+    """
+    return tokens_per_s * flops_per_token(count_params(cfg, vocab_size).flops_params, cfg) / (peak_flops * devices)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes and presets.
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    context_length: int
+    batch_tokens: int  # tokens per optimizer step this size trains well with
+    preset: bool = True  # offered in the Model tab's preset list (larger ones only in recommendations)
+
+    def model_config(self, family: str = "gpt2", context_length: int = 0,
+                     gradient_checkpointing: bool = False) -> ModelConfig:
+        return ModelConfig(family=family, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                           context_length=context_length or self.context_length,
+                           gradient_checkpointing=gradient_checkpointing)
+
+
+# From smallest to largest; head size 64 from "small" up, as in GPT-2. Batch sizes follow GPT-2/3
+# practice (about half a million tokens per step at 124M) scaled down for the small models.
+SHAPES = [
+    Shape("tiny (CPU demo)", 2, 128, 4, 128, 8_192),
+    Shape("4 x 192 (CPU, small data)", 4, 192, 3, 128, 8_192, preset=False),
+    Shape("mini", 4, 256, 4, 256, 16_384),
+    Shape("small", 6, 384, 6, 512, 65_536),
+    Shape("base", 8, 512, 8, 1024, 131_072),
+    Shape("GPT-2 small (124M)", 12, 768, 12, 1024, 524_288),
+    Shape("between GPT-2 small and medium (~250M)", 16, 1024, 16, 1024, 524_288, preset=False),
+    Shape("GPT-2 medium (350M)", 24, 1024, 16, 1024, 524_288),
+    Shape("GPT-2 large (774M)", 36, 1280, 20, 1024, 524_288, preset=False),
+    Shape("GPT-2 XL (1.5B)", 48, 1600, 25, 1024, 1_048_576, preset=False),
+]
+PRESETS = {s.name: s for s in SHAPES if s.preset}
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans: a configuration with its memory, speed and time.
+
+
+@dataclass
+class Plan:
+    model: ModelConfig
+    micro_batch_size: int
+    grad_accum_steps: int
+    tokens: int  # training tokens
+    steps: int  # optimizer steps
+    n_params: int
+    memory: MemoryBreakdown  # per device
+    memory_available: float  # bytes per device
+    tokens_per_s: float
+    seconds: float
+    epochs: float | None  # passes over the dataset, when its size is known
+    shape: str = ""  # the ladder entry a recommendation came from
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.total <= self.memory_available
+
+    def to_dict(self) -> dict:
+        return {
+            "shape": self.shape, "n_params": self.n_params, "model": asdict(self.model),
+            "micro_batch_size": self.micro_batch_size, "grad_accum_steps": self.grad_accum_steps,
+            "tokens": self.tokens, "steps": self.steps, "tokens_per_s": self.tokens_per_s,
+            "seconds": self.seconds, "hours": self.seconds / 3600, "epochs": self.epochs,
+            "peak_memory_gb": self.memory.total / GB, "memory_available_gb": self.memory_available / GB,
+            "fits": self.fits, "memory_gb": self.memory.as_gb(), "warnings": list(self.warnings),
+        }
+
+
+def estimate(cfg: ModelConfig, vocab_size: int, device: DeviceSpec, micro_batch_size: int,
+             grad_accum_steps: int, tokens: int, dataset_tokens: int | None = None) -> Plan:
+    """Memory, speed and wall time of training `cfg` for `tokens` tokens (0: compute-optimal)."""
+    n_params = count_params(cfg, vocab_size).total
+    tokens = tokens or COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params
+    per_step = tokens_per_step(micro_batch_size, grad_accum_steps, cfg.context_length, device.count)
+    steps = max(1, math.ceil(tokens / per_step))
+    speed = tokens_per_second(cfg, vocab_size, micro_batch_size, device)
+    memory = training_memory(cfg, vocab_size, micro_batch_size, device.precision, grad_accum_steps,
+                             device.compiled, device.kind)
+    plan = Plan(model=cfg, micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum_steps,
+                tokens=steps * per_step, steps=steps, n_params=n_params, memory=memory,
+                memory_available=device.memory_bytes, tokens_per_s=speed, seconds=steps * per_step / speed,
+                epochs=steps * per_step / dataset_tokens if dataset_tokens else None)
+    plan.warnings = _warnings(plan, device)
+    return plan
+
+
+def _warnings(plan: Plan, device: DeviceSpec) -> list[str]:
+    notes = []
+    if not plan.fits:
+        notes.append(f"Needs about {plan.memory.total / GB:.1f} GB per device but {plan.memory_available / GB:.1f} GB "
+                     "are free: lower the micro-batch, the context or the model size, or turn on activation "
+                     "checkpointing.")
+    repeated = plan.epochs is not None and plan.epochs > MAX_USEFUL_EPOCHS
+    if repeated:
+        notes.append(f"That is {plan.epochs:.0f} passes over the dataset; beyond about {MAX_USEFUL_EPOCHS} a model "
+                     f"starts memorising it, so this plan trains with dropout {plan.model.dropout:g}, keeps the best "
+                     "evaluation and stops early once held-out loss stops improving. More data would learn more.")
+    per_param = plan.tokens / plan.n_params
+    if per_param < (REPEATED_TOKENS_PER_PARAM if repeated else COMPUTE_OPTIMAL_TOKENS_PER_PARAM / 2):
+        notes.append(f"Only {per_param:.1f} tokens per parameter (compute-optimal is about "
+                     f"{COMPUTE_OPTIMAL_TOKENS_PER_PARAM}): this model will be under-trained; a smaller model "
+                     "would reach a lower loss in the same time.")
+    if plan.model.gradient_checkpointing:
+        notes.append("Activation checkpointing is on: less memory, about a third more compute per step.")
+    if device.count > 1:
+        notes.append(f"Memory is per GPU; speed assumes {DATA_PARALLEL_EFFICIENCY:.0%} scaling over "
+                     f"{device.count} GPUs.")
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Recommendation.
+
+
+@dataclass
+class PlanRequest:
+    device: DeviceSpec
+    hours: float = 1.0  # the time budget for training
+    dataset_tokens: int | None = None  # None: unknown (no check on epochs)
+    vocab_size: int = 8192
+    family: str = "gpt2"
+    context_length: int = 0  # 0: each size's usual context, capped by max_context
+    max_context: int = 0  # e.g. what the dataset's document lengths call for; 0: no cap
+    allow_checkpointing: bool = True
+
+    def context_for(self, shape: Shape) -> int:
+        if self.context_length:
+            return self.context_length
+        return min(shape.context_length, self.max_context) if self.max_context else shape.context_length
+
+
+def _batch_tokens(shape: Shape, cfg: ModelConfig, device: DeviceSpec, tokens: int) -> int:
+    """The shape's batch, made smaller (a power of two) so that `tokens` take MIN_OPTIMIZER_STEPS steps."""
+    smallest = cfg.context_length * device.count
+    wanted = min(shape.batch_tokens, tokens // MIN_OPTIMIZER_STEPS)
+    return max(smallest, 2 ** int(math.log2(max(wanted, 1))))
+
+
+def _fitting_batch(cfg: ModelConfig, vocab: int, device: DeviceSpec, batch_tokens: int) -> tuple[int, int] | None:
+    """(micro_batch, grad_accum): the largest power-of-two micro-batch that fits, None if 1 does not."""
+    per_sequence = cfg.context_length * device.count
+    micro = 2 ** int(math.log2(max(1, batch_tokens // per_sequence)))
+    while micro >= 1:
+        accum = max(1, math.ceil(batch_tokens / (micro * per_sequence)))
+        memory = training_memory(cfg, vocab, micro, device.precision, accum, device.compiled, device.kind)
+        if memory.total <= device.memory_bytes:
+            return micro, accum
+        micro //= 2
+    return None
+
+
+def learning_rate_for(n_params: int) -> float:
+    """Peak learning rate: 1e-3 for small models (the best-known small-data recipes), GPT-2's 6e-4 from
+    about 100M parameters, log-linear between."""
+    if n_params <= 10e6:
+        return 1e-3
+    if n_params >= 100e6:
+        return 6e-4
+    share = math.log(n_params / 10e6) / math.log(10)
+    return round(1e-3 * (0.6 ** share), 6)
+
+
+def dropout_for(passes: float | None) -> float:
+    """Dropout for a run that makes this many passes over its data: none while the data is nearly fresh,
+    more the more often it is repeated (the regulariser that best protects repeated data, Xue et al. 2023)."""
+    for most, dropout in DROPOUT_BY_PASSES:
+        if passes is None or passes <= most:
+            return dropout
+    return HEAVY_DROPOUT
+
+
+def largest_for_data(dataset_tokens: int) -> float:
+    """The most parameters worth training on a dataset this small (see PARAMS_AT_A_MILLION_TOKENS)."""
+    return PARAMS_AT_A_MILLION_TOKENS * math.sqrt(dataset_tokens / 1e6)
+
+
+def _data_constrained(n_params: int, request: PlanRequest) -> bool:
+    """Whether compute-optimal training of this size would repeat the dataset more than it usefully can."""
+    data = request.dataset_tokens
+    return data is not None and COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params > MAX_USEFUL_EPOCHS * data
+
+
+def target_tokens(request: PlanRequest) -> int | None:
+    """The most tokens worth training on: MAX_PASSES passes over the dataset (early stopping ends the run
+    at its best); None when its size is unknown. Below that, the time budget decides."""
+    return MAX_PASSES * request.dataset_tokens if request.dataset_tokens else None
+
+
+def plan_shape(shape: Shape, request: PlanRequest) -> Plan | None:
+    """The fastest way to train this shape on the device, or None when it cannot fit at all.
+
+    Tokens: all the time budget allows, up to `target_tokens`; a model trained past compute-optimal keeps
+    improving, only more slowly. The batch is the shape's own unless that would mean fewer than
+    MIN_OPTIMIZER_STEPS steps for those tokens. Dropout follows the passes over the data; a plan that
+    repeats the data takes SMALL_DATA_CONTEXT and SMALL_DATA_BATCH_TOKENS at most.
+    """
+    plan = _plan_shape(shape, request)
+    if plan is not None and plan.epochs is not None and plan.epochs > MAX_USEFUL_EPOCHS:
+        repeated = replace(shape, context_length=min(shape.context_length, SMALL_DATA_CONTEXT),
+                           batch_tokens=min(shape.batch_tokens, SMALL_DATA_BATCH_TOKENS))
+        plan = _plan_shape(repeated, request) or plan
+    return plan
+
+
+def _plan_shape(shape: Shape, request: PlanRequest) -> Plan | None:
+    device, vocab, seconds = request.device, request.vocab_size, request.hours * 3600
+    cap = target_tokens(request)
+    for checkpointing in (False, True) if request.allow_checkpointing else (False,):
+        cfg = shape.model_config(request.family, request.context_for(shape), checkpointing)
+        optimal = COMPUTE_OPTIMAL_TOKENS_PER_PARAM * count_params(cfg, vocab).total
+        batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, min(optimal, cap or optimal)))
+        if batch is None:
+            continue
+        in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
+        tokens = min(in_time, cap) if cap else in_time
+        if tokens < optimal:  # fewer tokens than the shape's batch is meant for: a smaller batch keeps enough steps
+            batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, tokens))
+            in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
+            tokens = min(in_time, cap) if cap else in_time
+        micro, accum = batch
+        per_step = tokens_per_step(micro, accum, cfg.context_length, device.count)
+        tokens = max(per_step, tokens // per_step * per_step)
+        passes = tokens / request.dataset_tokens if request.dataset_tokens else None
+        cfg = replace(cfg, dropout=dropout_for(passes))
+        plan = estimate(cfg, vocab, device, micro, accum, tokens, request.dataset_tokens)
+        return replace(plan, shape=shape.name)
+    return None
+
+
+def _qualifies(plan: Plan, request: PlanRequest) -> bool:
+    """Abundant data: trains to compute-optimal within the time budget. A small dataset: no larger than
+    `largest_for_data`, with time for REPEATED_TOKENS_PER_PARAM tokens per parameter."""
+    if _data_constrained(plan.n_params, request):
+        small_enough = plan.n_params <= largest_for_data(request.dataset_tokens)
+        in_time = plan.tokens_per_s * request.hours * 3600
+        return small_enough and in_time >= REPEATED_TOKENS_PER_PARAM * plan.n_params
+    return COMPUTE_OPTIMAL_TOKENS_PER_PARAM * plan.n_params / plan.tokens_per_s <= request.hours * 3600
+
+
+def recommend(request: PlanRequest) -> Plan:
+    """The largest model that can be trained well within the time budget, with a batch that fits memory:
+    compute-optimally (about 20 tokens per parameter) where the data allows it in no more than
+    MAX_USEFUL_EPOCHS passes; on a smaller dataset, a model sized to the data, repeated with dropout
+    (see _qualifies). When even the smallest cannot, the smallest that fits, trained for the time available.
+
+    More memory or more time never gives a smaller model: every shape's batch (hence speed) can only
+    grow with memory, and the set of shapes that qualify can only grow with time.
+    """
+    if request.hours <= 0:
+        raise UserError(f"The time budget must be above 0 hours (it is {request.hours}).")
+    plans = [p for p in (plan_shape(s, request) for s in SHAPES) if p is not None]
+    if not plans:
+        raise UserError(
+            f"Even the smallest model does not fit in {request.device.memory_bytes / GB:.1f} GB: free some "
+            "memory (close other programs or training runs) or use a device with more memory.")
+    qualifying = [p for p in plans if _qualifies(p, request)]
+    plan = qualifying[-1] if qualifying else plans[0]
+    plan.warnings = _warnings(plan, request.device)
+    return plan
+
+
+def time_budget_limits(plan: Plan, minutes: float) -> dict:
+    """The train.* limits that carry a plan out within a time budget. The clock ends the run, and the
+    learning-rate schedule follows it, rather than the plan's step count, which rests on a speed estimate
+    (rough on a CPU: a step count from it left the budget half used, or overran it). A known dataset
+    also caps the tokens at MAX_PASSES passes."""
+    cap = round(plan.tokens / plan.epochs * MAX_PASSES) if plan.epochs else 0
+    return {"max_steps": 0, "max_tokens": cap, "max_minutes": minutes}
+
+
+CHECKPOINTS_PER_RUN = 4  # resumable points along a planned run, besides the one at its end
+
+
+def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
+    """The train.* settings that carry out a plan: its batch; its limits (the clock, when a time budget is
+    given, else the plan's tokens); the learning rate for its size; a warm-up of at most 5% of its steps;
+    evaluations and samples spread over the run, whatever its length turns out to be."""
+    limits = time_budget_limits(plan, minutes) if minutes > 0 else \
+        {"max_steps": plan.steps, "max_tokens": plan.tokens, "max_minutes": 0.0}
+    return {"micro_batch_size": plan.micro_batch_size, "grad_accum_steps": plan.grad_accum_steps, **limits,
+            "learning_rate": learning_rate_for(plan.n_params),
+            "warmup_steps": max(1, min(TrainConfig().warmup_steps, plan.steps // 20)),
+            "eval_interval": AUTO, "sample_interval": AUTO,
+            "save_interval": max(1, plan.steps // CHECKPOINTS_PER_RUN)}
+
+
+def dataset_tokens_from_profile(profile: DatasetProfile | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
+                                ) -> tuple[int | None, str]:
+    """Training tokens in a dataset profile: its own count, else an estimate from its size in bytes.
+
+    Returns (tokens or None, a phrase saying where the figure comes from).
+    """
+    if profile is None:
+        return None, "no dataset profiled yet"
+    if profile.tokens:
+        return profile.tokens, "counted by the tokenizer"
+    if profile.bytes:  # characters are known exactly when bytes are, and bytes are what a tokenizer eats
+        estimated = " (itself estimated from a sample)" if profile.estimated else ""
+        return (int(profile.bytes / bytes_per_token),
+                f"estimated from bytes at {bytes_per_token:g} bytes per token{estimated}")
+    return None, "the profile has no size"
+
+
+def context_from_profile(profile: DatasetProfile | None) -> int:
+    """The context length the Dataset tab's profile suggests from document lengths, or 0."""
+    return profile.context["length"] if profile else 0
+
+
+def plan_summary(plan: Plan) -> list[tuple[str, str]]:
+    """A plan as (label, value) lines for people: the CLI and the Model tab print these."""
+    m = plan.model
+    shape = f"{m.family}, {m.n_layer} layers, width {m.n_embd}, {m.n_head} heads, context {m.context_length}"
+    batch = (f"{plan.micro_batch_size} sequences x {plan.grad_accum_steps} accumulation steps "
+             f"= {plan.tokens // plan.steps:,} tokens per step")
+    rows = [
+        ("Model", f"{plan.shape + ': ' if plan.shape else ''}{shape}"),
+        ("Parameters", f"{plan.n_params / 1e6:,.1f}M"),
+        ("Batch", batch),
+        ("Tokens to train", f"{plan.tokens:,} in {plan.steps:,} steps ({plan.tokens / plan.n_params:.1f} per parameter)"),
+        ("Peak memory", f"{plan.memory.total / GB:.2f} GB of {plan.memory_available / GB:.1f} GB free per device"
+                        f" ({'fits' if plan.fits else 'does NOT fit'}; estimate)"),
+        ("Speed", f"{plan.tokens_per_s:,.0f} tokens/s (estimate)"),
+        ("Wall time", f"{format_duration(plan.seconds)} (estimate, without evaluation and checkpoints)"),
+    ]
+    if plan.epochs is not None:
+        rows.append(("Passes over the data", f"{plan.epochs:.2f}"))
+    return rows

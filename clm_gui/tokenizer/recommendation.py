@@ -1,0 +1,157 @@
+"""Recommend a tokenizer from the dataset's domain and size: a well-known one on the Hub to reuse, or
+the algorithm and vocabulary to train, with the reason in one sentence."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # profiling loads `datasets`; a recommendation needs only the profile's type
+    from clm_gui.data.profiling import DatasetProfile
+
+
+@dataclass(frozen=True)
+class HubTokenizer:
+    domain: str  # code | english | multilingual | protein | dna
+    hub_id: str
+    algorithm: str
+    vocab_size: int  # as published; the loaded tokenizer reports the exact size
+    note: str
+
+
+HUB_TOKENIZERS = (
+    HubTokenizer("code", "codeparrot/codeparrot", "byte-level BPE", 32_768, "trained on Python code from GitHub"),
+    HubTokenizer("code", "bigcode/starcoder2-3b", "byte-level BPE", 49_152, "trained on 600+ programming languages"),
+    HubTokenizer("english", "openai-community/gpt2", "byte-level BPE", 50_257, "GPT-2, trained on English web text"),
+    HubTokenizer("english", "EleutherAI/gpt-neox-20b", "byte-level BPE", 50_277, "the Pile: web, books, code"),
+    HubTokenizer("english", "HuggingFaceTB/SmolLM2-135M", "byte-level BPE", 49_152, "web text, code and maths"),
+    HubTokenizer("multilingual", "bigscience/bloom-560m", "byte-level BPE", 250_680, "46 natural languages"),
+    HubTokenizer("multilingual", "FacebookAI/xlm-roberta-base", "Unigram", 250_002, "100 languages"),
+    HubTokenizer("protein", "nferruz/ProtGPT2", "byte-level BPE", 50_257, "BPE trained on UniRef50 proteins"),
+    HubTokenizer("protein", "facebook/esm2_t6_8M_UR50D", "character", 33, "one token per amino acid"),
+    HubTokenizer("dna", "zhihan1996/DNABERT-2-117M", "BPE", 4_096, "BPE trained on multi-species genomes"),
+)
+
+ENGLISH = ("en", "eng", "english")
+
+
+@dataclass
+class Recommendation:
+    domain: str  # code | english | natural language | protein | dna | tabular | other
+    action: str  # "pretrained": reuse hub_id; "train": train with algorithm and vocab_size
+    reason: str  # one sentence
+    hub_id: str = ""
+    algorithm: str = "bpe"  # the settings to train with, also the fallback when the Hub is unreachable
+    vocab_size: int = 8192
+
+
+def _domain_of(profile: DatasetProfile | None) -> tuple[str, str]:
+    """(kind, language) from a profile's domain guess; no profile means the demo corpus (Python code)."""
+    if profile is None:
+        return "code", "Python"
+    return profile.domain["kind"], profile.domain["language"]
+
+
+def _kind(kind: str, language: str) -> str:
+    kind, words = kind.lower(), f"{kind} {language}".lower()
+    if "protein" in words or "amino" in words:
+        return "protein"
+    if any(k in words for k in ("dna", "rna", "nucleotide", "genom")):
+        return "dna"
+    if "code" in kind or "program" in kind:
+        return "code"
+    if any(k in kind for k in ("natural", "prose", "language")):
+        return "english" if language.lower() in ENGLISH else "natural language"
+    return "tabular" if "tabular" in kind else "other"
+
+
+def _hub_for(domain: str, language: str = "") -> HubTokenizer:
+    choices = [h for h in HUB_TOKENIZERS if h.domain == domain]
+    if domain == "code" and language.lower() not in ("python", "py"):
+        return choices[1]  # the multi-language code tokenizer
+    return choices[0]
+
+
+# The vocabulary that fits a corpus of at most N bytes: a small corpus cannot teach the model many tokens
+# (each is seen too rarely), and a tiny model cannot afford a large embedding. Fitted on bench/small_data.py
+# (docs/benchmarks.md, "Small data"); above the last size, DEFAULT_VOCAB.
+VOCAB_BY_CORPUS_BYTES = ((2e6, 1024), (8e6, 2048), (32e6, 4096), (128e6, 8192))
+DEFAULT_VOCAB = 16384
+PRETRAINED_MIN_BYTES = 100e6  # below this, a vocabulary learned from the data beats a pretrained 50k one
+
+
+def vocab_for_corpus(n_bytes: float | None) -> int:
+    """The vocabulary size to train for a corpus of this many bytes (DEFAULT_VOCAB when unknown)."""
+    if not n_bytes:
+        return DEFAULT_VOCAB
+    return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
+
+
+def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True) -> Recommendation:
+    """What to use for this dataset, and why, in one sentence. Offline (`online` False), a pretrained choice
+    becomes its fallback, training, so that accepting it works without the Hub."""
+    rec = _recommend_for_size(profile)
+    if rec.action != "pretrained" or online:
+        return rec
+    return Recommendation(rec.domain, "train", (
+        f"The Hugging Face Hub is out of reach from here, so instead of downloading {rec.hub_id}'s tokenizer, "
+        f"train a byte-level BPE of {rec.vocab_size:,} tokens on your data: it never emits an unknown token."
+    ), vocab_size=rec.vocab_size)
+
+
+def _recommend_for_size(profile: DatasetProfile | None) -> Recommendation:
+    """The domain's recommendation with a vocabulary sized to the corpus (also a pretrained one's fallback)."""
+    from clm_gui.data.profiling import human_bytes
+
+    rec = _recommend_for_domain(profile)
+    n_bytes = profile.bytes if profile else None
+    if not n_bytes or rec.algorithm == "unigram":
+        return rec
+    vocab = vocab_for_corpus(n_bytes)
+    if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
+        return Recommendation(rec.domain, "train", (
+            f"On {human_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "
+            f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, the size that scored best "
+            "on corpora of this size in the small-data benchmark."
+        ), vocab_size=vocab)
+    return dataclasses.replace(rec, vocab_size=vocab)
+
+
+def _recommend_for_domain(profile: DatasetProfile | None) -> Recommendation:
+    label, language = _domain_of(profile)
+    kind = _kind(label, language)
+    if kind == "code":
+        hub = _hub_for("code", language)
+        return Recommendation(kind, "pretrained", (
+            f"Source code is full of indentation, operators and identifiers that {hub.hub_id}'s tokenizer "
+            f"({hub.note}) already splits well, so reuse it; offline, train a byte-level BPE instead."
+        ), hub_id=hub.hub_id)
+    if kind == "english":
+        hub = _hub_for("english")
+        return Recommendation(kind, "pretrained", (
+            f"English prose is what {hub.hub_id}'s byte-level BPE was trained on, so it splits your "
+            "words efficiently and never emits an unknown token; offline, train a byte-level BPE instead."
+        ), hub_id=hub.hub_id)
+    if kind in ("protein", "dna"):
+        alphabet = "20 amino acids" if kind == "protein" else "4 bases"
+        return Recommendation(kind, "train", (
+            f"Sequences over {alphabet} without spaces are cut into arbitrary fragments by text tokenizers, "
+            "so train a small Unigram tokenizer on them: it stays close to one token per residue and "
+            "learns the frequent motifs."
+        ), algorithm="unigram", vocab_size=1024)
+    if kind == "natural language":
+        named = f"in {language}" if language else "in a language other than English"
+        return Recommendation(kind, "train", (
+            f"Text {named} is split into many short pieces by English-centred tokenizers, so train a "
+            "byte-level BPE on it, which learns its words and still never emits an unknown token."
+        ), vocab_size=16384)
+    if kind == "tabular":
+        return Recommendation(kind, "train", (
+            "Tables and JSON repeat the same keys, delimiters and number shapes, so a byte-level BPE trained "
+            "on them learns those as single tokens, which no tokenizer trained on prose does."
+        ))
+    return Recommendation(kind, "train", (
+        "Unusual text is best served by a tokenizer learned from it: byte-level BPE learns its frequent "
+        "patterns and handles any character without unknown tokens."
+    ))
