@@ -433,8 +433,7 @@ def _validate_data(d: DataConfig, check_paths: bool) -> list[str]:
             p.append(f"data.{name} cannot be negative (it is {getattr(d, name)}); use 0 for no limit.")
     if d.max_chars and d.max_chars < d.min_chars:
         p.append(f"data.max_chars ({d.max_chars}) is below data.min_chars ({d.min_chars}): no document would pass.")
-    if d.text_unit not in TEXT_UNITS:
-        p.append(f"data.text_unit must be one of {', '.join(TEXT_UNITS)} (it is {d.text_unit!r}).")
+    p += _not_one_of("data.text_unit", d.text_unit, TEXT_UNITS)
     return p
 
 
@@ -450,8 +449,7 @@ def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
         elif not looks_local and not is_hub_id(t.path):
             p.append(f"tokenizer.path: {t.path!r} is neither an existing folder nor a Hub id like 'owner/name'.")
         return p
-    if t.algorithm not in TOKENIZER_ALGORITHMS:
-        p.append(f"tokenizer.algorithm must be one of {', '.join(TOKENIZER_ALGORITHMS)} (it is {t.algorithm!r}).")
+    p += _not_one_of("tokenizer.algorithm", t.algorithm, TOKENIZER_ALGORITHMS)
     minimum = BYTE_ALPHABET + len(specials) if t.algorithm == "bpe" else len(specials) + 1
     if t.vocab_size <= len(specials):
         p.append(
@@ -472,10 +470,14 @@ def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
     return p
 
 
+def _not_one_of(field: str, value, choices) -> list[str]:
+    """The problem with a setting that must be one of a few words, if it is not."""
+    return [] if value in choices else [f"{field} must be one of {', '.join(choices)} (it is {value!r})."]
+
+
 def _validate_model(m: ModelConfig) -> list[str]:
     p = []
-    if m.family not in FAMILIES:
-        p.append(f"model.family must be one of {', '.join(FAMILIES)} (it is {m.family!r}).")
+    p += _not_one_of("model.family", m.family, FAMILIES)
     for name in ("n_layer", "n_head", "n_embd"):
         if getattr(m, name) < 1:
             p.append(f"model.{name} must be at least 1 (it is {getattr(m, name)}).")
@@ -535,19 +537,14 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append("train.eval_batches must be at least 1 when evaluation is on.")
     if t.keep_checkpoints < 1:
         p.append(f"train.keep_checkpoints must be at least 1 (it is {t.keep_checkpoints}).")
-    if t.schedule not in SCHEDULES:
-        p.append(f"train.schedule must be one of {', '.join(SCHEDULES)} (it is {t.schedule!r}).")
-    if t.keep not in KEEP_MODES:
-        p.append(f"train.keep must be one of {', '.join(KEEP_MODES)} (it is {t.keep!r}).")
+    p += _not_one_of("train.schedule", t.schedule, SCHEDULES)
+    p += _not_one_of("train.keep", t.keep, KEEP_MODES)
     if t.early_stop_patience < 0:
         p.append(f"train.early_stop_patience cannot be negative (it is {t.early_stop_patience}); use 0 to never stop early.")
-    if t.precision not in PRECISIONS:
-        p.append(f"train.precision must be one of {', '.join(PRECISIONS)} (it is {t.precision!r}).")
-    if t.compile not in COMPILE_MODES:
-        p.append(f"train.compile must be one of {', '.join(COMPILE_MODES)} (it is {t.compile!r}).")
-    if t.distributed not in DISTRIBUTED_MODES:
-        p.append(f"train.distributed must be one of {', '.join(DISTRIBUTED_MODES)} (it is {t.distributed!r}).")
-    elif t.distributed == "fsdp" and t.precision == "fp16":
+    p += _not_one_of("train.precision", t.precision, PRECISIONS)
+    p += _not_one_of("train.compile", t.compile, COMPILE_MODES)
+    p += _not_one_of("train.distributed", t.distributed, DISTRIBUTED_MODES)
+    if t.distributed == "fsdp" and t.precision == "fp16":
         p.append("train.distributed fsdp trains in bf16 or fp32, not fp16 (its loss scaling is not supported "
                  "here); set train.precision to bf16, fp32 or auto.")
     if not _DEVICE.match(t.device):
