@@ -39,8 +39,10 @@ def upload_in_dataset_tab(page, path: Path) -> None:
     open_tab(page, "Dataset")
     page.locator("#dataset-kind").get_by_text("Upload files").click()
     page.locator("#dataset-files input[type=file]").set_input_files(str(path))
-    expect(page.locator("#dataset-status")).to_contain_text(f"ready: {path.name}", timeout=UI_WAIT)
-    expect(page.locator("#dataset-status")).to_contain_text("Showing the first", timeout=UI_WAIT)  # its preview
+    # The upload's "1 file(s) ready" gives way to its preview at once: on a busy machine too quickly to see,
+    # so the test waits for what stays, the preview of the uploaded file.
+    expect(page.locator("#dataset-status")).to_contain_text("Showing the first", timeout=UI_WAIT)
+    expect(page.locator("#dataset-preview")).to_contain_text(path.name, timeout=UI_WAIT)
 
 
 def test_quick_start_trains_an_upload_until_its_time_is_up_and_the_playground_continues_its_prompts(

@@ -63,11 +63,15 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     # "until" a few steps further, so it also finishes quickly.
     open_tab(page, "Train")
     expect(page.locator("#train-status")).to_contain_text("No runs yet", timeout=UI_WAIT)
-    for label, value in [("Max steps", "2000"), ("Max tokens", "0"), ("Evaluate every (steps)", "8"),
-                         ("Samples every (steps)", "12"), ("Checkpoint every (steps)", "0")]:
-        page.get_by_label(label, exact=True).fill(value)
     page.locator("#train-setting-device input").click()
     page.get_by_role("option", name="cpu", exact=True).click()
+    for label, value in [("Max tokens", "0"), ("Evaluate every (steps)", "8"), ("Samples every (steps)", "12"),
+                         ("Checkpoint every (steps)", "0"), ("Max steps", "2000")]:
+        page.get_by_label(label, exact=True).fill(value)
+    # The page takes the edits one at a time, in order: once the summary shows the last one (the step limit,
+    # 0 until then), the download button holds the config.yaml of them all (on a busy machine it can still
+    # be updating when clicked).
+    expect(page.locator("#train-validation")).to_contain_text("stopping at 2,000 steps", timeout=UI_WAIT)
     page.get_by_text("Command line and config.yaml").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download config.yaml (these settings)").click()
