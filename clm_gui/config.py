@@ -126,6 +126,9 @@ class TrainConfig:
     # End the run (as finished) after this many evaluations in a row without a new best held-out loss;
     # 0: never. Evaluations, not steps, so that it means the same at every cadence.
     early_stop_patience: int = 5
+    # An exponential moving average of the weights, with this decay per step (0: none), is what the run
+    # evaluates and keeps (clm_gui.train.weight_average); ~0.999 averages over the last thousand steps.
+    ema_decay: float = 0.0
 
 
 def tokens_per_step(micro_batch_size: int, grad_accum_steps: int, context_length: int, processes: int = 1) -> int:
@@ -544,6 +547,10 @@ def _validate_train(t: TrainConfig) -> list[str]:
     p += _not_one_of("train.precision", t.precision, PRECISIONS)
     p += _not_one_of("train.compile", t.compile, COMPILE_MODES)
     p += _not_one_of("train.distributed", t.distributed, DISTRIBUTED_MODES)
+    if not 0 <= t.ema_decay < 1:
+        p.append(f"train.ema_decay must be at least 0 and below 1 (it is {t.ema_decay}); 0 turns the average off.")
+    if t.distributed == "fsdp" and t.ema_decay:
+        p.append("train.ema_decay needs whole weights on every device: use train.distributed ddp, or 0.")
     if t.distributed == "fsdp" and t.precision == "fp16":
         p.append("train.distributed fsdp trains in bf16 or fp32, not fp16 (its loss scaling is not supported "
                  "here); set train.precision to bf16, fp32 or auto.")

@@ -38,6 +38,35 @@ def test_auto_cadence_follows_the_clock_when_the_pace_changes():
     assert all(abs(used[s - 1] - k / 10) < 0.005 for k, s in enumerate(done, start=1))
 
 
+def test_a_fast_run_evaluates_at_least_every_gap_of_steps():
+    # 10,000 steps in a budget spread over 40 evaluations would leave 250 steps between them; with a gap of
+    # 100 steps, and evaluations that cost nothing, they come every 100 steps from the start.
+    cadence = Cadence(AUTO, 40, max_gap_steps=100, max_cost_share=0.1)
+    done = []
+    for step in range(1, 10_001):
+        seconds = step * 0.01
+        if cadence.due(step, step / 10_000, seconds):
+            cadence.mark(step, step / 10_000, seconds, cost=0.0)
+            done.append(step)
+    assert done[:5] == [100, 200, 300, 400, 500]
+    assert max(b - a for a, b in itertools.pairwise([0, *done])) <= 100
+
+
+def test_evaluations_never_take_more_than_their_share_of_the_time():
+    # Slow steps (10 s) and dear evaluations (7 s): spread over the budget they would come every step; the
+    # cost share keeps them to at most 10% of the run's seconds.
+    cadence = Cadence(AUTO, 40, max_gap_steps=100, max_cost_share=0.1)
+    seconds, spent = 0.0, 0.0
+    for step in range(1, 58):
+        seconds += 10.0
+        if cadence.due(step, step / 57, seconds):
+            seconds += 7.0
+            spent += 7.0
+            cadence.mark(step, step / 57, seconds, cost=7.0)
+    assert spent <= 0.1 * seconds + 7.0  # within one evaluation of the share
+    assert spent > 0
+
+
 def test_a_set_interval_is_kept_and_zero_means_never():
     assert run_cadence(Cadence(50, 40), [0.0] * 120) == [50, 100]
     assert run_cadence(Cadence(0, 40), [s / 10 for s in range(10)]) == []

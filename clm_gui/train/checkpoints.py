@@ -21,17 +21,20 @@ from clm_gui.files import TMP_PREFIX, remove_tree
 from clm_gui.runs.faults import save_failed_message
 from clm_gui.runs.folder import RunDir
 
+AVERAGE_FILE = "average.safetensors"  # the weight average (train.ema_decay), beside the weights it follows
+
 
 @dataclass
 class Checkpoint:
     """The whole model's weights (a tied head stored once), the optimizer's state, the trainer's
-    progress (`trainer_state.json`: step, tokens, elapsed seconds, data position, config, best model)
-    and every random generator's state."""
+    progress (`trainer_state.json`: step, tokens, elapsed seconds, data position, config, best model),
+    every random generator's state, and the weight average's state when the run keeps one."""
 
     weights: dict
     optimizer_state: dict
     trainer_state: dict
     rng: dict
+    average: dict | None = None  # WeightAverage.state_dict(): {"updates": n, "tensors": {name: tensor}}
 
     @property
     def step(self) -> int:
@@ -80,6 +83,9 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
               str(folder / "model.safetensors"))
     torch.save(checkpoint.optimizer_state, folder / "optimizer.pt")
     torch.save(checkpoint.rng, folder / "rng.pt")
+    if checkpoint.average is not None:
+        save_file({k: v.detach().contiguous().cpu() for k, v in checkpoint.average["tensors"].items()},
+                  str(folder / AVERAGE_FILE), metadata={"updates": str(checkpoint.average["updates"])})
     (folder / "trainer_state.json").write_text(json.dumps(checkpoint.trainer_state, indent=1))
     model_config.save_pretrained(str(folder))
     for f in folder.iterdir():
@@ -90,11 +96,17 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
 
 def read_checkpoint(path: Path, optimizer_device: torch.device | str) -> Checkpoint:
     """Read a checkpoint folder: weights on the CPU, the optimizer's state on `optimizer_device`."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
+    average = None
+    if (path / AVERAGE_FILE).is_file():
+        with safe_open(str(path / AVERAGE_FILE), "pt", device="cpu") as f:
+            average = {"updates": int(f.metadata()["updates"]), "tensors": {k: f.get_tensor(k) for k in f.keys()}}
     return Checkpoint(
         weights=load_file(str(path / "model.safetensors"), device="cpu"),
         optimizer_state=torch.load(path / "optimizer.pt", map_location=optimizer_device, weights_only=True),
         trainer_state=json.loads((path / "trainer_state.json").read_text()),
         rng=torch.load(path / "rng.pt", weights_only=False),
+        average=average,
     )

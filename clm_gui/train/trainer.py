@@ -43,13 +43,15 @@ from clm_gui.tokenizer.loading import load_tokenizer
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.train import checkpoints, sharding
 from clm_gui.train.best_model import BestModel, load_best_weights, read_best, save_best
-from clm_gui.train.cadence import EVALUATIONS_PER_RUN, SAMPLES_PER_RUN, Cadence
+from clm_gui.train.cadence import (EVALUATION_COST_SHARE, EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN,
+                                   SAMPLES_PER_RUN, Cadence)
 from clm_gui.train.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.train.loss import CausalLMLoss
 from clm_gui.train.schedule import budget_used, launched_at, lr_at
 from clm_gui.train.step_gate import wait_at_step_gate
 from clm_gui.train.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
 from clm_gui.train.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
+from clm_gui.train.weight_average import WeightAverage
 
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
@@ -176,6 +178,7 @@ class Trainer:
         # that fails early ends cleanly.
         self.accelerator = self.device = self.tokenizer = self.batches = None
         self.lm = self.module = self.optimizer = self.step_module = None
+        self.average: WeightAverage | None = None  # train.ema_decay: the weights the run evaluates and keeps
         self._data_prompts = None  # sample prompts read from the data when none are set (see _sample)
 
     # --- the public entry point ---------------------------------------------------------------
@@ -259,9 +262,11 @@ class Trainer:
             # in the same call (docs/benchmarks.md).
             torch._dynamo.config.optimize_ddp = False
         self.step_module = module if mode == "eager" else torch.compile(module)
-
-        if self.resume:
-            self._load_latest_checkpoint()
+        saved_average = self._load_latest_checkpoint() if self.resume else None
+        if cfg.train.ema_decay:  # from the weights as they are now: new, or resumed (then the saved average)
+            self.average = WeightAverage(lm, cfg.train.ema_decay)
+            if saved_average is not None:
+                self.average.load_state_dict(saved_average)
         prepare_optimizer(self.optimizer, self.captures_step, self.device)
         self._peak = peak_flops(torch.cuda.get_device_name(self.device), self.precision) \
             if self.device.type == "cuda" else None
@@ -348,16 +353,18 @@ class Trainer:
     def _due(self, cadence: Cadence) -> bool:
         """Whether the cadence's event is due now; by rank 0's clock (at log steps) under several processes."""
         t, s = self.cfg.train, self.state
-        due = cadence.due(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
+        elapsed = self._elapsed()
+        due = cadence.due(s.step, budget_used(t, s.step, s.tokens, elapsed), elapsed)
         if not cadence.auto or self.accelerator.num_processes == 1:
             return due
         return s.step % t.log_interval == 0 and self._agree(due)
 
-    def _run_and_mark(self, cadence: Cadence, event: Callable[[], None]) -> None:
-        """Run an evaluation or a round of samples and mark it in its cadence."""
+    def _run_and_mark(self, cadence: Cadence, event: Callable[[], None], phase: str) -> None:
+        """Run an evaluation or a round of samples (timed as `phase`) and mark it in its cadence."""
         t, s = self.cfg.train, self.state
         event()
-        cadence.mark(s.step, budget_used(t, s.step, s.tokens, self._elapsed()))
+        ended = self._elapsed()
+        cadence.mark(s.step, budget_used(t, s.step, s.tokens, ended), ended, self.latest_seconds[phase])
 
     def _elapsed(self) -> float:
         return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
@@ -371,19 +378,19 @@ class Trainer:
         self.phase_seconds["setup"] = time.time() - self._process_start
         first_step, stopped_early = self.state.step, False
         window = _LossWindow(self.device)
-        self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN)
+        self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN, EVALUATION_GAP_STEPS, EVALUATION_COST_SHARE)
         self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
         while True:
             step = self.state.step
             last_step = self._limits_reached()
             if step > first_step:  # the work that follows a step; a resumed run has done it for its first
                 if self.evals.owed_at_end(step) if last_step else self._due(self.evals):
-                    self._run_and_mark(self.evals, self._evaluate)
+                    self._run_and_mark(self.evals, self._evaluate, "eval")
                     # Not at a limit's step: a run that ends there anyway has finished, not stopped early.
                     stopped_early = self._agree(self.best.patience_spent(t.early_stop_patience)) and not last_step
                     last_step = last_step or stopped_early
                 if self.samples.last_step != step if last_step else self._due(self.samples):
-                    self._run_and_mark(self.samples, self._sample)
+                    self._run_and_mark(self.samples, self._sample, "samples")
                 if last_step or (t.save_interval and step % t.save_interval == 0):
                     self._save_checkpoint()
             if last_step:
@@ -396,6 +403,8 @@ class Trainer:
             set_learning_rate(self.optimizer, lr)
             started = time.time()
             window.add(self._train_step(), tokens_per_step)
+            if self.average is not None:
+                self.average.update()
             if step == first_step:  # the first step of a process compiles the model
                 self.phase_seconds["first_step"] = time.time() - started
             self.state.step, self.state.tokens = step + 1, self.state.tokens + tokens_per_step
@@ -479,6 +488,14 @@ class Trainer:
     @torch.no_grad()
     def _evaluate(self) -> None:
         """Score the held-out text; keep the weights when they are the best so far (rank 0 decides)."""
+        with self._averaged():
+            self._evaluate_weights()
+
+    def _averaged(self):
+        """The weights the run evaluates, samples and keeps: the average when there is one."""
+        return self.average.applied() if self.average is not None else contextlib.nullcontext()
+
+    def _evaluate_weights(self) -> None:
         score = None
         if self._evaluates_here() and self.eval_stream is not None:
             model = self.accelerator.unwrap_model(self.module)
@@ -524,17 +541,22 @@ class Trainer:
             return
         if not t.sample_prompts and self._data_prompts is None:  # none given: the data's own, read once
             self._data_prompts = prompts_for(self.cfg.data) or ["\n"]
+        prompts = t.sample_prompts or self._data_prompts
         self.lm.eval()
+        with self._averaged():
+            texts = self._generate(prompts)
+        self.lm.train()
+        if self.is_main:
+            samples = [{"prompt": prompt, "text": text} for prompt, text in zip(prompts, texts)]
+            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "elapsed_s": self._elapsed(),
+                                        "samples": samples})
+
+    def _generate(self, prompts: list[str]) -> list[str]:
+        t = self.cfg.train
         # A private RNG: sampling must not change the training run's random stream.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             settings = SamplingSettings(max_new_tokens=t.sample_max_new_tokens, seed=t.seed)
-            prompts = t.sample_prompts or self._data_prompts
-            texts = generate_batch(self.lm, self.tokenizer, prompts, settings)
-            samples = [{"prompt": prompt, "text": text} for prompt, text in zip(prompts, texts)]
-        self.lm.train()
-        if self.is_main:
-            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "elapsed_s": self._elapsed(),
-                                        "samples": samples})
+            return generate_batch(self.lm, self.tokenizer, prompts, settings)
 
     def _trace_shards(self) -> None:
         """Tests: how many parameter and optimizer-state elements this rank holds."""
@@ -576,7 +598,8 @@ class Trainer:
                         "data": self.batches.state_dict(), "config": self.cfg.to_dict(), "fsdp": self.fsdp,
                         "best": self.best.to_dict()}
             checkpoint = checkpoints.Checkpoint(without_tied_head(self.lm, dict(weights)), optimizer_state,
-                                                progress, checkpoints.rng_state(self.device))
+                                                progress, checkpoints.rng_state(self.device),
+                                                self.average.state_dict() if self.average is not None else None)
             checkpoints.save(self.run_dir, checkpoint, self.lm.config, self.cfg.train.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 
@@ -588,10 +611,11 @@ class Trainer:
             return {}, {}
         return self.lm.state_dict(), self.optimizer.state_dict()
 
-    def _load_latest_checkpoint(self) -> None:
+    def _load_latest_checkpoint(self) -> dict | None:
+        """Restore the newest checkpoint; return its weight average's state (None without one)."""
         path = self.run_dir.latest_checkpoint()
         if path is None:
-            return
+            return None
         # Under FSDP every rank reads the whole state into host memory and keeps its slice on the device.
         checkpoint = checkpoints.read_checkpoint(path, "cpu" if self.fsdp else self.device)
         state = checkpoint.trainer_state
@@ -615,6 +639,7 @@ class Trainer:
             self.best = BestModel(**saved, evals_since=self.best.evals_since)
         self.batches.load_state_dict(state["data"])
         checkpoints.restore_rng(checkpoint.rng, self.device)
+        return checkpoint.average
 
     def _keeps_best(self) -> bool:
         """Whether final/ is made from best/ rather than the current weights."""
@@ -645,6 +670,11 @@ class Trainer:
             weights = without_tied_head(self.lm, sharding.full_weights(self.lm))
         if not self.is_main:
             return ""
+        with self._averaged():  # the average is the run's model; best/ already holds averaged weights
+            self._write_final(keeps_best, weights)
+        return self._final_note()
+
+    def _write_final(self, keeps_best: bool, weights: dict | None) -> None:
         if keeps_best:  # into the model itself, so that save_pretrained ties the output head as usual
             weights = without_tied_head(self.lm, load_best_weights(self.run_dir.best_dir))
             if not self.fsdp:
@@ -662,7 +692,6 @@ class Trainer:
         except OSError as exc:
             remove_tree(tmp)
             raise UserError(save_failed_message(exc, "the final model", self.run_dir.latest_checkpoint())) from None
-        return self._final_note()
 
 
 def _scores(eval_loss: float, eval_bpb: float | None) -> str:
