@@ -1,207 +1,181 @@
-"""Small-data benchmark: which model size, vocabulary and dropout generalise best in a fixed time budget.
+"""Small-data benchmark: the app's default journey against the published small-data recipe, side by side.
 
-Corpora every machine has: English prose (Python's own `pydoc_data` topics, 0.47 MB) and slices of the
-demo corpus (the standard library's source, as one stream) of the sizes asked for. Each corpus is cut
-into a training file (its first 90%) and a held-out file (the last 10%, from a line start), as the
-generalisation issue scored its table. Every cell of the grid (size x vocabulary x dropout) trains on the
-training file alone with the app's trainer, under the same wall-time budget (train.max_minutes), keeping
-its best evaluation (on the last few percent of the training file) and stopping early; then its final/
-is scored on the held-out file in bits per byte. The row "recommended" is `quickstart` on the same
-training file and budget: every recommendation accepted.
+Each corpus is cut into a training file (its first 90%) and a held-out file (the last 10%, from a line
+start). On the training file, one run at a time (never two on one card or CPU):
+- `reference`: the published character-level recipe (bench/reference_gpt.py, `Recipe`; its CPU variant
+  on a CPU), validated on the same held-out tail of the training file that the app validates on, the best
+  validation kept;
+- `default journey`: `python -m clm_gui quickstart TRAIN --minutes M`, every recommendation accepted;
+- each `--variant NAME:KEY=VALUE,...`: the journey's plan with those settings changed (for exploring).
+Then each kept model is scored on the held-out file in bits per byte (every token predicted once), and the
+table shows the ratio to the reference and the time each run first reached the reference's best
+validation score (from its start, compilation and the tokenizer included; both validate on the same text).
 
-    python bench/small_data.py --device cuda --minutes 3 --corpora prose demo-1 demo-10
-    python bench/small_data.py --device cpu --minutes 10 --corpora prose --sizes 2x128 4x192 --vocabs 512
+Corpora every machine has (bench/corpora.py): `prose` (Python's pydoc topics, 0.47 MB), `fortunes`
+(Debian's fortunes package), `pydocs-N` (the first N MB of the Python documentation's text sources,
+Debian's python3.11-doc), `demo-N` (the first N MB of the demo corpus, the standard library's source).
 
-Prints one table per corpus (markdown) and writes OUT/results.json. `--jobs N` trains N cells at once:
-on a GPU, small models leave the card mostly idle, but they then share it: say so when you quote a table.
+    python bench/small_data.py --device cuda --minutes 3 --corpora fortunes pydocs-3 demo-20
+    python bench/small_data.py --device cpu --minutes 10 --corpora prose fortunes demo-1 pydocs-1
+
+Prints one markdown table per corpus and writes OUT/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clm_gui.config import RunConfig  # noqa: E402
-from clm_gui.model import sizing  # noqa: E402
-from clm_gui.runs.folder import RunDir  # noqa: E402
-
-HELD_OUT_SHARE = 0.1
+from bench.corpora import write_corpus  # noqa: E402
+from clm_gui.config import RunConfig, apply_overrides  # noqa: E402
 
 
-def corpus_text(name: str) -> str:
-    """prose: Python's pydoc topics; demo-N: the first N MB of the demo corpus as one stream."""
-    if name == "prose":
-        import pydoc_data.topics as topics
-
-        return "\n\n".join(topics.topics[key] for key in sorted(topics.topics))
-    if name.startswith("demo-"):
-        from clm_gui.data.sources import demo_corpus_files
-
-        wanted, parts, size = float(name[5:]) * 1e6, [], 0
-        for path in demo_corpus_files():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            parts.append(text)
-            size += len(text.encode())
-            if size >= wanted:
-                break
-        return "".join(parts)[: int(wanted)]
-    raise SystemExit(f"unknown corpus {name!r}: use prose or demo-N (N megabytes)")
-
-
-def write_corpus(name: str, folder: Path) -> tuple[Path, Path]:
-    """(training file, held-out file): the first 90% and the last 10% of the corpus, cut at a line start."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = corpus_text(name)
-    cut = text.find("\n", int(len(text) * (1 - HELD_OUT_SHARE))) + 1 or len(text)
-    train, held_out = folder / f"{name}.train.txt", folder / f"{name}.heldout.txt"
-    train.write_text(text[:cut], encoding="utf-8")
-    held_out.write_text(text[cut:], encoding="utf-8")
-    return train, held_out
-
-
-@dataclass
-class Cell:
-    corpus: str
-    label: str
-    config: RunConfig
-
-
-def shape_config(spec: str, context: int):
-    layers, width = (int(x) for x in spec.split("x"))
-    return sizing.Shape(spec, layers, width, max(1, width // 64), context, 0, preset=False).model_config()
-
-
-def grid_cell(corpus: str, train_file: Path, size: str, vocab: int, dropout: float, minutes: float,
-              device: str, context: int, batch_tokens: int) -> Cell:
+def app_split(train_file: Path) -> tuple[str, str]:
+    """(training text, validation text): the split of the training file the app itself makes."""
+    from clm_gui.data.sources import iter_documents
     from clm_gui.jobs.quickstart import eval_fraction_for
-    from clm_gui.machine.hardware import planner_device
 
-    cfg = RunConfig(name=f"{corpus}-{size}-v{vocab}-d{dropout:g}")
-    cfg.data.source = str(train_file)
-    cfg.data.eval_fraction = eval_fraction_for(train_file.stat().st_size)
-    cfg.tokenizer.vocab_size = vocab
-    model = shape_config(size, context)
-    model.dropout = dropout
-    cfg.model = model
-    # The batch and step count the planner would give this shape in this budget.
-    spec = planner_device("cpu" if device == "cpu" else "cuda")
-    tokens = int(train_file.stat().st_size / 2.5)
-    request = sizing.PlanRequest(device=spec, hours=minutes / 60, dataset_tokens=tokens, vocab_size=vocab,
-                                 context_length=context)
-    plan = sizing.plan_shape(sizing.Shape(size, model.n_layer, model.n_embd, model.n_head, context, batch_tokens),
-                             request)
-    t = cfg.train
-    t.device = device
-    for name, value in sizing.train_settings(plan, minutes).items():
-        setattr(t, name, value)
-    t.sample_interval = 0
-    return Cell(corpus, f"{size} v{vocab} d{dropout:g}", cfg.check())
+    cfg = RunConfig().data
+    cfg.source, cfg.streaming = str(train_file), False
+    cfg.eval_fraction = eval_fraction_for(train_file.stat().st_size)
+    return "".join(iter_documents(cfg, "train")), "".join(iter_documents(cfg, "eval"))
 
 
-def train_cell(cell: Cell, folder: Path) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "config.yaml"
-    cell.config.save(config)
+def run_reference(train_file: Path, held_out: Path, device: str, ema: float) -> dict:
+    """The recipe in a process of its own (its compile caches and memory are gone when it ends)."""
+    code = ("import json, sys; from bench.reference_gpt import Recipe, train_recipe; from bench.small_data import "
+            "app_split; from pathlib import Path; a = json.loads(sys.argv[1]); train, val = app_split(Path(a['train']));"
+            " recipe = (Recipe.cpu if a['device'] == 'cpu' else Recipe)(ema_decay=a['ema']);"
+            " recipe.label += ' + EMA' if a['ema'] else '';"
+            " print('RESULT ' + json.dumps(train_recipe(recipe, train, val, Path(a['held_out']).read_text(), a['device'])))")
+    args = json.dumps({"train": str(train_file), "held_out": str(held_out), "device": device, "ema": ema})
+    proc = subprocess.run([sys.executable, "-c", code, args], cwd=ROOT, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        return {"label": "reference", "failed": proc.stderr[-1500:]}
+    result = json.loads(lines[-1][7:])
+    return {**result, "curve": [{"seconds": p["seconds"], "bpb": p["val_bpb"]} for p in result["curve"]]}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "clm_gui", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def run_journey(train_file: Path, held_out: Path, minutes: float, device: str, runs_dir: Path,
+                overrides: list[str] | None = None) -> dict:
+    """The default journey (no overrides), or its plan with `overrides` applied and trained as planned."""
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "clm_gui", "train", str(config), "--runs-dir", str(folder)],
-                          cwd=ROOT, capture_output=True, text=True)
-    runs = [p for p in folder.iterdir() if (p / "config.yaml").is_file()]
-    status = RunDir(runs[0]).read_status() if runs else {"state": "failed", "message": proc.stderr[-800:]}
-    return {"status": status, "wall_s": time.time() - started, "run_dir": str(runs[0]) if runs else None}
+    if overrides is None:
+        proc = _cli("quickstart", str(train_file), "--minutes", str(minutes), "--device", device,
+                    "--runs-dir", str(runs_dir), "--json")
+        result = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+        run_dir = result.get("run_dir")
+    else:
+        proc = _cli("quickstart", str(train_file), "--minutes", str(minutes), "--device", device,
+                    "--runs-dir", str(runs_dir), "--plan-only", "--json")
+        result = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+        run_dir = None
+        if result:
+            config = runs_dir / "variant.yaml"
+            config.write_text(yaml.safe_dump(apply_overrides(result["config"], overrides), sort_keys=False))
+            env = {**os.environ, "CLM_GUI_LAUNCHED_AT": str(started)}  # the clock counts the planning too
+            proc = subprocess.run([sys.executable, "-m", "clm_gui", "train", str(config), "--runs-dir",
+                                   str(runs_dir)], cwd=ROOT, capture_output=True, text=True, env=env)
+            runs = sorted(p for p in runs_dir.iterdir() if (p / "status.json").is_file())
+            run_dir = str(runs[-1]) if runs else None
+    wall = time.time() - started
+    if not run_dir:
+        return {"failed": proc.stderr[-1500:], "wall_s": wall}
+    return {**_read_run(Path(run_dir), held_out, device), "wall_s": wall, "run_dir": run_dir,
+            "choices": result.get("choices")}
 
 
-def score(run_dir: str | None, held_out: Path, device: str) -> dict | None:
+def _read_run(run_dir: Path, held_out: Path, device: str) -> dict:
+    from clm_gui.runs.folder import RunDir
     from clm_gui.train.evaluation import evaluate_model
 
-    if not run_dir or not (Path(run_dir) / "final" / "config.json").is_file():
-        return None
-    return evaluate_model(run_dir, [held_out.read_text(encoding="utf-8")], device=device).to_dict()
+    run = RunDir(run_dir)
+    status = run.read_status()
+    evals = [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("eval_bpb") is not None]
+    score = evaluate_model(run_dir, [held_out.read_text(encoding="utf-8")], device=device) \
+        if (run.final_dir / "config.json").is_file() else None
+    return {"status": status, "held_out_bpb": score.bits_per_byte if score else None,
+            "curve": [{"seconds": r["elapsed_s"], "bpb": r["eval_bpb"]} for r in evals],
+            "best_val_bpb": min((r["eval_bpb"] for r in evals), default=None)}
+
+
+def first_reached(curve: list[dict], target: float) -> float | None:
+    """Seconds at which a validation curve first reached `target` bits per byte (None: never)."""
+    return next((p["seconds"] for p in curve if p["bpb"] <= target), None)
+
+
+def print_table(corpus: str, rows: list[dict], args) -> None:
+    reference = rows[0]
+    target = reference.get("best_val_bpb")
+    print(f"\n### {corpus}: {args.minutes:g}-minute budget on {args.device}, one run at a time\n")
+    print("| run | held-out bits/byte | vs reference | reached the reference's best validation at | wall s | "
+          "how it ended |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        bpb = row.get("held_out_bpb")
+        ratio = f"{bpb / reference['held_out_bpb']:.3f}x" if bpb and reference.get("held_out_bpb") else "-"
+        reached = first_reached(row.get("curve", []), target) if target else None
+        ended = (row.get("status") or {}).get("message", row.get("failed", ""))[:90].replace("|", "/").replace("\n", " ")
+        print(f"| {row['label']} | {bpb:.4f} | {ratio} | {f'{reached:.0f} s' if reached else 'never'} | "
+              f"{row.get('wall_s', 0):.0f} | {ended} |" if bpb else
+              f"| {row['label']} | failed | - | - | {row.get('wall_s', 0):.0f} | {ended} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--minutes", type=float, default=3.0, help="the wall-time budget of every cell")
+    parser.add_argument("--minutes", type=float, default=3.0, help="the default journey's time budget")
     parser.add_argument("--corpora", nargs="+", default=["prose"])
-    parser.add_argument("--sizes", nargs="+", default=None, help="LAYERSxWIDTH (default: by device)")
-    parser.add_argument("--vocabs", nargs="+", type=int, default=[512, 2048])
-    parser.add_argument("--dropouts", nargs="+", type=float, default=[0.1, 0.2])
-    parser.add_argument("--context", type=int, default=0, help="default: 128 on a CPU, 256 on a GPU")
-    parser.add_argument("--batch-tokens", type=int, default=0,
-                        help="tokens per step at most (default: 65536 on a GPU, 8192 on a CPU, as the planner's shapes)")
-    parser.add_argument("--jobs", type=int, default=1, help="cells trained at once")
-    parser.add_argument("--no-recommended", action="store_true", help="skip the quickstart row")
+    parser.add_argument("--reference-ema", action="store_true", help="also run the recipe with an EMA of the weights")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference (exploring variants only)")
+    parser.add_argument("--no-journey", action="store_true", help="skip the default journey")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="the journey's plan with settings changed, e.g. v256:tokenizer.vocab_size=258")
     parser.add_argument("--out", type=Path, default=Path("bench-small-data"))
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sizes = args.sizes or (["2x128", "4x192", "4x256"] if args.device == "cpu" else ["4x256", "6x384", "8x512"])
-    context = args.context or (128 if args.device == "cpu" else 256)
-    batch_tokens = args.batch_tokens or (8192 if args.device == "cpu" else sizing.SMALL_DATA_BATCH_TOKENS)
-
-    jobs = []  # (cell or "recommended", corpus, train file, held-out file)
+    results = {}
     for corpus in args.corpora:
         train_file, held_out = write_corpus(corpus, args.out / "corpora")
-        for size, vocab, dropout in itertools.product(sizes, args.vocabs, args.dropouts):
-            jobs.append((grid_cell(corpus, train_file, size, vocab, dropout, args.minutes, args.device, context,
-                                   batch_tokens),
-                         corpus, train_file, held_out))
-        if not args.no_recommended:
-            jobs.append((None, corpus, train_file, held_out))
-
-    def run(job) -> dict:
-        cell, corpus, train_file, held_out = job
-        if cell is None:  # the default journey, every recommendation accepted
-            started = time.time()
-            proc = subprocess.run([sys.executable, "-m", "clm_gui", "quickstart", str(train_file), "--minutes",
-                                   str(args.minutes), "--device", args.device, "--runs-dir",
-                                   str(args.out / "runs" / f"{corpus}-recommended"), "--json"],
-                                  cwd=ROOT, capture_output=True, text=True)
-            result = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
-            row = {"corpus": corpus, "cell": "recommended", "wall_s": time.time() - started,
-                   "status": result.get("status", {"state": "failed", "message": proc.stderr[-800:]}),
-                   "run_dir": result.get("run_dir"), "choices": result.get("choices")}
-        else:
-            row = {"corpus": corpus, "cell": cell.label,
-                   **train_cell(cell, args.out / "runs" / cell.config.name)}
-        row["held_out"] = score(row["run_dir"], held_out, args.device)
-        print(json.dumps({k: row[k] for k in ("corpus", "cell", "wall_s")} |
-                         {"bpb": row["held_out"] and row["held_out"]["bits_per_byte"]}), file=sys.stderr, flush=True)
-        return row
-
-    with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(run, jobs))
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
-    print_tables(rows, args)
+        rows = []
+        for ema in ([] if args.no_reference else [0.0] + ([0.999] if args.reference_ema else [])):
+            rows.append(run_reference(train_file, held_out, args.device, ema))
+            _progress(corpus, rows[-1])
+        if not args.no_journey:
+            rows.append({"label": "default journey", **run_journey(
+                train_file, held_out, args.minutes, args.device, args.out / "runs" / f"{corpus}-journey")})
+            _progress(corpus, rows[-1])
+        for variant in args.variant:
+            name, _, settings = variant.partition(":")
+            rows.append({"label": name, **run_journey(train_file, held_out, args.minutes, args.device,
+                                                      args.out / "runs" / f"{corpus}-{name}", settings.split(","))})
+            _progress(corpus, rows[-1])
+        results[corpus] = rows
+        (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    for corpus, rows in results.items():
+        print_table(corpus, rows, args)
     return 0
 
 
-def print_tables(rows: list[dict], args) -> None:
-    for corpus in dict.fromkeys(r["corpus"] for r in rows):
-        mine = [r for r in rows if r["corpus"] == corpus]
-        scored = [r for r in mine if r["held_out"]]
-        best = min((r["held_out"]["bits_per_byte"] for r in scored if r["cell"] != "recommended"), default=None)
-        print(f"\n### {corpus}, {args.minutes:g} min per cell on {args.device} ({args.jobs} at once)\n")
-        print("| cell | held-out bits/byte | vs best cell | best step / steps | wall s | how it ended |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        for r in sorted(mine, key=lambda r: r["held_out"]["bits_per_byte"] if r["held_out"] else 99):
-            status = r["status"]
-            bpb = r["held_out"]["bits_per_byte"] if r["held_out"] else None
-            versus = f"{bpb / best - 1:+.1%}" if bpb and best else "-"
-            steps = f"{(status.get('best') or {}).get('step', '-')} / {status.get('step', '-')}"
-            ended = status.get("message", "")[:70].replace("|", "/")
-            print(f"| {r['cell']} | {bpb:.4f} | {versus} | {steps} | {r['wall_s']:.0f} | {ended} |" if bpb else
-                  f"| {r['cell']} | failed | - | - | {r['wall_s']:.0f} | {ended} |")
+def _progress(corpus: str, row: dict) -> None:
+    print(json.dumps({"corpus": corpus, "label": row.get("label"), "held_out_bpb": row.get("held_out_bpb"),
+                      "best_val_bpb": row.get("best_val_bpb"), "wall_s": row.get("wall_s"),
+                      "failed": row.get("failed", "")[-300:]}), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
