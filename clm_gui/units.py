@@ -18,3 +18,10 @@ def format_duration(seconds: float | None) -> str:
 def format_minutes(minutes: float) -> str:
     """"1 minute", "6 minutes", "2.5 minutes"."""
     return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
+
+
+def format_passes(passes: float, unit: bool = True) -> str:
+    """Passes over a dataset with the precision that keeps a small figure honest: "0.04 passes",
+    "1.6 passes", "212 passes" (no "0.0 passes" for 0.04)."""
+    number = f"{passes:,.0f}" if passes >= 10 else f"{passes:.1f}" if passes >= 1 else f"{passes:.2g}"
+    return f"{number} pass{'' if number == '1.0' else 'es'}" if unit else number

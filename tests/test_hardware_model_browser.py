@@ -42,7 +42,7 @@ def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_t
     updated = model_tab.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6, dataset_tokens=300_000)
     train = updated["train"]
     assert (train["max_minutes"], train["max_steps"]) == (6, 0)
-    assert train["max_tokens"] == sizing.MAX_PASSES * 300_000  # a cap at the passes worth making, not a guess of speed
+    assert train["max_tokens"] == 0  # no pass cap: the clock (or early stopping) ends the run
     assert train["eval_interval"] == train["sample_interval"] == AUTO  # spread over the run, whatever its length
     assert train["learning_rate"] == sizing.learning_rate_for(sizing.count_params(fields().model(), 8192).total)
     assert "at most 6 minutes" in model_tab.applied_markdown(fields(), train)

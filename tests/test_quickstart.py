@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from clm_gui import cli
 from clm_gui.data.prompts import prompts_from
 from clm_gui.jobs.quickstart import eval_fraction_for
+from clm_gui.machine import hardware
+from clm_gui.tokenizer.recommendation import BYTE_LEVEL_MIN_PASSES, byte_level_vocab, vocab_for_corpus
 from tests.fast_runs import write_corpus
+
+
+@pytest.fixture(autouse=True)
+def steady_cpu(monkeypatch):
+    """The planner's CPU speed, fixed: what it chooses must not depend on how busy this machine is."""
+    monkeypatch.setattr(hardware, "cpu_matmul_flops", lambda: 40e9)
 
 
 def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_path, capsys):
@@ -19,7 +29,8 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     assert [c["step"] for c in plan["choices"]] == ["Data", "Tokenizer", "Model", "Training"]
     assert all(c["why"] for c in plan["choices"])
     cfg = plan["config"]
-    assert cfg["tokenizer"]["vocab_size"] == 1024  # a ~100 KB corpus gets a small vocabulary
+    assert cfg["tokenizer"]["vocab_size"] == byte_level_vocab()  # 10 minutes read ~100 KB many times: bytes
+    assert cfg["train"]["ema_decay"] > 0 and cfg["train"]["max_tokens"] == 0  # averaged, no pass cap
     assert cfg["model"]["dropout"] > 0 and plan["plan"]["epochs"] > 4  # repeated data, regularised
     assert cfg["train"]["max_minutes"] <= 10 and cfg["train"]["keep"] == "best"
     assert cfg["data"]["eval_fraction"] == eval_fraction_for(corpus.stat().st_size) > 0.02
@@ -33,7 +44,7 @@ def test_quickstart_trains_within_its_budget_and_scores_final_on_the_held_out_te
                      str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Tokenizer: new bpe, 1,024 tokens" in out and "Model: " in out
+    assert "Tokenizer: new bpe, 1,024 tokens" in out and "Model: " in out  # 24 s: too little compute for bytes
     assert "finished:" in out and "final/ holds" in out
     bpb = float(out.rsplit("Held-out bits per byte of final/: ", 1)[1].split()[0])
     assert 0 < bpb < 8
@@ -49,3 +60,10 @@ def test_a_small_corpus_holds_out_enough_text_to_choose_the_best_model():
     assert eval_fraction_for(1e6) == 0.05
     assert eval_fraction_for(100e6) == 0.02
     assert eval_fraction_for(10e3) == 0.1
+
+
+def test_the_vocabulary_follows_the_compute_per_byte_as_well_as_the_corpus_size():
+    assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES) == byte_level_vocab() == 258
+    assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == 1024  # little compute per byte: merges
+    assert vocab_for_corpus(50e6, byte_passes=2) == 8192
+    assert vocab_for_corpus(1e6) == 1024  # no budget known: by size alone

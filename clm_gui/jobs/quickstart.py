@@ -20,8 +20,8 @@ from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
 from clm_gui.model import sizing
-from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
-from clm_gui.units import format_minutes
+from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe
+from clm_gui.units import format_minutes, format_passes
 
 if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
     from clm_gui.data.profiling import DatasetProfile
@@ -88,7 +88,10 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     choices.append(Choice("Data", f"{human_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
                           f"{mode['reason']} {describe_split(cfg.data)}"))
 
-    rec = recommend_tokenizer(profile, online=hub_reachable())
+    spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
+    training_bytes = profile.bytes * (1 - cfg.data.eval_fraction)
+    rec = recommend_tokenizer(profile, online=hub_reachable(),
+                              byte_passes=_byte_passes(spec, _hours_left(minutes, started), training_bytes))
     if rec.action == "pretrained":
         cfg.tokenizer.path = rec.hub_id
         tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
@@ -106,10 +109,9 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
-    dataset_tokens = int(profile.bytes * (1 - cfg.data.eval_fraction) / bytes_per_token)
+    dataset_tokens = int(training_bytes / bytes_per_token)
 
-    spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
-    hours = max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600
+    hours = _hours_left(minutes, started)
     plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
                                                vocab_size=len(tokenizer)))
     cfg.model = dataclasses.replace(plan.model)
@@ -123,11 +125,40 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
                           f"most {format_minutes(t.max_minutes)}, learning rate {t.learning_rate:g}, evaluations "
-                          f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)}; sample prompts from the held-out "
-                          f"text: {', '.join(repr(p) for p in t.sample_prompts)}",
-                          f"{plan.epochs:.1f} passes over the data; final/ keeps the best evaluation and the run "
-                          f"stops early after {t.early_stop_patience} evaluations without a new best."))
+                          f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)} and at least every "
+                          f"{EVALUATION_GAP_STEPS} steps; sample prompts from the held-out text: "
+                          f"{', '.join(repr(p) for p in t.sample_prompts)}", _how_the_budget_is_spent(plan, t)))
     return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started, profile)
+
+
+def _hours_left(minutes: float, started: float) -> float:
+    """The budget left for training, in hours: preparation so far is spent (at least a second is left)."""
+    return max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600
+
+
+def _byte_passes(spec: sizing.DeviceSpec, hours: float, training_bytes: float) -> float | None:
+    """Passes the budget could make over the training text if the model read one byte a token."""
+    from clm_gui.tokenizer.recommendation import byte_level_vocab
+
+    if not training_bytes:
+        return None
+    plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=int(training_bytes),
+                                               vocab_size=byte_level_vocab()))
+    return plan.epochs
+
+
+def _how_the_budget_is_spent(plan: sizing.Plan, t) -> str:
+    """Why the training settings are what they are, in words that stay true however the run goes."""
+    ending = (f"The clock ends the run, and the learning rate decays over the whole budget; at the planned speed "
+              f"that is {format_passes(plan.epochs)} over the data." if plan.epochs is not None else
+              "The clock ends the run, and the learning rate decays over the whole budget.")
+    if plan.repeats_data:
+        ending += (f" Repeating the data, the run evaluates an average of its weights (decay {t.ema_decay:g}), keeps "
+                   f"the best evaluation in final/ and stops early after {t.early_stop_patience} evaluations without "
+                   "a new best, so time past the held-out loss's lowest point is not spent.")
+    else:
+        ending += " final/ keeps the best evaluation."
+    return ending
 
 
 def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),

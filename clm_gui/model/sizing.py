@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from clm_gui.config import AUTO, ModelConfig, TrainConfig, tokens_per_step
 from clm_gui.errors import UserError
-from clm_gui.units import format_duration
+from clm_gui.units import format_duration, format_passes
 
 if TYPE_CHECKING:  # profiling reads datasets with `datasets`: the planner needs only the type
     from clm_gui.data.profiling import DatasetProfile
@@ -23,23 +23,29 @@ GB = 1e9
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
 MAX_USEFUL_EPOCHS = 4  # Muennighoff et al. 2023: up to ~4 passes over the data are almost as good as new data
 MIN_OPTIMIZER_STEPS = 200  # the batch is made smaller rather than train in fewer steps than this
-# Data-constrained training: a corpus too small for compute-optimal training is repeated, with dropout,
-# and the best held-out evaluation is kept (early stopping ends the run once it has passed). Repeated data
-# with dropout keeps paying for many passes (Xue et al. 2023), but a model much larger than the corpus
-# memorises it before it generalises. The three constants are fitted on bench/small_data.py
-# (docs/benchmarks.md, "Small data"): the best cell of each corpus size and budget.
-REPEATED_TOKENS_PER_PARAM = 2  # time for this many tokens per parameter: the grid's best evaluations came at 0.15-0.5
+# Data-constrained training: a corpus too small for compute-optimal training is repeated, with dropout and
+# an average of the weights, and the best held-out evaluation is kept (early stopping ends the run once it
+# has passed). No cap on the passes: the time budget (or early stopping) ends the run. Repeated data with
+# dropout keeps paying for many passes (Xue et al. 2023), but a model much larger than the corpus memorises
+# it before it generalises. The settings follow the published small-data recipe (a 10.7M character-level
+# GPT, 64 x 256 tokens a step, thousands of steps, dropout 0.2, beta2 0.99, the best validation kept), which
+# bench/small_data.py runs beside the default journey (docs/benchmarks.md, "Small data").
+REPEATED_TOKENS_PER_PARAM = 2  # a model qualifies when the budget trains at least this many tokens per parameter
 # The largest model worth training on D tokens: PARAMS_AT_A_MILLION_TOKENS x sqrt(D / 1M). Many parameters
 # per token on a tiny corpus (a 10M model on 1M characters is the best-known small recipe), falling
 # towards the compute-optimal 1/20 per token as the data grows to billions of tokens.
-PARAMS_AT_A_MILLION_TOKENS = 50e6
-MAX_PASSES = 60  # by then the held-out loss had turned on every corpus measured: train no longer
+PARAMS_AT_A_MILLION_TOKENS = 12e6
 DROPOUT_BY_PASSES = ((MAX_USEFUL_EPOCHS, 0.0), (16, 0.1))  # up to N passes: this dropout; beyond the last: 0.2
 HEAVY_DROPOUT = 0.2
-# On repeated data the grid's best cells used short windows and moderate batches; the larger shapes' own
-# (context 1024, 131k tokens a step) scored 10-20% worse in the same time.
+# On repeated data, optimizer steps matter more than tokens per step: the recipe trains 5,000 steps of 16k
+# tokens on a GPU and 3,200 of 1.5k on a CPU. So a plan that repeats its data takes short windows, at most
+# SMALL_DATA_BATCH_TOKENS a step, and a smaller batch where the budget would give fewer than
+# REPEATED_DATA_STEPS steps.
 SMALL_DATA_CONTEXT = 256
-SMALL_DATA_BATCH_TOKENS = 65_536
+SMALL_DATA_BATCH_TOKENS = 16_384
+REPEATED_DATA_STEPS = 3_000
+REPEATED_DATA_BETA2 = 0.99  # the recipe's: the second moment follows the recent, small batches
+REPEATED_DATA_EMA = 0.999  # the average of the weights over ~1,000 steps: -2.7% held-out bits/byte on the recipe
 BYTES_PER_TOKEN_GUESS = 4.0  # typical BPE tokenizers on English text and code, when no tokenizer has measured it
 
 
@@ -380,6 +386,11 @@ class Plan:
     def fits(self) -> bool:
         return self.memory.total <= self.memory_available
 
+    @property
+    def repeats_data(self) -> bool:
+        """More passes over the dataset than are nearly as good as fresh data."""
+        return self.epochs is not None and self.epochs > MAX_USEFUL_EPOCHS
+
     def to_dict(self) -> dict:
         return {
             "shape": self.shape, "n_params": self.n_params, "model": asdict(self.model),
@@ -415,22 +426,29 @@ def _warnings(plan: Plan, device: DeviceSpec) -> list[str]:
         notes.append(f"Needs about {plan.memory.total / GB:.1f} GB per device but {plan.memory_available / GB:.1f} GB "
                      "are free: lower the micro-batch, the context or the model size, or turn on activation "
                      "checkpointing.")
-    repeated = plan.epochs is not None and plan.epochs > MAX_USEFUL_EPOCHS
-    if repeated:
-        notes.append(f"That is {plan.epochs:.0f} passes over the dataset; beyond about {MAX_USEFUL_EPOCHS} a model "
-                     f"starts memorising it, so this plan trains with dropout {plan.model.dropout:g}, keeps the best "
-                     "evaluation and stops early once held-out loss stops improving. More data would learn more.")
+    if plan.repeats_data:
+        notes.append(f"That is {format_passes(plan.epochs)} over the dataset; beyond about {MAX_USEFUL_EPOCHS} a "
+                     f"model starts memorising it, so this plan trains with dropout {plan.model.dropout:g} and an "
+                     "average of its weights, keeps the best evaluation and stops early once held-out loss stops "
+                     "improving. More data would learn more.")
     per_param = plan.tokens / plan.n_params
-    if per_param < (REPEATED_TOKENS_PER_PARAM if repeated else COMPUTE_OPTIMAL_TOKENS_PER_PARAM / 2):
+    if per_param < (REPEATED_TOKENS_PER_PARAM if plan.repeats_data else COMPUTE_OPTIMAL_TOKENS_PER_PARAM / 2):
+        advice = "a smaller model would reach a lower loss in the same time" if not _is_smallest(plan.model) \
+            else "it is already the smallest size offered, so a longer time budget is what would help"
         notes.append(f"Only {per_param:.1f} tokens per parameter (compute-optimal is about "
-                     f"{COMPUTE_OPTIMAL_TOKENS_PER_PARAM}): this model will be under-trained; a smaller model "
-                     "would reach a lower loss in the same time.")
+                     f"{COMPUTE_OPTIMAL_TOKENS_PER_PARAM}): this model will be under-trained; {advice}.")
     if plan.model.gradient_checkpointing:
         notes.append("Activation checkpointing is on: less memory, about a third more compute per step.")
     if device.count > 1:
         notes.append(f"Memory is per GPU; speed assumes {DATA_PARALLEL_EFFICIENCY:.0%} scaling over "
                      f"{device.count} GPUs.")
     return notes
+
+
+def _is_smallest(cfg: ModelConfig) -> bool:
+    """Whether no shape the planner offers is smaller than this model (advice to shrink it is then void)."""
+    smallest = SHAPES[0]
+    return cfg.n_layer * cfg.n_embd ** 2 <= smallest.n_layer * smallest.n_embd ** 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,10 +472,10 @@ class PlanRequest:
         return min(shape.context_length, self.max_context) if self.max_context else shape.context_length
 
 
-def _batch_tokens(shape: Shape, cfg: ModelConfig, device: DeviceSpec, tokens: int) -> int:
-    """The shape's batch, made smaller (a power of two) so that `tokens` take MIN_OPTIMIZER_STEPS steps."""
+def _batch_tokens(shape: Shape, cfg: ModelConfig, device: DeviceSpec, tokens: int, min_steps: int) -> int:
+    """The shape's batch, made smaller (a power of two) so that `tokens` take at least `min_steps` steps."""
     smallest = cfg.context_length * device.count
-    wanted = min(shape.batch_tokens, tokens // MIN_OPTIMIZER_STEPS)
+    wanted = min(shape.batch_tokens, tokens // min_steps)
     return max(smallest, 2 ** int(math.log2(max(wanted, 1))))
 
 
@@ -505,43 +523,35 @@ def _data_constrained(n_params: int, request: PlanRequest) -> bool:
     return data is not None and COMPUTE_OPTIMAL_TOKENS_PER_PARAM * n_params > MAX_USEFUL_EPOCHS * data
 
 
-def target_tokens(request: PlanRequest) -> int | None:
-    """The most tokens worth training on: MAX_PASSES passes over the dataset (early stopping ends the run
-    at its best); None when its size is unknown. Below that, the time budget decides."""
-    return MAX_PASSES * request.dataset_tokens if request.dataset_tokens else None
-
-
 def plan_shape(shape: Shape, request: PlanRequest) -> Plan | None:
     """The fastest way to train this shape on the device, or None when it cannot fit at all.
 
-    Tokens: all the time budget allows, up to `target_tokens`; a model trained past compute-optimal keeps
-    improving, only more slowly. The batch is the shape's own unless that would mean fewer than
-    MIN_OPTIMIZER_STEPS steps for those tokens. Dropout follows the passes over the data; a plan that
-    repeats the data takes SMALL_DATA_CONTEXT and SMALL_DATA_BATCH_TOKENS at most.
+    Tokens: all the time budget allows; a model trained past compute-optimal keeps improving, only more
+    slowly, and on repeated data early stopping ends the run at its best. The batch is the shape's own
+    unless that would mean fewer than MIN_OPTIMIZER_STEPS steps for those tokens. Dropout follows the
+    passes over the data; a plan that repeats the data takes SMALL_DATA_CONTEXT, SMALL_DATA_BATCH_TOKENS
+    at most and at least REPEATED_DATA_STEPS steps.
     """
-    plan = _plan_shape(shape, request)
-    if plan is not None and plan.epochs is not None and plan.epochs > MAX_USEFUL_EPOCHS:
+    plan = _plan_shape(shape, request, MIN_OPTIMIZER_STEPS)
+    if plan is not None and plan.repeats_data:
         repeated = replace(shape, context_length=min(shape.context_length, SMALL_DATA_CONTEXT),
                            batch_tokens=min(shape.batch_tokens, SMALL_DATA_BATCH_TOKENS))
-        plan = _plan_shape(repeated, request) or plan
+        plan = _plan_shape(repeated, request, REPEATED_DATA_STEPS) or plan
     return plan
 
 
-def _plan_shape(shape: Shape, request: PlanRequest) -> Plan | None:
+def _plan_shape(shape: Shape, request: PlanRequest, min_steps: int) -> Plan | None:
     device, vocab, seconds = request.device, request.vocab_size, request.hours * 3600
-    cap = target_tokens(request)
     for checkpointing in (False, True) if request.allow_checkpointing else (False,):
         cfg = shape.model_config(request.family, request.context_for(shape), checkpointing)
         optimal = COMPUTE_OPTIMAL_TOKENS_PER_PARAM * count_params(cfg, vocab).total
-        batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, min(optimal, cap or optimal)))
+        batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, optimal, min_steps))
         if batch is None:
             continue
-        in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
-        tokens = min(in_time, cap) if cap else in_time
-        if tokens < optimal:  # fewer tokens than the shape's batch is meant for: a smaller batch keeps enough steps
-            batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, tokens))
-            in_time = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
-            tokens = min(in_time, cap) if cap else in_time
+        tokens = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
+        if tokens < optimal * min_steps / MIN_OPTIMIZER_STEPS:  # too few steps at this batch: a smaller one
+            batch = _fitting_batch(cfg, vocab, device, _batch_tokens(shape, cfg, device, tokens, min_steps))
+            tokens = int(seconds * tokens_per_second(cfg, vocab, batch[0], device))
         micro, accum = batch
         per_step = tokens_per_step(micro, accum, cfg.context_length, device.count)
         tokens = max(per_step, tokens // per_step * per_step)
@@ -584,13 +594,12 @@ def recommend(request: PlanRequest) -> Plan:
     return plan
 
 
-def time_budget_limits(plan: Plan, minutes: float) -> dict:
+def time_budget_limits(minutes: float) -> dict:
     """The train.* limits that carry a plan out within a time budget. The clock ends the run, and the
     learning-rate schedule follows it, rather than the plan's step count, which rests on a speed estimate
-    (rough on a CPU: a step count from it left the budget half used, or overran it). A known dataset
-    also caps the tokens at MAX_PASSES passes."""
-    cap = round(plan.tokens / plan.epochs * MAX_PASSES) if plan.epochs else 0
-    return {"max_steps": 0, "max_tokens": cap, "max_minutes": minutes}
+    (rough on a CPU: a step count from it left the budget half used, or overran it). No pass cap: a cap at
+    60 passes ended a 3-minute GPU run after 48 s; on repeated data early stopping ends the run instead."""
+    return {"max_steps": 0, "max_tokens": 0, "max_minutes": minutes}
 
 
 CHECKPOINTS_PER_RUN = 4  # resumable points along a planned run, besides the one at its end
@@ -599,12 +608,16 @@ CHECKPOINTS_PER_RUN = 4  # resumable points along a planned run, besides the one
 def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
     """The train.* settings that carry out a plan: its batch; its limits (the clock, when a time budget is
     given, else the plan's tokens); the learning rate for its size; a warm-up of at most 5% of its steps;
-    evaluations and samples spread over the run, whatever its length turns out to be."""
-    limits = time_budget_limits(plan, minutes) if minutes > 0 else \
+    on repeated data the recipe's beta2 and an average of the weights; evaluations and samples spread over
+    the run, whatever its length turns out to be."""
+    limits = time_budget_limits(minutes) if minutes > 0 else \
         {"max_steps": plan.steps, "max_tokens": plan.tokens, "max_minutes": 0.0}
+    defaults = TrainConfig()
     return {"micro_batch_size": plan.micro_batch_size, "grad_accum_steps": plan.grad_accum_steps, **limits,
             "learning_rate": learning_rate_for(plan.n_params),
-            "warmup_steps": max(1, min(TrainConfig().warmup_steps, plan.steps // 20)),
+            "warmup_steps": max(1, min(defaults.warmup_steps, plan.steps // 20)),
+            "beta2": REPEATED_DATA_BETA2 if plan.repeats_data else defaults.beta2,
+            "ema_decay": REPEATED_DATA_EMA if plan.repeats_data else defaults.ema_decay,
             "eval_interval": AUTO, "sample_interval": AUTO,
             "save_interval": max(1, plan.steps // CHECKPOINTS_PER_RUN)}
 
@@ -648,5 +661,5 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
         ("Wall time", f"{format_duration(plan.seconds)} (estimate, without evaluation and checkpoints)"),
     ]
     if plan.epochs is not None:
-        rows.append(("Passes over the data", f"{plan.epochs:.2f}"))
+        rows.append(("Passes over the data", format_passes(plan.epochs, unit=False)))
     return rows

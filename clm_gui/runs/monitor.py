@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from clm_gui import units
 from clm_gui.config import TrainConfig
 from clm_gui.files import parse_jsonl
 from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir
@@ -201,7 +202,7 @@ def passes_over_data(records: list[dict]) -> float | None:
 
 
 def format_passes(passes: float) -> str:
-    return f"{passes:.2g} passes over the data" if passes < 1 else f"{passes:,.1f} passes over the data"
+    return f"{units.format_passes(passes)} over the data"
 
 
 # ---------------------------------------------------------------------------------------------

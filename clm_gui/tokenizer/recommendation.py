@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from clm_gui.config import BYTE_ALPHABET, TokenizerConfig
+
 if TYPE_CHECKING:  # profiling loads `datasets`; a recommendation needs only the profile's type
     from clm_gui.data.profiling import DatasetProfile
 
@@ -79,19 +81,35 @@ def _hub_for(domain: str, language: str = "") -> HubTokenizer:
 VOCAB_BY_CORPUS_BYTES = ((2e6, 1024), (8e6, 2048), (32e6, 4096), (128e6, 8192))
 DEFAULT_VOCAB = 16384
 PRETRAINED_MIN_BYTES = 100e6  # below this, a vocabulary learned from the data beats a pretrained 50k one
+# Compute per byte decides too: a budget that can make this many passes over the corpus one byte per token
+# has compute to spare for the data, and a model that reads bytes sees each symbol most often and starts
+# memorising latest (the published recipe's model on 1 MB of English: bytes 2.15 held-out bits/byte,
+# BPE-512 2.16, BPE-1024 2.24). With less compute per byte, merges let the model read more text per step.
+BYTE_LEVEL_MIN_PASSES = 20
 
 
-def vocab_for_corpus(n_bytes: float | None) -> int:
-    """The vocabulary size to train for a corpus of this many bytes (DEFAULT_VOCAB when unknown)."""
+def byte_level_vocab(cfg: TokenizerConfig | None = None) -> int:
+    """A byte-level BPE with no merges: the 256 byte values and the special tokens."""
+    cfg = cfg or TokenizerConfig()
+    return BYTE_ALPHABET + len([t for t in (cfg.eos_token, cfg.pad_token) if t])
+
+
+def vocab_for_corpus(n_bytes: float | None, byte_passes: float | None = None) -> int:
+    """The vocabulary size to train for a corpus of this many bytes (DEFAULT_VOCAB when unknown); bytes
+    alone when the budget can make at least BYTE_LEVEL_MIN_PASSES passes over it at a byte a token."""
+    if byte_passes is not None and byte_passes >= BYTE_LEVEL_MIN_PASSES:
+        return byte_level_vocab()
     if not n_bytes:
         return DEFAULT_VOCAB
     return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
 
 
-def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True) -> Recommendation:
+def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True,
+                        byte_passes: float | None = None) -> Recommendation:
     """What to use for this dataset, and why, in one sentence. Offline (`online` False), a pretrained choice
-    becomes its fallback, training, so that accepting it works without the Hub."""
-    rec = _recommend_for_size(profile)
+    becomes its fallback, training, so that accepting it works without the Hub. `byte_passes`: the passes
+    the time budget can make over the data at a byte a token (the planner's figure), when there is one."""
+    rec = _recommend_for_size(profile, byte_passes)
     if rec.action != "pretrained" or online:
         return rec
     return Recommendation(rec.domain, "train", (
@@ -100,15 +118,22 @@ def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True) -> 
     ), vocab_size=rec.vocab_size)
 
 
-def _recommend_for_size(profile: DatasetProfile | None) -> Recommendation:
-    """The domain's recommendation with a vocabulary sized to the corpus (also a pretrained one's fallback)."""
+def _recommend_for_size(profile: DatasetProfile | None, byte_passes: float | None) -> Recommendation:
+    """The domain's recommendation with a vocabulary sized to the corpus and the compute per byte (also a
+    pretrained one's fallback)."""
     from clm_gui.data.profiling import human_bytes
 
     rec = _recommend_for_domain(profile)
     n_bytes = profile.bytes if profile else None
     if not n_bytes or rec.algorithm == "unigram":
         return rec
-    vocab = vocab_for_corpus(n_bytes)
+    vocab = vocab_for_corpus(n_bytes, byte_passes)
+    if vocab == byte_level_vocab():
+        return Recommendation(rec.domain, "train", (
+            f"Your time budget can read these {human_bytes(n_bytes)} about {byte_passes:,.0f} times even one byte "
+            "at a time, so the model reads bytes (a byte-level BPE with no merges): on a small corpus it sees "
+            "every symbol most often and memorises the text latest, which scored best in the small-data benchmark."
+        ), vocab_size=vocab)
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
         return Recommendation(rec.domain, "train", (
             f"On {human_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "

@@ -276,7 +276,7 @@ def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, min
     """A copy of the shared configuration with these model settings and the training settings that carry
     them out (`sizing.train_settings`): the batch, the learning rate for the size, evaluations spread over
     the run and its limits. With a time budget the clock ends the run (and the learning-rate schedule
-    follows it), with at most MAX_PASSES passes over a dataset of known size; without one, the token
+    follows it), early stopping ending a run that repeats its data past its best; without one, the token
     budget (0: compute-optimal) over `device.count` data-parallel devices.
     """
     updated = copy.deepcopy(config) if isinstance(config, dict) else RunConfig().to_dict()
