@@ -36,6 +36,7 @@ from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_s
 from clm_gui.data.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
                                     stream_held_out_starts)
 from clm_gui.errors import UserError, first_line
+from clm_gui.security import in_force
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}
 TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -114,7 +115,7 @@ def source_files(cfg: DataConfig) -> SourceFiles | None:
         return SourceFiles("text", demo_corpus_files())
     if cfg.source.startswith(HUB_SOURCE_PREFIX):
         return None
-    path = Path(cfg.source).expanduser()
+    path = in_force().readable_path(cfg.source, "data.source")  # hosted: only the visitor's own uploads
     if not path.exists():
         raise UserError(f"The path {path} does not exist; check the spelling or upload the files.")
     files = _local_files(path)
