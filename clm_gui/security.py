@@ -61,15 +61,21 @@ def is_inside(path: str | Path, root: str | Path) -> bool:
     return Path(path).resolve().is_relative_to(Path(root).resolve())
 
 
+def inside_data(path: str | Path, data_root: str | Path) -> str | None:
+    """The path relative to the app's data folder when it lies inside it, else None."""
+    try:
+        if is_inside(path, data_root):
+            return str(Path(path).resolve().relative_to(Path(data_root).resolve()))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def shown_path(path: str | Path, data_root: str | Path) -> str:
     """A path as a page, a log or a model card may show it: relative to the app's data folder when inside
     it (a hosted app shows no server path), else as given (a local user's own path)."""
-    try:
-        if is_inside(path, data_root):
-            return f"{Path(path).resolve().relative_to(Path(data_root).resolve())} in {DATA_FOLDER}"
-    except (OSError, ValueError):
-        pass
-    return os.fspath(path)
+    relative = inside_data(path, data_root)
+    return f"{relative} in {DATA_FOLDER}" if relative is not None else os.fspath(path)
 
 
 @dataclass(frozen=True)

@@ -443,6 +443,17 @@ def text_of(value) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _shown_cell(column: str, value, cfg: DataConfig) -> str:
+    """A cell as the preview shows it: the `path` of a text file relative to the source folder (which file
+    of the user's own, not where the app keeps it)."""
+    if column == "path" and isinstance(value, str) and Path(cfg.source).is_dir():
+        try:
+            return str(Path(value).relative_to(Path(cfg.source)))
+        except ValueError:
+            pass
+    return text_of(value)
+
+
 def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
     """The first n rows as strings (long ones shortened), the text column(s) and any column problem."""
     rows = _peek(ds, cfg, n)
@@ -450,7 +461,7 @@ def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
         raise UserError(f"{cfg.source} has no rows: there is nothing to preview or train on.")
     kinds = column_kinds(ds, cfg)
     columns = list(ds.column_names or rows[0])
-    table = [[shorten(text_of(row.get(c)), width) for c in columns] for row in rows]
+    table = [[shorten(_shown_cell(c, row.get(c), cfg), width) for c in columns] for row in rows]
     try:
         chosen = text_columns(ds, cfg)
     except UserError as exc:

@@ -154,7 +154,7 @@ def new_run_dir(runs_root: Path, cfg: RunConfig) -> RunDir:
 def open_run(runs_root: Path, run_id: str) -> RunDir:
     run = RunDir(Path(runs_root) / check_run_id(run_id))
     if not run.exists():
-        raise UserError(f"There is no run {run_id!r} in {runs_root}.")
+        raise UserError(f"There is no run {run_id!r} (it may have been deleted): pick one from the list.")
     return run
 
 
