@@ -98,9 +98,8 @@ def test_a_runs_hostile_name_and_samples_show_as_text_and_load_nothing_from_else
     card = page.locator("#play-card")
     expect(card).to_contain_text("![x](http://127.0.0.2:9/x.png)", timeout=UI_WAIT)  # the heading, as written
     expect(card).to_contain_text("log in again", timeout=UI_WAIT)
-    page.screenshot(path=str(tmp_path / "hostile-card.png"), full_page=False)
     card.scroll_into_view_if_needed()
-    page.screenshot(path="/tmp/hostile-card-24.png", full_page=False)
+    page.screenshot(path=str(tmp_path / "hostile-card.png"), full_page=False)
 
     for elsewhere in ("a[href*='127.0.0.2']", "img[src*='127.0.0.2']", "[src*='127.0.0.2']"):
         assert page.locator(elsewhere).count() == 0, elsewhere
