@@ -125,7 +125,9 @@ def _train_prepared(args, run, cfg) -> int:
         signal.signal(sig, lambda *_: stop.set())  # finish the step, save a checkpoint, exit
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun / accelerate launch, rank 0 reports
     if main_process:
-        print(f"Run folder: {run.path}", file=sys.stderr)
+        # On a terminal, the folder; in train.log (the app's training child writes there, and the Train tab
+        # shows it to every visitor), the run's id only: a hosted page shows no server path.
+        print(f"Run folder: {run.path}" if sys.stderr.isatty() else f"Run: {run.id}", file=sys.stderr)
     with _ProgressBar(cfg.train.max_steps, enabled=main_process) as bar:
         status = train(cfg, run, resume=args.resume is not None, should_stop=stop.is_set, on_log=bar.update)
     if main_process:

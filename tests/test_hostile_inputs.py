@@ -59,12 +59,12 @@ def config_file(content: bytes, overrides: tuple[str, ...] = ()) -> Callable[[Pa
 
 
 def hosted(field: str, value: str) -> Callable[[Path], object]:
-    """A config naming a path, checked by the hosted policy whose data folder is tmp/data."""
+    """A config naming a path, checked by the hosted policy of a visitor whose own folder is tmp/data."""
     def attempt(tmp: Path):
         cfg = RunConfig()
         section, key = field.split(".")
         setattr(getattr(cfg, section), key, value.replace("DATA", str(tmp / "data")))
-        return AccessPolicy(tmp / "data", hosted=True).check_config(cfg)
+        return AccessPolicy(hosted=True, readable=(tmp / "data",)).check_config(cfg)
     return attempt
 
 
@@ -172,17 +172,17 @@ CASES = [
             r"Cannot read configuration file|not valid YAML"),
     # --- paths, in hosted mode ------------------------------------------------------------------
     Hostile("system folder as dataset", "policy", hosted("data.source", "/etc"),
-            r"data\.source '/etc' is outside the app's data folder"),
+            r"data\.source '/etc' is not one of your uploads"),
     Hostile("traversal out of the data folder", "policy", hosted("data.source", "DATA/../../../etc/passwd"),
-            r"outside the app's data folder"),
+            r"not one of your uploads or saved tokenizers"),
     Hostile("symlink out of the data folder", "policy",
             lambda tmp: (tmp.joinpath("data").mkdir(), tmp.joinpath("data/link").symlink_to("/etc"),
                          hosted("data.source", "DATA/link")(tmp)),
-            r"outside the app's data folder"),
+            r"not one of your uploads or saved tokenizers"),
     Hostile("home folder as tokenizer", "policy", hosted("tokenizer.path", "~/.cache"),
-            r"tokenizer\.path '~/\.cache' is outside"),
+            r"tokenizer\.path '~/\.cache' is not one of your uploads"),
     Hostile("relative tokenizer path", "policy", hosted("tokenizer.path", "../"),
-            r"tokenizer\.path '\.\./' is outside"),
+            r"tokenizer\.path '\.\./' is not one of your uploads"),
     # --- run ids -----------------------------------------------------------------------------
     Hostile("run id climbing out", "runs", run_id("../../etc"), r"not a valid run id"),
     Hostile("run id with a slash", "runs", run_id("a/b"), r"not a valid run id.*no slashes"),
@@ -243,7 +243,7 @@ def still_works(area: str, tmp: Path) -> None:
         assert config_from_yaml("train: {max_steps: 5}\nmodel: {n_layer: 2}\n").check(check_paths=False)
     elif area == "policy":
         (tmp / "data" / "uploads").mkdir(parents=True, exist_ok=True)
-        policy = AccessPolicy(tmp / "data", hosted=True)
+        policy = AccessPolicy(hosted=True, readable=(tmp / "data",))
         cfg = RunConfig(data=DataConfig(source=str(tmp / "data" / "uploads")))
         cfg.tokenizer.path = "openai-community/gpt2"
         assert policy.check_config(cfg) is cfg

@@ -16,8 +16,9 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager
 from clm_gui.hosting.ownership import (MACHINE, OWNER_FILE, NotOwner, machine_user, may_control, owner_of, record_owner,
                                        visitor_for)
-from clm_gui.hosting.quotas import (QuotaExceeded, Quotas, delete_uploads, folder_bytes, import_within_quota,
-                                    uploads_folder)
+from clm_gui.hosting.access import visitor_folders
+from clm_gui.hosting.quotas import (QuotaExceeded, Quotas, check_new_run, check_storage, delete_uploads, folder_bytes,
+                                    import_within_quota)
 from clm_gui.data.uploads import UploadLimits
 from clm_gui.runs.folder import STOP_FILE, RunDir, new_run_dir
 
@@ -176,27 +177,47 @@ def test_a_hosted_run_must_end_within_the_training_time_limit(manager):
 
 
 def test_upload_storage_per_owner_is_limited_and_deleting_uploads_frees_it(tmp_path):
-    uploads, quotas, limits = tmp_path / "uploads", Quotas(max_upload_storage_mb=1), UploadLimits.from_megabytes(1)
+    runs, quotas, limits = tmp_path / "runs", Quotas(max_upload_storage_mb=1), UploadLimits.from_megabytes(1)
     alice, bob = hosted(username="alice"), hosted(token=BOB_BROWSER)
     files = []
     for name in ("a.txt", "b.txt", "c.txt"):
         files.append(tmp_path / name)
         files[-1].write_text(name * 150_000)  # 0.75 MB each
-    mine = uploads_folder(uploads, alice, hosted=True)
-    first = import_within_quota([files[0]], mine, limits, quotas, alice)
+    folders = visitor_folders(runs, alice)
+    mine = folders.uploads
+    first = import_within_quota([files[0]], folders, limits, quotas, alice)
     with pytest.raises(QuotaExceeded) as refused:
-        import_within_quota([files[1]], mine, limits, quotas, alice)
+        import_within_quota([files[1]], folders, limits, quotas, alice)
     message = str(refused.value)
     assert "over the 1 MB one person may keep" in message and "--max-upload-storage-mb 1" in message
     assert "Delete uploads you no longer need (Dataset tab: Delete my uploads)" in message
     assert [p.name for p in mine.iterdir()] == [first.folder.name]  # the refused upload is gone, the first kept
-    import_within_quota([files[1]], uploads_folder(uploads, bob, hosted=True), limits, quotas, bob)  # his own room
-    import_within_quota([files[1]], uploads_folder(uploads, hosted(username="root"), True), limits, quotas,
+    import_within_quota([files[1]], visitor_folders(runs, bob), limits, quotas, bob)  # his own room
+    import_within_quota([files[1]], visitor_folders(runs, hosted(username="root")), limits, quotas,
                         hosted(username="root"))
     kept = folder_bytes(first.folder)
-    assert delete_uploads(mine) == kept > 0 and not mine.exists()
-    import_within_quota([files[2]], mine, limits, quotas, alice)
-    assert uploads_folder(uploads, machine_user(), hosted=False) == uploads  # locally: where they always went
+    assert delete_uploads(folders) == kept > 0 and not mine.exists()
+    import_within_quota([files[2]], folders, limits, quotas, alice)
+    assert visitor_folders(runs, machine_user()).uploads == runs / ".uploads"  # locally: where they always went
+
+
+def test_storage_counts_tokenizers_and_caches_too_and_refuses_before_more_work(tmp_path):
+    runs, quotas, limits = tmp_path / "runs", Quotas(max_upload_storage_mb=1), UploadLimits.from_megabytes(1)
+    alice = hosted(username="alice")
+    folders = visitor_folders(runs, alice)
+    for folder in (folders.tokenizers / "bpe-300", folders.quickstart_tokenizers / "bpe-1", folders.token_cache):
+        folder.mkdir(parents=True)
+        (folder / "blob").write_bytes(b"x" * 400_000)  # 1.2 MB in all: none of it an upload
+    with pytest.raises(QuotaExceeded) as refused:
+        check_storage(quotas, alice, folders, "Another tokenizer")
+    assert "(uploads, tokenizers and caches) to 1.2 MB" in str(refused.value)
+    note = tmp_path / "a.txt"
+    note.write_text("some text")
+    with pytest.raises(QuotaExceeded):
+        import_within_quota([note], folders, limits, quotas, alice)
+    with pytest.raises(QuotaExceeded, match="tokenizers and caches"):  # a run adds a token cache: refused first
+        check_new_run(quotas, runs, alice, config())
+    check_storage(quotas, hosted(username="bob"), visitor_folders(runs, hosted(username="bob")))  # his own room
 
 
 def test_quotas_and_admins_are_launch_options_with_safe_defaults(monkeypatch):
@@ -221,3 +242,33 @@ def test_an_unreadable_owner_file_means_the_machine_owns_the_run(runs_root):
     for text in ("not json", json.dumps(["a list"]), json.dumps({"owner": ""})):
         (run.path / OWNER_FILE).write_text(text)
         assert owner_of(run) == MACHINE
+
+
+def test_a_hosted_run_reads_only_its_owners_uploads_however_it_is_started(manager, runs_root, tmp_path):
+    """`JobManager.start` itself, called directly, refuses a server path, a folder outside the app, another
+    visitor's upload and the uploads folder of everyone; the owner's own upload starts, its cache is theirs."""
+    alice, bob = hosted(username="alice"), hosted(token=BOB_BROWSER)
+    outside = tmp_path / "outside"
+    bobs = visitor_folders(runs_root, bob).uploads / "0123abcd"
+    mine = visitor_folders(runs_root, alice).uploads / "4567ef01"
+    for folder in (outside, bobs, mine):
+        folder.mkdir(parents=True)
+        (folder / "notes.txt").write_text("SECRET words of someone\n")
+    for source in ("/etc/passwd", str(outside), str(bobs), str(runs_root / ".uploads"), f"{mine}/../../"):
+        cfg = config()
+        cfg.data.source = source
+        with pytest.raises(UserError, match="not one of your uploads"):
+            manager.start(cfg, by=alice)
+    cfg = config()
+    cfg.tokenizer.path = str(outside)
+    with pytest.raises(UserError, match="tokenizer.path"):
+        manager.start(cfg, by=alice)
+    assert not [p for p in runs_root.iterdir() if not p.name.startswith(".")]  # nothing was made
+    cfg = config()
+    cfg.data.source = str(mine)
+    run = manager.start(cfg, by=alice)
+    assert run.token_cache_dir == visitor_folders(runs_root, alice).token_cache  # counted as hers
+    manager.held.finish(run)
+    local = manager.start(config(), by=machine_user())  # the machine's own user keeps the shared cache
+    assert local.token_cache_dir == runs_root / ".token-cache"
+    manager.held.finish(local)

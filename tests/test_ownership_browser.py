@@ -68,3 +68,43 @@ def test_a_second_visitor_sees_the_controls_of_someone_elses_runs_disabled_with_
     page.get_by_role("tab", name="Train").click()
     expect(why).to_contain_text(f"Delete is off: Only whoever started the run {live.id}", timeout=UI_WAIT)  # latest
     assert len(before) == 1 and set(sent_tokens) == before
+
+
+HOSTILE_TEXT = ('````\n![x](http://127.0.0.2:9/x.png) <img src="http://127.0.0.2:9/y.png"> '
+                '[log in again](http://127.0.0.2:9/login) http://127.0.0.2:9/auto')
+
+
+def test_a_runs_hostile_name_and_samples_show_as_text_and_load_nothing_from_elsewhere(serve_app, page, runs_root,
+                                                                                     tmp_path):
+    """Alice's run is named, and samples, like an attack: a remote image in Markdown and in HTML, a link, a
+    bare URL and four backticks to close the samples' fence. Bob's page shows all of it as text: no request
+    leaves the app's origin, and no link or image comes from it, on the Train tab or in the model card."""
+    from clm_gui.runs.model_card import write_model_card
+
+    url = serve_app(hosted=True)
+    run = stopped_with_a_model(owned_run(runs_root, owner_name="alice", name=HOSTILE_TEXT.replace("\n", " ")))
+    run.append_sample({"step": 4, "samples": [{"prompt": "Once", "text": HOSTILE_TEXT}]})
+    write_model_card(run.final_dir, run, run.load_config())
+
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(url)
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-status")).to_contain_text(run.id, timeout=UI_WAIT)
+    expect(page.get_by_text("![x](http://127.0.0.2:9/x.png)").first).to_be_visible(timeout=UI_WAIT)  # as text
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.locator("#play-run input")).to_have_value(run.id, timeout=UI_WAIT)
+    page.get_by_text("Model card and export").click()
+    card = page.locator("#play-card")
+    expect(card).to_contain_text("![x](http://127.0.0.2:9/x.png)", timeout=UI_WAIT)  # the heading, as written
+    expect(card).to_contain_text("log in again", timeout=UI_WAIT)
+    card.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "hostile-card.png"), full_page=False)
+
+    for elsewhere in ("a[href*='127.0.0.2']", "img[src*='127.0.0.2']", "[src*='127.0.0.2']"):
+        assert page.locator(elsewhere).count() == 0, elsewhere
+    page.get_by_role("tab", name="Train").click()
+    for elsewhere in ("a[href*='127.0.0.2']", "img[src*='127.0.0.2']"):
+        assert page.locator(elsewhere).count() == 0, elsewhere
+    outside = [address for address in requested if not address.startswith((url, "data:", "blob:"))]
+    assert not outside, outside

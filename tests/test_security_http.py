@@ -231,7 +231,7 @@ def test_no_endpoint_accepts_a_server_file_in_place_of_an_upload(hosted_app):
 
 
 def test_hosted_app_refuses_server_paths_for_tokenizers_and_datasets(hosted_app):
-    event, payload = call(hosted_app, "_load", ["/usr/lib", False, []])
+    event, payload = call(hosted_app, "_load", ["a-browser-token", "/usr/lib", False, []])
     refused = json.loads(payload)  # said in the tab's status (no error badges); nothing loaded, nothing in use
     assert "hosted mode" in refused[0] and refused[-1] is None, payload
     params = endpoint_parameters(hosted_app)["_preview"]
@@ -333,3 +333,95 @@ def test_gradio_is_pinned_above_every_known_file_access_fix():
         assert lowest >= Version(fixed), f"{spec} admits gradio releases open to {advisory}"
         assert Version(gr.__version__) >= Version(fixed), advisory
     assert Version(gr.__version__) in spec  # the tests run on a release the pin allows
+
+
+# ---------------------------------------------------------------------------------------------
+# Every event of the hosted page, with hostile values in every input and a hostile draft in the page
+
+
+HOSTILE_TOKEN = "token-of-an-attackers-browser"
+
+
+def hostile_targets(site: Site, outside: Path) -> list[str]:
+    """Paths a visitor must never read: a system file, a folder outside the app, another visitor's
+    upload folder and the folder of everyone's uploads."""
+    return ["/etc/passwd", str(outside), str(site.internals["upload"].parent), str(site.runs / ".uploads")]
+
+
+def hostile_value(component, path: str, draft: dict):
+    """What an attacker sends for `component` (or, for a gr.State, what a route could have left there)."""
+    if isinstance(component, gr.BrowserState):
+        return HOSTILE_TOKEN if component.storage_key == "clm-gui-visitor" else {"config": draft, "profile": None}
+    if isinstance(component, gr.State):
+        initial = component.value
+        if isinstance(initial, dict) and "data" in initial:
+            return draft
+        if isinstance(initial, str):
+            return path  # an upload folder kept by the page
+        if isinstance(initial, list):
+            return [{"name": "x", "path": path, "vocab_size": 300}]  # tokenizers the session "loaded"
+        return initial
+    if isinstance(component, gr.Radio):
+        values = [choice[1] for choice in component.choices]
+        return "upload" if "upload" in values else "local" if "local" in values else component.value
+    if isinstance(component, gr.Dropdown) and not component.allow_custom_value:
+        return component.value  # Gradio itself refuses anything else: the handler must be reached
+    if isinstance(component, (gr.Textbox, gr.Dropdown, gr.Code)):
+        return path
+    return getattr(component, "value", None)
+
+
+def walk_every_event(demo: gr.Blocks, path: str, session: str) -> dict[str, str]:
+    """Call every registered event function of `demo`, as its queue would, in one page session whose
+    draft names `path` as data source and tokenizer; returns each event's output (or error) as text."""
+    import asyncio
+
+    from gradio.state_holder import SessionState
+
+    draft = RunConfig().to_dict()
+    draft["data"]["source"] = draft["tokenizer"]["path"] = path
+    draft["data"]["text_unit"] = "line"
+    state = SessionState(demo)
+    request = gr.Request(username=None, session_hash=session)
+    # The page's first call says who it is; deleting comes last, so that every other event has what it reads.
+    fns = sorted(demo.fns.values(), key=lambda fn: (fn.name != "mint", "delete" in (fn.name or "")))
+    kept = [c for fn in fns for c in fn.inputs if isinstance(c, gr.State) and not isinstance(c, gr.BrowserState)]
+    said = {}
+    for fn in fns:
+        if fn.fn is None:
+            continue
+        for component in kept:  # each event meets the hostile values, whatever the one before it left there
+            state[component._id] = hostile_value(component, path, draft)
+        inputs = [hostile_value(component, path, draft) for component in fn.inputs]
+        try:
+            result = asyncio.run(demo.process_api(fn, inputs, state=state, request=request, session_hash=session))
+            said[f"{fn.name}#{fn._id}"] = json.dumps(result.get("data"), default=str)
+        except Exception as exc:  # noqa: BLE001 - an error is a refusal; its text is checked too
+            said[f"{fn.name}#{fn._id}"] = f"error: {exc!r}"
+    return said
+
+
+def test_every_event_of_the_hosted_page_reads_nothing_outside_the_visitors_own_folders(site, tmp_path):
+    """Each event, sent a server file, a folder outside the app, another visitor's upload or everyone's
+    uploads in every text input, in every kept value and in the page's draft: no secret comes back. The
+    same walk with the visitor's own upload reads it: the policy tells visitors apart, it refuses not all."""
+    from clm_gui.hosting.access import visitor_folders
+    from clm_gui.hosting.ownership import visitor_for
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("words outside the app\n" * 50)
+    settings = AppSettings(runs_dir=site.runs, hosted=True)
+    demo = build_app(settings)
+    for n, path in enumerate(hostile_targets(site, outside)):
+        for event, output in walk_every_event(demo, path, f"hostile-{n}").items():
+            for secret in ("words outside the app", "someone's uploaded data", "root:x:"):  # what each file holds
+                assert secret not in output, (path, event, output[:300])
+            if not path.startswith(str(site.runs)):  # and no server path it did not send itself (the disk's folder)
+                assert str(site.runs.resolve()) not in output, (path, event, output[:300])
+    attacker = visitor_for(True, (), None, HOSTILE_TOKEN)
+    own = visitor_folders(site.runs, attacker).uploads / "abcd0123"
+    own.mkdir(parents=True)
+    (own / "mine.txt").write_text("MINE-MARKER of the visitor's own\n" * 50)
+    said = walk_every_event(demo, str(own), "own")
+    assert any("MINE-MARKER" in output for output in said.values()), "the visitor's own upload was not read"

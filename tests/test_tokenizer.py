@@ -22,8 +22,7 @@ from clm_gui.data.domain import DomainGuess
 from clm_gui.data.held_out import held_out_texts
 from clm_gui.data.sources import iter_documents
 from clm_gui.errors import Cancelled, UserError
-from clm_gui.tokenizer.loading import (MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer,
-                                       saved_tokenizers_dir)
+from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer
 from clm_gui.tokenizer.quality import compare_tokenizers, evaluate_tokenizer, token_boundaries
 from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
 from clm_gui.tokenizer.training import UNK_TOKEN, train_tokenizer
@@ -194,8 +193,10 @@ def test_local_tokenizers_are_listed_saved_ones_first(trained, tmp_path):
     runs = tmp_path / "runs"
     tok = load_tokenizer(str(trained["bpe"]))
     save_tokenizer(tok, runs / "a-run" / "tokenizer")
-    save_tokenizer(tok, saved_tokenizers_dir(runs) / "bpe-300")
-    assert list_local_tokenizers(runs) == [runs / ".tokenizers" / "bpe-300", runs / "a-run" / "tokenizer"]
+    save_tokenizer(tok, runs / ".tokenizers" / "bpe-300")
+    assert list_local_tokenizers(runs / ".tokenizers", runs) == [runs / ".tokenizers" / "bpe-300",
+                                                                 runs / "a-run" / "tokenizer"]
+    assert list_local_tokenizers(runs / ".tokenizers") == [runs / ".tokenizers" / "bpe-300"]  # hosted: no runs
 
 
 def test_saving_over_an_existing_tokenizer_replaces_it(trained, tmp_path):

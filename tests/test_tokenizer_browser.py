@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from pathlib import Path
+
 import gradio as gr
 import pytest
 from playwright.sync_api import expect
@@ -12,6 +14,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from clm_gui.config import RunConfig
+from clm_gui.hosting.access import visitor_folders, visitor_policy
+from clm_gui.hosting.ownership import machine_user, visitor_for
+from clm_gui.security import enforcing
 from clm_gui.ui import tokenizer_tab
 
 SLOW = 90_000  # ms: training and evaluating on a busy 2-core machine
@@ -55,7 +60,7 @@ def tokenizer_without_eos(folder):
 
 def test_loading_a_tokenizer_without_end_of_text_asks_then_saves_a_copy_with_one_for_training(tmp_path):
     folder = tokenizer_without_eos(tmp_path / "words")
-    app, config = {"runs_dir": str(tmp_path / "runs"), "hosted": False}, RunConfig().to_dict()
+    app, config = visitor_folders(tmp_path / "runs", machine_user()), RunConfig().to_dict()
     refused = tokenizer_tab._load(str(folder), False, config, [], [], app)
     assert "Add an end-of-text token" in refused[0] and refused[-1] is None  # nothing added, nothing compared
     assert all(out == gr.skip() for out in refused[1:-1])  # no output touched: no stale "Error" badge either
@@ -75,7 +80,27 @@ def test_choosing_a_tokenizer_for_training_sets_its_path_and_the_model_vocabular
     assert "1,024 rows" in status  # padded to a multiple of 64 for the model
 
 
-def test_hosted_mode_loads_no_server_folder_outside_the_runs_folder(tmp_path):
+def test_hosted_mode_loads_no_server_folder_and_keeps_each_visitors_saved_tokenizers_apart(tmp_path):
+    """Hosted, a folder outside the visitor's own is refused; two visitors who save a tokenizer under the
+    same name each keep their own, and neither can load the other's."""
+    runs = tmp_path / "runs"
     folder = tokenizer_without_eos(tmp_path / "elsewhere")
-    app = {"runs_dir": str(tmp_path / "runs"), "hosted": True}
-    assert "hosted mode" in tokenizer_tab._load(str(folder), True, RunConfig().to_dict(), [], [], app)[0]
+    alice, bob = (visitor_for(True, (), name, None) for name in ("alice", "bob"))
+    with enforcing(visitor_policy(runs, alice, hosted=True)):
+        refused = tokenizer_tab._load(str(folder), True, RunConfig().to_dict(), [], [], visitor_folders(runs, alice))
+    assert "hosted mode" in refused[0] and refused[-1] is None
+    saved = {}
+    for visitor in (alice, bob):
+        own = tokenizer_without_eos(visitor_folders(runs, visitor).uploads / "words")  # each loads their own
+        with enforcing(visitor_policy(runs, visitor, hosted=True)):
+            _, config, *_ = tokenizer_tab._load(str(own), True, RunConfig().to_dict(), [], [],
+                                                visitor_folders(runs, visitor))
+        saved[visitor.name] = Path(config["tokenizer"]["path"])
+    assert saved["alice"].name == saved["bob"].name == "words-with-eos" and saved["alice"] != saved["bob"]
+    assert saved["alice"].is_relative_to(visitor_folders(runs, alice).tokenizers)
+    with enforcing(visitor_policy(runs, bob, hosted=True)):  # bob names alice's, by path or by its name
+        assert "hosted mode" in tokenizer_tab._load(str(saved["alice"]), True, RunConfig().to_dict(), [], [],
+                                                    visitor_folders(runs, bob))[0]
+        _, config, *_ = tokenizer_tab._load("words-with-eos", True, RunConfig().to_dict(), [], [],
+                                            visitor_folders(runs, bob))
+    assert Path(config["tokenizer"]["path"]) == saved["bob"]  # a name means his own

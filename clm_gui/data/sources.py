@@ -36,6 +36,7 @@ from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_s
 from clm_gui.data.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
                                     stream_held_out_starts)
 from clm_gui.errors import UserError, first_line
+from clm_gui.security import in_force
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}
 TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -114,7 +115,7 @@ def source_files(cfg: DataConfig) -> SourceFiles | None:
         return SourceFiles("text", demo_corpus_files())
     if cfg.source.startswith(HUB_SOURCE_PREFIX):
         return None
-    path = Path(cfg.source).expanduser()
+    path = in_force().readable_path(cfg.source, "data.source")  # hosted: only the visitor's own uploads
     if not path.exists():
         raise UserError(f"The path {path} does not exist; check the spelling or upload the files.")
     files = _local_files(path)
@@ -442,6 +443,17 @@ def text_of(value) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _shown_cell(column: str, value, cfg: DataConfig) -> str:
+    """A cell as the preview shows it: the `path` of a text file relative to the source folder (which file
+    of the user's own, not where the app keeps it)."""
+    if column == "path" and isinstance(value, str) and Path(cfg.source).is_dir():
+        try:
+            return str(Path(value).relative_to(Path(cfg.source)))
+        except ValueError:
+            pass
+    return text_of(value)
+
+
 def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
     """The first n rows as strings (long ones shortened), the text column(s) and any column problem."""
     rows = _peek(ds, cfg, n)
@@ -449,7 +461,7 @@ def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
         raise UserError(f"{cfg.source} has no rows: there is nothing to preview or train on.")
     kinds = column_kinds(ds, cfg)
     columns = list(ds.column_names or rows[0])
-    table = [[shorten(text_of(row.get(c)), width) for c in columns] for row in rows]
+    table = [[shorten(_shown_cell(c, row.get(c), cfg), width) for c in columns] for row in rows]
     try:
         chosen = text_columns(ds, cfg)
     except UserError as exc:

@@ -21,8 +21,10 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from clm_gui.errors import UserError
-from clm_gui.security import is_inside
+from clm_gui.config import HUB_SOURCE_PREFIX
+from clm_gui.security import is_inside, shown_path
 
+UPLOADS_DIR = ".uploads"  # in the runs folder: every upload, in a folder per visitor when hosted
 DATA_SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".csv", ".parquet")
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 COPY_CHUNK = 1 << 20
@@ -63,6 +65,23 @@ def describe_upload(folder: Path, shown: int = 8) -> str:
     names = [str(p.relative_to(folder)) for p in files]
     listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
     return f"{listed}, {human_bytes(sum(p.stat().st_size for p in files))}"
+
+
+def upload_of(source: str, data_root: Path) -> Path | None:
+    """The upload folder a dataset source names (inside `data_root`'s uploads), or None."""
+    if source == "demo" or source.startswith(HUB_SOURCE_PREFIX):
+        return None
+    path = Path(source).expanduser()
+    return path if path.is_dir() and is_inside(path, Path(data_root) / UPLOADS_DIR) else None
+
+
+def source_label(source: str, data_root: Path) -> str:
+    """A dataset source as its user knows it and as a page or a model card may show it: an upload by its
+    files' names, a path inside the data folder relative to it, never a server path of the app's."""
+    if source == "demo":
+        return "the demo corpus"
+    upload = upload_of(source, data_root)
+    return f"uploaded {describe_upload(upload)}" if upload else shown_path(source, data_root)
 
 
 def _suffix(name: str) -> str:

@@ -16,6 +16,7 @@ from clm_gui.config import RunConfig
 from clm_gui.data.uploads import UploadLimits, UploadResult, import_uploads
 from clm_gui.errors import UserError
 from clm_gui.files import remove_tree
+from clm_gui.hosting.access import VisitorFolders, visitor_folders
 from clm_gui.hosting.ownership import Visitor, runs_owned_by
 
 
@@ -31,7 +32,8 @@ class Quotas:
 
 
 def check_new_run(quotas: Quotas, runs_root: Path, visitor: Visitor, cfg: RunConfig) -> None:
-    """Refuse a run that would exceed the visitor's run count or the time one run may train."""
+    """Refuse a run that would exceed the visitor's run count, the time one run may train or their storage
+    (a run adds to it: its token cache). Called before any work for the run (Quick start, Start)."""
     if visitor.admin:
         return
     mine = runs_owned_by(runs_root, visitor)
@@ -41,6 +43,7 @@ def check_new_run(quotas: Quotas, runs_root: Path, visitor: Visitor, cfg: RunCon
             f"{quotas.max_runs_per_owner}). Delete one you no longer need (Train tab: pick it under Run, then "
             f"Delete) to start another. Your runs: {', '.join(run.id for run in mine)}.")
     check_train_minutes(quotas, visitor, cfg)
+    check_storage(quotas, visitor, visitor_folders(runs_root, visitor), "Another run")
 
 
 def check_train_minutes(quotas: Quotas, visitor: Visitor, cfg: RunConfig) -> None:
@@ -54,11 +57,6 @@ def check_train_minutes(quotas: Quotas, visitor: Visitor, cfg: RunConfig) -> Non
         f"asks for {wanted}. Set Max minutes (train.max_minutes) between 1 and {limit:g}.")
 
 
-def uploads_folder(uploads_dir: Path, visitor: Visitor, hosted: bool) -> Path:
-    """Where a visitor's uploads go: their own folder when hosted (so their storage can be counted)."""
-    return Path(uploads_dir) / visitor.folder_name if hosted else Path(uploads_dir)
-
-
 def folder_bytes(folder: Path) -> int:
     total = 0
     for parent, _, files in os.walk(folder):
@@ -70,24 +68,40 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def import_within_quota(paths, folder: Path, limits: UploadLimits, quotas: Quotas, visitor: Visitor) -> UploadResult:
-    """`uploads.import_uploads` into the visitor's folder; an upload that takes them over their storage
-    quota is removed again and refused. Counted after unpacking: what an archive holds is what it costs."""
-    result = import_uploads(paths, folder, limits)
-    if visitor.admin:
-        return result
-    used, limit = folder_bytes(folder), quotas.max_upload_storage_mb * 1_000_000
-    if used > limit:
+def storage_used(folders: VisitorFolders) -> int:
+    """Bytes of everything a visitor keeps: uploads, saved tokenizers, Quick start's tokenizers, token caches."""
+    return sum(folder_bytes(folder) for folder in folders.all())
+
+
+def check_storage(quotas: Quotas, visitor: Visitor, folders: VisitorFolders, what: str = "This") -> None:
+    """Refuse when the visitor keeps more than their storage quota: before work that would add to it."""
+    used, limit = storage_used(folders), quotas.max_upload_storage_mb * 1_000_000
+    if visitor.admin or used <= limit:
+        return
+    raise QuotaExceeded(
+        f"{what} would bring what you keep on this app (uploads, tokenizers and caches) to {used / 1e6:,.1f} MB, "
+        f"over the {limit / 1e6:,.0f} MB one person may keep (--max-upload-storage-mb "
+        f"{quotas.max_upload_storage_mb}). Delete uploads you no longer need (Dataset tab: Delete my uploads), "
+        "or runs (Train tab), or use fewer or smaller files.")
+
+
+def import_within_quota(paths, folders: VisitorFolders, limits: UploadLimits, quotas: Quotas,
+                        visitor: Visitor) -> UploadResult:
+    """`uploads.import_uploads` into the visitor's upload folder; an upload that takes them over their
+    storage quota is removed again and refused. Counted after unpacking: what an archive holds is what it costs."""
+    result = import_uploads(paths, folders.uploads, limits)
+    try:
+        check_storage(quotas, visitor, folders, "This upload")
+    except QuotaExceeded:
         remove_tree(result.folder)
-        raise QuotaExceeded(
-            f"This upload would bring your uploads to {used / 1e6:,.1f} MB, over the {limit / 1e6:,.0f} MB one "
-            f"person may keep on this app (--max-upload-storage-mb {quotas.max_upload_storage_mb}). Delete "
-            "uploads you no longer need (Dataset tab: Delete my uploads), or upload fewer or smaller files.")
+        raise
     return result
 
 
-def delete_uploads(folder: Path) -> int:
-    """Remove a visitor's upload folder; the bytes freed."""
-    freed = folder_bytes(folder) if folder.is_dir() else 0
-    remove_tree(folder)
+def delete_uploads(folders: VisitorFolders) -> int:
+    """Remove a visitor's uploads, with the token caches made from them; the bytes freed."""
+    freed = 0
+    for folder in (folders.uploads, folders.token_cache):
+        freed += folder_bytes(folder) if folder.is_dir() else 0
+        remove_tree(folder)
     return freed

@@ -41,7 +41,3 @@ class AppSettings:
     admins: tuple[str, ...] = ()  # logged-in users (--auth or Hugging Face) who may control every run
     max_upload_mb: int = 200  # one uploaded file, in every mode
     quotas: Quotas = field(default_factory=Quotas)  # hosted mode only
-
-    @property
-    def uploads_dir(self) -> Path:
-        return self.runs_dir / ".uploads"

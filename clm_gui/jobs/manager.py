@@ -18,6 +18,7 @@ from typing import Protocol
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
 from clm_gui.files import remove_tree
+from clm_gui.hosting.access import is_hosted_visitor, keep_caches_with_owner, visitor_policy
 from clm_gui.hosting.ownership import Visitor, check_control, machine_user, record_owner, require_visitor
 from clm_gui.hosting.quotas import Quotas, check_new_run
 from clm_gui.jobs.preparation import prepare_run
@@ -171,14 +172,17 @@ class JobManager:
 
     def start(self, cfg: RunConfig, by: Visitor | None = MACHINE, quotas: Quotas = Quotas()) -> RunDir:
         """Create a run folder for `cfg`, owned by `by`, and start training it in the background; returns
-        at once. Refused when something trains, or (hosted) when it would exceed `by`'s quotas."""
+        at once. Refused when something trains, or (hosted) when `cfg` names a path `by` may not read, or
+        when it would exceed `by`'s quotas."""
         cfg.check()
         by = require_visitor(by)
+        visitor_policy(self.runs_root, by, hosted=is_hosted_visitor(by)).check_config(cfg)
         with self._lock:
             self._refuse_if_busy()
             check_new_run(quotas, self.runs_root, by, cfg)
             run = new_run_dir(self.runs_root, cfg)
             record_owner(run, by)
+            keep_caches_with_owner(run, by)
             self._job = (run, self._launcher_for(cfg).launch(run, cfg, resume=False))
         return run
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
+from clm_gui.hosting.access import visitor_folders
+from clm_gui.hosting.ownership import machine_user
 from clm_gui.model import sizing
 from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe
 from clm_gui.units import format_minutes, format_passes
@@ -56,14 +58,17 @@ def eval_fraction_for(n_bytes: float) -> float:
     return round(min(MAX_EVAL_FRACTION, max(default, MIN_HELD_OUT_BYTES / max(n_bytes, 1))), 3)
 
 
-def _tokenizer_folder(runs_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:
+def _tokenizer_folder(tokenizers_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:
     key = hashlib.sha256(repr((dataclasses.astuple(data), dataclasses.astuple(tok))).encode()).hexdigest()[:16]
-    return runs_dir / ".quickstart-tokenizers" / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
+    return tokenizers_dir / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
 
 
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
-                    log: Callable[[str], None] = lambda message: None) -> QuickstartPlan:
-    """Every recommendation for this source and budget, as a RunConfig and the choices that made it."""
+                    log: Callable[[str], None] = lambda message: None,
+                    tokenizers_dir: Path | None = None) -> QuickstartPlan:
+    """Every recommendation for this source and budget, as a RunConfig and the choices that made it. A
+    tokenizer it trains is kept in `tokenizers_dir` (the visitor's own, when hosted), by default the
+    machine's (runs/.quickstart-tokenizers), and reused for the same data and settings."""
     from clm_gui.data.held_out import held_out_texts
     from clm_gui.data.profiling import human_bytes, profile_source, recommend_for_source
     from clm_gui.data.sources import describe_split, hub_reachable
@@ -98,7 +103,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         choices.append(Choice("Tokenizer", rec.hub_id, rec.reason))
     else:
         cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
-        folder = _tokenizer_folder(runs_dir, cfg.data, cfg.tokenizer)
+        folder = _tokenizer_folder(tokenizers_dir or visitor_folders(runs_dir, machine_user()).quickstart_tokenizers,
+                                   cfg.data, cfg.tokenizer)
         if not (folder / "tokenizer.json").is_file():
             from clm_gui.data.sources import iter_documents
 

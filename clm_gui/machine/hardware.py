@@ -439,15 +439,16 @@ def _value(value, unit: str = "", digits: int = 0) -> str:
     return "?" if value is None else f"{value:,.{digits}f}{unit}"
 
 
-def summary_rows(snap: HardwareSnapshot) -> list[tuple[str, str]]:
-    """The machine as (label, value) lines for people: the CLI and the Hardware tab show these."""
+def summary_rows(snap: HardwareSnapshot, disk_label: str | None = None) -> list[tuple[str, str]]:
+    """The machine as (label, value) lines for people: the CLI and the Hardware tab show these. `disk_label`
+    names the disk's folder instead of its path (a hosted page shows no server path)."""
     c = snap.cpu
     freq = f", {c.frequency_mhz:,.0f} MHz" if c.frequency_mhz else ""
     rows = [
         ("CPU", f"{c.model}: {_value(c.physical_cores)} cores ({_value(c.logical_cores)} threads){freq}, "
                 f"load {c.load_percent:.0f}%"),
         ("RAM", f"{_gb(snap.memory.available_gb)} free of {_gb(snap.memory.total_gb)}"),
-        ("Disk", f"{_gb(snap.disk.free_gb)} free of {_gb(snap.disk.total_gb)} at {snap.disk.path}"),
+        ("Disk", f"{_gb(snap.disk.free_gb)} free of {_gb(snap.disk.total_gb)} at {disk_label or snap.disk.path}"),
         ("GPUs", snap.gpu_status),
     ]
     if snap.driver_version:

@@ -10,6 +10,7 @@ runs/<run-id>/
   checkpoints/step-N/  resumable state; written as .tmp-step-N and renamed when complete
   final/               save_pretrained model + tokenizer + model card
   STOP                 present while a stop is asked for: every rank stops at its next step
+  cache-folder         hosted: the name of its owner's folder under runs/.token-cache (hosting/access.py)
 ```
 Everything a page reload, a second browser or an app restart needs is read back from here.
 """
@@ -31,6 +32,8 @@ ACTIVE_STATES = ("queued", "running", "stopping")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHECKPOINT = re.compile(r"^step-(\d+)$")
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
+TOKEN_CACHE_DIR = ".token-cache"  # tokenised training data, kept for later runs on the same data
+CACHE_FOLDER_FILE = "cache-folder"
 
 
 def check_run_id(run_id: str) -> str:
@@ -69,6 +72,20 @@ class RunDir:
 
     def exists(self) -> bool:
         return self.config_path.is_file()
+
+    @property
+    def token_cache_dir(self) -> Path:
+        """Where this run keeps its tokenised data: its owner's cache folder when one is recorded (hosted,
+        so that the cache counts against their storage), else the runs folder's shared one."""
+        shared = self.path.parent / TOKEN_CACHE_DIR
+        try:
+            name = (self.path / CACHE_FOLDER_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            return shared
+        return shared / check_run_id(name)
+
+    def record_cache_folder(self, name: str) -> None:
+        atomic_write_text(self.path / CACHE_FOLDER_FILE, check_run_id(name))
 
     def load_config(self) -> RunConfig:
         return load_config(self.config_path)
@@ -137,7 +154,7 @@ def new_run_dir(runs_root: Path, cfg: RunConfig) -> RunDir:
 def open_run(runs_root: Path, run_id: str) -> RunDir:
     run = RunDir(Path(runs_root) / check_run_id(run_id))
     if not run.exists():
-        raise UserError(f"There is no run {run_id!r} in {runs_root}.")
+        raise UserError(f"There is no run {run_id!r} (it may have been deleted): pick one from the list.")
     return run
 
 

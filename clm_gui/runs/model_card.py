@@ -6,6 +6,7 @@ browser, no kaleido and no matplotlib, and the Hugging Face Hub shows it as an i
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 import re
@@ -14,9 +15,12 @@ from pathlib import Path
 import yaml
 
 from clm_gui.config import RunConfig
+from clm_gui.data.uploads import source_label
 from clm_gui.files import atomic_write_text, read_jsonl
+from clm_gui.markdown import code, escape, fenced
 from clm_gui.runs.folder import RunDir
 from clm_gui.runs.monitor import best_eval, latest_per_step, samples_blocks
+from clm_gui.security import inside_data, shown_path
 
 CARD_FILE = "README.md"
 PLOT_FILE = "loss.svg"
@@ -119,12 +123,12 @@ def _split_sentence(d) -> str:
         return f"{d.eval_fraction:.0%} of the data"
 
 
-def _data_summary(cfg: RunConfig, tokens: int) -> str:
+def _data_summary(cfg: RunConfig, tokens: int, data_root: Path) -> str:
     d = cfg.data
     source = ("the built-in demo corpus (the Python standard library's own source files)" if d.source == "demo"
-              else f"`{d.source}`")
+              else escape(source_label(d.source, data_root)))
     lines = [
-        f"- Source: {source}" + (f", column `{d.text_column}`" if d.text_column else ""),
+        f"- Source: {source}" + (f", column {code(d.text_column)}" if d.text_column else ""),
         f"- Read {'as a stream' if d.streaming else 'in memory'}"
         + (f", at most {d.max_documents:,} documents" if d.max_documents else ""),
         f"- Held out for evaluation: {_split_sentence(d)}",
@@ -138,11 +142,27 @@ def _data_summary(cfg: RunConfig, tokens: int) -> str:
     return "\n".join(lines)
 
 
-def _tokenizer_summary(cfg: RunConfig, vocab_size: int | None) -> str:
+def _tokenizer_summary(cfg: RunConfig, vocab_size: int | None, data_root: Path) -> str:
     t = cfg.tokenizer
-    origin = f"Reused from `{t.path}`" if t.path else f"A new {t.algorithm.upper()} tokenizer trained on the data"
+    origin = (f"Reused from {code(shown_path(t.path, data_root))}" if t.path
+              else f"A new {t.algorithm.upper()} tokenizer trained on the data")
     size = f"{vocab_size:,} tokens" if vocab_size else f"{t.vocab_size:,} tokens (requested)"
-    return f"- {origin}\n- Vocabulary: {size}\n- End of text: `{t.eos_token}`"
+    return f"- {origin}\n- Vocabulary: {size}\n- End of text: {code(t.eos_token)}"
+
+
+def _shareable_yaml(cfg: RunConfig, data_root: Path) -> str:
+    """The configuration with paths inside the app's data folder written relative to it: a card is shared
+    (and shown to every visitor of a hosted app), so it carries no server path."""
+    shared = copy.deepcopy(cfg)
+    moved = []
+    for section, name in (("data", "source"), ("tokenizer", "path")):
+        value = getattr(getattr(shared, section), name)
+        relative = inside_data(value, data_root) if value and value != "demo" else None
+        if relative is not None:
+            setattr(getattr(shared, section), name, relative)
+            moved.append(f"{section}.{name}")
+    note = f"# {' and '.join(moved)}: relative to the app's data folder (its runs folder)\n" if moved else ""
+    return note + shared.to_yaml().rstrip()
 
 
 def best_of_run(run: RunDir, metrics: list[dict]) -> dict | None:
@@ -201,6 +221,14 @@ def _usage_prompt(run: RunDir) -> str:
     return samples[0]["prompt"] if samples else "\n"
 
 
+USAGE = """from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")
+model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")
+ids = tokenizer({prompt}, return_tensors="pt").input_ids
+print(tokenizer.decode(model.generate(ids, max_new_tokens=50, do_sample=True)[0]))"""
+
+
 def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None) -> str:
     metrics = latest_per_step(read_jsonl(run.metrics_path))
     kept = run.read_status().get("kept") or cfg.train.keep
@@ -212,7 +240,7 @@ def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vo
     return f"""---
 {front}---
 
-# {cfg.name or run.id}
+# {escape(cfg.name or run.id)}
 
 A {size}{m.family.upper()}-style causal language model trained from scratch with clm-gui
 (run `{run.id}`): {m.n_layer} layers, {m.n_head} heads, width {m.n_embd},
@@ -226,31 +254,22 @@ context {m.context_length} tokens.
 
 ## Data
 
-{_data_summary(cfg, tokens)}
+{_data_summary(cfg, tokens, run.path.parent)}
 
 ## Tokenizer
 
-{_tokenizer_summary(cfg, vocab_size)}
+{_tokenizer_summary(cfg, vocab_size, run.path.parent)}
 
 ## Use
 
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")
-model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO")
-ids = tokenizer({_usage_prompt(run)!r}, return_tensors="pt").input_ids
-print(tokenizer.decode(model.generate(ids, max_new_tokens=50, do_sample=True)[0]))
-```
+{fenced(USAGE.format(prompt=repr(_usage_prompt(run))), "python")}
 
 {_samples(run)}
 ## Configuration
 
 The complete run configuration (`python -m clm_gui train config.yaml` trains it again):
 
-```yaml
-{cfg.to_yaml().rstrip()}
-```
+{fenced(_shareable_yaml(cfg, run.path.parent), "yaml")}
 """
 
 

@@ -21,6 +21,7 @@ import psutil
 from clm_gui import units
 from clm_gui.config import TrainConfig
 from clm_gui.files import parse_jsonl
+from clm_gui.markdown import fenced
 from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir
 
 PACE_WINDOW = 20  # train records used to measure the recent pace for the ETA
@@ -313,8 +314,8 @@ def log_tail(run: RunDir, records: list[dict], status: dict, lines: int = 12) ->
 
 
 def samples_blocks(record: dict) -> str:
-    """The texts of one samples record as Markdown code blocks (four backticks: a sample may hold three)."""
-    return "\n\n".join(f"````text\n{s['text']}\n````" for s in record.get("samples", []))
+    """The texts of one samples record as Markdown code blocks that no text inside can close."""
+    return "\n\n".join(fenced(s["text"]) for s in record.get("samples", []))
 
 
 def last_value(records: list[dict], key: str):

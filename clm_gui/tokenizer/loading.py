@@ -10,6 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui.config import is_hub_id
 from clm_gui.errors import UserError, first_line
+from clm_gui.security import in_force
 from clm_gui.files import TMP_PREFIX, remove_tree
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -61,6 +62,7 @@ def load_tokenizer(path: str, eos_token: str = "<|endoftext|>", add_eos: bool = 
     A tokenizer without an end-of-text token raises `MissingEosToken`, unless `add_eos` is set, in
     which case `eos_token` is added to its vocabulary (one more token).
     """
+    in_force().check_tokenizer(path)  # hosted: a Hub id, or a folder of the visitor's own tokenizers
     folder = Path(path).expanduser()
     if folder.is_dir():
         tok = _from_folder(_tokenizer_folder(folder))
@@ -95,13 +97,10 @@ def save_tokenizer(tok: PreTrainedTokenizerFast, folder: Path) -> Path:
     return folder
 
 
-def saved_tokenizers_dir(runs_dir: Path) -> Path:
-    return Path(runs_dir) / ".tokenizers"
-
-
-def list_local_tokenizers(runs_dir: Path) -> list[Path]:
-    """Tokenizers saved by the wizard, then those of previous runs (newest first)."""
-    runs_dir = Path(runs_dir)
-    saved = sorted(saved_tokenizers_dir(runs_dir).glob("*/tokenizer.json"))
-    of_runs = sorted(runs_dir.glob("*/tokenizer/tokenizer.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+def list_local_tokenizers(saved_dir: Path, runs_dir: Path | None = None) -> list[Path]:
+    """Tokenizers saved in `saved_dir` by the Tokenizer tab, then those of the runs in `runs_dir`, if given
+    (newest first)."""
+    saved = sorted(Path(saved_dir).glob("*/tokenizer.json"))
+    of_runs = sorted(Path(runs_dir).glob("*/tokenizer/tokenizer.json"), key=lambda p: p.stat().st_mtime,
+                     reverse=True) if runs_dir is not None else []
     return [p.parent for p in saved + of_runs if not p.parent.name.startswith(".")]

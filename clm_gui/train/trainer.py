@@ -315,7 +315,7 @@ class Trainer:
         tokenizer_json = (self.run_dir.tokenizer_dir / "tokenizer.json").read_bytes()
         data_desc = json.dumps({**vars(cfg.data), "streaming": None, "split": data_lib.SPLIT_VERSION}, sort_keys=True)
         key = cache_key(data_desc, hashlib.sha256(tokenizer_json).hexdigest())
-        path = self.run_dir.path.parent / ".token-cache" / f"{key}.bin"
+        path = self.run_dir.token_cache_dir / f"{key}.bin"
         if self.is_main:
             self._status("Tokenizing the training data (cached for later runs).")
             build_token_cache(self._documents("train", sharded=False), self.tokenizer, self.eos_id, path,

@@ -12,6 +12,7 @@ from clm_gui.errors import UserError
 from clm_gui.hosting.settings import AppSettings
 from clm_gui.jobs.manager import manager_for
 from clm_gui.runs.folder import RunDir
+from clm_gui.security import LOCAL, AccessPolicy
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.visitor import Visitors
 
@@ -26,12 +27,16 @@ INTRO = (
 # for its /monitoring page: about 25 ms of CPU per poll, for every open page, every 2 s. Once per
 # thousand events over the last two thousand is plenty. Read when the queue is created (demo.queue()).
 GRADIO_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALYTICS_MAX_EVENTS": "2000"}
+# Gradio keeps every upload (also one posted by a script with no page, or one the app refused) and every
+# file the app hands a page (config downloads, export zips) in its cache. Every 15 minutes, what is older
+# than an hour goes: the app copies an upload out at once, and a download is fetched when it is offered.
+DELETE_CACHE = (15 * 60, 60 * 60)  # (how often, older than), seconds
 
 
 def build_app(settings: AppSettings) -> gr.Blocks:
     for name, value in GRADIO_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    with gr.Blocks(title="clm-gui") as demo:
+    with gr.Blocks(title="clm-gui", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         ctx = UIContext(settings=settings, config=gr.State(starting_config(settings)),
                         profile=gr.State(None), visitors=Visitors(settings))
@@ -41,6 +46,7 @@ def build_app(settings: AppSettings) -> gr.Blocks:
                     module.build(ctx)
         ctx.visitors.mint_on_load(demo)
         _keep_across_reloads(ctx, demo)
+        ctx.visitors.enforce_on_every_event(demo)
     return demo
 
 
@@ -70,11 +76,12 @@ def _keep_across_reloads(ctx: UIContext, demo: gr.Blocks) -> None:
     saved = gr.BrowserState(None, storage_key=BROWSER_STORAGE_KEY)
     manager = manager_for(ctx.settings.runs_dir)
 
-    def restore(kept):
-        draft, profile = draft_on_load(kept, manager.active_run(), starting_config(ctx.settings))
+    def restore(request: gr.Request, kept, token):
+        policy = ctx.visitors.policy_of(ctx.visitors.resolve(request, None, token))
+        draft, profile = draft_on_load(kept, manager.active_run(), starting_config(ctx.settings), policy)
         return within_time_limit(ctx.settings, draft), profile
 
-    demo.load(restore, inputs=saved, outputs=[ctx.config, ctx.profile], show_progress="hidden")
+    demo.load(restore, inputs=[saved, ctx.visitors.token], outputs=[ctx.config, ctx.profile], show_progress="hidden")
     gr.on([ctx.config.change, ctx.profile.change], lambda config, profile: {"config": config, "profile": profile},
           inputs=[ctx.config, ctx.profile], outputs=saved, show_progress="hidden")
 
@@ -82,10 +89,13 @@ def _keep_across_reloads(ctx: UIContext, demo: gr.Blocks) -> None:
 BROWSER_STORAGE_KEY = "clm-gui-draft"
 
 
-def draft_on_load(kept: dict | None, live: RunDir | None, default: dict) -> tuple[dict, dict | None]:
+def draft_on_load(kept: dict | None, live: RunDir | None, default: dict,
+                  policy: AccessPolicy = LOCAL) -> tuple[dict, dict | None]:
     """(draft, profile) for a page that opens: the live run's configuration while one trains (the page
     then shows what is training, not what was typed before), else what this browser kept, else `default`.
-    The kept profile stays only while it describes the draft's source."""
+    The kept profile stays only while it describes the draft's source. Hosted, a draft that names a path
+    the visitor may not read (someone else's upload, a server file: whatever the browser sent) is not
+    taken: the page starts from `default`."""
     kept = kept if isinstance(kept, dict) else {}
     config, profile = kept.get("config"), kept.get("profile")
     if live is not None:
@@ -93,7 +103,7 @@ def draft_on_load(kept: dict | None, live: RunDir | None, default: dict) -> tupl
             config = load_config(live.config_path).to_dict()
         except UserError:
             pass
-    if not isinstance(config, dict):
+    if not isinstance(config, dict) or policy.draft_problems(config):
         return default, None
     source = (config.get("data") or {}).get("source")
     profile = DatasetProfile.from_dict(profile)

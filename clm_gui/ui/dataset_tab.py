@@ -17,13 +17,16 @@ from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, human_bytes,
                                     recommend_for_source)
 from clm_gui.data.prompts import prompts_for
 from clm_gui.data.sources import load_source, preview, source_files
-from clm_gui.data.uploads import ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload
+from clm_gui.data.uploads import (ARCHIVE_SUFFIXES, DATA_SUFFIXES, UploadLimits, describe_upload, source_label,
+                                  upload_of)
 from clm_gui.errors import UserError
+from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.ownership import Visitor, require_visitor
-from clm_gui.hosting.quotas import delete_uploads, import_within_quota, uploads_folder
+from clm_gui.hosting.quotas import delete_uploads, import_within_quota
 from clm_gui.hosting.settings import AppSettings
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
+from clm_gui.ui.gradio_cache import discard_uploaded
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
 
@@ -135,7 +138,7 @@ def widget_values(settings: AppSettings, data: dict) -> dict:
         kind = "demo"
     elif hub:
         kind = "hub"
-    elif Path(source).resolve().parent == settings.uploads_dir.resolve():
+    elif upload_of(source, settings.runs_dir):
         kind = "upload"
     values = {
         "kind": kind, "uploaded": source if kind == "upload" else "", "local_path": source if kind == "local" else "",
@@ -167,9 +170,12 @@ def _show_config(settings: AppSettings, config: dict, shown: dict | None):
 def import_for_visitor(settings: AppSettings, visitor: Visitor | None, paths):
     """Uploaded files into the visitor's own upload folder when hosted, within their storage quota (the
     Dataset and Quick start tabs both upload this way); raises UserError."""
-    folder = uploads_folder(settings.uploads_dir, require_visitor(visitor), settings.hosted)
-    return import_within_quota(paths or [], folder, UploadLimits.from_megabytes(settings.max_upload_mb),
-                               settings.quotas, visitor)
+    try:
+        folders = visitor_folders(settings.runs_dir, require_visitor(visitor))
+        return import_within_quota(paths or [], folders, UploadLimits.from_megabytes(settings.max_upload_mb),
+                                   settings.quotas, visitor)
+    finally:
+        discard_uploaded(paths)  # imported or refused, Gradio's copy is no longer needed
 
 
 def _upload(settings: AppSettings, visitor: Visitor | None, paths):
@@ -180,20 +186,12 @@ def _upload(settings: AppSettings, visitor: Visitor | None, paths):
     return str(result.folder), f"Uploaded: {result.summary()}.", *STALE_CLEARED
 
 
-def source_label(settings: AppSettings, source: str) -> str:
-    """The source as the user knows it: an upload by its files' names, not the folder they were copied into."""
-    path = Path(source)
-    if source != "demo" and path.is_dir() and path.resolve().parent == settings.uploads_dir.resolve():
-        return f"uploaded {describe_upload(path)}"
-    return "the demo corpus" if source == "demo" else source
-
-
 def _delete_uploads(settings: AppSettings, visitor: Visitor | None):
     try:
-        freed = delete_uploads(uploads_folder(settings.uploads_dir, require_visitor(visitor), settings.hosted))
+        freed = delete_uploads(visitor_folders(settings.runs_dir, require_visitor(visitor)))
     except UserError as exc:
         return gr.skip(), _fail(str(exc))
-    return "", f"Deleted your uploads ({freed / 1e6:,.1f} MB freed)."
+    return "", f"Deleted your uploads and the tokenised copies made of them ({freed / 1e6:,.1f} MB freed)."
 
 
 def _recommendation(cfg: DataConfig) -> str:
@@ -274,7 +272,7 @@ def _profile(settings: AppSettings, sample, config: dict, values: dict, request:
         updated["train"] = {**updated.get("train", {}), "sample_prompts": prompts}
         done += (" Sample prompts for training, from the held-out text (the Train tab shows them): "
                  + ", ".join(f"`{p.strip() or repr(p)}`" for p in prompts) + ".")
-    return (done, _summary_markdown(profile, tokenizer_note, source_label(settings, cfg.source)),
+    return (done, _summary_markdown(profile, tokenizer_note, source_label(cfg.source, settings.runs_dir)),
             length_histogram(profile), profile.to_dict(), updated, updated["data"])
 
 

@@ -6,6 +6,7 @@ import gradio as gr
 
 from clm_gui.errors import UserError
 from clm_gui.machine import hardware
+from clm_gui.security import DATA_FOLDER
 from clm_gui.ui.context import UIContext
 
 REFRESH_SECONDS = 2.0
@@ -23,8 +24,9 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def machine_markdown(snap: hardware.HardwareSnapshot) -> str:
-    rows = [[label, value] for label, value in hardware.summary_rows(snap) if not label.startswith("GPU ")]
+def machine_markdown(snap: hardware.HardwareSnapshot, hosted: bool = False) -> str:
+    disk = DATA_FOLDER if hosted else None
+    rows = [[label, value] for label, value in hardware.summary_rows(snap, disk) if not label.startswith("GPU ")]
     return _markdown_table(["", "Now"], rows)
 
 
@@ -84,7 +86,7 @@ def build(ctx: UIContext) -> None:
 
     def refresh():
         snap = hardware.snapshot(ctx.settings.runs_dir)
-        return machine_markdown(snap), gpu_markdown(snap)
+        return machine_markdown(snap, ctx.settings.hosted), gpu_markdown(snap)
 
     timer.tick(refresh, outputs=[machine, gpus], show_progress="hidden", queue=False)
     gr.on(triggers=None, fn=refresh, outputs=[machine, gpus], show_progress="hidden")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import html
 import gradio as gr
 
-from clm_gui.data.uploads import DATA_SUFFIXES
+from clm_gui.data.uploads import DATA_SUFFIXES, source_label
+from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
+from clm_gui.hosting.access import visitor_folders
+from clm_gui.hosting.ownership import require_visitor
+from clm_gui.hosting.quotas import check_new_run
 from clm_gui.jobs.manager import manager_for
 from clm_gui.jobs.quickstart import QuickstartPlan, plan_quickstart
-from clm_gui.security import policy_for
 from clm_gui.ui.context import UIContext
-from clm_gui.ui.dataset_tab import import_for_visitor, source_label
+from clm_gui.ui.dataset_tab import import_for_visitor
 from clm_gui.units import format_minutes
 
 DEFAULT_MINUTES = 5
@@ -37,7 +40,6 @@ def choices_html(planned: QuickstartPlan, run_id: str, label: str) -> str:
 def build(ctx: UIContext) -> None:
     settings = ctx.settings
     manager = manager_for(settings.runs_dir)
-    policy = policy_for(settings)
     gr.Markdown("## Quick start\nChoose your text and how long to train. Every recommendation is accepted and "
                 "training starts; the choices appear below, each with a link to the tab where you can change it. "
                 "The other tabs are the expert path.")
@@ -92,13 +94,18 @@ def build(ctx: UIContext) -> None:
                 raise UserError(f"{manager.active_run().id} is training: one run at a time. Watch or stop it in "
                                 "the Train tab.")
             source = source_of(kind_now, folder, path)
+            visitor = require_visitor(visitor)
+            asked = RunConfig()
+            asked.train.max_minutes = float(budget or 0)
+            check_new_run(settings.quotas, settings.runs_dir, visitor, asked)  # before any profiling or training
             progress(0, desc="Profiling the data")
             planned = plan_quickstart(source, float(budget or 0), runs_dir=settings.runs_dir,
+                                      tokenizers_dir=visitor_folders(settings.runs_dir, visitor).quickstart_tokenizers,
                                       log=lambda message: progress(None, desc=message))
-            run = manager.start(policy.check_config(planned.config), by=visitor, quotas=settings.quotas)
+            run = manager.start(planned.config, by=visitor, quotas=settings.quotas)
         except UserError as exc:
             return (f"⚠️ {exc}", *[gr.skip()] * 6)
-        shown = choices_html(planned, run.id, source_label(settings, source))
+        shown = choices_html(planned, run.id, source_label(source, settings.runs_dir))
         return (f"Started **{run.id}**: it trains for at most {format_minutes(planned.config.train.max_minutes)} more and "
                 "keeps its best model; then try it in the Playground.", shown, gr.update(visible=True),
                 gr.update(visible=True), planned.config.to_dict(), planned.profile.to_dict(), shown)

@@ -20,9 +20,11 @@ from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
 from clm_gui.model.architecture import padded_vocab_size
 from clm_gui.runs.folder import slugify
-from clm_gui.security import AccessPolicy
-from clm_gui.tokenizer.loading import (MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer,
-                                       saved_tokenizers_dir)
+from clm_gui.security import in_force
+from clm_gui.hosting.access import visitor_folders
+from clm_gui.hosting.ownership import machine_user, require_visitor
+from clm_gui.hosting.quotas import check_storage
+from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer
 from clm_gui.tokenizer.quality import compare_tokenizers, token_boundaries
 from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
 from clm_gui.tokenizer.training import train_tokenizer
@@ -61,9 +63,15 @@ def _data_config(config: dict) -> DataConfig:
     return _run_config(config).data
 
 
+def _held_out(data: DataConfig) -> tuple[str, ...]:
+    """The held-out texts, read once per dataset setting: comparing again must not re-read the corpus. The
+    source is checked first on every call: a copy cached for one visitor is never handed to another."""
+    in_force().check_data_source(data.source)
+    return _held_out_cached(json.dumps(dataclasses.asdict(data), sort_keys=True))
+
+
 @functools.lru_cache(maxsize=2)
-def _held_out(data_json: str) -> tuple[str, ...]:
-    """The held-out texts, read once per dataset setting: comparing again must not re-read the corpus."""
+def _held_out_cached(data_json: str) -> tuple[str, ...]:
     return tuple(held_out_texts(DataConfig(**json.loads(data_json)), max_bytes=EVAL_BYTES))
 
 
@@ -85,8 +93,15 @@ def _recommendation_markdown(kept_profile, config=None) -> str:
     return f"**Recommended** from {basis} (*{rec.domain}*): {what}. {rec.reason}"
 
 
-def _pretrained_choices(runs_dir: Path) -> list[tuple[str, str]]:
-    local = [(f"{p.relative_to(runs_dir)} (saved here)", str(p)) for p in list_local_tokenizers(runs_dir)]
+def _pretrained_choices(saved_dir: Path | None, runs_dir: Path, hosted: bool) -> list[tuple[str, str]]:
+    """The tokenizers to offer: hosted, the visitor's own saved ones by name (no server path in the page;
+    none while the visitor is not known yet); locally, those saved here and every run's; then the Hub's."""
+    if saved_dir is None:
+        local = []
+    elif hosted:
+        local = [(f"{p.name} (saved here)", p.name) for p in list_local_tokenizers(saved_dir)]
+    else:
+        local = [(f"{p.relative_to(runs_dir)} (saved here)", str(p)) for p in list_local_tokenizers(saved_dir, runs_dir)]
     hub = [(f"{h.hub_id} - {h.domain}, {h.algorithm}, ~{h.vocab_size:,} (Hub)", h.hub_id) for h in HUB_TOKENIZERS]
     return local + hub
 
@@ -129,8 +144,9 @@ def _progress_reporter(progress: gr.Progress, total: int | None):
 
 
 def _train(values: dict, request: gr.Request, progress: gr.Progress):
-    """Train on the dataset's training split, save under runs/.tokenizers/NAME, and use it. `values`: the
-    training settings (TRAINING_FIELDS) and name, config, profile, session, compared and app, by name."""
+    """Train on the dataset's training split, save under the visitor's saved tokenizers as NAME, and use it.
+    `values`: the training settings (TRAINING_FIELDS) and name, config, profile, session, compared, app,
+    and the visitor's `folders` and `check_room` (their storage quota, checked before any work), by name."""
     v = values
     settings = {"algorithm": v["algorithm"], "vocab_size": int(v["vocab_size"] or 0),
                 "min_frequency": int(v["min_frequency"] or 0), "sample_documents": int(v["sample_documents"] or 0),
@@ -140,6 +156,7 @@ def _train(values: dict, request: gr.Request, progress: gr.Progress):
     documents = profile.documents if profile else None
     with _CANCELS.task(request.session_hash) as stop:
         try:
+            v["check_room"]()
             cfg = dataclasses.replace(_run_config(config).tokenizer, path="", **settings)
             total = cfg.sample_documents or documents
             tok = train_tokenizer(stream_documents(_data_config(config), "train"), cfg,
@@ -147,13 +164,13 @@ def _train(values: dict, request: gr.Request, progress: gr.Progress):
         except UserError as exc:
             return _failed(exc, 7)
     label = slugify(name or f"{cfg.algorithm}-{cfg.vocab_size}")
-    folder = save_tokenizer(tok, saved_tokenizers_dir(Path(app["runs_dir"])) / label)
+    saved_dir = v["folders"].tokenizers
+    folder = save_tokenizer(tok, saved_dir / label)
     entry = {"name": label, "path": str(folder), "vocab_size": len(tok)}
     session = _remember(session, entry)
-    shown = folder.relative_to(app["runs_dir"])  # hosted mode shows no server paths
-    note = f"Trained and saved as `{shown}` in the runs folder. " + _in_use_note(entry)
+    note = f"Trained and saved as **{label}** (under Reuse, saved here). " + _in_use_note(entry)
     return (note, _use(config, entry, settings), session, *_after_adding(session, entry, compared),
-            gr.update(choices=_pretrained_choices(Path(app["runs_dir"]))), entry["name"])
+            gr.update(choices=_pretrained_choices(saved_dir, Path(app["runs_dir"]), app["hosted"])), entry["name"])
 
 
 def _failed(exc: UserError, outputs: int) -> tuple:
@@ -169,14 +186,21 @@ def _cancel(request: gr.Request) -> str:
     return "Cancelling: training stops after the current document (or when the vocabulary step ends)."
 
 
-def _load(value, add_eos, config, session, compared, app: dict):
-    """Load a folder or Hub id; with an end-of-text token added, save that copy so training uses it."""
+def _saved_or_given(value: str, saved_dir: Path) -> str:
+    """A tokenizer saved here, named as the list names it (no slash: a Hub id has one), or `value` itself."""
+    folder = saved_dir / value
+    return str(folder) if value and "/" not in value and value not in (".", "..") and folder.is_dir() else value
+
+
+def _load(value, add_eos, config, session, compared, folders):
+    """Load a folder, a tokenizer saved here or a Hub id; with an end-of-text token added, save that copy
+    (into the visitor's saved tokenizers) so training uses it."""
     value, added = (value or "").strip(), False
     try:
         eos = _run_config(config).tokenizer.eos_token or "<|endoftext|>"
         if not value:
             raise UserError("Choose a tokenizer folder or type a Hub id first.")
-        AccessPolicy(Path(app["runs_dir"]), app["hosted"]).check_tokenizer(value, "The tokenizer")  # hosted mode
+        value = _saved_or_given(value, folders.tokenizers)
         try:
             tok = load_tokenizer(value, eos_token=eos)
         except MissingEosToken:
@@ -189,8 +213,8 @@ def _load(value, add_eos, config, session, compared, app: dict):
     name, path, note = Path(value).name or value, value, "Loaded."
     if added:
         name = slugify(f"{name}-with-eos")
-        path = str(save_tokenizer(tok, saved_tokenizers_dir(Path(app["runs_dir"])) / name))
-        note = f"Added the end-of-text token {eos!r} and saved the result as `.tokenizers/{name}` in the runs folder."
+        path = str(save_tokenizer(tok, folders.tokenizers / name))
+        note = f"Added the end-of-text token {eos!r} and saved the result as **{name}** (under Reuse, saved here)."
     entry = {"name": name, "path": path, "vocab_size": len(tok)}
     session = _remember(session, entry)
     return (f"{note} " + _in_use_note(entry), _use(config, entry), session, *_after_adding(session, entry, compared),
@@ -210,7 +234,7 @@ def _compare(compared, in_use, session, config):
     try:
         if not names:
             raise UserError("Tick at least one tokenizer to compare (train or load one first).")
-        texts = _held_out(json.dumps(dataclasses.asdict(_data_config(config)), sort_keys=True))
+        texts = _held_out(_data_config(config))
         tokenizers = {n: load_tokenizer(entries[n]["path"], add_eos=True) for n in names}
     except UserError as exc:
         return None, None, None, f"⚠️ {exc}"  # no comparison left standing for another selection
@@ -309,7 +333,9 @@ def build(ctx: UIContext) -> None:
                 cancel = gr.Button("Cancel", elem_id="tokenizer-cancel")
         with gr.Column():
             gr.Markdown("### Reuse a pretrained tokenizer")
-            choice = gr.Dropdown(_pretrained_choices(ctx.settings.runs_dir), value=None, allow_custom_value=True,
+            first = None if ctx.settings.hosted else visitor_folders(ctx.settings.runs_dir, machine_user()).tokenizers
+            choice = gr.Dropdown(_pretrained_choices(first, ctx.settings.runs_dir, ctx.settings.hosted), value=None,
+                                 allow_custom_value=True, elem_id="tokenizer-choice",
                                  label="A saved tokenizer, a run folder or a Hub id (owner/name)")
             add_eos = gr.Checkbox(False, label="Add an end-of-text token if it has none")
             load = gr.Button("Load tokenizer", elem_id="tokenizer-load")
@@ -329,20 +355,39 @@ def build(ctx: UIContext) -> None:
                     lowercase=lowercase, nfkc=nfkc)  # TRAINING_FIELDS
     training = Form(**settings.components, name=name, config=ctx.config, profile=ctx.profile, session=session,
                     compared=compared, app=app)
+    visitors, quotas = ctx.visitors, ctx.settings.quotas
 
-    def train_by_name(given: dict, request: gr.Request, progress=gr.Progress()):
-        return _train(training.values(given), request, progress)
+    def folders_of(visitor):
+        return visitor_folders(ctx.settings.runs_dir, require_visitor(visitor))
+
+    def train_by_name(given: dict, request: gr.Request, oauth: gr.OAuthProfile | None, progress=gr.Progress()):
+        visitor = visitors.resolve(request, oauth, given[visitors.token])
+        try:
+            folders = folders_of(visitor)
+        except UserError as exc:
+            return _failed(exc, 7)
+        return _train({**training.values(given), "folders": folders,
+                       "check_room": lambda: check_storage(quotas, visitor, folders, "Another tokenizer")},
+                      request, progress)
 
     train_by_name.__name__ = "_train"  # the endpoint keeps the handler's name
     compare_outputs = [table, plot, boundaries, caption]
     compare_inputs = [compared, in_use, session, ctx.config]
     added = gr.State(None)  # the name of the tokenizer the last train or load added; None when it failed
     train.click(
-        train_by_name, show_progress="full", inputs=training.inputs(),
+        train_by_name, show_progress="full", inputs=training.inputs(visitors.token),
         outputs=[status, ctx.config, session, compared, in_use, choice, added],
     ).then(_compare_added, [added, *compare_inputs], compare_outputs)
     cancel.click(_cancel, None, status)
-    load.click(_load, [choice, add_eos, ctx.config, session, compared, app],
+    def load_for_visitor(visitor, *values):
+        try:
+            folders = folders_of(visitor)
+        except UserError as exc:
+            return _failed(exc, 6)
+        return _load(*values, folders)
+
+    load_for_visitor.__name__ = "_load"  # the endpoint keeps the handler's name
+    load.click(visitors.bind(load_for_visitor), visitors.inputs(choice, add_eos, ctx.config, session, compared),
                [status, ctx.config, session, compared, in_use, added]).then(
         _compare_added, [added, *compare_inputs], compare_outputs)
     in_use.input(_choose, [in_use, ctx.config, session], [status, ctx.config])
@@ -350,6 +395,10 @@ def build(ctx: UIContext) -> None:
     apply.click(_apply_recommendation, ctx.profile, [algorithm, vocab_size, choice, status])
     algorithm.change(_algorithm_changed, algorithm, [min_frequency, algorithm_note])
     ctx.profile.change(_recommendation_markdown, [ctx.profile, ctx.config], recommendation)
+    if ctx.settings.hosted:  # the visitor's own saved tokenizers, once the page knows who they are
+        visitors.token.change(visitors.bind(lambda visitor: gr.update(choices=_pretrained_choices(
+            folders_of(visitor).tokenizers if visitor else None, ctx.settings.runs_dir, True))),
+            visitors.inputs(), choice, show_progress="hidden", api_visibility="private")
     shown = gr.State(dataclasses.asdict(defaults))  # the tokenizer settings as this tab last showed them
     ctx.config.change(_show_config, [ctx.config, shown, session, compared],
                       [*(settings[name] for name in TRAINING_FIELDS), status, session, compared, in_use, shown],

@@ -31,10 +31,11 @@ from clm_gui.runs.monitor import (current_status, format_passes, format_time, is
                                   passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
-from clm_gui.security import policy_for
+from clm_gui.security import in_force
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
+from clm_gui.ui.gradio_cache import discard_exports
 from clm_gui.ui.progress import quiet_events
 from clm_gui.units import format_duration, format_minutes
 
@@ -423,7 +424,6 @@ def build(ctx: UIContext) -> None:
     runs_dir = Path(ctx.settings.runs_dir)
     manager = manager_for(runs_dir)
     hosted = ctx.settings.hosted
-    policy = policy_for(ctx.settings)  # hosted: a config may name no server path outside the data folder
     view = LiveView(manager, runs_dir, offer_config=not hosted)
     draft = ctx.config.value  # the settings every page starts from (read only)
 
@@ -513,7 +513,7 @@ def build(ctx: UIContext) -> None:
     def load_yaml(file):
         """A whole configuration from a file: it becomes the shared draft (all tabs see it)."""
         try:
-            cfg = policy.check_config(config_from_yaml(Path(file).read_text(encoding="utf-8")))
+            cfg = in_force().check_config(config_from_yaml(Path(file).read_text(encoding="utf-8")))  # hosted: only the visitor's own paths
         except (UserError, OSError, UnicodeDecodeError) as exc:
             gr.Warning(f"Could not load that file: {exc}")
             return gr.skip(), gr.skip()
@@ -525,8 +525,7 @@ def build(ctx: UIContext) -> None:
     def start(visitor, given: dict):
         try:
             merged = merged_config(given[ctx.config] or draft, form.values(given))
-            cfg = policy.check_config(config_from_dict(merged))
-            run = manager.start(cfg, by=visitor, quotas=ctx.settings.quotas)
+            run = manager.start(config_from_dict(merged), by=visitor, quotas=ctx.settings.quotas)
         except UserError as exc:
             message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
             gr.Warning(message)
@@ -558,6 +557,7 @@ def build(ctx: UIContext) -> None:
                 return gr.skip(), f"Press **Delete** again to delete **{run_id}** and its checkpoints for good.", \
                     run_id
             manager.delete(run_id, by=visitor)
+            discard_exports(run_id)  # Gradio's copies of its export zips go with it
         except UserError as exc:
             gr.Warning(str(exc))
             return gr.skip(), f"**Not deleted:** {exc}", ""
