@@ -4,7 +4,6 @@ truth and an app that can go on."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
@@ -29,6 +28,7 @@ from clm_gui.runs.monitor import read_metrics as monitor_metrics
 from clm_gui.train import checkpoints as checkpoints_lib
 from clm_gui.train import trainer as trainer_lib
 from tests.fast_runs import fast_config, write_corpus
+from tests.small_disk import SmallDisk
 from tests.step_gate import StepGate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,33 +292,89 @@ def test_a_non_finite_loss_stops_the_run_and_says_so_before_saving_it(tmp_path, 
     assert [step for step, _ in run.checkpoints()] == [2]  # nothing saved after the loss went bad
 
 
-def test_disk_full_while_saving_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, corpus, monkeypatch):
-    real_write = checkpoints_lib.write_checkpoint
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = SmallDisk(tmp_path / "disk")
+    yield disk
+    disk.unmount()
 
-    def write_until_the_disk_is_full(folder, checkpoint, *rest):
-        if checkpoint.step == 4:
-            folder.mkdir(parents=True)
-            (folder / "model.safetensors").write_bytes(b"\0" * 1000)
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(folder, checkpoint, *rest)
 
-    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", write_until_the_disk_is_full)
-    runs_root = tmp_path / "runs"
-    cfg = fast_config(corpus, save_interval=2)
-    run = new_run_dir(runs_root, cfg)
-    status = trainer_lib.train(cfg, run)
-    assert status["state"] == "failed"
-    message = status["message"]
-    assert "Saving the checkpoint at step 4 failed: the disk is full" in message
-    assert "previous checkpoint (step-2) is intact" in message and "resume" in message
-    assert [step for step, _ in run.checkpoints()] == [2]
+def train_until_the_disk_fills(cfg, disk: SmallDisk, leave: int, tmp_path: Path) -> tuple[RunDir, int, str]:
+    """Train `cfg` with the CLI, its runs folder on `disk`; held after step 3, the disk is filled to `leave`
+    free bytes (given the checkpoint at step 2) and the run goes on. Returns the run, the exit code, the log."""
+    runs_root, config, gate = disk.path / "runs", tmp_path / "config.yaml", StepGate(tmp_path)
+    cfg.save(config)
+    gate.open_until(3)
+    child = start_child(["train", str(config), "--runs-dir", str(runs_root)], tmp_path, env=gate.env)
+    try:
+        gate.wait_held_at(3)
+        run = only_run(runs_root)
+        disk.fill(leave(run) if callable(leave) else leave)
+        gate.open()
+        child.wait(WAIT_S)
+    finally:
+        kill(child)
+    return run, child.returncode, (tmp_path / "child.log").read_text()
+
+
+def assert_no_partial_files(run: RunDir) -> None:
+    """Nothing half-written stays in the run folder, under a trusted name or a temporary one."""
+    assert not [p for p in run.path.rglob("*") if p.name.startswith(".tmp")]
     assert_checkpoints_complete(run)
-    assert not [p for p in run.checkpoints_dir.iterdir() if p.name.startswith(".tmp")]
 
-    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", real_write)  # space was freed
-    manager = JobManager(runs_root)
-    manager.resume(run.id)
-    assert manager.wait(WAIT_S)["state"] == "finished"
+
+def weights_size(run: RunDir) -> int:
+    return (run.checkpoint_dir(2) / "model.safetensors").stat().st_size
+
+
+def half_the_weights(run: RunDir) -> int:
+    """Room for the metrics of a step or two, not for the weights of the model (safetensors fails)."""
+    return weights_size(run) // 2
+
+
+def the_weights_and_a_half(run: RunDir) -> int:
+    """Room for the weights, not for the optimizer's state, twice their size (torch.save fails)."""
+    return weights_size(run) * 3 // 2
+
+
+@pytest.mark.parametrize("what, evaluate_every, leave", [
+    ("the checkpoint at step 4", 0, half_the_weights),
+    ("the checkpoint at step 4", 0, the_weights_and_a_half),
+    ("the best model (step 4)", 4, half_the_weights),
+])
+def test_a_full_disk_ends_the_run_with_the_message_and_the_previous_checkpoint_resumes(
+        tmp_path, corpus, small_disk, what, evaluate_every, leave):
+    """A real full disk (a 16 MB tmpfs): safetensors and torch.save raise their own errors there, not OSError."""
+    cfg = fast_config(corpus, save_interval=2, eval_interval=evaluate_every)
+    run, code, log = train_until_the_disk_fills(cfg, small_disk, leave, tmp_path)
+
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    status = run.read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    assert status["message"].startswith(f"Saving {what} failed: the disk is full (No space left on device). "
+                                        "The previous checkpoint (step-2) is intact"), status["message"]
+    assert status["message"] in log  # the CLI says it too
+    assert [step for step, _ in run.checkpoints()] == [2]
+    assert_no_partial_files(run)
+
+    small_disk.empty()  # space is freed: the run resumes from step 2 and finishes
+    assert cli.main(["train", "--resume", str(run.path)]) == 0
+    assert run.read_status()["state"] == "finished"
+    assert (run.final_dir / "model.safetensors").is_file()
+
+
+def test_a_disk_with_no_byte_left_still_ends_the_run_as_failed_with_the_message(tmp_path, corpus, small_disk):
+    """No room even for a new status.json: the old one's bytes take the final state."""
+    run, code, log = train_until_the_disk_fills(fast_config(corpus, save_interval=2), small_disk, 0, tmp_path)
+
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    status = run.read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    # The metrics of step 4 or its checkpoint, whichever needed a new block first.
+    assert "failed: the disk is full (No space left on device). The previous checkpoint (step-2) is intact" \
+        in status["message"], status["message"]
+    assert_no_partial_files(run)
+    assert_metrics_readable(run)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 
 from clm_gui.errors import UserError
 from clm_gui.files import TMP_PREFIX, remove_tree
-from clm_gui.runs.faults import save_failed_message
+from clm_gui.runs.faults import reported_save_failure
 from clm_gui.runs.folder import RunDir
 
 
@@ -57,16 +57,14 @@ def save(run: RunDir, checkpoint: Checkpoint, model_config, keep: int) -> None:
     final = run.checkpoint_dir(checkpoint.step)
     tmp = final.with_name(TMP_PREFIX + final.name)
     remove_tree(tmp)
-    try:
-        write_checkpoint(tmp, checkpoint, model_config)
-        remove_tree(final)
-        os.replace(tmp, final)
-    except BaseException as exc:
-        remove_tree(tmp)
-        if isinstance(exc, OSError):  # a full disk ends the run with a message, not a traceback
-            raise UserError(save_failed_message(exc, f"the checkpoint at step {checkpoint.step}",
-                                                run.latest_checkpoint())) from None
-        raise
+    with reported_save_failure(f"the checkpoint at step {checkpoint.step}", run.latest_checkpoint):
+        try:
+            write_checkpoint(tmp, checkpoint, model_config)
+            remove_tree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            remove_tree(tmp)  # a half-written checkpoint never stays, and its space is freed
+            raise
     for _, old in run.checkpoints()[:-keep]:
         remove_tree(old)
 
@@ -78,8 +76,11 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
     folder.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in checkpoint.weights.items()},
               str(folder / "model.safetensors"))
-    torch.save(checkpoint.optimizer_state, folder / "optimizer.pt")
-    torch.save(checkpoint.rng, folder / "rng.pt")
+    for name, state in (("optimizer.pt", checkpoint.optimizer_state), ("rng.pt", checkpoint.rng)):
+        # Into an open file, not a path: given a path, torch's own writer reports a full disk only as
+        # "unexpected pos" (an iostream error); through a Python file the OSError(ENOSPC) comes along.
+        with open(folder / name, "wb") as f:
+            torch.save(state, f)
     (folder / "trainer_state.json").write_text(json.dumps(checkpoint.trainer_state, indent=1))
     model_config.save_pretrained(str(folder))
     for f in folder.iterdir():

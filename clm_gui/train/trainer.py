@@ -36,7 +36,7 @@ from clm_gui.machine.hardware import peak_flops
 from clm_gui.model.architecture import build_model, count_parameters
 from clm_gui.model.generate import SamplingSettings, generate_batch
 from clm_gui.model.sizing import model_flops_utilisation
-from clm_gui.runs.faults import out_of_memory_message, save_failed_message
+from clm_gui.runs.faults import is_disk_full, out_of_memory_message, reported_save_failure, save_failed_message
 from clm_gui.runs.folder import STOP_FILE, RunDir
 from clm_gui.runs.model_card import write_model_card
 from clm_gui.tokenizer.loading import load_tokenizer
@@ -192,6 +192,11 @@ class Trainer:
             return self._finish("failed", str(exc))
         except torch.OutOfMemoryError:
             pass  # handled below, once the traceback and the activations its frames hold are gone
+        except Exception as exc:  # a full disk while writing metrics, samples, the tokenizer, the token cache
+            if not is_disk_full(exc):
+                raise
+            return self._finish("failed", save_failed_message(exc, f"the run's files at step {self.state.step}",
+                                                              self.run_dir.latest_checkpoint()))
         return self._out_of_memory()
 
     def _out_of_memory(self) -> dict:
@@ -502,7 +507,8 @@ class Trainer:
     def _save_best(self) -> None:
         weights = sharding.full_weights(self.lm) if self.fsdp else self.lm.state_dict() if self.is_main else {}
         if self.is_main:
-            save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.best)
+            with reported_save_failure(f"the best model (step {self.best.step})", self.run_dir.latest_checkpoint):
+                save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.best)
 
     def _passes(self) -> dict:
         """Passes over the training data so far, where the batch source knows (not when streaming)."""
@@ -653,15 +659,16 @@ class Trainer:
         final = self.run_dir.final_dir
         tmp = final.with_name(TMP_PREFIX + final.name)
         remove_tree(tmp)
-        try:
-            self.lm.save_pretrained(str(tmp), safe_serialization=True, state_dict=weights)
-            self.tokenizer.save_pretrained(str(tmp))
-            write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
-            remove_tree(final)
-            os.replace(tmp, final)
-        except OSError as exc:
-            remove_tree(tmp)
-            raise UserError(save_failed_message(exc, "the final model", self.run_dir.latest_checkpoint())) from None
+        with reported_save_failure("the final model", self.run_dir.latest_checkpoint):
+            try:
+                self.lm.save_pretrained(str(tmp), safe_serialization=True, state_dict=weights)
+                self.tokenizer.save_pretrained(str(tmp))
+                write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
+                remove_tree(final)
+                os.replace(tmp, final)
+            except BaseException:
+                remove_tree(tmp)
+                raise
         return self._final_note()
 
 
