@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -375,6 +376,81 @@ def test_a_disk_with_no_byte_left_still_ends_the_run_as_failed_with_the_message(
         in status["message"], status["message"]
     assert_no_partial_files(run)
     assert_metrics_readable(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# A damaged checkpoint, a crash
+
+
+@pytest.fixture
+def run_with_three_checkpoints(tmp_path, corpus) -> RunDir:
+    cfg = fast_config(corpus, max_steps=6, save_interval=2, keep_checkpoints=3)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    assert trainer_lib.train(cfg, run)["state"] == "finished"
+    assert [step for step, _ in run.checkpoints()] == [2, 4, 6]
+    return run
+
+
+def truncate_to_half(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)  # a real truncated file; its COMPLETE marker stays
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt"])
+def test_resume_passes_over_a_damaged_newest_checkpoint_and_says_which_it_used(
+        run_with_three_checkpoints, tmp_path, monkeypatch, capsys, damaged):
+    run = run_with_three_checkpoints
+    truncate_to_half(run.checkpoint_dir(6) / damaged)
+    gate = StepGate(tmp_path)
+    gate.open_until(5)  # a resume from step 4 trains step 5 and is held there; one from step 6 is held at 6
+    monkeypatch.setenv(*next(iter(gate.env.items())))
+    held = {}
+
+    def look_while_held():  # the CLI must run in the main thread (it sets signal handlers)
+        try:
+            wait_for(lambda: gate.held_at() is not None, what="the resumed run to reach the gate")
+            held.update(step=gate.held_at(), status=run.read_status())
+        finally:
+            gate.open()
+
+    watcher = threading.Thread(target=look_while_held)
+    watcher.start()
+    code = cli.main(["train", "--resume", str(run.path), "--set", "train.max_steps=8"])
+    watcher.join(WAIT_S)
+    assert held["step"] == 5 and held["status"]["state"] == "running"
+    message = held["status"]["message"]
+    assert f"Resumed from step-4: step-6 ({damaged}: " in message and "could not be read" in message, message
+    assert code == 0
+    assert run.read_status()["state"] == "finished"
+    assert f"Resumed from step-4: step-6 ({damaged}: " in capsys.readouterr().err  # the log says it too
+    assert [step for step, _ in run.checkpoints()][-1] == 8
+
+
+def test_a_resume_with_every_checkpoint_damaged_fails_with_a_message_not_a_traceback(
+        run_with_three_checkpoints, capsys):
+    run = run_with_three_checkpoints
+    for _, folder in run.checkpoints():
+        truncate_to_half(folder / "model.safetensors")
+    assert cli.main(["train", "--resume", str(run.path), "--set", "train.max_steps=8"]) == 1
+    status = run.read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    assert status["message"].startswith(f"No checkpoint of the run {run.id} can be read: step-6 (model.safetensors: ")
+    assert "step-2 (model.safetensors: " in status["message"] and "Start the run again" in status["message"]
+    assert status["message"] in capsys.readouterr().err
+
+
+def test_a_crash_in_the_cli_marks_the_run_failed_instead_of_leaving_it_running(tmp_path, corpus, monkeypatch):
+    def crash(cfg, run, **kwargs):
+        run.write_status("running", "Training.", pid=os.getpid())
+        raise RuntimeError("a bug\nits details")
+
+    monkeypatch.setattr(trainer_lib, "train", crash)
+    config = tmp_path / "config.yaml"
+    fast_config(corpus).save(config)
+    with pytest.raises(RuntimeError, match="a bug"):  # the traceback is still shown
+        cli.main(["train", str(config), "--runs-dir", str(tmp_path / "runs")])
+    status = only_run(tmp_path / "runs").read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    assert status["message"].startswith("Training crashed: RuntimeError: a bug. Details are in this process's")
 
 
 # ---------------------------------------------------------------------------------------------

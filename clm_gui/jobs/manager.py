@@ -22,6 +22,7 @@ from clm_gui.hosting.ownership import Visitor, check_control, machine_user, reco
 from clm_gui.hosting.quotas import Quotas, check_new_run
 from clm_gui.jobs.preparation import prepare_run
 from clm_gui.machine.hardware import cpu_training_threads
+from clm_gui.runs.faults import crash_message
 from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir, list_runs, new_run_dir, open_run
 from clm_gui.runs.monitor import current_status, is_active, process_alive
 from clm_gui.train.run_lock import TrainingBusy, TrainingLock
@@ -121,8 +122,7 @@ def train_guarded(cfg: RunConfig, run: RunDir, resume: bool) -> None:
     except BaseException as exc:  # noqa: BLE001 - a crash must never leave the run marked "running"
         with open(run.log_path, "a", encoding="utf-8") as log:
             log.write(traceback.format_exc())
-        run.write_status("failed", f"Training crashed: {type(exc).__name__}: {exc}. Details are in train.log.",
-                         pid=None, finished=time.time())
+        run.write_status("failed", crash_message(exc), pid=None, finished=time.time())
 
 
 def mark_interrupted(runs_root: Path) -> list[RunDir]:

@@ -60,6 +60,11 @@ def out_of_memory_message(cfg: RunConfig, device: str, step: int) -> str:
     )
 
 
+def crash_message(exc: BaseException, details: str = "train.log") -> str:
+    """The status of a run whose training raised an error nobody foresaw (a bug): never left "running"."""
+    return f"Training crashed: {type(exc).__name__}: {first_line(exc)}. Details are in {details}."
+
+
 def disk_full_errno(exc: BaseException | None) -> int | None:
     """ENOSPC or EDQUOT when `exc`, or an exception it was raised from or while handling, reports a full disk
     or quota; None for any other failure.

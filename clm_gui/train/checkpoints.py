@@ -2,7 +2,8 @@
 
 A checkpoint is written under a temporary name and renamed once every file is on disk (and a COMPLETE
 marker written last), so a kill or a full disk mid-write never leaves a folder that looks whole. Only
-the newest `keep` checkpoints stay.
+the newest `keep` checkpoints stay. A checkpoint damaged afterwards (a truncated file under its COMPLETE
+marker) is passed over on resume for the newest one that reads whole.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clm_gui.errors import UserError
+from clm_gui.errors import UserError, first_line
 from clm_gui.files import TMP_PREFIX, remove_tree
 from clm_gui.runs.faults import reported_save_failure
 from clm_gui.runs.folder import RunDir
@@ -89,13 +90,42 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
     (folder / "COMPLETE").write_text("ok")
 
 
+class DamagedCheckpoint(Exception):
+    """A file of a complete checkpoint cannot be read (truncated or corrupt after it was written)."""
+
+
 def read_checkpoint(path: Path, optimizer_device: torch.device | str) -> Checkpoint:
-    """Read a checkpoint folder: weights on the CPU, the optimizer's state on `optimizer_device`."""
+    """Read a checkpoint folder: weights on the CPU, the optimizer's state on `optimizer_device`. A file
+    that cannot be read raises DamagedCheckpoint naming it."""
     from safetensors.torch import load_file
 
+    def read(name: str, reader):
+        try:
+            return reader(path / name)
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine, not the file
+        except Exception as exc:  # noqa: BLE001 - safetensors, torch.load and json each fail in their own type
+            raise DamagedCheckpoint(f"{name}: {first_line(exc)}") from exc
+
     return Checkpoint(
-        weights=load_file(str(path / "model.safetensors"), device="cpu"),
-        optimizer_state=torch.load(path / "optimizer.pt", map_location=optimizer_device, weights_only=True),
-        trainer_state=json.loads((path / "trainer_state.json").read_text()),
-        rng=torch.load(path / "rng.pt", weights_only=False),
+        weights=read("model.safetensors", lambda f: load_file(str(f), device="cpu")),
+        optimizer_state=read("optimizer.pt", lambda f: torch.load(f, map_location=optimizer_device, weights_only=True)),
+        trainer_state=read("trainer_state.json", lambda f: json.loads(f.read_text())),
+        rng=read("rng.pt", lambda f: torch.load(f, weights_only=False)),
     )
+
+
+def read_newest_intact(run: RunDir, optimizer_device: torch.device | str) -> tuple[Checkpoint, Path, list[str]] | None:
+    """The newest checkpoint that reads whole, its folder, and each newer one passed over with the reason
+    (`step-30 (model.safetensors: invalid header length)`); None when the run has none. Raises a UserError
+    when every one is damaged."""
+    damaged = []
+    for _, path in reversed(run.checkpoints()):
+        try:
+            return read_checkpoint(path, optimizer_device), path, damaged
+        except DamagedCheckpoint as exc:
+            damaged.append(f"{path.name} ({exc})")
+    if damaged:
+        raise UserError(f"No checkpoint of the run {run.id} can be read: {'; '.join(damaged)}. "
+                        "Start the run again.")
+    return None

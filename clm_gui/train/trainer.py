@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -177,6 +178,7 @@ class Trainer:
         self.accelerator = self.device = self.tokenizer = self.batches = None
         self.lm = self.module = self.optimizer = self.step_module = None
         self._data_prompts = None  # sample prompts read from the data when none are set (see _sample)
+        self.resume_note = ""  # which checkpoint a resume fell back to, past damaged newer ones
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
@@ -372,7 +374,8 @@ class Trainer:
         cadence and once more at the last step; then write final/."""
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = cfg.tokens_per_step(acc.num_processes)
-        self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
+        self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device})."
+                     + self.resume_note)
         self.phase_seconds["setup"] = time.time() - self._process_start
         first_step, stopped_early = self.state.step, False
         window = _LossWindow(self.device)
@@ -595,11 +598,15 @@ class Trainer:
         return self.lm.state_dict(), self.optimizer.state_dict()
 
     def _load_latest_checkpoint(self) -> None:
-        path = self.run_dir.latest_checkpoint()
-        if path is None:
-            return
         # Under FSDP every rank reads the whole state into host memory and keeps its slice on the device.
-        checkpoint = checkpoints.read_checkpoint(path, "cpu" if self.fsdp else self.device)
+        found = checkpoints.read_newest_intact(self.run_dir, "cpu" if self.fsdp else self.device)
+        if found is None:
+            return
+        checkpoint, path, damaged = found
+        if damaged:  # said in the log and in the status while the run trains
+            self.resume_note = f" Resumed from {path.name}: {'; '.join(damaged)} could not be read."
+            if self.is_main:
+                print(self.resume_note.strip(), file=sys.stderr, flush=True)
         state = checkpoint.trainer_state
         if state.get("fsdp", False) != self.fsdp:  # FSDP keys the optimizer state by parameter name
             raise UserError(f"The checkpoint {path} was saved {'with' if state.get('fsdp') else 'without'} FSDP; "
