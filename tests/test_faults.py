@@ -272,6 +272,32 @@ def test_memory_fixes_keep_the_batch_and_skip_what_is_already_done(micro, accum,
         assert "smaller model" in out_of_memory_message(cfg, "cuda:0", 1)
 
 
+def too_big_for_any_machine(corpus: Path):
+    """Within every bound, yet about 58 TB to train: no machine this app drives has that memory."""
+    cfg = fast_config(corpus)
+    cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd = 256, 256, 32_768
+    return cfg
+
+
+def test_a_model_that_cannot_fit_the_device_is_refused_before_anything_is_written(tmp_path, corpus, capsys):
+    config = tmp_path / "config.yaml"
+    too_big_for_any_machine(corpus).save(config)
+    runs_root = tmp_path / "runs"
+    code = cli.main(["train", str(config), "--runs-dir", str(runs_root), "--set", "train.learning_rate=0"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "The model does not fit in memory: training it needs about 58," in err and "GB on the CPU" in err
+    assert "To fit, use a smaller model: fewer layers (model.n_layer)" in err
+    assert "train.learning_rate must be above 0" in err  # every problem at once
+    # No run folder, no token cache (nothing tokenised): only the training lock the CLI held while it checked.
+    assert {p.name for p in runs_root.iterdir()} <= {".training.lock", ".training.lock.json"}
+
+    manager = JobManager(runs_root)  # the app's Start
+    with pytest.raises(ConfigError, match="The model does not fit in memory"):
+        manager.start(too_big_for_any_machine(corpus))
+    assert list_runs(runs_root) == [] and not (runs_root / ".token-cache").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # NaN loss, full disk
 

@@ -20,7 +20,7 @@ from clm_gui.errors import UserError
 from clm_gui.files import remove_tree
 from clm_gui.hosting.ownership import Visitor, check_control, machine_user, record_owner, require_visitor
 from clm_gui.hosting.quotas import Quotas, check_new_run
-from clm_gui.jobs.preparation import prepare_run
+from clm_gui.jobs.preparation import check_runnable, prepare_run
 from clm_gui.machine.hardware import cpu_training_threads
 from clm_gui.runs.faults import crash_message
 from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir, list_runs, new_run_dir, open_run
@@ -171,8 +171,9 @@ class JobManager:
 
     def start(self, cfg: RunConfig, by: Visitor | None = MACHINE, quotas: Quotas = Quotas()) -> RunDir:
         """Create a run folder for `cfg`, owned by `by`, and start training it in the background; returns
-        at once. Refused when something trains, or (hosted) when it would exceed `by`'s quotas."""
-        cfg.check()
+        at once. Refused when something trains, when its model cannot fit the device's memory, or (hosted)
+        when it would exceed `by`'s quotas."""
+        check_runnable(cfg)
         by = require_visitor(by)
         with self._lock:
             self._refuse_if_busy()
