@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from clm_gui import cli
+from clm_gui.config import RunConfig
 from clm_gui.errors import ConfigError
 from clm_gui.jobs.manager import JobManager
 from clm_gui.runs.faults import memory_fixes, out_of_memory_message
@@ -296,6 +297,35 @@ def test_a_model_that_cannot_fit_the_device_is_refused_before_anything_is_writte
     with pytest.raises(ConfigError, match="The model does not fit in memory"):
         manager.start(too_big_for_any_machine(corpus))
     assert list_runs(runs_root) == [] and not (runs_root / ".token-cache").exists()
+
+
+@pytest.mark.parametrize("gpus, device, free_gb, refused", [
+    ("", "cuda:1", {0: 80.0, 1: 10.0}, True),  # one GPU: the one train.device names
+    ("", "cuda:0", {0: 80.0, 1: 10.0}, False),
+    ("0,1", "cuda", {0: 80.0, 1: 10.0}, True),  # several: the one with the least free memory
+    ("all", "cuda", {0: 80.0, 1: 80.0}, False),
+])
+def test_the_memory_check_reads_the_free_memory_of_the_gpus_the_run_trains_on(monkeypatch, gpus, device, free_gb,
+                                                                              refused):
+    """GPT-2 medium's shape (8,192 tokens) at micro-batch 16 x 1,024 tokens: about 22 GB on an H100, by the
+    planner's estimate; more than 10 GB free, less than 80."""
+    from clm_gui.machine import devices, fit
+    from clm_gui.machine.hardware import CpuInfo, DiskInfo, GpuInfo, HardwareSnapshot, MemoryInfo
+
+    machine = HardwareSnapshot(CpuInfo("cpu", 8, 16, None, None, 0.0, None), MemoryInfo(500.0, 400.0, 20.0),
+                               DiskInfo("/", 100.0, 50.0),
+                               [GpuInfo(i, "NVIDIA H100 80GB HBM3", 80.0, 80.0 - free, free, bf16=True)
+                                for i, free in free_gb.items()])
+    monkeypatch.setattr(fit, "snapshot", lambda: machine)
+    monkeypatch.setattr(devices, "resolve_device", torch.device)  # as if the GPUs were visible to torch
+    cfg = RunConfig()
+    cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.context_length = 24, 16, 1024, 1024
+    cfg.train.micro_batch_size, cfg.train.device, cfg.train.gpus = 16, device, gpus
+    problems = fit.memory_problems(cfg)
+    assert bool(problems) == refused, problems
+    if refused:
+        assert "which has 10.0 GB" in problems[0] and "GPU 1 (NVIDIA H100 80GB HBM3, free memory)" in problems[0]
+        assert "train.micro_batch_size 8 and train.grad_accum_steps 2" in problems[0]  # the batch can shrink
 
 
 # ---------------------------------------------------------------------------------------------
