@@ -10,8 +10,6 @@ Not checked: Apple's mps device (its memory is shared and not reported) and FSDP
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
 from clm_gui.machine.hardware import GB, snapshot
@@ -51,8 +49,10 @@ def memory_problems(cfg: RunConfig) -> list[str]:
     precision = t.precision if t.precision != "auto" else (
         "fp32" if device.type == "cpu" else "bf16" if bf16 is not False else "fp16")
     compiled = t.compile in ("on", "graph") or (t.compile == "auto" and device.type == "cuda")
-    memory = training_memory(cfg.model, vocabulary_size(cfg), t.micro_batch_size, precision, t.grad_accum_steps,
-                             compiled, device.type)
+    # tokenizer.vocab_size, even for a reused tokenizer: this check reads no file the config names (a hosted
+    # visitor's paths are vetted later), and only the logits' share of the estimate depends on it.
+    memory = training_memory(cfg.model, cfg.tokenizer.vocab_size, t.micro_batch_size, precision,
+                             t.grad_accum_steps, compiled, device.type)
     if memory.total <= available:
         return []
     parts = memory.as_gb()
@@ -65,13 +65,3 @@ def memory_problems(cfg: RunConfig) -> list[str]:
             f"activations and logits {parts['activations'] + parts['logits']:,.1f} GB; estimated as the planner "
             f"does). To fit, use {fixes}."]
 
-
-def vocabulary_size(cfg: RunConfig) -> int:
-    """The tokenizer's size: a saved tokenizer folder's own, else the configured size (a Hub tokenizer is not
-    downloaded for an estimate)."""
-    path = cfg.tokenizer.path
-    if path and Path(path).expanduser().is_dir():
-        from clm_gui.tokenizer.loading import load_tokenizer
-
-        return len(load_tokenizer(path, cfg.tokenizer.eos_token, add_eos=True))
-    return cfg.tokenizer.vocab_size
