@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from clm_gui.errors import ConfigError, UserError
@@ -118,6 +119,7 @@ def _run_train(args) -> int:
 
 
 def _train_prepared(args, run, cfg) -> int:
+    from clm_gui.runs.faults import crash_message
     from clm_gui.train.trainer import train
 
     stop = threading.Event()
@@ -129,7 +131,14 @@ def _train_prepared(args, run, cfg) -> int:
         # shows it to every visitor), the run's id only: a hosted page shows no server path.
         print(f"Run folder: {run.path}" if sys.stderr.isatty() else f"Run: {run.id}", file=sys.stderr)
     with _ProgressBar(cfg.train.max_steps, enabled=main_process) as bar:
-        status = train(cfg, run, resume=args.resume is not None, should_stop=stop.is_set, on_log=bar.update)
+        try:
+            status = train(cfg, run, resume=args.resume is not None, should_stop=stop.is_set, on_log=bar.update)
+        except Exception as exc:  # a bug: its traceback follows, and the run must not stay "running"
+            if main_process:
+                run.write_status("failed", crash_message(exc, "this process's error output (train.log when "
+                                                               "the app started it)"),
+                                 pid=None, finished=time.time())
+            raise
     if main_process:
         if args.json:
             _print_json(status)
@@ -226,8 +235,6 @@ def _checked_config(args, **tokenizer):
 
 
 def _run_tokenizer_train(args) -> int:
-    import time
-
     from tqdm.auto import tqdm
 
     from clm_gui.data.held_out import stream_documents

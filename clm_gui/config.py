@@ -35,11 +35,24 @@ KEEP_MODES = ("best", "last")
 DISTRIBUTED_MODES = ("ddp", "fsdp")
 TEXT_UNITS = ("auto", "document", "paragraph", "line")
 MAX_VOCAB_SIZE = 1_000_000
+MAX_STEPS = 1_000_000_000  # a billion steps: 11.6 days at a millisecond a step, beyond any run this app plans
+# Integers past 2**53 have no exact float: YAML's `1e30` would become some other whole number, so it is refused.
+EXACT_FLOAT_INTEGER = 2**53
 BYTE_ALPHABET = 256  # byte-level BPE starts from every byte value, so it can never emit <unk>
 HUB_SOURCE_PREFIX = "hub:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _GPU_LIST = re.compile(r"^(|all|\d+(,\d+)*)$")
+
+
+def at_most(default, limit, why: str):
+    """A setting with an upper bound; `why` says what the bound keeps out, in the message that refuses more.
+
+    The bounds are coarse: values past them describe no model a machine this app drives (one host, up to
+    8 GPUs) could train, and some would overflow or stall before any check runs. Whether a model fits this
+    machine is decided by the memory estimate before a run starts (jobs/preparation.py).
+    """
+    return field(default=default, metadata={"at_most": limit, "why": why})
 
 
 @dataclass
@@ -77,12 +90,15 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     family: str = "gpt2"  # gpt2 | llama
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 256
+    n_layer: int = at_most(4, 256, "twice the deepest open models (Llama 3 405B has 126 layers)")
+    n_head: int = at_most(4, 256, "twice the most heads in open models (Llama 3 405B has 128)")
+    n_embd: int = at_most(256, 32_768, "twice Llama 3 405B's width; one layer this wide has 12.9 billion "
+                                       "parameters")
     n_kv_head: int = 0  # llama only: key/value heads for grouped-query attention; 0: same as n_head
-    intermediate_size: int = 0  # 0: the family's default (4x width for gpt2, ~8/3x for llama)
-    context_length: int = 256
+    # 0: the family's default (4x width for gpt2, ~8/3x for llama)
+    intermediate_size: int = at_most(0, 131_072, "more than twice Llama 3 405B's 53,248")
+    context_length: int = at_most(256, 131_072, "Llama 3.1's 128k context; the attention's memory and "
+                                                "time grow with it")
     dropout: float = 0.0
     tie_embeddings: bool = True
     gradient_checkpointing: bool = False  # recompute activations in the backward pass to save memory
@@ -90,14 +106,21 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 1000  # optimizer steps; 0: no step limit
-    max_tokens: int = 0  # stop after this many training tokens; 0: no token limit
-    max_minutes: float = 0.0  # stop after this much wall time; 0: no time limit
-    micro_batch_size: int = 16  # sequences per forward pass on each device
-    grad_accum_steps: int = 1  # micro-batches per optimizer step
+    # Optimizer steps; 0: no step limit.
+    max_steps: int = at_most(1000, MAX_STEPS, "11.6 days at a millisecond a step, beyond any run this app plans")
+    # Stop after this many training tokens; 0: no token limit.
+    max_tokens: int = at_most(0, 10**15, "over 60 times what Llama 3 trained on (15 trillion tokens)")
+    # Stop after this much wall time; 0: no time limit.
+    max_minutes: float = at_most(0.0, 525_600, "a year; for no time limit use 0")
+    # Sequences per forward pass on each device.
+    micro_batch_size: int = at_most(16, 65_536, "even at the shortest context that is half a million tokens "
+                                                "per forward pass; lower it and raise train.grad_accum_steps")
+    # Micro-batches per optimizer step.
+    grad_accum_steps: int = at_most(1, 4096, "4,096 micro-batches of 16 sequences of 1,024 tokens make a "
+                                             "67-million-token step, about 20 times GPT-3's batch")
     learning_rate: float = 6e-4
     min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
-    warmup_steps: int = 100
+    warmup_steps: int = at_most(100, MAX_STEPS, "as train.max_steps")
     schedule: str = "cosine"  # cosine | linear | constant (after warm-up)
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -110,7 +133,7 @@ class TrainConfig:
     # Several processes: "ddp" keeps a whole copy of the model, its gradients and optimizer state on every
     # device; "fsdp" shards all three across the devices, for models that do not fit on one.
     distributed: str = "ddp"
-    seed: int = 1337
+    seed: int = at_most(1337, 2**32 - 1, "numpy's random generator takes a 32-bit seed")
     log_interval: int = 10
     eval_interval: int = AUTO  # -1: about 40 evaluations spread over the run's budget; 0: none; N: every N steps
     eval_batches: int = 20
@@ -240,9 +263,11 @@ def _coerce(value, expected, name: str, problems: list[str]):
     if expected is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOAT_INTEGER:
             return int(value)
-        problems.append(f"{name} must be a whole number, not {_shown(value)}.")
+        inexact = " (a number this large is not exact as a float)" if isinstance(value, float) and value.is_integer() \
+            else ""
+        problems.append(f"{name} must be a whole number, not {_shown(value)}{inexact}.")
         return None
     if expected is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -506,8 +531,21 @@ def _validate_model(m: ModelConfig) -> list[str]:
 
 
 def _nearest_divisor(n: int, near: int) -> int:
-    divisors = [d for d in range(1, n + 1) if n % d == 0]
-    return min(divisors, key=lambda d: (abs(d - near), d))
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]  # and their partners: every divisor
+    return min(small + [n // d for d in small], key=lambda d: (abs(d - near), d))
+
+
+def _over_limits(cfg: RunConfig) -> list[str]:
+    """Each setting above its upper bound (see `at_most`), with what the bound keeps out."""
+    p = []
+    for section in _SECTIONS:
+        part = getattr(cfg, section)
+        for f in dataclasses.fields(part):
+            limit, value = f.metadata.get("at_most"), getattr(part, f.name)
+            if limit is not None and value > limit:
+                shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+                p.append(f"{section}.{f.name} must be at most {limit:,} (it is {shown}): {f.metadata['why']}.")
+    return p
 
 
 def _validate_train(t: TrainConfig) -> list[str]:
@@ -538,6 +576,8 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append("train.log_interval must be at least 1.")
     if t.eval_interval and t.eval_batches < 1:
         p.append("train.eval_batches must be at least 1 when evaluation is on.")
+    if t.seed < 0:
+        p.append(f"train.seed cannot be negative (it is {t.seed}).")
     if t.keep_checkpoints < 1:
         p.append(f"train.keep_checkpoints must be at least 1 (it is {t.keep_checkpoints}).")
     p += _not_one_of("train.schedule", t.schedule, SCHEDULES)
@@ -574,4 +614,5 @@ def validate(cfg: RunConfig, check_paths: bool = True) -> list[str]:
         + _validate_tokenizer(cfg.tokenizer, check_paths)
         + _validate_model(cfg.model)
         + _validate_train(cfg.train)
+        + _over_limits(cfg)
     )

@@ -19,11 +19,26 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that readers see either the old or the new content, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: no partial copy stays behind
+        raise
+
+
+def overwrite_in_place(path: Path, text: str) -> None:
+    """Write over an existing file's bytes, then cut it to length. Not atomic (a crash midway tears the
+    file): only for when a full disk leaves no room for the new copy `atomic_write_text` makes, since a
+    file's own blocks can take a text no longer than they hold."""
+    with open(path, "r+b") as f:
+        f.write(text.encode("utf-8"))
+        f.truncate()
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def append_jsonl(path: Path, record: dict) -> None:

@@ -1,4 +1,7 @@
-"""RunConfig: validation in words, YAML round trip, unknown keys and overrides."""
+"""RunConfig: validation in words, upper bounds, YAML round trip, unknown keys and overrides."""
+
+import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -171,3 +174,70 @@ def test_a_hub_source_reads_back_as_it_was_written(dataset_id, config, split, pa
     source = hub_source(dataset_id, config, split)
     assert source.startswith("hub:") and parse_hub_source(source) == parsed
     assert RunConfig(data=DataConfig(source=source)).validate() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Upper bounds (issue 24)
+
+
+def bounded_settings() -> dict[str, dict]:
+    """Every setting with an upper bound, by dotted name: {"at_most": N, "why": reason}."""
+    return {f"{section}.{f.name}": dict(f.metadata) for section in ("data", "tokenizer", "model", "train")
+            for f in dataclasses.fields(getattr(RunConfig(), section)) if "at_most" in f.metadata}
+
+
+def test_the_settings_that_size_a_model_or_a_run_have_upper_bounds_each_with_its_reason():
+    bounds = bounded_settings()
+    assert {"model.n_layer", "model.n_head", "model.n_embd", "model.context_length", "model.intermediate_size",
+            "train.micro_batch_size", "train.grad_accum_steps", "train.max_steps", "train.max_tokens",
+            "train.max_minutes", "train.seed"} <= set(bounds)
+    for name, bound in bounds.items():
+        section, key = name.split(".")
+        cfg = RunConfig()
+        setattr(getattr(cfg, section), key, bound["at_most"])
+        assert not [p for p in cfg.validate() if name in p], name  # the bound itself is allowed
+        setattr(getattr(cfg, section), key, bound["at_most"] + 1)
+        assert [f"{name} must be at most {bound['at_most']:,} (it is {bound['at_most'] + 1:,}): {bound['why']}."] \
+            == [p for p in cfg.validate() if "at most" in p], name
+        assert len(bound["why"]) > 5
+
+
+def test_absurd_sizes_from_a_file_are_each_refused_at_once(tmp_path):
+    """The issue's file: every value validated, none made an integer silently."""
+    with pytest.raises(ConfigError) as err:
+        config_from_yaml("model: {n_layer: 100000, n_embd: 1048576}\n"
+                         "train: {micro_batch_size: 1e9, max_steps: 1e34, max_minutes: 1e34}\n")
+    assert err.value.problems == [
+        "train.max_steps must be a whole number, not 1e+34 (a number this large is not exact as a float).",
+        "model.n_layer must be at most 256 (it is 100,000): twice the deepest open models (Llama 3 405B has "
+        "126 layers).",
+        "model.n_embd must be at most 32,768 (it is 1,048,576): twice Llama 3 405B's width; one layer this wide "
+        "has 12.9 billion parameters.",
+        "train.max_minutes must be at most 525,600 (it is 1e+34): a year; for no time limit use 0.",
+        "train.micro_batch_size must be at most 65,536 (it is 1,000,000,000): even at the shortest context that "
+        "is half a million tokens per forward pass; lower it and raise train.grad_accum_steps.",
+    ]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1e30", "train.max_steps must be a whole number, not 1e+30 (a number this large is not exact as a float)."),
+    ("1.5", "train.max_steps must be a whole number, not 1.5."),
+    ("10000000000000000000000000000000", "train.max_steps must be at most 1,000,000,000"),
+])
+def test_max_steps_is_never_rounded_into_a_whole_number_it_was_not(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    RunConfig().save(path)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [f"train.max_steps={text}"]).check()
+    assert err.value.problems[0].startswith(expected), err.value.problems
+    assert load_config(path, ["train.max_steps=2e5"]).train.max_steps == 200_000  # exact: read as written
+
+
+def test_a_negative_seed_is_refused():
+    assert problems_of(train__seed=-1) == ["train.seed cannot be negative (it is -1)."]
+
+
+def test_the_reliability_page_lists_every_bound_with_its_reason():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
+    for name, bound in bounded_settings().items():
+        assert f"`{name}` | {bound['at_most']:,} |" in page, name

@@ -4,13 +4,13 @@ truth and an app that can go on."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from clm_gui import cli
+from clm_gui.config import RunConfig
 from clm_gui.errors import ConfigError
 from clm_gui.jobs.manager import JobManager
 from clm_gui.runs.faults import memory_fixes, out_of_memory_message
@@ -29,6 +30,7 @@ from clm_gui.runs.monitor import read_metrics as monitor_metrics
 from clm_gui.train import checkpoints as checkpoints_lib
 from clm_gui.train import trainer as trainer_lib
 from tests.fast_runs import fast_config, write_corpus
+from tests.small_disk import SmallDisk
 from tests.step_gate import StepGate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,6 +273,61 @@ def test_memory_fixes_keep_the_batch_and_skip_what_is_already_done(micro, accum,
         assert "smaller model" in out_of_memory_message(cfg, "cuda:0", 1)
 
 
+def too_big_for_any_machine(corpus: Path):
+    """Within every bound, yet about 58 TB to train: no machine this app drives has that memory."""
+    cfg = fast_config(corpus)
+    cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd = 256, 256, 32_768
+    return cfg
+
+
+def test_a_model_that_cannot_fit_the_device_is_refused_before_anything_is_written(tmp_path, corpus, capsys):
+    config = tmp_path / "config.yaml"
+    too_big_for_any_machine(corpus).save(config)
+    runs_root = tmp_path / "runs"
+    code = cli.main(["train", str(config), "--runs-dir", str(runs_root), "--set", "train.learning_rate=0"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "The model does not fit in memory: training it needs about 58," in err and "GB on the CPU" in err
+    assert "To fit, use a smaller model: fewer layers (model.n_layer)" in err
+    assert "train.learning_rate must be above 0" in err  # every problem at once
+    # No run folder, no token cache (nothing tokenised): only the training lock the CLI held while it checked.
+    assert {p.name for p in runs_root.iterdir()} <= {".training.lock", ".training.lock.json"}
+
+    manager = JobManager(runs_root)  # the app's Start
+    with pytest.raises(ConfigError, match="The model does not fit in memory"):
+        manager.start(too_big_for_any_machine(corpus))
+    assert list_runs(runs_root) == [] and not (runs_root / ".token-cache").exists()
+
+
+@pytest.mark.parametrize("gpus, device, free_gb, refused", [
+    ("", "cuda:1", {0: 80.0, 1: 10.0}, True),  # one GPU: the one train.device names
+    ("", "cuda:0", {0: 80.0, 1: 10.0}, False),
+    ("0,1", "cuda", {0: 80.0, 1: 10.0}, True),  # several: the one with the least free memory
+    ("all", "cuda", {0: 80.0, 1: 80.0}, False),
+])
+def test_the_memory_check_reads_the_free_memory_of_the_gpus_the_run_trains_on(monkeypatch, gpus, device, free_gb,
+                                                                              refused):
+    """GPT-2 medium's shape (8,192 tokens) at micro-batch 16 x 1,024 tokens: about 22 GB on an H100, by the
+    planner's estimate; more than 10 GB free, less than 80."""
+    from clm_gui.machine import devices, fit
+    from clm_gui.machine.hardware import CpuInfo, DiskInfo, GpuInfo, HardwareSnapshot, MemoryInfo
+
+    machine = HardwareSnapshot(CpuInfo("cpu", 8, 16, None, None, 0.0, None), MemoryInfo(500.0, 400.0, 20.0),
+                               DiskInfo("/", 100.0, 50.0),
+                               [GpuInfo(i, "NVIDIA H100 80GB HBM3", 80.0, 80.0 - free, free, bf16=True)
+                                for i, free in free_gb.items()])
+    monkeypatch.setattr(fit, "snapshot", lambda: machine)
+    monkeypatch.setattr(devices, "resolve_device", torch.device)  # as if the GPUs were visible to torch
+    cfg = RunConfig()
+    cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.context_length = 24, 16, 1024, 1024
+    cfg.train.micro_batch_size, cfg.train.device, cfg.train.gpus = 16, device, gpus
+    problems = fit.memory_problems(cfg)
+    assert bool(problems) == refused, problems
+    if refused:
+        assert "which has 10.0 GB" in problems[0] and "GPU 1 (NVIDIA H100 80GB HBM3, free memory)" in problems[0]
+        assert "train.micro_batch_size 8 and train.grad_accum_steps 2" in problems[0]  # the batch can shrink
+
+
 # ---------------------------------------------------------------------------------------------
 # NaN loss, full disk
 
@@ -292,33 +349,164 @@ def test_a_non_finite_loss_stops_the_run_and_says_so_before_saving_it(tmp_path, 
     assert [step for step, _ in run.checkpoints()] == [2]  # nothing saved after the loss went bad
 
 
-def test_disk_full_while_saving_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, corpus, monkeypatch):
-    real_write = checkpoints_lib.write_checkpoint
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = SmallDisk(tmp_path / "disk")
+    yield disk
+    disk.unmount()
 
-    def write_until_the_disk_is_full(folder, checkpoint, *rest):
-        if checkpoint.step == 4:
-            folder.mkdir(parents=True)
-            (folder / "model.safetensors").write_bytes(b"\0" * 1000)
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(folder, checkpoint, *rest)
 
-    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", write_until_the_disk_is_full)
-    runs_root = tmp_path / "runs"
-    cfg = fast_config(corpus, save_interval=2)
-    run = new_run_dir(runs_root, cfg)
-    status = trainer_lib.train(cfg, run)
-    assert status["state"] == "failed"
-    message = status["message"]
-    assert "Saving the checkpoint at step 4 failed: the disk is full" in message
-    assert "previous checkpoint (step-2) is intact" in message and "resume" in message
-    assert [step for step, _ in run.checkpoints()] == [2]
+def train_until_the_disk_fills(cfg, disk: SmallDisk, leave: int, tmp_path: Path) -> tuple[RunDir, int, str]:
+    """Train `cfg` with the CLI, its runs folder on `disk`; held after step 3, the disk is filled to `leave`
+    free bytes (given the checkpoint at step 2) and the run goes on. Returns the run, the exit code, the log."""
+    runs_root, config, gate = disk.path / "runs", tmp_path / "config.yaml", StepGate(tmp_path)
+    cfg.save(config)
+    gate.open_until(3)
+    child = start_child(["train", str(config), "--runs-dir", str(runs_root)], tmp_path, env=gate.env)
+    try:
+        gate.wait_held_at(3)
+        run = only_run(runs_root)
+        disk.fill(leave(run) if callable(leave) else leave)
+        gate.open()
+        child.wait(WAIT_S)
+    finally:
+        kill(child)
+    return run, child.returncode, (tmp_path / "child.log").read_text()
+
+
+def assert_no_partial_files(run: RunDir) -> None:
+    """Nothing half-written stays in the run folder, under a trusted name or a temporary one."""
+    assert not [p for p in run.path.rglob("*") if p.name.startswith(".tmp")]
     assert_checkpoints_complete(run)
-    assert not [p for p in run.checkpoints_dir.iterdir() if p.name.startswith(".tmp")]
 
-    monkeypatch.setattr(checkpoints_lib, "write_checkpoint", real_write)  # space was freed
-    manager = JobManager(runs_root)
-    manager.resume(run.id)
-    assert manager.wait(WAIT_S)["state"] == "finished"
+
+def weights_size(run: RunDir) -> int:
+    return (run.checkpoint_dir(2) / "model.safetensors").stat().st_size
+
+
+def half_the_weights(run: RunDir) -> int:
+    """Room for the metrics of a step or two, not for the weights of the model (safetensors fails)."""
+    return weights_size(run) // 2
+
+
+def the_weights_and_a_half(run: RunDir) -> int:
+    """Room for the weights, not for the optimizer's state, twice their size (torch.save fails)."""
+    return weights_size(run) * 3 // 2
+
+
+@pytest.mark.parametrize("what, evaluate_every, leave", [
+    ("the checkpoint at step 4", 0, half_the_weights),
+    ("the checkpoint at step 4", 0, the_weights_and_a_half),
+    ("the best model (step 4)", 4, half_the_weights),
+])
+def test_a_full_disk_ends_the_run_with_the_message_and_the_previous_checkpoint_resumes(
+        tmp_path, corpus, small_disk, what, evaluate_every, leave):
+    """A real full disk (a 16 MB tmpfs): safetensors and torch.save raise their own errors there, not OSError."""
+    cfg = fast_config(corpus, save_interval=2, eval_interval=evaluate_every)
+    run, code, log = train_until_the_disk_fills(cfg, small_disk, leave, tmp_path)
+
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    status = run.read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    assert status["message"].startswith(f"Saving {what} failed: the disk is full (No space left on device). "
+                                        "The previous checkpoint (step-2) is intact"), status["message"]
+    assert status["message"] in log  # the CLI says it too
+    assert [step for step, _ in run.checkpoints()] == [2]
+    assert_no_partial_files(run)
+
+    small_disk.empty()  # space is freed: the run resumes from step 2 and finishes
+    assert cli.main(["train", "--resume", str(run.path)]) == 0
+    assert run.read_status()["state"] == "finished"
+    assert (run.final_dir / "model.safetensors").is_file()
+
+
+def test_a_disk_with_no_byte_left_still_ends_the_run_as_failed_with_the_message(tmp_path, corpus, small_disk):
+    """No room even for a new status.json: the old one's bytes take the final state."""
+    run, code, log = train_until_the_disk_fills(fast_config(corpus, save_interval=2), small_disk, 0, tmp_path)
+
+    assert code == 1 and "Traceback" not in log, log[-3000:]
+    status = run.read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    # The metrics of step 4 or its checkpoint, whichever needed a new block first.
+    assert "failed: the disk is full (No space left on device). The previous checkpoint (step-2) is intact" \
+        in status["message"], status["message"]
+    assert_no_partial_files(run)
+    assert_metrics_readable(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# A damaged checkpoint, a crash
+
+
+@pytest.fixture
+def run_with_three_checkpoints(tmp_path, corpus) -> RunDir:
+    cfg = fast_config(corpus, max_steps=6, save_interval=2, keep_checkpoints=3)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    assert trainer_lib.train(cfg, run)["state"] == "finished"
+    assert [step for step, _ in run.checkpoints()] == [2, 4, 6]
+    return run
+
+
+def truncate_to_half(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)  # a real truncated file; its COMPLETE marker stays
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt"])
+def test_resume_passes_over_a_damaged_newest_checkpoint_and_says_which_it_used(
+        run_with_three_checkpoints, tmp_path, monkeypatch, capsys, damaged):
+    run = run_with_three_checkpoints
+    truncate_to_half(run.checkpoint_dir(6) / damaged)
+    gate = StepGate(tmp_path)
+    gate.open_until(5)  # a resume from step 4 trains step 5 and is held there; one from step 6 is held at 6
+    monkeypatch.setenv(*next(iter(gate.env.items())))
+    held = {}
+
+    def look_while_held():  # the CLI must run in the main thread (it sets signal handlers)
+        try:
+            wait_for(lambda: gate.held_at() is not None, what="the resumed run to reach the gate")
+            held.update(step=gate.held_at(), status=run.read_status())
+        finally:
+            gate.open()
+
+    watcher = threading.Thread(target=look_while_held)
+    watcher.start()
+    code = cli.main(["train", "--resume", str(run.path), "--set", "train.max_steps=8"])
+    watcher.join(WAIT_S)
+    assert held["step"] == 5 and held["status"]["state"] == "running"
+    message = held["status"]["message"]
+    assert f"Resumed from step-4: step-6 ({damaged}: " in message and "could not be read" in message, message
+    assert code == 0
+    assert run.read_status()["state"] == "finished"
+    assert f"Resumed from step-4: step-6 ({damaged}: " in capsys.readouterr().err  # the log says it too
+    assert [step for step, _ in run.checkpoints()][-1] == 8
+
+
+def test_a_resume_with_every_checkpoint_damaged_fails_with_a_message_not_a_traceback(
+        run_with_three_checkpoints, capsys):
+    run = run_with_three_checkpoints
+    for _, folder in run.checkpoints():
+        truncate_to_half(folder / "model.safetensors")
+    assert cli.main(["train", "--resume", str(run.path), "--set", "train.max_steps=8"]) == 1
+    status = run.read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    assert status["message"].startswith(f"No checkpoint of the run {run.id} can be read: step-6 (model.safetensors: ")
+    assert "step-2 (model.safetensors: " in status["message"] and "Start the run again" in status["message"]
+    assert status["message"] in capsys.readouterr().err
+
+
+def test_a_crash_in_the_cli_marks_the_run_failed_instead_of_leaving_it_running(tmp_path, corpus, monkeypatch):
+    def crash(cfg, run, **kwargs):
+        run.write_status("running", "Training.", pid=os.getpid())
+        raise RuntimeError("a bug\nits details")
+
+    monkeypatch.setattr(trainer_lib, "train", crash)
+    config = tmp_path / "config.yaml"
+    fast_config(corpus).save(config)
+    with pytest.raises(RuntimeError, match="a bug"):  # the traceback is still shown
+        cli.main(["train", str(config), "--runs-dir", str(tmp_path / "runs")])
+    status = only_run(tmp_path / "runs").read_status()
+    assert status["state"] == "failed" and status["pid"] is None
+    assert status["message"].startswith("Training crashed: RuntimeError: a bug. Details are in this process's")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ from clm_gui.files import remove_tree
 from clm_gui.hosting.access import is_hosted_visitor, keep_caches_with_owner, visitor_policy
 from clm_gui.hosting.ownership import Visitor, check_control, machine_user, record_owner, require_visitor
 from clm_gui.hosting.quotas import Quotas, check_new_run
-from clm_gui.jobs.preparation import prepare_run
+from clm_gui.jobs.preparation import check_runnable, prepare_run
 from clm_gui.machine.hardware import cpu_training_threads
+from clm_gui.runs.faults import crash_message
 from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir, list_runs, new_run_dir, open_run
 from clm_gui.runs.monitor import current_status, is_active, process_alive
 from clm_gui.train.run_lock import TrainingBusy, TrainingLock
@@ -122,8 +123,7 @@ def train_guarded(cfg: RunConfig, run: RunDir, resume: bool) -> None:
     except BaseException as exc:  # noqa: BLE001 - a crash must never leave the run marked "running"
         with open(run.log_path, "a", encoding="utf-8") as log:
             log.write(traceback.format_exc())
-        run.write_status("failed", f"Training crashed: {type(exc).__name__}: {exc}. Details are in train.log.",
-                         pid=None, finished=time.time())
+        run.write_status("failed", crash_message(exc), pid=None, finished=time.time())
 
 
 def mark_interrupted(runs_root: Path) -> list[RunDir]:
@@ -172,11 +172,11 @@ class JobManager:
 
     def start(self, cfg: RunConfig, by: Visitor | None = MACHINE, quotas: Quotas = Quotas()) -> RunDir:
         """Create a run folder for `cfg`, owned by `by`, and start training it in the background; returns
-        at once. Refused when something trains, or (hosted) when `cfg` names a path `by` may not read, or
-        when it would exceed `by`'s quotas."""
-        cfg.check()
+        at once. Refused when something trains, when its model cannot fit the device's memory, or (hosted)
+        when `cfg` names a path `by` may not read, or when it would exceed `by`'s quotas."""
         by = require_visitor(by)
-        visitor_policy(self.runs_root, by, hosted=is_hosted_visitor(by)).check_config(cfg)
+        visitor_policy(self.runs_root, by, hosted=is_hosted_visitor(by)).check_config(cfg)  # before anything reads
+        check_runnable(cfg)
         with self._lock:
             self._refuse_if_busy()
             check_new_run(quotas, self.runs_root, by, cfg)

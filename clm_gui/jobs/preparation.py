@@ -9,6 +9,7 @@ from pathlib import Path
 
 from clm_gui.config import RunConfig, apply_overrides, config_from_dict, load_config
 from clm_gui.errors import ConfigError, UserError
+from clm_gui.machine.fit import ESTIMATE_READS, memory_problems
 from clm_gui.runs.folder import RunDir, new_run_dir
 from clm_gui.train.run_lock import TrainingLock
 
@@ -36,13 +37,24 @@ def resume_overrides(saved: RunConfig, until_step: int | None) -> list[str]:
     return [f"train.max_steps={int(until_step)}"]
 
 
+def check_runnable(cfg: RunConfig) -> RunConfig:
+    """Raise one ConfigError with every problem: the configuration's own, and a model that cannot fit the
+    memory of the device it trains on (before anything is written); or return cfg."""
+    problems = cfg.validate()
+    if not any(name in problem for problem in problems for name in ESTIMATE_READS):
+        problems += memory_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
 def prepare_run(config_path: Path | None, overrides: Sequence[str], resume: Path | None,
                 runs_root: Path) -> tuple[RunDir, RunConfig]:
     """Validate the configuration and return the run folder to train in, with config.yaml written."""
     if resume is None:
         if config_path is None:
             raise UserError("Give a configuration file to train, or --resume RUN_DIR to continue a run.")
-        cfg = load_config(config_path, overrides).check()
+        cfg = check_runnable(load_config(config_path, overrides))
         return new_run_dir(Path(runs_root), cfg), cfg
 
     run = RunDir(Path(resume))
@@ -59,7 +71,7 @@ def prepare_run(config_path: Path | None, overrides: Sequence[str], resume: Path
             "This run cannot be resumed with a different model, tokenizer or data; these settings differ "
             f"from its checkpoint: {', '.join(conflicts)}. Start a new run instead."
         ])
-    cfg.check()
+    check_runnable(cfg)
     if run.latest_checkpoint() is None:
         raise UserError(f"The run {run.id} has no complete checkpoint to resume from; start it again instead.")
     cfg.save(run.config_path)

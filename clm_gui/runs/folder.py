@@ -25,7 +25,8 @@ from pathlib import Path
 
 from clm_gui.config import RunConfig, load_config
 from clm_gui.errors import UserError
-from clm_gui.files import append_jsonl, atomic_write_text, read_jsonl
+from clm_gui.files import append_jsonl, atomic_write_text, overwrite_in_place, read_jsonl
+from clm_gui.runs.faults import is_disk_full
 
 STATES = ("queued", "running", "stopping", "stopped", "finished", "failed", "interrupted")
 ACTIVE_STATES = ("queued", "running", "stopping")
@@ -100,7 +101,15 @@ class RunDir:
     def write_status(self, state: str, message: str = "", **extra) -> dict:
         assert state in STATES, state
         status = {**self.read_status(), **extra, "state": state, "message": message, "updated": time.time()}
-        atomic_write_text(self.status_path, json.dumps(status, indent=1))
+        text = json.dumps(status, indent=1)
+        try:
+            atomic_write_text(self.status_path, text)
+        except OSError as exc:
+            if not (is_disk_full(exc) and self.status_path.is_file()):
+                raise
+            # No room for a new copy, but the old one's blocks can hold the new state: a run that ends on
+            # a full disk must not stay "running".
+            overwrite_in_place(self.status_path, text)
         return status
 
     # --- records ------------------------------------------------------------------------------

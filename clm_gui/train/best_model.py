@@ -60,8 +60,13 @@ def save_best(folder: Path, weights: dict, best: BestModel) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     tmp_weights, tmp_record = folder / f".tmp-{WEIGHTS}", folder / f".tmp-{RECORD}"
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp_weights))
-    tmp_record.write_text(json.dumps(best.summary()))
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp_weights))
+        tmp_record.write_text(json.dumps(best.summary()))
+    except BaseException:  # a full disk: the previous best stays whole, and the partial files' space is freed
+        tmp_weights.unlink(missing_ok=True)
+        tmp_record.unlink(missing_ok=True)
+        raise
     (folder / RECORD).unlink(missing_ok=True)  # a record never describes weights other than its own
     os.replace(tmp_weights, folder / WEIGHTS)
     os.replace(tmp_record, folder / RECORD)

@@ -2,7 +2,8 @@
 
 A checkpoint is written under a temporary name and renamed once every file is on disk (and a COMPLETE
 marker written last), so a kill or a full disk mid-write never leaves a folder that looks whole. Only
-the newest `keep` checkpoints stay.
+the newest `keep` checkpoints stay. A checkpoint damaged afterwards (a truncated file under its COMPLETE
+marker) is passed over on resume for the newest one that reads whole.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clm_gui.errors import UserError
+from clm_gui.errors import UserError, first_line
 from clm_gui.files import TMP_PREFIX, remove_tree
-from clm_gui.runs.faults import save_failed_message
+from clm_gui.runs.faults import reported_save_failure
 from clm_gui.runs.folder import RunDir
 
 AVERAGE_FILE = "average.safetensors"  # the weight average (train.ema_decay), beside the weights it follows
@@ -60,16 +61,14 @@ def save(run: RunDir, checkpoint: Checkpoint, model_config, keep: int) -> None:
     final = run.checkpoint_dir(checkpoint.step)
     tmp = final.with_name(TMP_PREFIX + final.name)
     remove_tree(tmp)
-    try:
-        write_checkpoint(tmp, checkpoint, model_config)
-        remove_tree(final)
-        os.replace(tmp, final)
-    except BaseException as exc:
-        remove_tree(tmp)
-        if isinstance(exc, OSError):  # a full disk ends the run with a message, not a traceback
-            raise UserError(save_failed_message(exc, f"the checkpoint at step {checkpoint.step}",
-                                                run.latest_checkpoint())) from None
-        raise
+    with reported_save_failure(f"the checkpoint at step {checkpoint.step}", run.latest_checkpoint):
+        try:
+            write_checkpoint(tmp, checkpoint, model_config)
+            remove_tree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            remove_tree(tmp)  # a half-written checkpoint never stays, and its space is freed
+            raise
     for _, old in run.checkpoints()[:-keep]:
         remove_tree(old)
 
@@ -81,8 +80,11 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
     folder.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in checkpoint.weights.items()},
               str(folder / "model.safetensors"))
-    torch.save(checkpoint.optimizer_state, folder / "optimizer.pt")
-    torch.save(checkpoint.rng, folder / "rng.pt")
+    for name, state in (("optimizer.pt", checkpoint.optimizer_state), ("rng.pt", checkpoint.rng)):
+        # Into an open file, not a path: given a path, torch's own writer reports a full disk only as
+        # "unexpected pos" (an iostream error); through a Python file the OSError(ENOSPC) comes along.
+        with open(folder / name, "wb") as f:
+            torch.save(state, f)
     if checkpoint.average is not None:
         save_file({k: v.detach().contiguous().cpu() for k, v in checkpoint.average["tensors"].items()},
                   str(folder / AVERAGE_FILE), metadata={"updates": str(checkpoint.average["updates"])})
@@ -94,19 +96,49 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
     (folder / "COMPLETE").write_text("ok")
 
 
+class DamagedCheckpoint(Exception):
+    """A file of a complete checkpoint cannot be read (truncated or corrupt after it was written)."""
+
+
 def read_checkpoint(path: Path, optimizer_device: torch.device | str) -> Checkpoint:
-    """Read a checkpoint folder: weights on the CPU, the optimizer's state on `optimizer_device`."""
+    """Read a checkpoint folder: weights on the CPU, the optimizer's state on `optimizer_device`. A file
+    that cannot be read raises DamagedCheckpoint naming it."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    average = None
-    if (path / AVERAGE_FILE).is_file():
-        with safe_open(str(path / AVERAGE_FILE), "pt", device="cpu") as f:
-            average = {"updates": int(f.metadata()["updates"]), "tensors": {k: f.get_tensor(k) for k in f.keys()}}
+    def read(name: str, reader):
+        try:
+            return reader(path / name)
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine, not the file
+        except Exception as exc:  # noqa: BLE001 - safetensors, torch.load and json each fail in their own type
+            raise DamagedCheckpoint(f"{name}: {first_line(exc)}") from exc
+
+    def read_average(f: Path) -> dict:
+        with safe_open(str(f), "pt", device="cpu") as opened:
+            return {"updates": int(opened.metadata()["updates"]),
+                    "tensors": {k: opened.get_tensor(k) for k in opened.keys()}}
+
     return Checkpoint(
-        weights=load_file(str(path / "model.safetensors"), device="cpu"),
-        optimizer_state=torch.load(path / "optimizer.pt", map_location=optimizer_device, weights_only=True),
-        trainer_state=json.loads((path / "trainer_state.json").read_text()),
-        rng=torch.load(path / "rng.pt", weights_only=False),
-        average=average,
+        weights=read("model.safetensors", lambda f: load_file(str(f), device="cpu")),
+        optimizer_state=read("optimizer.pt", lambda f: torch.load(f, map_location=optimizer_device, weights_only=True)),
+        trainer_state=read("trainer_state.json", lambda f: json.loads(f.read_text())),
+        rng=read("rng.pt", lambda f: torch.load(f, weights_only=False)),
+        average=read(AVERAGE_FILE, read_average) if (path / AVERAGE_FILE).is_file() else None,
     )
+
+
+def read_newest_intact(run: RunDir, optimizer_device: torch.device | str) -> tuple[Checkpoint, Path, list[str]] | None:
+    """The newest checkpoint that reads whole, its folder, and each newer one passed over with the reason
+    (`step-30 (model.safetensors: invalid header length)`); None when the run has none. Raises a UserError
+    when every one is damaged."""
+    damaged = []
+    for _, path in reversed(run.checkpoints()):
+        try:
+            return read_checkpoint(path, optimizer_device), path, damaged
+        except DamagedCheckpoint as exc:
+            damaged.append(f"{path.name} ({exc})")
+    if damaged:
+        raise UserError(f"No checkpoint of the run {run.id} can be read: {'; '.join(damaged)}. "
+                        "Start the run again.")
+    return None

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from clm_gui.machine.hardware import peak_flops
 from clm_gui.model.architecture import build_model, count_parameters
 from clm_gui.model.generate import SamplingSettings, generate_batch
 from clm_gui.model.sizing import model_flops_utilisation
-from clm_gui.runs.faults import out_of_memory_message, save_failed_message
+from clm_gui.runs.faults import is_disk_full, out_of_memory_message, reported_save_failure, save_failed_message
 from clm_gui.runs.folder import STOP_FILE, RunDir
 from clm_gui.runs.model_card import write_model_card
 from clm_gui.tokenizer.loading import load_tokenizer
@@ -180,6 +181,7 @@ class Trainer:
         self.lm = self.module = self.optimizer = self.step_module = None
         self.average: WeightAverage | None = None  # train.ema_decay: the weights the run evaluates and keeps
         self._data_prompts = None  # sample prompts read from the data when none are set (see _sample)
+        self.resume_note = ""  # which checkpoint a resume fell back to, past damaged newer ones
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
@@ -195,6 +197,11 @@ class Trainer:
             return self._finish("failed", str(exc))
         except torch.OutOfMemoryError:
             pass  # handled below, once the traceback and the activations its frames hold are gone
+        except Exception as exc:  # a full disk while writing metrics, samples, the tokenizer, the token cache
+            if not is_disk_full(exc):
+                raise
+            return self._finish("failed", save_failed_message(exc, f"the run's files at step {self.state.step}",
+                                                              self.run_dir.latest_checkpoint()))
         return self._out_of_memory()
 
     def _out_of_memory(self) -> dict:
@@ -374,7 +381,8 @@ class Trainer:
         cadence and once more at the last step; then write final/."""
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = cfg.tokens_per_step(acc.num_processes)
-        self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device}).")
+        self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device})."
+                     + self.resume_note)
         self.phase_seconds["setup"] = time.time() - self._process_start
         first_step, stopped_early = self.state.step, False
         window = _LossWindow(self.device)
@@ -519,7 +527,8 @@ class Trainer:
     def _save_best(self) -> None:
         weights = sharding.full_weights(self.lm) if self.fsdp else self.lm.state_dict() if self.is_main else {}
         if self.is_main:
-            save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.best)
+            with reported_save_failure(f"the best model (step {self.best.step})", self.run_dir.latest_checkpoint):
+                save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.best)
 
     def _passes(self) -> dict:
         """Passes over the training data so far, where the batch source knows (not when streaming)."""
@@ -612,12 +621,16 @@ class Trainer:
         return self.lm.state_dict(), self.optimizer.state_dict()
 
     def _load_latest_checkpoint(self) -> dict | None:
-        """Restore the newest checkpoint; return its weight average's state (None without one)."""
-        path = self.run_dir.latest_checkpoint()
-        if path is None:
-            return None
+        """Restore the newest intact checkpoint; return its weight average's state (None without one)."""
         # Under FSDP every rank reads the whole state into host memory and keeps its slice on the device.
-        checkpoint = checkpoints.read_checkpoint(path, "cpu" if self.fsdp else self.device)
+        found = checkpoints.read_newest_intact(self.run_dir, "cpu" if self.fsdp else self.device)
+        if found is None:
+            return None
+        checkpoint, path, damaged = found
+        if damaged:  # said in the log and in the status while the run trains
+            self.resume_note = f" Resumed from {path.name}: {'; '.join(damaged)} could not be read."
+            if self.is_main:
+                print(self.resume_note.strip(), file=sys.stderr, flush=True)
         state = checkpoint.trainer_state
         if state.get("fsdp", False) != self.fsdp:  # FSDP keys the optimizer state by parameter name
             raise UserError(f"The checkpoint {path} was saved {'with' if state.get('fsdp') else 'without'} FSDP; "
@@ -683,15 +696,16 @@ class Trainer:
         final = self.run_dir.final_dir
         tmp = final.with_name(TMP_PREFIX + final.name)
         remove_tree(tmp)
-        try:
-            self.lm.save_pretrained(str(tmp), safe_serialization=True, state_dict=weights)
-            self.tokenizer.save_pretrained(str(tmp))
-            write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
-            remove_tree(final)
-            os.replace(tmp, final)
-        except OSError as exc:
-            remove_tree(tmp)
-            raise UserError(save_failed_message(exc, "the final model", self.run_dir.latest_checkpoint())) from None
+        with reported_save_failure("the final model", self.run_dir.latest_checkpoint):
+            try:
+                self.lm.save_pretrained(str(tmp), safe_serialization=True, state_dict=weights)
+                self.tokenizer.save_pretrained(str(tmp))
+                write_model_card(tmp, self.run_dir, self.cfg, self.n_params, len(self.tokenizer))
+                remove_tree(final)
+                os.replace(tmp, final)
+            except BaseException:
+                remove_tree(tmp)
+                raise
 
 
 def _scores(eval_loss: float, eval_bpb: float | None) -> str:
