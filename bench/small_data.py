@@ -96,11 +96,11 @@ def run_journey(train_file: Path, held_out: Path, minutes: float, device: str, r
     wall = time.time() - started
     if not run_dir:
         return {"failed": proc.stderr[-1500:], "wall_s": wall}
-    return {**_read_run(Path(run_dir), held_out, device), "wall_s": wall, "run_dir": run_dir,
+    return {**_read_run(Path(run_dir), held_out, device, started), "wall_s": wall, "run_dir": run_dir,
             "choices": result.get("choices")}
 
 
-def _read_run(run_dir: Path, held_out: Path, device: str) -> dict:
+def _read_run(run_dir: Path, held_out: Path, device: str, started: float) -> dict:
     from clm_gui.runs.folder import RunDir
     from clm_gui.train.evaluation import evaluate_model
 
@@ -109,8 +109,10 @@ def _read_run(run_dir: Path, held_out: Path, device: str) -> dict:
     evals = [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("eval_bpb") is not None]
     score = evaluate_model(run_dir, [held_out.read_text(encoding="utf-8")], device=device) \
         if (run.final_dir / "config.json").is_file() else None
+    # The trainer's clock starts with the training; the journey's started with the profiling and tokenizer.
+    offset = status.get("started", started) - started
     return {"status": status, "held_out_bpb": score.bits_per_byte if score else None,
-            "curve": [{"seconds": r["elapsed_s"], "bpb": r["eval_bpb"]} for r in evals],
+            "curve": [{"seconds": offset + r["elapsed_s"], "bpb": r["eval_bpb"]} for r in evals],
             "best_val_bpb": min((r["eval_bpb"] for r in evals), default=None)}
 
 

@@ -159,7 +159,9 @@ def _how_the_budget_is_spent(plan: sizing.Plan, t) -> str:
               f"that is {format_passes(plan.epochs)} over the data." if plan.epochs is not None else
               "The clock ends the run, and the learning rate decays over the whole budget.")
     if plan.repeats_data:
-        ending += (f" Repeating the data, the run evaluates an average of its weights (decay {t.ema_decay:g}), keeps "
+        ending += (f" Repeating the data, the run trains with weight decay {t.weight_decay:g} (a strong pull towards "
+                   "simple weights that delays memorising) and evaluates an average of its weights (decay "
+                   f"{t.ema_decay:g}), keeps "
                    f"the best evaluation in final/ and stops early after {t.early_stop_patience} evaluations without "
                    "a new best, so time past the held-out loss's lowest point is not spent.")
     else:
