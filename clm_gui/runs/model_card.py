@@ -9,13 +9,15 @@ from __future__ import annotations
 import html
 import math
 import re
+import shlex
 from pathlib import Path
 
 import yaml
 
 from clm_gui.config import RunConfig
 from clm_gui.files import atomic_write_text, read_jsonl
-from clm_gui.runs.folder import RunDir
+from clm_gui.runs.folder import RunDir, slugify
+from clm_gui.runs.gguf_vocab import gguf_refusal
 from clm_gui.runs.monitor import best_eval, latest_per_step, samples_blocks
 
 CARD_FILE = "README.md"
@@ -201,7 +203,26 @@ def _usage_prompt(run: RunDir) -> str:
     return samples[0]["prompt"] if samples else "\n"
 
 
-def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None) -> str:
+def _elsewhere(run: RunDir, gguf_blocker: str | None) -> str:
+    """How to run the model in llama.cpp or Ollama (after a GGUF export), or why it cannot be."""
+    if gguf_blocker:
+        return f"## Run it with llama.cpp or Ollama\n\nNot possible for this model: {gguf_blocker}\n"
+    first_line = next((line for line in _usage_prompt(run).splitlines() if line.strip()), "Once upon a time")
+    prompt, name, gguf_file = shlex.quote(first_line), slugify(run.id).lower(), f"{run.id}-f16"
+    return f"""## Run it with llama.cpp or Ollama
+
+Export one GGUF file, the tokenizer inside, with an Ollama Modelfile beside it (Playground tab: *GGUF
+(llama.cpp / Ollama)*, or `python -m clm_gui export RUN_FOLDER --format gguf`), then:
+
+```sh
+llama-completion -m {gguf_file}.gguf -no-cnv -n 100 -p {prompt}   # llama-cli -no-cnv in older llama.cpp
+ollama create {name} -f {gguf_file}.Modelfile && ollama run {name} {prompt}
+```
+"""
+
+
+def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None,
+                    gguf_blocker: str | None = None) -> str:
     metrics = latest_per_step(read_jsonl(run.metrics_path))
     kept = run.read_status().get("kept") or cfg.train.keep
     tokens = next((r["tokens"] for r in reversed(metrics) if "tokens" in r), 0)
@@ -243,6 +264,7 @@ ids = tokenizer({_usage_prompt(run)!r}, return_tensors="pt").input_ids
 print(tokenizer.decode(model.generate(ids, max_new_tokens=50, do_sample=True)[0]))
 ```
 
+{_elsewhere(run, gguf_blocker)}
 {_samples(run)}
 ## Configuration
 
@@ -260,7 +282,7 @@ def write_model_card(folder: Path, run: RunDir, cfg: RunConfig, n_params: int | 
     folder = Path(folder)
     metrics = latest_per_step(read_jsonl(run.metrics_path))
     atomic_write_text(folder / PLOT_FILE, loss_plot_svg(metrics, best_of_run(run, metrics)))
-    atomic_write_text(folder / CARD_FILE, model_card_text(run, cfg, n_params, vocab_size))
+    atomic_write_text(folder / CARD_FILE, model_card_text(run, cfg, n_params, vocab_size, gguf_refusal(folder)))
     return folder / CARD_FILE
 
 
