@@ -216,6 +216,15 @@ def test_a_model_family_the_exporter_does_not_know_is_refused(run_of, tmp_path):
         export_gguf(run.path, "f16", tmp_path / "m.gguf")
 
 
+def test_a_config_without_a_setting_llama_cpp_needs_is_refused(run_of, tmp_path):
+    run = run_of("llama")
+    config = run.final_dir / "config.json"
+    config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "rms_norm_eps"}))
+    with pytest.raises(UserError, match="lacks the setting 'rms_norm_eps': it is not a complete model"):
+        export_gguf(run.path, "f16", tmp_path / "m.gguf")
+    assert list(tmp_path.glob("*.gguf")) == list(tmp_path.glob(".tmp-*")) == []
+
+
 def test_an_unknown_outtype_and_a_wrong_suffix_are_refused(run_of, tmp_path):
     run = run_of("gpt2")
     with pytest.raises(UserError, match="'q4' is not one of f32, f16, bf16, q8_0"):
