@@ -211,6 +211,7 @@ def _run_export(args) -> int:
     from tqdm.auto import tqdm
 
     from clm_gui.runs.gguf_export import export_gguf
+    from clm_gui.units import format_bytes
 
     with tqdm(unit="B", unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
         def progress(done: int, total: int) -> None:
@@ -222,7 +223,7 @@ def _run_export(args) -> int:
         _print_json({"path": str(result.path), "modelfile": str(result.modelfile), "outtype": result.outtype,
                      "bytes": result.bytes, "seconds": round(result.seconds, 2)})
     else:
-        print(f"Wrote {result.path} ({result.bytes / 1e6:,.1f} MB, {result.outtype}) in {result.seconds:.1f} s and "
+        print(f"Wrote {result.path} ({format_bytes(result.bytes)}, {result.outtype}) in {result.seconds:.1f} s and "
               f"the Ollama Modelfile {result.modelfile}.\n"
               f"Run it: llama-completion -m {result.path} -no-cnv -p \"a prompt\" -n 100\n"
               f"    or: ollama create NAME -f {result.modelfile} && ollama run NAME \"a prompt\"")

@@ -18,3 +18,12 @@ def format_duration(seconds: float | None) -> str:
 def format_minutes(minutes: float) -> str:
     """"1 minute", "6 minutes", "2.5 minutes"."""
     return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
+
+
+def format_bytes(n: float) -> str:
+    """"812 B", "36.0 KB", "48.3 MB", "1.2 GB" (powers of 1000, as disks and downloads count)."""
+    for unit in ("B", "KB", "MB"):
+        if abs(n) < 1000:
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"

@@ -118,7 +118,7 @@ def test_a_second_client_cannot_export_someone_elses_run_as_gguf(hosted, runs_ro
     event, payload = call(hosted, "make_gguf", [ALICE_BROWSER, run.id, "q8_0"], session=playground_session(hosted))
     made = sorted((run.path / "exports").iterdir())
     assert event == "complete" and [p.suffix for p in made] == [".Modelfile", ".gguf"]
-    assert all(p.name in payload for p in made) and " MB** (q8_0)" in payload
+    assert all(p.name in payload for p in made) and " KB** (q8_0)" in payload
     for path in made:
         assert raw_get(hosted, f"/gradio_api/file={path}")[0] == 200  # the owner downloads both...
     guessed = run.path / "exports" / f"{run.id}-q8_0.gguf"

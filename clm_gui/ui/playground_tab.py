@@ -21,11 +21,13 @@ from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.progress import quiet_events
+from clm_gui.units import format_bytes
 
 NONE = ""  # "compare with: nothing"
-GGUF_TYPES = [("f16: half of f32, what llama.cpp writes by default", "f16"),
-              ("q8_0: about half of f16, next-token odds nearly unchanged", "q8_0"),
-              ("bf16: like f16, the range of f32", "bf16"), ("f32: exact, the largest", "f32")]
+GGUF_TYPES = [("f16 (default)", "f16"), ("q8_0 (about half the size)", "q8_0"), ("bf16", "bf16"),
+              ("f32 (exact, largest)", "f32")]
+GGUF_HINT = ("*GGUF: one file with the tokenizer inside, for llama.cpp, Ollama and LM Studio; an Ollama Modelfile "
+             "comes with it.*")
 
 
 def runs_with_models(runs_dir: Path) -> list[str]:
@@ -119,7 +121,7 @@ def build(ctx: UIContext) -> None:
                 gguf_btn = gr.Button("GGUF (llama.cpp / Ollama)", scale=1, elem_id="play-gguf")
                 gguf_files = gr.File(label="GGUF file and Ollama Modelfile", file_count="multiple", scale=2,
                                      visible=False, interactive=False, elem_id="play-gguf-files")
-            gguf_msg = gr.Markdown(elem_id="play-gguf-msg")
+            gguf_msg = gr.Markdown(GGUF_HINT, elem_id="play-gguf-msg")
         with gr.Row(equal_height=True):
             repo = gr.Textbox(label="Hub repository", placeholder="your-user-name/model-name")
             token = gr.Textbox(label="Hugging Face token (write)", type="password")
@@ -155,7 +157,7 @@ def build(ctx: UIContext) -> None:
     gr.on(None, lambda: None).then(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     refresh.click(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     run_pick.focus(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**kept)
-    run_pick.change(**newest).then(lambda: (gr.update(visible=False),) * 2 + ("",),
+    run_pick.change(**newest).then(lambda: (gr.update(visible=False),) * 2 + (GGUF_HINT,),
                                    outputs=[zip_file, gguf_files, gguf_msg])
     data_prompts.change(lambda chosen: chosen if chosen is not None else gr.skip(), inputs=data_prompts,
                         outputs=prompt, **quiet)
@@ -238,7 +240,7 @@ def build(ctx: UIContext) -> None:
                   progress=gr.Progress()):
         """The run's final model as one GGUF file and its Modelfile, with the bytes written as a progress line."""
         def report(done: int, total: int) -> None:
-            progress((done, total), desc=f"Writing the GGUF file: {done / 1e6:,.1f} of {total / 1e6:,.1f} MB")
+            progress((done, total), desc=f"Writing the GGUF file: {format_bytes(done)} of {format_bytes(total)}")
 
         try:
             result = export_run_gguf(exportable(visitors.resolve(request, profile, token), run_id), outtype,
@@ -246,7 +248,7 @@ def build(ctx: UIContext) -> None:
         except UserError as exc:
             return gr.update(visible=False), f"**Not exported:** {exc}"
         return (gr.update(value=[str(result.path), str(result.modelfile)], visible=True),
-                f"**{result.bytes / 1e6:,.1f} MB** ({result.outtype}), written in {result.seconds:.1f} s. Download "
+                f"**{format_bytes(result.bytes)}** ({result.outtype}), written in {result.seconds:.1f} s. Download "
                 "both files into one folder, then `llama-completion -m FILE.gguf -no-cnv -p \"a prompt\"`, or "
                 "`ollama create NAME -f FILE.Modelfile` and `ollama run NAME`.")
 
