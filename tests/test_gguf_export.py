@@ -233,6 +233,17 @@ def test_an_unknown_outtype_and_a_wrong_suffix_are_refused(run_of, tmp_path):
         export_gguf(run.path, "f16", tmp_path / "m.bin")
 
 
+def test_out_is_made_where_asked_or_refused_when_it_cannot_be_written(run_of, tmp_path):
+    run = run_of("gpt2")
+    assert export_gguf(run.path, "f16", tmp_path / "new" / "folder" / "m.gguf").path.is_file()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UserError, match="Writing .* failed: .*Choose a writable --out"):
+        export_gguf(run.path, "f16", tmp_path / "a-file" / "m.gguf")
+    (run.final_dir / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match="config.json cannot be read"):
+        export_gguf(run.path, "f16", tmp_path / "m.gguf")
+
+
 def test_a_full_disk_removes_the_partial_file_and_says_so(run_of, tmp_path, monkeypatch):
     run = run_of("gpt2")
     written = []
