@@ -14,7 +14,9 @@ engines take turns, three rounds, and the median and best rate are reported.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +53,22 @@ def save_model(folder: Path, size: str, tok) -> int:
 
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def child_peak_rss_mb(*argv: str) -> float:
+    """The peak resident memory of `python -m clm_gui ARGV` in a fresh process, sampled every 5 ms (the
+    child's own ru_maxrss would count this large process's pages, which a fork copies before the exec)."""
+    import psutil
+
+    child = subprocess.Popen([sys.executable, "-m", "clm_gui", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    watched, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, watched.memory_info().rss)
+        time.sleep(0.005)
+    assert child.returncode == 0
+    return peak / 1e6
 
 
 def transformers_generator(folder: Path, tokens: int):
@@ -117,6 +135,13 @@ def main() -> int:
             exported[size, outtype] = result.path
             print(f"| GPT-2 {size} | {n_params / 1e6:,.1f}M | {outtype} | {result.seconds:.1f} s | "
                   f"{format_bytes(result.bytes)} |")
+    folder = work / "124M" / "final"
+    peak = child_peak_rss_mb("export", str(folder), "--format", "gguf", "--outtype", "q8_0", "--out",
+                             str(work / "rss.gguf"))
+    weights = sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 1e6
+    imports = child_peak_rss_mb("export", "--help")
+    print(f"\nPeak memory of `python -m clm_gui export` (124M, q8_0) in a fresh process: {peak:,.0f} MB, "
+          f"{peak - imports:,.0f} MB more than its imports alone, for {weights:,.0f} MB of weights")
     prompt = tok("ROMEO:\nBut soft, what light through yonder window breaks?", add_special_tokens=False)["input_ids"][:16]
     engines = {"transformers generate (fp32)": transformers_generator(work / "124M" / "final", args.tokens)}
     for outtype in OUTTYPES:

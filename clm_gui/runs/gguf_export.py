@@ -38,6 +38,7 @@ OUTTYPES = {
 }
 DEFAULT_OUTTYPE = "f16"  # half the size of f32, and what llama.cpp's converter writes by default
 MODELFILE_SUFFIX = ".Modelfile"
+CONVERT_VALUES = 4_000_000  # values converted at once (16 MB of float32): bounds the temporaries of quantizing
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,16 @@ def _plan(folder: Path, config: dict, family: Family, outtype: str) -> list[_Pla
 
 
 def _tensor_bytes(weights, planned: _PlannedTensor, config: dict, family: Family) -> np.ndarray:
-    """One tensor read, put in ggml's layout and converted to its stored type, as the bytes to write."""
+    """One tensor read, put in ggml's layout and converted to its stored type, as the bytes to write.
+    Converted a few rows at a time: quantizing makes several temporary copies of what it is given."""
     tensor = family.to_ggml(planned.source, weights.get_tensor(planned.source).float(), config)
-    data = gguf.quants.quantize(np.ascontiguousarray(tensor.numpy()), planned.qtype)
-    return np.ascontiguousarray(data).view(np.uint8).reshape(planned.byte_shape)
+    rows = tensor.reshape(-1, tensor.shape[-1]).numpy()
+    out = np.empty((rows.shape[0], planned.byte_shape[-1]), dtype=np.uint8)
+    step = max(1, CONVERT_VALUES // rows.shape[1])
+    for start in range(0, rows.shape[0], step):
+        chunk = np.ascontiguousarray(rows[start:start + step])
+        out[start:start + step] = gguf.quants.quantize(chunk, planned.qtype).view(np.uint8)
+    return out.reshape(planned.byte_shape)
 
 
 def _write(out: Path, folder: Path, config: dict, family: Family, vocab: GgufVocab, outtype: str,
@@ -135,15 +142,14 @@ def _write(out: Path, folder: Path, config: dict, family: Family, vocab: GgufVoc
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
         done = 0
-        with contextlib.ExitStack() as files:
-            opened = {}
-            for t in plan:
-                if t.file not in opened:
-                    opened[t.file] = files.enter_context(safe_open(str(t.file), framework="pt"))
-                writer.write_tensor_data(_tensor_bytes(opened[t.file], t, config, family))
-                done += t.nbytes
-                if on_progress:
-                    on_progress(done, total)
+        for t in plan:
+            # Opened for each tensor: closing unmaps the pages read, so the whole model is never resident.
+            with safe_open(str(t.file), framework="pt") as weights:
+                data = _tensor_bytes(weights, t, config, family)
+            writer.write_tensor_data(data)
+            done += t.nbytes
+            if on_progress:
+                on_progress(done, total)
     finally:
         writer.close()
 
