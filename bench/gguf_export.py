@@ -142,7 +142,8 @@ def main() -> int:
     imports = child_peak_rss_mb("export", "--help")
     print(f"\nPeak memory of `python -m clm_gui export` (124M, q8_0) in a fresh process: {peak:,.0f} MB, "
           f"{peak - imports:,.0f} MB more than its imports alone, for {weights:,.0f} MB of weights")
-    prompt = tok("ROMEO:\nBut soft, what light through yonder window breaks?", add_special_tokens=False)["input_ids"][:16]
+    prompt = tok("ROMEO:\nBut soft, what light through yonder window breaks?",
+                 add_special_tokens=False)["input_ids"][:16]
     engines = {"transformers generate (fp32)": transformers_generator(work / "124M" / "final", args.tokens)}
     for outtype in OUTTYPES:
         engines[f"llama.cpp, {outtype}"] = llama_cpp_generator(exported["124M", outtype], args.tokens,

@@ -506,8 +506,8 @@ def _run_quickstart(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-COMMANDS = [_add_app, _add_train, _add_generate, _add_export, _add_tokenizer, _add_profile, _add_hardware, _add_recommend,
-            _add_evaluate, _add_quickstart]
+COMMANDS = [_add_app, _add_train, _add_generate, _add_export, _add_tokenizer, _add_profile, _add_hardware,
+            _add_recommend, _add_evaluate, _add_quickstart]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,1 +1,1 @@
-"""Run folders: their records, checkpoints list, monitoring and comparison, the model card, and exports (zip, Hub, GGUF)."""
+"""Run folders: records, checkpoints, monitoring, comparison, the model card, and exports (zip, Hub, GGUF)."""

@@ -158,7 +158,8 @@ def modelfile_text(gguf_file: str, eos_token: str, context_length: int) -> str:
     """An Ollama Modelfile: the prompt continued as plain text (the model knows no chat turns), stopping
     at the end-of-text token, with the context the model was trained on (Ollama's default may be longer,
     and positions past the trained ones are meaningless to the model)."""
-    return (f"# ollama create NAME -f {gguf_file[:-len('.gguf')]}{MODELFILE_SUFFIX}, then: ollama run NAME \"a prompt\"\n"
+    modelfile = Path(gguf_file).with_suffix(MODELFILE_SUFFIX).name
+    return (f"# ollama create NAME -f {modelfile}, then: ollama run NAME \"a prompt\"\n"
             f"FROM ./{gguf_file}\n"
             'TEMPLATE """{{ .Prompt }}"""\n'
             f"PARAMETER stop {json.dumps(eos_token)}\n"
