@@ -5,6 +5,7 @@
                           [--max-runs-per-owner N] [--max-train-minutes M]
     python -m clm_gui train [CONFIG.yaml] [--resume RUN_DIR] [--set section.key=value ...]
     python -m clm_gui generate MODEL_OR_RUN_DIR --prompt TEXT [--max-new-tokens N] [--temperature T]
+    python -m clm_gui export RUN_OR_MODEL --format gguf [--outtype f32|f16|bf16|q8_0] [--out FILE] [--json]
     python -m clm_gui tokenizer train SOURCE --algorithm bpe|wordpiece|unigram --vocab-size N --out DIR
     python -m clm_gui tokenizer eval DIR SOURCE [--json]
     python -m clm_gui profile SOURCE [--streaming | --in-memory] [--text-column C] [--sample N] [--json]
@@ -196,6 +197,47 @@ def _run_generate(args) -> int:
         _print_json({"prompt": args.prompt, "text": text})
     else:
         print(text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+def _add_export(sub) -> None:
+    from clm_gui.runs.gguf_export import DEFAULT_OUTTYPE, OUTTYPES
+
+    p = sub.add_parser("export", help="write a run's final model as one GGUF file for llama.cpp and Ollama")
+    p.add_argument("model", type=Path, help="a run folder (its final/ model) or a final/ folder")
+    p.add_argument("--format", required=True, choices=["gguf"],
+                   help="gguf: one file with the tokenizer inside, plus an Ollama Modelfile beside it")
+    p.add_argument("--outtype", default=DEFAULT_OUTTYPE, choices=list(OUTTYPES),
+                   help=f"the type of the weight matrices (default {DEFAULT_OUTTYPE}; q8_0: about half of f16)")
+    p.add_argument("--out", type=Path, help="the .gguf file to write (default ./RUN-OUTTYPE.gguf)")
+    p.add_argument("--json", action="store_true", help='print {"path", "modelfile", "bytes", "seconds", ...}')
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from tqdm.auto import tqdm
+
+    from clm_gui.runs.gguf_export import export_gguf
+    from clm_gui.units import format_bytes
+
+    with tqdm(unit="B", unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = export_gguf(args.model, args.outtype, args.out, on_progress=progress)
+    if args.json:
+        _print_json({"path": str(result.path), "modelfile": str(result.modelfile), "outtype": result.outtype,
+                     "bytes": result.bytes, "seconds": round(result.seconds, 2)})
+    else:
+        print(f"Wrote {result.path} ({format_bytes(result.bytes)}, {result.outtype}) in {result.seconds:.1f} s and "
+              f"the Ollama Modelfile {result.modelfile}.\n"
+              f"Run it: llama-completion -m {result.path} -no-cnv -p \"a prompt\" -n 100\n"
+              f"    or: ollama create NAME -f {result.modelfile} && ollama run NAME \"a prompt\"")
     return 0
 
 
@@ -473,8 +515,8 @@ def _run_quickstart(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-COMMANDS = [_add_app, _add_train, _add_generate, _add_tokenizer, _add_profile, _add_hardware, _add_recommend,
-            _add_evaluate, _add_quickstart]
+COMMANDS = [_add_app, _add_train, _add_generate, _add_export, _add_tokenizer, _add_profile, _add_hardware,
+            _add_recommend, _add_evaluate, _add_quickstart]
 
 
 def build_parser() -> argparse.ArgumentParser:

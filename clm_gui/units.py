@@ -25,3 +25,12 @@ def format_passes(passes: float, unit: bool = True) -> str:
     "1.6 passes", "212 passes" (no "0.0 passes" for 0.04)."""
     number = f"{passes:,.0f}" if passes >= 10 else f"{passes:.1f}" if passes >= 1 else f"{passes:.2g}"
     return f"{number} pass{'' if number == '1.0' else 'es'}" if unit else number
+
+
+def format_bytes(n: float) -> str:
+    """"812 B", "36.0 KB", "48.3 MB", "1.2 GB" (powers of 1000, as disks and downloads count)."""
+    for unit in ("B", "KB", "MB"):
+        if abs(n) < 1000:
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"

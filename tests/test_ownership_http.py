@@ -107,6 +107,24 @@ def test_a_second_client_cannot_export_a_run_that_is_not_its_own(hosted, runs_ro
     assert raw_get(hosted, f"/gradio_api/file={guessed}")[0] in (403, 404)  # ...nobody else can name it
 
 
+def test_a_second_client_cannot_export_someone_elses_run_as_gguf(hosted, runs_root):
+    from tests.test_gguf_export import save_final, tokenizer
+
+    run = save_final(owned_run(runs_root, ALICE_BROWSER), "gpt2", tokenizer())
+    event, payload = call(hosted, "make_gguf", [BOB_BROWSER, run.id, "q8_0"], session=playground_session(hosted))
+    assert event == "complete" and f"Not exported:** {REFUSED} {run.id}" in payload and "may export it" in payload
+    assert not (run.path / "exports").exists()  # nothing was written for him
+
+    event, payload = call(hosted, "make_gguf", [ALICE_BROWSER, run.id, "q8_0"], session=playground_session(hosted))
+    made = sorted((run.path / "exports").iterdir())
+    assert event == "complete" and [p.suffix for p in made] == [".Modelfile", ".gguf"]
+    assert all(p.name in payload for p in made) and " KB** (q8_0)" in payload
+    for path in made:
+        assert raw_get(hosted, f"/gradio_api/file={path}")[0] == 200  # the owner downloads both...
+    guessed = run.path / "exports" / f"{run.id}-q8_0.gguf"
+    assert raw_get(hosted, f"/gradio_api/file={guessed}")[0] in (403, 404)  # ...nobody else can name them
+
+
 def test_the_controls_a_second_client_receives_are_off_and_say_why(hosted, runs_root):
     run = stopped_with_a_model(owned_run(runs_root, ALICE_BROWSER))
     def train_controls(token):
@@ -118,8 +136,8 @@ def test_the_controls_a_second_client_receives_are_off_and_say_why(hosted, runs_
     assert (resume, delete) == (False, False)
     assert why.startswith("**Resume and Delete are off:** ") and f"{REFUSED} {run.id}" in why
     event, payload = call(hosted, "export_controls", [BOB_BROWSER, run.id], session=playground_session(hosted))
-    zip_button, push_button, why = json.loads(payload)
-    assert zip_button["interactive"] is push_button["interactive"] is False
+    zip_button, gguf_button, push_button, why = json.loads(payload)
+    assert zip_button["interactive"] is gguf_button["interactive"] is push_button["interactive"] is False
     assert why.startswith("**Export is off:** ") and f"{REFUSED} {run.id}" in why
     assert train_controls(ALICE_BROWSER) == (True, True, "")
 

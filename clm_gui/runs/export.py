@@ -16,7 +16,7 @@ from clm_gui.runs.folder import RunDir
 EXPORTS_DIR = "exports"
 
 
-def _final_dir(run: RunDir) -> Path:
+def final_dir(run: RunDir) -> Path:
     if not (run.final_dir / "config.json").is_file():
         raise UserError(f"The run {run.id} has no final model yet: let it finish training first.")
     return run.final_dir
@@ -26,7 +26,7 @@ def zip_final(run: RunDir) -> Path:
     """runs/<id>/exports/<id>-final-<random>.zip holding final/ (model, tokenizer, model card), rebuilt
     each time. The file routes serve exports to whoever asks for one by name; the random part makes that
     name known only to whoever was handed it (the run's owner), so nobody else can guess the download."""
-    final = _final_dir(run)
+    final = final_dir(run)
     out = run.path / EXPORTS_DIR / f"{run.id}-final-{secrets.token_urlsafe(16)}.zip"
     out.parent.mkdir(exist_ok=True)
     for previous in out.parent.glob(f"{run.id}-final*.zip"):
@@ -42,7 +42,7 @@ def zip_final(run: RunDir) -> Path:
 
 def push_to_hub(run: RunDir, repo_id: str, token: str, private: bool = True) -> str:
     """Upload final/ to a model repository on the Hub (created if needed); returns its URL."""
-    final = _final_dir(run)
+    final = final_dir(run)
     repo_id, token = repo_id.strip(), token.strip()
     if "/" not in repo_id or not is_hub_id(repo_id):
         raise UserError(f"{repo_id!r} is not a Hub repository id: use 'your-user-name/model-name'.")

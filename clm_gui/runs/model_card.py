@@ -10,6 +10,7 @@ import copy
 import html
 import math
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,8 @@ from clm_gui.config import RunConfig
 from clm_gui.data.uploads import source_label
 from clm_gui.files import atomic_write_text, read_jsonl
 from clm_gui.markdown import code, escape, fenced
-from clm_gui.runs.folder import RunDir
+from clm_gui.runs.folder import RunDir, slugify
+from clm_gui.runs.gguf_vocab import gguf_refusal
 from clm_gui.runs.monitor import best_eval, latest_per_step, samples_blocks
 from clm_gui.security import inside_data, shown_path
 
@@ -229,7 +231,25 @@ ids = tokenizer({prompt}, return_tensors="pt").input_ids
 print(tokenizer.decode(model.generate(ids, max_new_tokens=50, do_sample=True)[0]))"""
 
 
-def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None) -> str:
+def _elsewhere(run: RunDir, gguf_blocker: str | None) -> str:
+    """How to run the model in llama.cpp or Ollama (after a GGUF export), or why it cannot be."""
+    if gguf_blocker:
+        return f"## Run it with llama.cpp or Ollama\n\nNot possible for this model: {escape(gguf_blocker)}\n"
+    first_line = next((line for line in _usage_prompt(run).splitlines() if line.strip()), "Once upon a time")
+    prompt, name, gguf_file = shlex.quote(first_line), slugify(run.id).lower(), f"{run.id}-f16"
+    commands = (f"llama-completion -m {gguf_file}.gguf -no-cnv -n 100 -p {prompt}   # llama-cli -no-cnv in older "
+                f"llama.cpp\nollama create {name} -f {gguf_file}.Modelfile && ollama run {name} {prompt}")
+    return f"""## Run it with llama.cpp or Ollama
+
+Export one GGUF file, the tokenizer inside, with an Ollama Modelfile beside it (Playground tab: *GGUF
+(llama.cpp / Ollama)*, or `python -m clm_gui export RUN_FOLDER --format gguf`), then:
+
+{fenced(commands, "sh")}
+"""
+
+
+def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None,
+                    gguf_blocker: str | None = None) -> str:
     metrics = latest_per_step(read_jsonl(run.metrics_path))
     kept = run.read_status().get("kept") or cfg.train.keep
     tokens = next((r["tokens"] for r in reversed(metrics) if "tokens" in r), 0)
@@ -264,6 +284,7 @@ context {m.context_length} tokens.
 
 {fenced(USAGE.format(prompt=repr(_usage_prompt(run))), "python")}
 
+{_elsewhere(run, gguf_blocker)}
 {_samples(run)}
 ## Configuration
 
@@ -279,7 +300,7 @@ def write_model_card(folder: Path, run: RunDir, cfg: RunConfig, n_params: int | 
     folder = Path(folder)
     metrics = latest_per_step(read_jsonl(run.metrics_path))
     atomic_write_text(folder / PLOT_FILE, loss_plot_svg(metrics, best_of_run(run, metrics)))
-    atomic_write_text(folder / CARD_FILE, model_card_text(run, cfg, n_params, vocab_size))
+    atomic_write_text(folder / CARD_FILE, model_card_text(run, cfg, n_params, vocab_size, gguf_refusal(folder)))
     return folder / CARD_FILE
 
 

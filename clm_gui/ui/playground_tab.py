@@ -13,6 +13,7 @@ from clm_gui.errors import UserError
 from clm_gui.hosting.ownership import check_control, control_refusal, may_control
 from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_generation
 from clm_gui.runs.export import push_to_hub, zip_final
+from clm_gui.runs.gguf_export import DEFAULT_OUTTYPE, export_run_gguf
 from clm_gui.runs.folder import RunDir, list_runs, open_run
 from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
@@ -20,8 +21,13 @@ from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.progress import quiet_events
+from clm_gui.units import format_bytes
 
 NONE = ""  # "compare with: nothing"
+GGUF_TYPES = [("f16 (default)", "f16"), ("q8_0 (about half the size)", "q8_0"), ("bf16", "bf16"),
+              ("f32 (exact, largest)", "f32")]
+GGUF_HINT = ("*GGUF: one file with the tokenizer inside, for llama.cpp, Ollama and LM Studio; an Ollama Modelfile "
+             "comes with it.*")
 
 
 def runs_with_models(runs_dir: Path) -> list[str]:
@@ -105,9 +111,17 @@ def build(ctx: UIContext) -> None:
         loss_svg = gr.HTML()
         card = gr.Markdown(elem_id="play-card")
         export_why = gr.Markdown(elem_id="play-export-why")
-        with gr.Row():
-            zip_btn = gr.Button("Download final/ as a zip", visible=False, elem_id="play-zip")
-            zip_file = gr.File(label="final.zip", visible=False, interactive=False)
+        with gr.Column(visible=False) as downloads:  # once the run has a final model
+            with gr.Row():
+                zip_btn = gr.Button("Download final/ as a zip", elem_id="play-zip")
+                zip_file = gr.File(label="final.zip", visible=False, interactive=False)
+            with gr.Row(equal_height=True):
+                gguf_type = gr.Dropdown(GGUF_TYPES, value=DEFAULT_OUTTYPE, label="GGUF weights", scale=1,
+                                        elem_id="play-gguf-type")
+                gguf_btn = gr.Button("GGUF (llama.cpp / Ollama)", scale=1, elem_id="play-gguf")
+                gguf_files = gr.File(label="GGUF file and Ollama Modelfile", file_count="multiple", scale=2,
+                                     visible=False, interactive=False, elem_id="play-gguf-files")
+            gguf_msg = gr.Markdown(GGUF_HINT, elem_id="play-gguf-msg")
         with gr.Row(equal_height=True):
             repo = gr.Textbox(label="Hub repository", placeholder="your-user-name/model-name")
             token = gr.Textbox(label="Hugging Face token (write)", type="password")
@@ -137,13 +151,14 @@ def build(ctx: UIContext) -> None:
                 text, svg, gr.update(visible=run.final_dir.joinpath("config.json").is_file()),
                 gr.update(choices=[(p.replace("\n", "⏎"), p) for p in prompts], value=prompts[0] if prompts else None))
 
-    shown = [model_a, model_b, card, loss_svg, zip_btn, data_prompts]
+    shown = [model_a, model_b, card, loss_svg, downloads, data_prompts]
     newest = dict(fn=pick_run, inputs=run_pick, outputs=shown, **quiet)
     kept = dict(fn=pick_run, inputs=[run_pick, model_a, model_b], outputs=shown, **quiet)
     gr.on(None, lambda: None).then(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     refresh.click(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     run_pick.focus(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**kept)
-    run_pick.change(**newest).then(lambda: gr.update(visible=False), outputs=zip_file)
+    run_pick.change(**newest).then(lambda: (gr.update(visible=False),) * 2 + (GGUF_HINT,),
+                                   outputs=[zip_file, gguf_files, gguf_msg])
     data_prompts.change(lambda chosen: chosen if chosen is not None else gr.skip(), inputs=data_prompts,
                         outputs=prompt, **quiet)
 
@@ -212,7 +227,7 @@ def build(ctx: UIContext) -> None:
             run = None
         allowed = run is None or may_control(visitor, run)
         why = "" if allowed else f"**Export is off:** {control_refusal(run, 'export')}"
-        return gr.update(interactive=allowed), gr.update(interactive=allowed), why
+        return gr.update(interactive=allowed), gr.update(interactive=allowed), gr.update(interactive=allowed), why
 
     def make_zip(visitor, run_id):
         try:
@@ -220,6 +235,22 @@ def build(ctx: UIContext) -> None:
         except UserError as exc:
             gr.Warning(str(exc))
             return gr.update(visible=False)
+
+    def make_gguf(request: gr.Request, profile: gr.OAuthProfile | None, token, run_id, outtype,
+                  progress=gr.Progress()):
+        """The run's final model as one GGUF file and its Modelfile, with the bytes written as a progress line."""
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc=f"Writing the GGUF file: {format_bytes(done)} of {format_bytes(total)}")
+
+        try:
+            result = export_run_gguf(exportable(visitors.resolve(request, profile, token), run_id), outtype,
+                                     on_progress=report)
+        except UserError as exc:
+            return gr.update(visible=False), f"**Not exported:** {exc}"
+        return (gr.update(value=[str(result.path), str(result.modelfile)], visible=True),
+                f"**{format_bytes(result.bytes)}** ({result.outtype}), written in {result.seconds:.1f} s. Download "
+                "both files into one folder, then `llama-completion -m FILE.gguf -no-cnv -p \"a prompt\"`, or "
+                "`ollama create NAME -f FILE.Modelfile` and `ollama run NAME`.")
 
     def push(visitor, run_id, repo_id, hf_token, is_private):
         try:
@@ -230,6 +261,8 @@ def build(ctx: UIContext) -> None:
 
     visitors = ctx.visitors
     gr.on([run_pick.change, visitors.token.change], visitors.bind(export_controls), inputs=visitors.inputs(run_pick),
-          outputs=[zip_btn, push_btn, export_why], **quiet)
+          outputs=[zip_btn, gguf_btn, push_btn, export_why], **quiet)
     zip_btn.click(visitors.bind(make_zip), inputs=visitors.inputs(run_pick), outputs=zip_file)
+    gguf_btn.click(make_gguf, inputs=visitors.inputs(run_pick, gguf_type), outputs=[gguf_files, gguf_msg],
+                   show_progress="full", show_progress_on=gguf_msg)
     push_btn.click(visitors.bind(push), inputs=visitors.inputs(run_pick, repo, token, private), outputs=push_msg)

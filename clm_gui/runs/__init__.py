@@ -1,0 +1,1 @@
+"""Run folders: records, checkpoints, monitoring, comparison, the model card, and exports (zip, Hub, GGUF)."""
