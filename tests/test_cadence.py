@@ -129,6 +129,21 @@ def test_auto_cadence_spreads_evaluations_and_samples_over_a_step_limited_run(tm
 
 
 @pytest.mark.slow
+def test_a_fast_run_on_a_long_budget_evaluates_every_gap_of_steps_from_the_start(tmp_path, monkeypatch):
+    # A fast card: about 40 evaluations over a 10-minute clock would leave thousands of steps before the
+    # first, and on a small corpus the held-out loss can turn by then. On the trainer's own clock (a fake
+    # one, so a step takes the same time on any machine) evaluations come every gap of steps instead.
+    monkeypatch.setattr(trainer_lib, "time", FakeClock(tick=0.0001))
+    monkeypatch.setattr(trainer_lib, "EVALUATION_GAP_STEPS", 10)
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=0, max_minutes=10, eval_interval=AUTO,
+                      eval_batches=1, early_stop_patience=0)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    trainer = trainer_lib.Trainer(cfg, run, should_stop=lambda: trainer.state.step >= 35)
+    assert trainer.run()["state"] == "stopped"
+    assert [r["step"] for r in run.read_metrics() if r["kind"] == "eval"] == [10, 20, 30]
+
+
+@pytest.mark.slow
 def test_a_time_budget_ends_the_run_with_its_closing_evaluation_and_samples_inside_it(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_lib, "time", FakeClock(tick=0.05))
     monkeypatch.setattr(trainer_lib, "EVALUATIONS_PER_RUN", 5)

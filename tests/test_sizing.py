@@ -276,15 +276,15 @@ def test_repeated_data_is_always_regularised_and_averaged(hours, data, cpu):
     if plan.repeats_data:
         assert plan.model.dropout > 0 and plan.model.context_length <= sizing.SMALL_DATA_CONTEXT
         assert train["ema_decay"] == sizing.REPEATED_DATA_EMA and train["beta2"] == sizing.REPEATED_DATA_BETA2
-        assert train["weight_decay"] > TrainConfig().weight_decay
+        assert train["weight_decay"] == sizing.weight_decay_for(plan.epochs)
     else:
         assert train["ema_decay"] == 0 and train["beta2"] == TrainConfig().beta2
         assert train["weight_decay"] == TrainConfig().weight_decay
 
 
 def test_weight_decay_grows_with_the_passes_over_the_data():
-    decays = [sizing.weight_decay_for(p) for p in (None, 1, 4, 10, 16, 200)]
-    assert decays == [0.1, 0.1, 0.1, 1.0, 1.0, sizing.HEAVY_WEIGHT_DECAY]
+    decays = [sizing.weight_decay_for(p) for p in (None, 1, 20, 24, 30, 33, 88, 500)]
+    assert decays == [0.1, 0.1, 0.1, 0.1, 1.0, 1.0, 3.0, 3.0] and sizing.HEAVY_WEIGHT_DECAY == 3.0
 
 
 @settings(max_examples=60, deadline=None)

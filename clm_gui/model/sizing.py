@@ -37,12 +37,14 @@ REPEATED_TOKENS_PER_PARAM = 2  # a model qualifies when the budget trains at lea
 PARAMS_AT_A_MILLION_TOKENS = 12e6
 DROPOUT_BY_PASSES = ((MAX_USEFUL_EPOCHS, 0.0), (16, 0.1))  # up to N passes: this dropout; beyond the last: 0.2
 HEAVY_DROPOUT = 0.2
-# Weight decay for repeated data: much larger than the usual 0.1 (Kim et al. 2025 found ~30x optimal in
-# data-limited training). On 1 MB of English, the recipe's model with an average of its weights scored
-# 2.153 held-out bits/byte at 0.1, 2.107 at 1.0 and 1.992 at 3.0, which also moved its best evaluation
-# from step 1,280 to 4,620, so the budget is used (docs/benchmarks.md, "Small data"). Between 4 and 16
-# passes (not measured) the middle value.
-WEIGHT_DECAY_BY_PASSES = ((MAX_USEFUL_EPOCHS, 0.1), (16, 1.0))  # up to N passes: this decay; beyond: 3.0
+# Weight decay for data repeated past the point where the model would memorise it: much larger than the
+# usual 0.1 (Kim et al. 2025 found ~30x optimal in data-limited training). On 1 MB of English the recipe's
+# model with an average of its weights scored 2.153 held-out bits/byte at 0.1, 2.107 at 1.0 and 1.992 at
+# 3.0; its best evaluation came after 24, 33 and 88 passes (docs/benchmarks.md, "Small data"). So a plan
+# gets the decay whose best point its passes reach: a run of fewer passes is still learning at its end (a
+# 0.5M model on 2 CPU cores, 20 passes planned, 30 made: its last evaluation was its best), where a strong
+# decay would only slow it.
+WEIGHT_DECAY_BY_PASSES = ((24, 0.1), (33, 1.0))  # up to N passes: this decay; beyond the last: HEAVY_WEIGHT_DECAY
 HEAVY_WEIGHT_DECAY = 3.0
 # On repeated data, optimizer steps matter more than tokens per step: the recipe trains 5,000 steps of 16k
 # tokens on a GPU and 3,200 of 1.5k on a CPU. So a plan that repeats its data takes short windows, at most
