@@ -31,7 +31,14 @@ from pathlib import Path
 
 from clm_gui.errors import ConfigError, UserError
 from clm_gui.hosting.quotas import Quotas
-from clm_gui.hosting.settings import AppSettings, admins_from_env, default_runs_dir, hosted_from_env
+from clm_gui.hosting.settings import (
+    AppSettings,
+    admins_from_env,
+    default_runs_dir,
+    hosted_from_env,
+    server_name_from_env,
+    server_port_from_env,
+)
 
 
 def _print_json(obj) -> None:
@@ -44,10 +51,13 @@ def _print_json(obj) -> None:
 
 def _add_app(sub) -> None:
     p = sub.add_parser("app", help="launch the web app")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default=server_name_from_env(),
+                   help="address to bind (default GRADIO_SERVER_NAME, else 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=server_port_from_env(),
+                   help="port to listen on (default GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--hosted", action="store_true", default=hosted_from_env(),
-                   help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1)")
+                   help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1; "
+                        "always on a Hugging Face Space)")
     p.add_argument("--auth", action="append", metavar="USER:PASS",
                    help="a login required to open the app (repeatable: each user owns the runs they start)")
     p.add_argument("--admin", action="append", default=admins_from_env(), metavar="USER",
