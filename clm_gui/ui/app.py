@@ -42,7 +42,7 @@ def build_app(settings: AppSettings) -> gr.Blocks:
                         profile=gr.State(None), visitors=Visitors(settings))
         with gr.Tabs() as ctx.tabs:
             for title, module in _tabs():
-                with gr.Tab(title, id=tab_id(title)):
+                with gr.Tab(title, id=tab_id(title)) as ctx.tab:
                     module.build(ctx)
         ctx.visitors.mint_on_load(demo)
         _keep_across_reloads(ctx, demo)
