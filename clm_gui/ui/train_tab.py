@@ -504,11 +504,17 @@ def build(ctx: UIContext) -> None:
         return (*updates, validation_markdown(merged), cfg.to_yaml(), draft_file(runs_dir, cfg.to_yaml()), merged)
 
     def store_draft(given: dict):
-        return merged_config(given[ctx.config], form.values(given))
+        """The fields into the shared draft, which this page then shows as it is (prefill changes no field
+        from it: the user may be typing on)."""
+        merged = merged_config(given[ctx.config], form.values(given))
+        return merged, merged
 
     gr.on([ctx.config.change], prefill, inputs=form.inputs(ctx.config, shown),
           outputs=[*form_fields, validation, draft_yaml, draft_download, shown], **quiet)
-    gr.on([c.input for c in form_fields], store_draft, inputs=form.inputs(ctx.config), outputs=ctx.config, **quiet)
+    # always_last: an edit made while the previous one is stored is stored after it (Gradio's default for an
+    # input event, "once", drops it), and since every field is read each time, the last store has them all.
+    gr.on([c.input for c in form_fields], store_draft, inputs=form.inputs(ctx.config), outputs=[ctx.config, shown],
+          trigger_mode="always_last", **quiet)
 
     def load_yaml(file):
         """A whole configuration from a file: it becomes the shared draft (all tabs see it)."""
