@@ -20,6 +20,7 @@ from clm_gui.jobs.manager import manager_for
 from clm_gui.jobs.quickstart import QuickstartPlan, plan_quickstart
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.dataset_tab import import_for_visitor
+from clm_gui.ui.train_tab import say_already_started
 from clm_gui.units import format_minutes
 
 DEFAULT_MINUTES = 5
@@ -74,8 +75,13 @@ def build(ctx: UIContext) -> None:
             return "", f"⚠️ {exc}"
         return str(result.folder), f"Uploaded: {result.summary()}."
 
+    def chosen_files(visitor, paths):
+        """The files in the widget: uploaded, or none once removed (its x), so Start asks for a file again."""
+        return upload(visitor, paths) if paths else ("", "")
+
     visitors = ctx.visitors
-    files.upload(visitors.bind(upload), visitors.inputs(files), [uploaded, status])
+    gr.on([files.upload, files.delete, files.clear], visitors.bind(chosen_files), visitors.inputs(files),
+          [uploaded, status])
 
     def source_of(kind_now: str, folder: str, path: str) -> str:
         if kind_now == "demo":
@@ -88,7 +94,10 @@ def build(ctx: UIContext) -> None:
             raise UserError("Type the path of a file or folder on this machine first.")
         return path.strip()
 
-    def begin(visitor, kind_now, folder, path, budget, progress):
+    def begin(visitor, kind_now, folder, path, budget, started, progress):
+        if manager.is_training(started):
+            say_already_started(started)
+            return (gr.skip(),) * 8
         try:
             if manager.active_run() is not None:
                 raise UserError(f"{manager.active_run().id} is training: one run at a time. Watch or stop it in "
@@ -104,18 +113,19 @@ def build(ctx: UIContext) -> None:
                                       log=lambda message: progress(None, desc=message))
             run = manager.start(planned.config, by=visitor, quotas=settings.quotas)
         except UserError as exc:
-            return (f"⚠️ {exc}", *[gr.skip()] * 6)
+            return (f"⚠️ {exc}", *[gr.skip()] * 7)
         shown = choices_html(planned, run.id, source_label(source, settings.runs_dir))
         return (f"Started **{run.id}**: it trains for at most {format_minutes(planned.config.train.max_minutes)} more and "
                 "keeps its best model; then try it in the Playground.", shown, gr.update(visible=True),
-                gr.update(visible=True), planned.config.to_dict(), planned.profile.to_dict(), shown)
+                gr.update(visible=True), planned.config.to_dict(), planned.profile.to_dict(), shown, run.id)
 
     def begin_for_visitor(request: gr.Request, oauth: gr.OAuthProfile | None, token, kind_now, folder, path,
-                          budget, progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress bar
-        return begin(visitors.resolve(request, oauth, token), kind_now, folder, path, budget, progress)
+                          budget, started, progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress
+        return begin(visitors.resolve(request, oauth, token), kind_now, folder, path, budget, started, progress)
 
-    start.click(begin_for_visitor, visitors.inputs(kind, uploaded, local_path, minutes), [status, choices, links, watch, ctx.config, ctx.profile, kept],
-                concurrency_limit=1)
+    started = gr.State("")  # the run this page started
+    start.click(begin_for_visitor, visitors.inputs(kind, uploaded, local_path, minutes, started),
+                [status, choices, links, watch, ctx.config, ctx.profile, kept, started], concurrency_limit=1)
     for (_, tab, _), button in zip(CHANGE_IN, buttons):
         button.click(lambda tab=tab: gr.Tabs(selected=tab), outputs=ctx.tabs)
     watch.click(lambda: gr.Tabs(selected="train"), outputs=ctx.tabs)

@@ -142,6 +142,12 @@ def _component(setting: Setting, value):
                      precision=0 if setting.kind is int else None, elem_id=elem_id)
 
 
+def say_already_started(run_id: str) -> None:
+    """Start pressed again while the run the first press started trains: the first press worked, and its
+    line stays; a note says so (not a refusal: nothing went wrong)."""
+    gr.Info(f"{run_id} is already training: your first Start started it.")
+
+
 # ---------------------------------------------------------------------------------------------
 # The configuration: the shared draft (ctx.config) plus this tab's fields.
 
@@ -529,15 +535,18 @@ def build(ctx: UIContext) -> None:
 
     # --- start, stop, resume ----------------------------------------------------------------------
     def start(visitor, given: dict):
+        if manager.is_training(given[started]):
+            say_already_started(given[started])
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             merged = merged_config(given[ctx.config] or draft, form.values(given))
             run = manager.start(config_from_dict(merged), by=visitor, quotas=ctx.settings.quotas)
         except UserError as exc:
             message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
             gr.Warning(message)
-            return gr.skip(), f"**Could not start:**\n{message}", gr.skip()
+            return gr.skip(), f"**Could not start:**\n{message}", gr.skip(), gr.skip()
         return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
-            f"Started **{run.id}**.", gr.Timer(POLL_SECONDS)
+            f"Started **{run.id}**.", gr.Timer(POLL_SECONDS), run.id
 
     def stop(visitor):
         try:
@@ -570,8 +579,9 @@ def build(ctx: UIContext) -> None:
         return gr.update(value=LIVE), f"Deleted **{run_id}**.", ""
 
     visitors = ctx.visitors
-    start_btn.click(visitors.bind_by_name(start), inputs=form.inputs(visitors.token, ctx.config),
-                    outputs=[picker, action, timer], concurrency_limit=None)
+    started = gr.State("")  # the run this page started
+    start_btn.click(visitors.bind_by_name(start), inputs=form.inputs(visitors.token, ctx.config, started),
+                    outputs=[picker, action, timer, started], concurrency_limit=None)
     stop_btn.click(visitors.bind(stop), inputs=visitors.inputs(), outputs=action, concurrency_limit=None)
     resume_btn.click(visitors.bind(resume), inputs=visitors.inputs(viewed, resume_until),
                      outputs=[picker, action, timer], concurrency_limit=None)
