@@ -496,7 +496,9 @@ def _add_quickstart(sub) -> None:
     p.add_argument("--minutes", type=float, required=True, help="the time budget, preparation included")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
     p.add_argument("--runs-dir", type=Path, default=None, help="where the run is created (default ./runs)")
-    p.add_argument("--plan-only", action="store_true", help="print the choices and the configuration; train nothing")
+    p.add_argument("--plan-only", action="store_true",
+                   help="profile the data and train the tokenizer the plan needs (kept in RUNS_DIR/.quickstart-"
+                        "tokenizers for a later run), then print the choices and the configuration; no model")
     p.add_argument("--json", action="store_true", help="print the choices, the run and the held-out score as JSON")
     p.set_defaults(func=_run_quickstart)
 
@@ -506,15 +508,15 @@ def _run_quickstart(args) -> int:
 
     runs_dir = args.runs_dir or default_runs_dir()
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    if args.plan_only:
-        result = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say).to_dict()
-    else:
-        result = run_quickstart(args.source, args.minutes, args.device, runs_dir, say)
+    planned = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say) if args.plan_only else None
+    result = planned.to_dict() if planned else run_quickstart(args.source, args.minutes, args.device, runs_dir, say)
     if args.json:
         _print_json(result)
         return 0
     for choice in result["choices"]:
         print(f"{choice['step']}: {choice['value']}\n    {choice['why']}")
+    if planned:
+        print(f"\nThe configuration (saved as a .yaml file, `train FILE.yaml` trains it):\n{planned.config.to_yaml()}")
     if "status" in result:
         print(f"Run: {result['run_dir']}\n{result['status']['state']}: {result['status']['message']}")
     if "held_out" in result:

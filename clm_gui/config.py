@@ -69,8 +69,8 @@ class DataConfig:
     max_chars: int = 0  # 0: no limit
     normalize_whitespace: bool = False  # strip trailing spaces and collapse runs of blank lines
     # Plain-text files: one document per file ("document"), per blank-line-separated paragraph or per
-    # line. "auto": per file when there are several, per paragraph when there is one (a single file as
-    # one document would leave nothing to train on once a document is held out).
+    # line. "auto" is "document": text has documents only where the data has them, and a single file is
+    # one stream whose last few percent are held out (data/sources.split_rule).
     text_unit: str = "auto"
 
 

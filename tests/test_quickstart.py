@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from clm_gui import cli
+from clm_gui.config import config_from_yaml
 from clm_gui.data.prompts import prompts_from
 from clm_gui.jobs.quickstart import eval_fraction_for
 from clm_gui.machine import hardware
+from clm_gui.runs.folder import list_runs
 from clm_gui.tokenizer.recommendation import BYTE_LEVEL_MIN_PASSES, byte_level_vocab, vocab_for_corpus
 from tests.fast_runs import write_corpus
 
@@ -67,3 +70,19 @@ def test_the_vocabulary_follows_the_compute_per_byte_as_well_as_the_corpus_size(
     assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == 1024  # little compute per byte: merges
     assert vocab_for_corpus(50e6, byte_passes=2) == 8192
     assert vocab_for_corpus(1e6) == 1024  # no budget known: by size alone
+
+
+def test_a_plan_only_trains_the_tokenizer_it_needs_and_no_model_and_prints_the_configuration(tmp_path, capsys):
+    corpus, runs = write_corpus(tmp_path / "notes.txt"), tmp_path / "runs"
+    code = cli.main(["quickstart", str(corpus), "--minutes", "0.4", "--device", "cpu", "--runs-dir", str(runs),
+                     "--plan-only"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    printed = config_from_yaml(out.split("`train FILE.yaml` trains it):\n", 1)[1])
+    tokenizer = Path(printed.tokenizer.path)
+    assert tokenizer.parent == runs / ".quickstart-tokenizers" and any(tokenizer.iterdir())  # trained and kept
+    assert list_runs(runs) == []  # no model
+    with pytest.raises(SystemExit):
+        cli.main(["quickstart", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "train the tokenizer the plan needs" in said and "no model" in said
