@@ -26,7 +26,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from clm_gui.config import RunConfig
+from clm_gui.config import CHECKPOINTS_PER_RUN, RunConfig
 from clm_gui.data import sources as data_lib
 from clm_gui.data.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
 from clm_gui.data.prompts import prompts_for
@@ -388,6 +388,7 @@ class Trainer:
         window = _LossWindow(self.device)
         self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN, EVALUATION_GAP_STEPS, EVALUATION_COST_SHARE)
         self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
+        self.saves = Cadence(t.save_interval, CHECKPOINTS_PER_RUN)
         while True:
             step = self.state.step
             last_step = self._limits_reached()
@@ -399,8 +400,9 @@ class Trainer:
                     last_step = last_step or stopped_early
                 if self.samples.last_step != step if last_step else self._due(self.samples):
                     self._run_and_mark(self.samples, self._sample, "samples")
-                if last_step or (t.save_interval and step % t.save_interval == 0):
+                if last_step or self._due(self.saves):
                     self._save_checkpoint()
+                    self.saves.mark(step, budget_used(t, step, self.state.tokens, self._elapsed()))
             if last_step:
                 break
             wait_at_step_gate(step, self.is_main)

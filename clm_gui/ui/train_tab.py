@@ -22,8 +22,8 @@ from gradio.components.plot import PlotData
 
 from clm_gui.runs import compare as compare_lib
 from clm_gui.runs.compare import X_AXES
-from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig,
-                            config_from_dict, config_from_yaml, load_config)
+from clm_gui.config import (CHECKPOINTS_PER_RUN, COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS,
+                            SCHEDULES, RunConfig, config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
@@ -69,7 +69,8 @@ SETTINGS = [
     Setting("keep", "Keep", KEEP_MODES, "what final/ holds: best, the lowest held-out loss; last, the last step"),
     Setting("early_stop_patience", "Early-stop patience", int,
             "evaluations without a new best before the run ends; 0: never"),
-    Setting("save_interval", "Checkpoint every (steps)", int, "0: only at stop and end"),
+    Setting("save_interval", "Checkpoint every (steps)", int,
+            f"-1: {CHECKPOINTS_PER_RUN} times over the run; 0: only at stop and end"),
     Setting("sample_interval", "Samples every (steps)", int, "-1: a few times over the run; 0: only at the end"),
     Setting("seed", "Seed", int),
     Setting("precision", "Precision", PRECISIONS, "auto: bf16/fp16 on GPU, fp32 on CPU"),
