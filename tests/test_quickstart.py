@@ -10,7 +10,8 @@ import pytest
 from clm_gui import cli
 from clm_gui.config import config_from_yaml
 from clm_gui.data.prompts import prompts_from
-from clm_gui.jobs.quickstart import eval_fraction_for
+from clm_gui.errors import UserError
+from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for
 from clm_gui.machine import hardware
 from clm_gui.runs.folder import list_runs
 from clm_gui.tokenizer.recommendation import BYTE_LEVEL_MIN_PASSES, byte_level_vocab, vocab_for_corpus
@@ -86,3 +87,12 @@ def test_a_plan_only_trains_the_tokenizer_it_needs_and_no_model_and_prints_the_c
         cli.main(["quickstart", "--help"])
     said = " ".join(capsys.readouterr().out.split())
     assert "train the tokenizer the plan needs" in said and "no model" in said
+
+
+def test_a_time_budget_is_checked_in_words():
+    assert check_minutes(0.1) == 0.1 and check_minutes(5) == 5.0
+    with pytest.raises(UserError, match=r"Type a time budget in minutes \(at least 0.1\)"):
+        check_minutes(None)
+    for bad, shown in ((-2, "-2"), (0.05, "0.05"), (float("nan"), "nan")):
+        with pytest.raises(UserError, match=rf"must be at least 0.1 minutes \(it is {shown}\)"):
+            check_minutes(bad)

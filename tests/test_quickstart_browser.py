@@ -1,5 +1,6 @@
-"""Quick start, as a person clicks it: a file removed from the upload widget is no longer the data, and a
-second press of Start while the first one's run trains says so instead of an error."""
+"""Quick start, as a person clicks it: a bad time budget refused in words, a file removed from the upload
+widget no longer the data, a second press of Start while the first one's run trains said to be no error, a
+reload mid-run that shows the run, and a page opened afterwards that does not."""
 
 from __future__ import annotations
 
@@ -19,9 +20,16 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     removed = write_corpus(tmp_path / "upload" / "removed.txt", seed=1)
     kept = write_corpus(tmp_path / "upload" / "kept.txt", seed=2)
     page.goto(serve_app())
+    status = page.locator("#quick-status")
+    for budget in ("-2", "0.05"):  # refused by the app, in words, with the real limit: no "Error" marks
+        page.locator("#quick-minutes input").fill(budget)
+        page.locator("#quick-start").click()
+        expect(status).to_contain_text(f"The time budget must be at least 0.1 minutes (it is {budget}).",
+                                       timeout=UI_WAIT)
+        expect(page.get_by_text("Error", exact=True)).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "quickstart-bad-budget.png"))
     page.locator("#quick-kind").get_by_text("Upload a file").click()
     files = page.locator("#quick-files")
-    status = page.locator("#quick-status")
     files.locator("input[type=file]").set_input_files(str(removed))
     expect(status).to_contain_text("ready: removed.txt", timeout=UI_WAIT)
     files.get_by_role("button", name="Clear").click()  # the widget's x
@@ -46,8 +54,20 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     (run,) = list_runs(tmp_path / "runs")
     assert "kept.txt" in page.locator("#quick-choices").inner_text()
 
+    page.reload()  # mid-run: the form, the line and the choices as they were, and Start knows the run
+    expect(page.locator("#quick-kind input[value=upload]")).to_be_checked(timeout=UI_WAIT)
+    expect(page.locator("#quick-minutes input")).to_have_value("1")
+    expect(status).to_have_text(started, timeout=UI_WAIT)
+    expect(page.locator("#quick-choices")).to_contain_text("kept.txt")
+    page.locator("#quick-start").click()
+    expect(page.get_by_text("is already training: your first Start started it.")).to_be_visible(timeout=UI_WAIT)
+
     page.locator("#quick-watch").click()  # stop the held run, so that nothing trains on after the test
     page.get_by_role("button", name="Stop", exact=True).click()
     step_gate.open()
     expect(page.locator("#train-status")).to_contain_text("stopped", timeout=TRAIN_WAIT)
     assert run.read_status()["state"] == "stopped"
+    page.reload()  # a page opened once the run ended shows a fresh form, not an old run's choices
+    expect(page.locator("#quick-start")).to_be_visible(timeout=UI_WAIT)
+    expect(page.locator("#quick-watch")).to_be_hidden(timeout=UI_WAIT)
+    expect(page.locator("#quick-choices")).not_to_contain_text("kept.txt")

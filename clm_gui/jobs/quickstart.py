@@ -28,6 +28,7 @@ from clm_gui.units import format_minutes, format_passes
 if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
     from clm_gui.data.profiling import DatasetProfile
 
+MIN_MINUTES = 0.1  # a budget shorter than this leaves no time to train after the preparation
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
 
@@ -63,6 +64,15 @@ def _tokenizer_folder(tokenizers_dir: Path, data: DataConfig, tok: TokenizerConf
     return tokenizers_dir / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
 
 
+def check_minutes(minutes: float | None) -> float:
+    """The time budget, or a UserError that says what it must be (an empty box, a negative or tiny number)."""
+    if minutes is None:
+        raise UserError(f"Type a time budget in minutes (at least {MIN_MINUTES:g}).")
+    if not minutes >= MIN_MINUTES:  # NaN too
+        raise UserError(f"The time budget must be at least {MIN_MINUTES:g} minutes (it is {minutes:g}).")
+    return float(minutes)
+
+
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
                     log: Callable[[str], None] = lambda message: None,
                     tokenizers_dir: Path | None = None) -> QuickstartPlan:
@@ -78,8 +88,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     from clm_gui.tokenizer.recommendation import recommend_tokenizer
     from clm_gui.tokenizer.training import train_tokenizer
 
-    if minutes <= 0:
-        raise UserError(f"The time budget must be above 0 minutes (it is {minutes}).")
+    check_minutes(minutes)
     started = time.monotonic()
     choices: list[Choice] = []
     cfg = RunConfig(name="quickstart")
