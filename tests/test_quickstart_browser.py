@@ -1,6 +1,7 @@
 """Quick start, as a person clicks it: a bad time budget refused in words, a file removed from the upload
 widget no longer the data, a second press of Start while the first one's run trains said to be no error, a
-reload mid-run that shows the run, and a page opened afterwards that does not."""
+reload mid-run that shows the run, "Watch it train" on the charts, and a page opened afterwards that does
+not show the old run."""
 
 from __future__ import annotations
 
@@ -62,7 +63,13 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     page.locator("#quick-start").click()
     expect(page.get_by_text("is already training: your first Start started it.")).to_be_visible(timeout=UI_WAIT)
 
-    page.locator("#quick-watch").click()  # stop the held run, so that nothing trains on after the test
+    page.locator("#quick-watch").click()  # the run's charts come first, its settings folded
+    expect(page.locator("#train-status")).to_contain_text("live", timeout=UI_WAIT)
+    expect(page.get_by_label("Max minutes", exact=True)).to_be_hidden(timeout=UI_WAIT)
+    loss_chart = page.locator("#train-loss-plot").bounding_box()
+    assert loss_chart["y"] + 100 < page.viewport_size["height"]  # in the first screen, not 1,700 px down
+    page.screenshot(path=str(tmp_path / "watch-it-train.png"))
+    # Stop the held run, so that nothing trains on after the test.
     page.get_by_role("button", name="Stop", exact=True).click()
     step_gate.open()
     expect(page.locator("#train-status")).to_contain_text("stopped", timeout=TRAIN_WAIT)

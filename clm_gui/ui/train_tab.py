@@ -390,7 +390,8 @@ class LiveView:
 
     def controls(self, visitor: Visitor | None, picked: str):
         """The buttons (each on only for a visitor who may use it, with the reason when not), poll interval,
-        run picker and the viewed run's details, for the controls key's change."""
+        run picker and the viewed run's details, for the controls key's change; and the settings folded
+        while a run trains, so that its charts come first (opened again by hand, they stay open)."""
         run = self.resolve(picked)
         active = self.manager.active_run()
         training, resumable = self._controls_state(run, active, current_status(run) if run is not None else {})
@@ -406,7 +407,8 @@ class LiveView:
                 gr.update(value=str(run.config_path) if run and self.offer_config else None,
                           visible=run is not None and self.offer_config),
                 run.id if run else "",
-                (run_config(run).train.max_steps or None) if run else None)  # 0: no step limit, nothing to raise
+                (run_config(run).train.max_steps or None) if run else None,  # 0: no step limit, nothing to raise
+                gr.update(open=False) if training else gr.skip())
 
 
 def controls_note(visitor: Visitor | None, run: RunDir | None, active: RunDir | None, resumable: bool,
@@ -436,7 +438,7 @@ def build(ctx: UIContext) -> None:
 
     gr.Markdown("## Train\nStart training with the settings below; the charts follow the run live. "
                 "Training continues if you close the page: come back any time to watch it.")
-    with gr.Accordion("Training settings", open=True):
+    with gr.Accordion("Training settings", open=True, elem_id="train-settings") as settings_box:
         with gr.Row(equal_height=True):
             name = gr.Textbox(label="Run name", value=draft["name"], placeholder="e.g. my-first-model", scale=4)
             upload = gr.UploadButton("Load a config.yaml", file_types=[".yaml", ".yml"], scale=1,
@@ -602,7 +604,7 @@ def build(ctx: UIContext) -> None:
         concurrency_limit=None)
     gr.on([controls_key.change, visitors.token.change], visitors.bind(view.controls), inputs=visitors.inputs(picker),
           outputs=[start_btn, stop_btn, resume_btn, delete_btn, controls_why, timer, picker, command, run_download,
-                   viewed, resume_until], **quiet, concurrency_limit=None)
+                   viewed, resume_until, settings_box], **quiet, concurrency_limit=None)
 
     def pick_row(evt: gr.SelectData):
         return evt.row_value[0]
