@@ -48,6 +48,8 @@ TEXT_FEATURES = datasets.Features({
     "replaced_bytes": datasets.Value("int64"),  # bytes that were not UTF-8 and became U+FFFD
     "held_out": datasets.Value("bool"),  # the tail of a text stream, kept for evaluation (split_rule "tail")
 })
+# How a text file was read, not what it says: a preview leaves these columns out.
+READING_COLUMNS = ("replaced_bytes", "held_out")
 # A text stream's tail is held out when holding out whole files would leave fewer than this many out:
 # too few for a held-out loss that represents the data.
 MIN_HELD_OUT_FILES = 10
@@ -461,6 +463,9 @@ def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
         raise UserError(f"{cfg.source} has no rows: there is nothing to preview or train on.")
     kinds = column_kinds(ds, cfg)
     columns = list(ds.column_names or rows[0])
+    if set(columns) == set(TEXT_FEATURES):  # a text file's rows: its text and which file it is
+        columns = [c for c in columns if c not in READING_COLUMNS]
+        kinds = {c: kinds[c] for c in columns}
     table = [[shorten(_shown_cell(c, row.get(c), cfg), width) for c in columns] for row in rows]
     try:
         chosen = text_columns(ds, cfg)
