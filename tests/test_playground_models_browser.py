@@ -21,8 +21,8 @@ def open_tab(page, name: str) -> None:
 
 
 def output_is_generated(page) -> None:
-    page.wait_for_function("() => (document.querySelector('#play-output textarea')?.value || '').length > 'def '.length",
-                           timeout=UI_WAIT)
+    page.wait_for_function(
+        "() => (document.querySelector('#play-output textarea')?.value || '').length > 'def '.length", timeout=UI_WAIT)
 
 
 def test_a_run_that_ended_opens_on_its_final_model_never_a_deleted_checkpoint(serve_app, page, tmp_path):

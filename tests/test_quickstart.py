@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from clm_gui import cli
-from clm_gui.config import config_from_yaml
+from clm_gui.config import DataConfig, config_from_yaml
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
-from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for
+from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for, run_name
 from clm_gui.machine import hardware
 from clm_gui.runs.folder import list_runs
 from clm_gui.tokenizer.recommendation import BYTE_LEVEL_MIN_PASSES, byte_level_vocab, vocab_for_corpus
@@ -37,6 +37,7 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     assert cfg["train"]["ema_decay"] > 0 and cfg["train"]["max_tokens"] == 0  # averaged, no pass cap
     assert cfg["model"]["dropout"] > 0 and plan["plan"]["epochs"] > 4  # repeated data, regularised
     assert cfg["train"]["max_minutes"] <= 10 and cfg["train"]["keep"] == "best"
+    assert cfg["name"] == "notes-10min"  # named after its data and budget
     assert cfg["data"]["eval_fraction"] == eval_fraction_for(corpus.stat().st_size) > 0.02
     words = set(corpus.read_text().split())
     assert cfg["train"]["sample_prompts"] and all(set(p.split()) <= words for p in cfg["train"]["sample_prompts"])
@@ -96,3 +97,13 @@ def test_a_time_budget_is_checked_in_words():
     for bad, shown in ((-2, "-2"), (0.05, "0.05"), (float("nan"), "nan")):
         with pytest.raises(UserError, match=rf"must be at least 0.1 minutes \(it is {shown}\)"):
             check_minutes(bad)
+
+
+def test_a_quick_start_run_is_named_after_its_data_and_budget(tmp_path):
+    upload = tmp_path / "0123abcd"
+    write_corpus(upload / "romeo.txt")
+    assert run_name(DataConfig(source=str(upload)), 5) == "romeo-5min"  # an upload: a folder of one file
+    write_corpus(upload / "juliet.txt")
+    assert run_name(DataConfig(source=str(upload)), 0.5) in ("juliet-and-1-more-0.5min", "romeo-and-1-more-0.5min")
+    assert run_name(DataConfig(source="demo"), 3) == "demo-3min"
+    assert run_name(DataConfig(source="hub:someone/tiny_stories:default:train"), 60) == "tiny_stories-60min"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
+from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, RunConfig, TokenizerConfig, parse_hub_source
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
 from clm_gui.hosting.access import visitor_folders
@@ -73,6 +73,22 @@ def check_minutes(minutes: float | None) -> float:
     return float(minutes)
 
 
+def run_name(data: DataConfig, minutes: float) -> str:
+    """A quick-start run named after its data and its budget ("romeo-5min"), so that a list of them reads:
+    a single file (also an upload, which is a folder of one) by its name, several by the first's, the Hub's
+    by the dataset's."""
+    from clm_gui.data.sources import source_files
+
+    if data.source.startswith(HUB_SOURCE_PREFIX):
+        label = parse_hub_source(data.source)[0].rsplit("/", 1)[-1]
+    elif data.source == "demo":
+        label = "demo"
+    else:
+        files = source_files(data).files
+        label = files[0].stem + (f"-and-{len(files) - 1}-more" if len(files) > 1 else "")
+    return f"{label}-{minutes:g}min"
+
+
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
                     log: Callable[[str], None] = lambda message: None,
                     tokenizers_dir: Path | None = None) -> QuickstartPlan:
@@ -91,11 +107,12 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     check_minutes(minutes)
     started = time.monotonic()
     choices: list[Choice] = []
-    cfg = RunConfig(name="quickstart")
+    cfg = RunConfig()
     cfg.data.source = source
     mode = recommend_for_source(cfg.data)
     cfg.data.streaming = mode["mode"] == "streaming"
     cfg.check()
+    cfg.name = run_name(cfg.data, minutes)
     log("Profiling the data.")
     profile = profile_source(cfg.data)
     cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
