@@ -31,6 +31,11 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     page.screenshot(path=str(tmp_path / "quickstart-bad-budget.png"))
     page.locator("#quick-kind").get_by_text("Upload a file").click()
     files = page.locator("#quick-files")
+    empty = tmp_path / "upload" / "empty.txt"
+    empty.write_bytes(b"")
+    files.locator("input[type=file]").set_input_files(str(empty))  # refused at upload, not at Start
+    expect(status).to_contain_text("The file empty.txt is empty (0 bytes)", timeout=UI_WAIT)
+    files.get_by_role("button", name="Clear").click()
     files.locator("input[type=file]").set_input_files(str(removed))
     expect(status).to_contain_text("ready: removed.txt", timeout=UI_WAIT)
     files.get_by_role("button", name="Clear").click()  # the widget's x

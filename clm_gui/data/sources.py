@@ -33,8 +33,8 @@ from pathlib import Path
 import datasets
 
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_source
-from clm_gui.data.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
-                                    stream_held_out_starts)
+from clm_gui.data.datafiles import (check_not_binary, diagnose_table_file, iter_text_pieces, iter_text_units,
+                                    parquet_rows, shorten, stream_held_out_starts)
 from clm_gui.errors import UserError, first_line
 from clm_gui.security import in_force
 
@@ -134,6 +134,14 @@ def source_files(cfg: DataConfig) -> SourceFiles | None:
     kind = kinds.pop()
     # An empty table file has no columns and breaks its builder; an empty text file is an empty document.
     return SourceFiles(kind, files if kind == "text" else non_empty)
+
+
+def check_readable(cfg: DataConfig) -> None:
+    """What can be said of a source before reading it: its files' kinds, that not all are empty, and no text
+    file that is binary. An upload hears it at once rather than at Start."""
+    found = source_files(cfg)
+    for path in found.files if found is not None and found.kind == "text" else []:
+        check_not_binary(path)
 
 
 def resolve_text_unit(cfg: DataConfig, n_files: int = 0) -> str:

@@ -11,7 +11,8 @@ import html
 import gradio as gr
 
 from clm_gui.data.uploads import DATA_SUFFIXES, source_label
-from clm_gui.config import RunConfig
+from clm_gui.config import DataConfig, RunConfig
+from clm_gui.data.sources import check_readable
 from clm_gui.errors import UserError
 from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.ownership import require_visitor
@@ -75,6 +76,7 @@ def build(ctx: UIContext) -> None:
     def upload(visitor, paths):
         try:
             result = import_for_visitor(settings, visitor, paths)
+            check_readable(DataConfig(source=str(result.folder)))
         except UserError as exc:
             return "", f"⚠️ {exc}"
         return str(result.folder), f"Uploaded: {result.summary()}."
