@@ -360,9 +360,11 @@ class Trainer:
     def _due(self, cadence: Cadence) -> bool:
         """Whether the cadence's event is due now; by rank 0's clock (at log steps) under several processes."""
         t, s = self.cfg.train, self.state
+        if not cadence.auto:  # every N steps: no reading of the clock
+            return cadence.due(s.step, 0.0)
         elapsed = self._elapsed()
         due = cadence.due(s.step, budget_used(t, s.step, s.tokens, elapsed), elapsed)
-        if not cadence.auto or self.accelerator.num_processes == 1:
+        if self.accelerator.num_processes == 1:
             return due
         return s.step % t.log_interval == 0 and self._agree(due)
 
@@ -402,7 +404,8 @@ class Trainer:
                     self._run_and_mark(self.samples, self._sample, "samples")
                 if last_step or self._due(self.saves):
                     self._save_checkpoint()
-                    self.saves.mark(step, budget_used(t, step, self.state.tokens, self._elapsed()))
+                    if self.saves.auto:  # only a spread needs to know where the run stands
+                        self.saves.mark(step, budget_used(t, step, self.state.tokens, self._elapsed()))
             if last_step:
                 break
             wait_at_step_gate(step, self.is_main)
