@@ -31,7 +31,14 @@ from pathlib import Path
 
 from clm_gui.errors import ConfigError, UserError
 from clm_gui.hosting.quotas import Quotas
-from clm_gui.hosting.settings import AppSettings, admins_from_env, default_runs_dir, hosted_from_env
+from clm_gui.hosting.settings import (
+    AppSettings,
+    admins_from_env,
+    default_runs_dir,
+    hosted_from_env,
+    server_name_from_env,
+    server_port_from_env,
+)
 
 
 def _print_json(obj) -> None:
@@ -44,10 +51,13 @@ def _print_json(obj) -> None:
 
 def _add_app(sub) -> None:
     p = sub.add_parser("app", help="launch the web app")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default=server_name_from_env(),
+                   help="address to bind (default GRADIO_SERVER_NAME, else 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=server_port_from_env(),
+                   help="port to listen on (default GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--hosted", action="store_true", default=hosted_from_env(),
-                   help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1)")
+                   help="public/shared mode: no server paths, uploads and the Hub only (or CLM_GUI_HOSTED=1; "
+                        "always on a Hugging Face Space)")
     p.add_argument("--auth", action="append", metavar="USER:PASS",
                    help="a login required to open the app (repeatable: each user owns the runs they start)")
     p.add_argument("--admin", action="append", default=admins_from_env(), metavar="USER",
@@ -486,7 +496,9 @@ def _add_quickstart(sub) -> None:
     p.add_argument("--minutes", type=float, required=True, help="the time budget, preparation included")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
     p.add_argument("--runs-dir", type=Path, default=None, help="where the run is created (default ./runs)")
-    p.add_argument("--plan-only", action="store_true", help="print the choices and the configuration; train nothing")
+    p.add_argument("--plan-only", action="store_true",
+                   help="profile the data and train the tokenizer the plan needs (kept in RUNS_DIR/.quickstart-"
+                        "tokenizers for a later run), then print the choices and the configuration; no model")
     p.add_argument("--json", action="store_true", help="print the choices, the run and the held-out score as JSON")
     p.set_defaults(func=_run_quickstart)
 
@@ -496,15 +508,15 @@ def _run_quickstart(args) -> int:
 
     runs_dir = args.runs_dir or default_runs_dir()
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    if args.plan_only:
-        result = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say).to_dict()
-    else:
-        result = run_quickstart(args.source, args.minutes, args.device, runs_dir, say)
+    planned = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say) if args.plan_only else None
+    result = planned.to_dict() if planned else run_quickstart(args.source, args.minutes, args.device, runs_dir, say)
     if args.json:
         _print_json(result)
         return 0
     for choice in result["choices"]:
         print(f"{choice['step']}: {choice['value']}\n    {choice['why']}")
+    if planned:
+        print(f"\nThe configuration (saved as a .yaml file, `train FILE.yaml` trains it):\n{planned.config.to_yaml()}")
     if "status" in result:
         print(f"Run: {result['run_dir']}\n{result['status']['state']}: {result['status']['message']}")
     if "held_out" in result:

@@ -22,7 +22,10 @@ from clm_gui.errors import ConfigError
 from clm_gui.files import atomic_write_text
 
 SCHEMA_VERSION = 1
-AUTO = -1  # train.eval_interval / train.sample_interval: spread over the run (0: never; N: every N steps)
+AUTO = -1  # train.eval_interval / sample_interval / save_interval: spread over the run (0: never; N: every N steps)
+# train.save_interval AUTO: checkpoints this many times over the run (and one at its end), so that the
+# Playground can set the model early in the run beside later ones.
+CHECKPOINTS_PER_RUN = 4
 
 FAMILIES = ("gpt2", "llama")
 TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
@@ -69,8 +72,8 @@ class DataConfig:
     max_chars: int = 0  # 0: no limit
     normalize_whitespace: bool = False  # strip trailing spaces and collapse runs of blank lines
     # Plain-text files: one document per file ("document"), per blank-line-separated paragraph or per
-    # line. "auto": per file when there are several, per paragraph when there is one (a single file as
-    # one document would leave nothing to train on once a document is held out).
+    # line. "auto" is "document": text has documents only where the data has them, and a single file is
+    # one stream whose last few percent are held out (data/sources.split_rule).
     text_unit: str = "auto"
 
 
@@ -137,8 +140,8 @@ class TrainConfig:
     log_interval: int = 10
     eval_interval: int = AUTO  # -1: about 40 evaluations spread over the run's budget; 0: none; N: every N steps
     eval_batches: int = 20
-    save_interval: int = 500  # 0: checkpoint only on stop and at the end
-    keep_checkpoints: int = 2
+    save_interval: int = 500  # -1: CHECKPOINTS_PER_RUN times spread over the run; 0: only on stop and at the end
+    keep_checkpoints: int = 2  # the newest N (the planner keeps every one of a spread run's)
     sample_interval: int = AUTO  # -1: a few rounds spread over the run; 0: only at the end; N: every N steps
     # Empty: the opening words of held-out lines (clm_gui.data.prompts), text of the data's own kind.
     sample_prompts: list[str] = field(default_factory=list)
@@ -560,11 +563,11 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.learning_rate {t.learning_rate} is far too high; 3e-4 to 1e-3 is typical.")
     if not 0 <= t.min_lr_ratio <= 1:
         p.append(f"train.min_lr_ratio must be between 0 and 1 (it is {t.min_lr_ratio}).")
-    for name in ("max_steps", "max_tokens", "warmup_steps", "log_interval", "eval_batches", "save_interval",
+    for name in ("max_steps", "max_tokens", "warmup_steps", "log_interval", "eval_batches",
                  "sample_max_new_tokens"):
         if getattr(t, name) < 0:
             p.append(f"train.{name} cannot be negative (it is {getattr(t, name)}).")
-    for name in ("eval_interval", "sample_interval"):
+    for name in ("eval_interval", "sample_interval", "save_interval"):
         if getattr(t, name) < AUTO:
             p.append(f"train.{name} must be -1 (spread over the run), 0 or a number of steps "
                      f"(it is {getattr(t, name)}).")

@@ -5,7 +5,7 @@ import time as real_time
 
 import pytest
 
-from clm_gui.config import AUTO, TrainConfig
+from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, TrainConfig
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.train import trainer as trainer_lib
 from clm_gui.train.cadence import Cadence, describe
@@ -141,6 +141,16 @@ def test_a_fast_run_on_a_long_budget_evaluates_every_gap_of_steps_from_the_start
     trainer = trainer_lib.Trainer(cfg, run, should_stop=lambda: trainer.state.step >= 35)
     assert trainer.run()["state"] == "stopped"
     assert [r["step"] for r in run.read_metrics() if r["kind"] == "eval"] == [10, 20, 30]
+
+
+@pytest.mark.slow
+def test_auto_checkpoints_are_spread_over_the_run_and_all_kept_when_asked(tmp_path):
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=20, save_interval=AUTO,
+                      keep_checkpoints=CHECKPOINTS_PER_RUN + 1)
+    run = new_run_dir(tmp_path / "runs", cfg)
+    assert train(cfg, run)["state"] == "finished"
+    # From early in the run to its end: the Playground sets an early model beside the final one.
+    assert CHECKPOINTS_PER_RUN == 4 and [step for step, _ in run.checkpoints()] == [5, 10, 15, 20]
 
 
 @pytest.mark.slow

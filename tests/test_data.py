@@ -177,6 +177,16 @@ def test_preview_shortens_long_texts_and_marks_the_text_column(tmp_path):
     assert shown.problem == ""
 
 
+def test_a_text_file_previews_as_its_text_and_its_name_without_how_it_was_read(tmp_path):
+    source = tmp_path / "notes" / "book.txt"
+    source.parent.mkdir()
+    source.write_text("A line of a book.\n\nAnother paragraph.\n" * 50, encoding="utf-8")
+    cfg = DataConfig(source=str(source.parent))
+    shown = preview(load_source(cfg), cfg)
+    assert shown.headers() == ["▶ text", "path"] and set(shown.column_kinds) == {"text", "path"}
+    assert shown.rows[0][1] == "book.txt"  # the file as the user knows it
+
+
 # ---------------------------------------------------------------------------------------------
 # Preprocessing and splits.
 

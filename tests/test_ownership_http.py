@@ -168,6 +168,6 @@ def test_quick_start_counts_the_visitor_s_runs_and_makes_them_the_owner(serve_ap
 
     base = serve_app(hosted=True, quotas=Quotas(max_runs_per_owner=1))
     kept = owned_run(runs_root, ALICE_BROWSER)
-    event, payload = call(base, "begin_for_visitor", [ALICE_BROWSER, "demo", "", "", 1])
+    event, payload = call(base, "begin_for_visitor", [ALICE_BROWSER, "demo", "", "", 1, ""])  # "": none started
     assert event == "complete" and "--max-runs-per-owner 1" in payload and kept.id in payload, payload
     assert [run.id for run in list_runs(runs_root)] == [kept.id]  # nothing started, nothing written

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from clm_gui import cli
+from clm_gui.config import DataConfig, config_from_yaml
 from clm_gui.data.prompts import prompts_from
-from clm_gui.jobs.quickstart import eval_fraction_for
+from clm_gui.errors import UserError
+from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for, run_name
 from clm_gui.machine import hardware
+from clm_gui.runs.folder import list_runs
 from clm_gui.tokenizer.recommendation import BYTE_LEVEL_MIN_PASSES, byte_level_vocab, vocab_for_corpus
 from tests.fast_runs import write_corpus
 
@@ -33,6 +37,7 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     assert cfg["train"]["ema_decay"] > 0 and cfg["train"]["max_tokens"] == 0  # averaged, no pass cap
     assert cfg["model"]["dropout"] > 0 and plan["plan"]["epochs"] > 4  # repeated data, regularised
     assert cfg["train"]["max_minutes"] <= 10 and cfg["train"]["keep"] == "best"
+    assert cfg["name"] == "notes-10min"  # named after its data and budget
     assert cfg["data"]["eval_fraction"] == eval_fraction_for(corpus.stat().st_size) > 0.02
     words = set(corpus.read_text().split())
     assert cfg["train"]["sample_prompts"] and all(set(p.split()) <= words for p in cfg["train"]["sample_prompts"])
@@ -67,3 +72,38 @@ def test_the_vocabulary_follows_the_compute_per_byte_as_well_as_the_corpus_size(
     assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == 1024  # little compute per byte: merges
     assert vocab_for_corpus(50e6, byte_passes=2) == 8192
     assert vocab_for_corpus(1e6) == 1024  # no budget known: by size alone
+
+
+def test_a_plan_only_trains_the_tokenizer_it_needs_and_no_model_and_prints_the_configuration(tmp_path, capsys):
+    corpus, runs = write_corpus(tmp_path / "notes.txt"), tmp_path / "runs"
+    code = cli.main(["quickstart", str(corpus), "--minutes", "0.4", "--device", "cpu", "--runs-dir", str(runs),
+                     "--plan-only"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    printed = config_from_yaml(out.split("`train FILE.yaml` trains it):\n", 1)[1])
+    tokenizer = Path(printed.tokenizer.path)
+    assert tokenizer.parent == runs / ".quickstart-tokenizers" and any(tokenizer.iterdir())  # trained and kept
+    assert list_runs(runs) == []  # no model
+    with pytest.raises(SystemExit):
+        cli.main(["quickstart", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "train the tokenizer the plan needs" in said and "no model" in said
+
+
+def test_a_time_budget_is_checked_in_words():
+    assert check_minutes(0.1) == 0.1 and check_minutes(5) == 5.0
+    with pytest.raises(UserError, match=r"Type a time budget in minutes \(at least 0.1\)"):
+        check_minutes(None)
+    for bad, shown in ((-2, "-2"), (0.05, "0.05"), (float("nan"), "nan")):
+        with pytest.raises(UserError, match=rf"must be at least 0.1 minutes \(it is {shown}\)"):
+            check_minutes(bad)
+
+
+def test_a_quick_start_run_is_named_after_its_data_and_budget(tmp_path):
+    upload = tmp_path / "0123abcd"
+    write_corpus(upload / "romeo.txt")
+    assert run_name(DataConfig(source=str(upload)), 5) == "romeo-5min"  # an upload: a folder of one file
+    write_corpus(upload / "juliet.txt")
+    assert run_name(DataConfig(source=str(upload)), 0.5) in ("juliet-and-1-more-0.5min", "romeo-and-1-more-0.5min")
+    assert run_name(DataConfig(source="demo"), 3) == "demo-3min"
+    assert run_name(DataConfig(source="hub:someone/tiny_stories:default:train"), 60) == "tiny_stories-60min"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clm_gui import cli
-from clm_gui.config import ModelConfig, TrainConfig
+from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, ModelConfig, TrainConfig
 from clm_gui.errors import UserError
 from clm_gui.model import sizing
 from clm_gui.model.architecture import build_model, count_parameters, padded_vocab_size
@@ -273,6 +273,7 @@ def test_a_small_dataset_caps_the_model_and_many_epochs_are_warned_about():
 def test_repeated_data_is_always_regularised_and_averaged(hours, data, cpu):
     plan = recommend(PlanRequest(device=SMALL_CPU if cpu else H100, hours=hours, dataset_tokens=data))
     train = sizing.train_settings(plan, hours * 60)
+    assert (train["save_interval"], train["keep_checkpoints"]) == (AUTO, CHECKPOINTS_PER_RUN + 1)  # spread, kept
     if plan.repeats_data:
         assert plan.model.dropout > 0 and plan.model.context_length <= sizing.SMALL_DATA_CONTEXT
         assert train["ema_decay"] == sizing.REPEATED_DATA_EMA and train["beta2"] == sizing.REPEATED_DATA_BETA2

@@ -33,8 +33,8 @@ from pathlib import Path
 import datasets
 
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_source
-from clm_gui.data.datafiles import (diagnose_table_file, iter_text_pieces, iter_text_units, parquet_rows, shorten,
-                                    stream_held_out_starts)
+from clm_gui.data.datafiles import (check_not_binary, diagnose_table_file, iter_text_pieces, iter_text_units,
+                                    parquet_rows, shorten, stream_held_out_starts)
 from clm_gui.errors import UserError, first_line
 from clm_gui.security import in_force
 
@@ -48,6 +48,8 @@ TEXT_FEATURES = datasets.Features({
     "replaced_bytes": datasets.Value("int64"),  # bytes that were not UTF-8 and became U+FFFD
     "held_out": datasets.Value("bool"),  # the tail of a text stream, kept for evaluation (split_rule "tail")
 })
+# How a text file was read, not what it says: a preview leaves these columns out.
+READING_COLUMNS = ("replaced_bytes", "held_out")
 # A text stream's tail is held out when holding out whole files would leave fewer than this many out:
 # too few for a held-out loss that represents the data.
 MIN_HELD_OUT_FILES = 10
@@ -132,6 +134,14 @@ def source_files(cfg: DataConfig) -> SourceFiles | None:
     kind = kinds.pop()
     # An empty table file has no columns and breaks its builder; an empty text file is an empty document.
     return SourceFiles(kind, files if kind == "text" else non_empty)
+
+
+def check_readable(cfg: DataConfig) -> None:
+    """What can be said of a source before reading it: its files' kinds, that not all are empty, and no text
+    file that is binary. An upload hears it at once rather than at Start."""
+    found = source_files(cfg)
+    for path in found.files if found is not None and found.kind == "text" else []:
+        check_not_binary(path)
 
 
 def resolve_text_unit(cfg: DataConfig, n_files: int = 0) -> str:
@@ -461,6 +471,9 @@ def preview(ds, cfg: DataConfig, n: int = 20, width: int = 200) -> Preview:
         raise UserError(f"{cfg.source} has no rows: there is nothing to preview or train on.")
     kinds = column_kinds(ds, cfg)
     columns = list(ds.column_names or rows[0])
+    if set(columns) == set(TEXT_FEATURES):  # a text file's rows: its text and which file it is
+        columns = [c for c in columns if c not in READING_COLUMNS]
+        kinds = {c: kinds[c] for c in columns}
     table = [[shorten(_shown_cell(c, row.get(c), cfg), width) for c in columns] for row in rows]
     try:
         chosen = text_columns(ds, cfg)

@@ -165,6 +165,11 @@ class JobManager:
                 return run
         return None
 
+    def is_training(self, run_id: str | None) -> bool:
+        """Whether `run_id` is the run training now: a second Start of the run a page started is no new start."""
+        active = self.active_run()
+        return bool(run_id) and active is not None and active.id == run_id
+
     def status(self) -> dict | None:
         """The active run's status (with its id), or None when nothing trains."""
         run = self.active_run()

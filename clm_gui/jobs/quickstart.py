@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
+from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, RunConfig, TokenizerConfig, parse_hub_source
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
 from clm_gui.hosting.access import visitor_folders
@@ -28,6 +28,7 @@ from clm_gui.units import format_minutes, format_passes
 if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
     from clm_gui.data.profiling import DatasetProfile
 
+MIN_MINUTES = 0.1  # a budget shorter than this leaves no time to train after the preparation
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
 
@@ -63,6 +64,31 @@ def _tokenizer_folder(tokenizers_dir: Path, data: DataConfig, tok: TokenizerConf
     return tokenizers_dir / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
 
 
+def check_minutes(minutes: float | None) -> float:
+    """The time budget, or a UserError that says what it must be (an empty box, a negative or tiny number)."""
+    if minutes is None:
+        raise UserError(f"Type a time budget in minutes (at least {MIN_MINUTES:g}).")
+    if not minutes >= MIN_MINUTES:  # NaN too
+        raise UserError(f"The time budget must be at least {MIN_MINUTES:g} minutes (it is {minutes:g}).")
+    return float(minutes)
+
+
+def run_name(data: DataConfig, minutes: float) -> str:
+    """A quick-start run named after its data and its budget ("romeo-5min"), so that a list of them reads:
+    a single file (also an upload, which is a folder of one) by its name, several by the first's, the Hub's
+    by the dataset's."""
+    from clm_gui.data.sources import source_files
+
+    if data.source.startswith(HUB_SOURCE_PREFIX):
+        label = parse_hub_source(data.source)[0].rsplit("/", 1)[-1]
+    elif data.source == "demo":
+        label = "demo"
+    else:
+        files = source_files(data).files
+        label = files[0].stem + (f"-and-{len(files) - 1}-more" if len(files) > 1 else "")
+    return f"{label}-{minutes:g}min"
+
+
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
                     log: Callable[[str], None] = lambda message: None,
                     tokenizers_dir: Path | None = None) -> QuickstartPlan:
@@ -78,15 +104,15 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     from clm_gui.tokenizer.recommendation import recommend_tokenizer
     from clm_gui.tokenizer.training import train_tokenizer
 
-    if minutes <= 0:
-        raise UserError(f"The time budget must be above 0 minutes (it is {minutes}).")
+    check_minutes(minutes)
     started = time.monotonic()
     choices: list[Choice] = []
-    cfg = RunConfig(name="quickstart")
+    cfg = RunConfig()
     cfg.data.source = source
     mode = recommend_for_source(cfg.data)
     cfg.data.streaming = mode["mode"] == "streaming"
     cfg.check()
+    cfg.name = run_name(cfg.data, minutes)
     log("Profiling the data.")
     profile = profile_source(cfg.data)
     cfg.data.eval_fraction = eval_fraction_for(profile.bytes)

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from clm_gui.config import AUTO, ModelConfig, TrainConfig, tokens_per_step
+from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, ModelConfig, TrainConfig, tokens_per_step
 from clm_gui.errors import UserError
 from clm_gui.units import format_duration, format_passes
 
@@ -619,15 +619,12 @@ def time_budget_limits(minutes: float) -> dict:
     return {"max_steps": 0, "max_tokens": 0, "max_minutes": minutes}
 
 
-CHECKPOINTS_PER_RUN = 4  # resumable points along a planned run, besides the one at its end
-
-
 def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
     """The train.* settings that carry out a plan: its batch; its limits (the clock, when a time budget is
     given, else the plan's tokens); the learning rate for its size; a warm-up of at most 5% of its steps;
     on repeated data the recipe's beta2, a weight decay that grows with the passes and an average of the
-    weights; evaluations and samples spread over
-    the run, whatever its length turns out to be."""
+    weights; evaluations, samples and checkpoints spread over the run, whatever its length turns out to
+    be, every checkpoint kept (the Playground compares them)."""
     limits = time_budget_limits(minutes) if minutes > 0 else \
         {"max_steps": plan.steps, "max_tokens": plan.tokens, "max_minutes": 0.0}
     defaults = TrainConfig()
@@ -638,7 +635,7 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
             "weight_decay": weight_decay_for(plan.epochs),
             "ema_decay": REPEATED_DATA_EMA if plan.repeats_data else defaults.ema_decay,
             "eval_interval": AUTO, "sample_interval": AUTO,
-            "save_interval": max(1, plan.steps // CHECKPOINTS_PER_RUN)}
+            "save_interval": AUTO, "keep_checkpoints": CHECKPOINTS_PER_RUN + 1}
 
 
 def dataset_tokens_from_profile(profile: DatasetProfile | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS

@@ -26,7 +26,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from clm_gui.config import RunConfig
+from clm_gui.config import CHECKPOINTS_PER_RUN, RunConfig
 from clm_gui.data import sources as data_lib
 from clm_gui.data.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
 from clm_gui.data.prompts import prompts_for
@@ -360,9 +360,11 @@ class Trainer:
     def _due(self, cadence: Cadence) -> bool:
         """Whether the cadence's event is due now; by rank 0's clock (at log steps) under several processes."""
         t, s = self.cfg.train, self.state
+        if not cadence.auto:  # every N steps: no reading of the clock
+            return cadence.due(s.step, 0.0)
         elapsed = self._elapsed()
         due = cadence.due(s.step, budget_used(t, s.step, s.tokens, elapsed), elapsed)
-        if not cadence.auto or self.accelerator.num_processes == 1:
+        if self.accelerator.num_processes == 1:
             return due
         return s.step % t.log_interval == 0 and self._agree(due)
 
@@ -388,6 +390,7 @@ class Trainer:
         window = _LossWindow(self.device)
         self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN, EVALUATION_GAP_STEPS, EVALUATION_COST_SHARE)
         self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
+        self.saves = Cadence(t.save_interval, CHECKPOINTS_PER_RUN)
         while True:
             step = self.state.step
             last_step = self._limits_reached()
@@ -399,8 +402,10 @@ class Trainer:
                     last_step = last_step or stopped_early
                 if self.samples.last_step != step if last_step else self._due(self.samples):
                     self._run_and_mark(self.samples, self._sample, "samples")
-                if last_step or (t.save_interval and step % t.save_interval == 0):
+                if last_step or self._due(self.saves):
                     self._save_checkpoint()
+                    if self.saves.auto:  # only a spread needs to know where the run stands
+                        self.saves.mark(step, budget_used(t, step, self.state.tokens, self._elapsed()))
             if last_step:
                 break
             wait_at_step_gate(step, self.is_main)

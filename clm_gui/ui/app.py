@@ -42,7 +42,7 @@ def build_app(settings: AppSettings) -> gr.Blocks:
                         profile=gr.State(None), visitors=Visitors(settings))
         with gr.Tabs() as ctx.tabs:
             for title, module in _tabs():
-                with gr.Tab(title, id=tab_id(title)):
+                with gr.Tab(title, id=tab_id(title)) as ctx.tab:
                     module.build(ctx)
         ctx.visitors.mint_on_load(demo)
         _keep_across_reloads(ctx, demo)
@@ -145,8 +145,18 @@ def launch_options(settings: AppSettings) -> dict:
 
 
 def launch(settings: AppSettings) -> None:
-    """Serve the app until it is stopped."""
+    """Serve the app until it is stopped. Gradio's own start-up lines stay quiet: among them is "To create
+    a public link, set `share=True`", advice this app never takes; it says where it listens instead."""
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(**launch_options(settings))
+    demo.launch(**launch_options(settings), quiet=True, prevent_thread_lock=True)
+    print(listening_line(settings, demo.local_url), flush=True)
+    demo.block_thread()
+
+
+def listening_line(settings: AppSettings, url: str) -> str:
+    reach = {"127.0.0.1": "this machine only", "localhost": "this machine only",
+             "0.0.0.0": "every address of this machine"}.get(settings.host, f"address {settings.host}")
+    mode = "hosted mode" if settings.hosted else "local mode"
+    return f"clm-gui is running on {url} ({reach}, {mode}; no public link). Ctrl-C stops it."

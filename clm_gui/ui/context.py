@@ -17,3 +17,4 @@ class UIContext:
     profile: gr.State  # the latest DatasetProfile.to_dict() (JSON, kept in the browser) or None: tabs read it with from_dict
     visitors: Visitors  # who asks, for the handlers that control runs or count quotas
     tabs: gr.Tabs | None = None  # the page's tabs, for links from one tab to another (gr.Tabs(selected=id))
+    tab: gr.Tab | None = None  # the tab whose build() runs now, for its own select event

@@ -327,7 +327,7 @@ def build(ctx: UIContext) -> None:
         join_columns = gr.Dropdown([], value=[], multiselect=True, label="Or join several text columns")
         text_unit = gr.Dropdown([(TEXT_UNIT_LABELS[u], u) for u in TEXT_UNITS], value=defaults.text_unit,
                                 label="Plain-text files: documents are",
-                                info="auto: one per file with several files, one per paragraph with one file")
+                                info="auto: one per file (a single file is one stream)")
     with gr.Accordion("Preprocessing (applied lazily, in both modes)", open=False):
         with gr.Row():
             drop_empty = gr.Checkbox(defaults.drop_empty, label="Drop empty documents")

@@ -32,7 +32,7 @@ def machine_markdown(snap: hardware.HardwareSnapshot, hosted: bool = False) -> s
 
 def gpu_markdown(snap: hardware.HardwareSnapshot) -> str:
     if not snap.gpus:
-        return f"**No GPU to show.** {snap.gpu_status}"
+        return "**No GPU to show**: the GPUs row above says why."  # its status, said once
     rows = []
     for g in snap.gpus:
         if g.error:

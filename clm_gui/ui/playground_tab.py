@@ -131,32 +131,48 @@ def build(ctx: UIContext) -> None:
 
     # --- choosing a run and a model ---------------------------------------------------------------
     quiet = quiet_events()
+    offered = gr.State([])  # the model labels last offered, newest first
+
     def list_choices(current):
         runs = runs_with_models(runs_dir)
         return gr.update(choices=runs, value=current if current in runs else (runs[0] if runs else None))
 
-    def pick_run(run_id, current_a=None, current_b=None):
-        """The run's models, newest first (or keeping the given choices while they exist), its card, the
-        export button once it has a final model, and the prompts it sampled from."""
+    def model_updates(run_id, current_a=None, current_b=None, shown_before=()):
+        """The two model dropdowns and the labels they offer. A choice that still exists stays, except the
+        newest model, which follows the newest: a page opened while a run trained offers its final model
+        once it ends, and a checkpoint deleted since gives way to the newest model."""
+        try:
+            labels = [label for label, _ in model_choices(open_run(runs_dir, run_id))] if run_id else []
+        except UserError:  # the run was deleted meanwhile
+            labels = []
+        follow = not shown_before or current_a == shown_before[0]
+        a = current_a if current_a in labels and not follow else (labels or [None])[0]
+        b = current_b if current_b in labels else NONE
+        return gr.update(choices=labels, value=a), gr.update(choices=[("(none)", NONE)] + labels, value=b), labels
+
+    def pick_run(run_id, current_a=None, current_b=None, shown_before=()):
+        """The run's models (see model_updates), its card, the export button once it has a final model, and
+        the prompts it sampled from."""
+        models = model_updates(run_id, current_a, current_b, shown_before)
         if not run_id:
-            return gr.update(choices=[], value=None), gr.update(choices=[("(none)", NONE)], value=NONE), \
-                "*No trained model yet: train one in the Train tab.*", "", gr.update(visible=False), \
+            return *models, "*No trained model yet: train one in the Train tab.*", "", gr.update(visible=False), \
                 gr.update(choices=[], value=None)
         run = open_run(runs_dir, run_id)
-        labels = [label for label, _ in model_choices(run)]
         text, svg = card_parts(run)
         prompts = run_prompts(run)
-        return (gr.update(choices=labels, value=current_a if current_a in labels else (labels or [None])[0]),
-                gr.update(choices=[("(none)", NONE)] + labels, value=current_b if current_b in labels else NONE),
-                text, svg, gr.update(visible=run.final_dir.joinpath("config.json").is_file()),
+        return (*models, text, svg, gr.update(visible=run.final_dir.joinpath("config.json").is_file()),
                 gr.update(choices=[(p.replace("\n", "⏎"), p) for p in prompts], value=prompts[0] if prompts else None))
 
-    shown = [model_a, model_b, card, loss_svg, downloads, data_prompts]
+    shown = [model_a, model_b, offered, card, loss_svg, downloads, data_prompts]
     newest = dict(fn=pick_run, inputs=run_pick, outputs=shown, **quiet)
-    kept = dict(fn=pick_run, inputs=[run_pick, model_a, model_b], outputs=shown, **quiet)
+    kept = dict(fn=pick_run, inputs=[run_pick, model_a, model_b, offered], outputs=shown, **quiet)
+    # Before a model is used: the dropdowns only (the prompt, perhaps typed, stays as it is).
+    current_models = dict(fn=model_updates, inputs=[run_pick, model_a, model_b, offered],
+                          outputs=[model_a, model_b, offered], **quiet)
     gr.on(None, lambda: None).then(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
     refresh.click(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**newest)
-    run_pick.focus(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**kept)
+    for opened in (run_pick.focus, ctx.tab.select):  # what the page shows may be older than the runs folder
+        opened(list_choices, inputs=run_pick, outputs=run_pick, **quiet).then(**kept)
     run_pick.change(**newest).then(lambda: (gr.update(visible=False),) * 2 + (GGUF_HINT,),
                                    outputs=[zip_file, gguf_files, gguf_msg])
     data_prompts.change(lambda chosen: chosen if chosen is not None else gr.skip(), inputs=data_prompts,
@@ -198,8 +214,8 @@ def build(ctx: UIContext) -> None:
         except UserError as exc:
             gr.Warning(str(exc))
 
-    generate_btn.click(generate_one, inputs=asked.inputs(), outputs=[out_a, out_b])
-    compare_btn.click(compare, inputs=asked.inputs(), outputs=[out_a, out_b])
+    generate_btn.click(**current_models).then(generate_one, inputs=asked.inputs(), outputs=[out_a, out_b])
+    compare_btn.click(**current_models).then(compare, inputs=asked.inputs(), outputs=[out_a, out_b])
 
     # --- scoring ----------------------------------------------------------------------------------
     def score(run_id, label, text):
@@ -211,7 +227,7 @@ def build(ctx: UIContext) -> None:
         return (f"**{result.bits_per_byte:.3f} bits per byte** ({result.nats_per_token:.3f} nats per token over "
                 f"{result.tokens:,} tokens, {result.bytes:,.0f} bytes) for {label}.")
 
-    score_btn.click(score, inputs=[run_pick, model_a, score_input], outputs=score_out)
+    score_btn.click(**current_models).then(score, inputs=[run_pick, model_a, score_input], outputs=score_out)
 
     # --- export: only by whoever may control the run ----------------------------------------------
     def exportable(visitor, run_id) -> RunDir:

@@ -22,8 +22,8 @@ from gradio.components.plot import PlotData
 
 from clm_gui.runs import compare as compare_lib
 from clm_gui.runs.compare import X_AXES
-from clm_gui.config import (COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig,
-                            config_from_dict, config_from_yaml, load_config)
+from clm_gui.config import (CHECKPOINTS_PER_RUN, COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS,
+                            SCHEDULES, RunConfig, config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
@@ -69,7 +69,8 @@ SETTINGS = [
     Setting("keep", "Keep", KEEP_MODES, "what final/ holds: best, the lowest held-out loss; last, the last step"),
     Setting("early_stop_patience", "Early-stop patience", int,
             "evaluations without a new best before the run ends; 0: never"),
-    Setting("save_interval", "Checkpoint every (steps)", int, "0: only at stop and end"),
+    Setting("save_interval", "Checkpoint every (steps)", int,
+            f"-1: {CHECKPOINTS_PER_RUN} times over the run; 0: only at stop and end"),
     Setting("sample_interval", "Samples every (steps)", int, "-1: a few times over the run; 0: only at the end"),
     Setting("seed", "Seed", int),
     Setting("precision", "Precision", PRECISIONS, "auto: bf16/fp16 on GPU, fp32 on CPU"),
@@ -140,6 +141,12 @@ def _component(setting: Setting, value):
                            allow_custom_value=setting.key in FREE_TEXT_CHOICES, elem_id=elem_id)
     return gr.Number(value=value, label=setting.label, info=setting.info or None,
                      precision=0 if setting.kind is int else None, elem_id=elem_id)
+
+
+def say_already_started(run_id: str) -> None:
+    """Start pressed again while the run the first press started trains: the first press worked, and its
+    line stays; a note says so (not a refusal: nothing went wrong)."""
+    gr.Info(f"{run_id} is already training: your first Start started it.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +390,8 @@ class LiveView:
 
     def controls(self, visitor: Visitor | None, picked: str):
         """The buttons (each on only for a visitor who may use it, with the reason when not), poll interval,
-        run picker and the viewed run's details, for the controls key's change."""
+        run picker and the viewed run's details, for the controls key's change; and the settings folded
+        while a run trains, so that its charts come first (opened again by hand, they stay open)."""
         run = self.resolve(picked)
         active = self.manager.active_run()
         training, resumable = self._controls_state(run, active, current_status(run) if run is not None else {})
@@ -399,7 +407,8 @@ class LiveView:
                 gr.update(value=str(run.config_path) if run and self.offer_config else None,
                           visible=run is not None and self.offer_config),
                 run.id if run else "",
-                (run_config(run).train.max_steps or None) if run else None)  # 0: no step limit, nothing to raise
+                (run_config(run).train.max_steps or None) if run else None,  # 0: no step limit, nothing to raise
+                gr.update(open=False) if training else gr.skip())
 
 
 def controls_note(visitor: Visitor | None, run: RunDir | None, active: RunDir | None, resumable: bool,
@@ -429,7 +438,7 @@ def build(ctx: UIContext) -> None:
 
     gr.Markdown("## Train\nStart training with the settings below; the charts follow the run live. "
                 "Training continues if you close the page: come back any time to watch it.")
-    with gr.Accordion("Training settings", open=True):
+    with gr.Accordion("Training settings", open=True, elem_id="train-settings") as settings_box:
         with gr.Row(equal_height=True):
             name = gr.Textbox(label="Run name", value=draft["name"], placeholder="e.g. my-first-model", scale=4)
             upload = gr.UploadButton("Load a config.yaml", file_types=[".yaml", ".yml"], scale=1,
@@ -504,11 +513,17 @@ def build(ctx: UIContext) -> None:
         return (*updates, validation_markdown(merged), cfg.to_yaml(), draft_file(runs_dir, cfg.to_yaml()), merged)
 
     def store_draft(given: dict):
-        return merged_config(given[ctx.config], form.values(given))
+        """The fields into the shared draft, which this page then shows as it is (prefill changes no field
+        from it: the user may be typing on)."""
+        merged = merged_config(given[ctx.config], form.values(given))
+        return merged, merged
 
     gr.on([ctx.config.change], prefill, inputs=form.inputs(ctx.config, shown),
           outputs=[*form_fields, validation, draft_yaml, draft_download, shown], **quiet)
-    gr.on([c.input for c in form_fields], store_draft, inputs=form.inputs(ctx.config), outputs=ctx.config, **quiet)
+    # always_last: an edit made while the previous one is stored is stored after it (Gradio's default for an
+    # input event, "once", drops it), and since every field is read each time, the last store has them all.
+    gr.on([c.input for c in form_fields], store_draft, inputs=form.inputs(ctx.config), outputs=[ctx.config, shown],
+          trigger_mode="always_last", **quiet)
 
     def load_yaml(file):
         """A whole configuration from a file: it becomes the shared draft (all tabs see it)."""
@@ -523,15 +538,18 @@ def build(ctx: UIContext) -> None:
 
     # --- start, stop, resume ----------------------------------------------------------------------
     def start(visitor, given: dict):
+        if manager.is_training(given[started]):
+            say_already_started(given[started])
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             merged = merged_config(given[ctx.config] or draft, form.values(given))
             run = manager.start(config_from_dict(merged), by=visitor, quotas=ctx.settings.quotas)
         except UserError as exc:
             message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
             gr.Warning(message)
-            return gr.skip(), f"**Could not start:**\n{message}", gr.skip()
+            return gr.skip(), f"**Could not start:**\n{message}", gr.skip(), gr.skip()
         return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
-            f"Started **{run.id}**.", gr.Timer(POLL_SECONDS)
+            f"Started **{run.id}**.", gr.Timer(POLL_SECONDS), run.id
 
     def stop(visitor):
         try:
@@ -564,8 +582,9 @@ def build(ctx: UIContext) -> None:
         return gr.update(value=LIVE), f"Deleted **{run_id}**.", ""
 
     visitors = ctx.visitors
-    start_btn.click(visitors.bind_by_name(start), inputs=form.inputs(visitors.token, ctx.config),
-                    outputs=[picker, action, timer], concurrency_limit=None)
+    started = gr.State("")  # the run this page started
+    start_btn.click(visitors.bind_by_name(start), inputs=form.inputs(visitors.token, ctx.config, started),
+                    outputs=[picker, action, timer, started], concurrency_limit=None)
     stop_btn.click(visitors.bind(stop), inputs=visitors.inputs(), outputs=action, concurrency_limit=None)
     resume_btn.click(visitors.bind(resume), inputs=visitors.inputs(viewed, resume_until),
                      outputs=[picker, action, timer], concurrency_limit=None)
@@ -585,7 +604,7 @@ def build(ctx: UIContext) -> None:
         concurrency_limit=None)
     gr.on([controls_key.change, visitors.token.change], visitors.bind(view.controls), inputs=visitors.inputs(picker),
           outputs=[start_btn, stop_btn, resume_btn, delete_btn, controls_why, timer, picker, command, run_download,
-                   viewed, resume_until], **quiet, concurrency_limit=None)
+                   viewed, resume_until, settings_box], **quiet, concurrency_limit=None)
 
     def pick_row(evt: gr.SelectData):
         return evt.row_value[0]
