@@ -120,6 +120,9 @@ class FakeClock:
 def test_auto_cadence_spreads_evaluations_and_samples_over_a_step_limited_run(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_lib, "EVALUATIONS_PER_RUN", 4)
     monkeypatch.setattr(trainer_lib, "SAMPLES_PER_RUN", 2)
+    # On the real clock an evaluation of this tiny model can cost more than a tenth of the steps between,
+    # more so on a busy machine: the spread is what is tested here (the cost share has tests of its own).
+    monkeypatch.setattr(trainer_lib, "EVALUATION_COST_SHARE", 1.0)
     cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=20, eval_interval=AUTO, sample_interval=AUTO,
                       eval_batches=1, sample_max_new_tokens=2)
     run = new_run_dir(tmp_path / "runs", cfg)
