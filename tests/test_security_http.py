@@ -7,6 +7,8 @@ attacker's tool would.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import http.client
 import io
 import json
@@ -371,11 +373,17 @@ def hostile_value(component, path: str, draft: dict):
     return getattr(component, "value", None)
 
 
+def run_apart(coroutine):
+    """Run a coroutine to its end on an event loop of its own thread: a browser test earlier in the same
+    process (Playwright's sync API) can leave this thread looking as if a loop were running, and
+    asyncio.run refuses to start there (seen in a full run: two events answered that error)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def walk_every_event(demo: gr.Blocks, path: str, session: str) -> dict[str, str]:
     """Call every registered event function of `demo`, as its queue would, in one page session whose
     draft names `path` as data source and tokenizer; returns each event's output (or error) as text."""
-    import asyncio
-
     from gradio.state_holder import SessionState
 
     draft = RunConfig().to_dict()
@@ -394,7 +402,7 @@ def walk_every_event(demo: gr.Blocks, path: str, session: str) -> dict[str, str]
             state[component._id] = hostile_value(component, path, draft)
         inputs = [hostile_value(component, path, draft) for component in fn.inputs]
         try:
-            result = asyncio.run(demo.process_api(fn, inputs, state=state, request=request, session_hash=session))
+            result = run_apart(demo.process_api(fn, inputs, state=state, request=request, session_hash=session))
             said[f"{fn.name}#{fn._id}"] = json.dumps(result.get("data"), default=str)
         except Exception as exc:  # noqa: BLE001 - an error is a refusal; its text is checked too
             said[f"{fn.name}#{fn._id}"] = f"error: {exc!r}"
