@@ -14,6 +14,7 @@ from tests.fast_runs import fast_config, write_corpus
 
 pytestmark = pytest.mark.browser
 UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
+GENERATE_WAIT = 300_000  # ms: loading a model and generating is work, not a page update: a guard against a hang
 
 
 def open_tab(page, name: str) -> None:
@@ -22,7 +23,8 @@ def open_tab(page, name: str) -> None:
 
 def output_is_generated(page) -> None:
     page.wait_for_function(
-        "() => (document.querySelector('#play-output textarea')?.value || '').length > 'def '.length", timeout=UI_WAIT)
+        "() => (document.querySelector('#play-output textarea')?.value || '').length > 'def '.length",
+        timeout=GENERATE_WAIT)
 
 
 def test_a_run_that_ended_opens_on_its_final_model_never_a_deleted_checkpoint(serve_app, page, tmp_path):
