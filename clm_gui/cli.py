@@ -215,7 +215,7 @@ def _run_generate(args) -> int:
 
 
 def _add_export(sub) -> None:
-    from clm_gui.runs.gguf_export import DEFAULT_OUTTYPE, OUTTYPES
+    from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE, OUTTYPES
 
     p = sub.add_parser("export", help="write a run's final model as one GGUF file for llama.cpp and Ollama")
     p.add_argument("model", type=Path, help="a run folder (its final/ model) or a final/ folder")

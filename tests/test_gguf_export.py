@@ -7,6 +7,9 @@ from __future__ import annotations
 import errno
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import gguf
 import numpy as np
@@ -24,6 +27,8 @@ from clm_gui.runs.model_card import model_card_text
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.ui.file_guard import is_allowed_download
 from tests.conftest import make_tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TEXTS = ["def f(x):\n    return x * 2  # 12345 café naïve 日本語\n\nA line of prose, with words."] * 40
 
@@ -273,3 +278,12 @@ def test_a_bfloat16_model_exports_like_its_float32_weights(run_of, tmp_path):
     _, tensors = fields(export_gguf(run.path, "f32", tmp_path / "m.gguf").path)
     assert np.array_equal(tensors["token_embd.weight"].data,
                           weights["transformer.wte.weight"].to(torch.bfloat16).float().numpy())
+
+
+def test_every_command_line_command_works_without_the_gguf_package():
+    # Building the parser once imported gguf for --outtype's choices: `train` failed where gguf was missing.
+    code = ("import sys; sys.modules['gguf'] = None; from clm_gui.cli import build_parser; "
+            "args = build_parser().parse_args(['export', 'run', '--format', 'gguf']); print(args.outtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "f16"

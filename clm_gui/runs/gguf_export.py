@@ -26,17 +26,9 @@ from clm_gui.runs.export import EXPORTS_DIR, final_dir
 from clm_gui.runs.faults import is_disk_full
 from clm_gui.runs.folder import RunDir
 from clm_gui.runs.gguf_model import Family, block_count, family_of, gguf_name, stored_type
+from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE, OUTTYPES
 from clm_gui.runs.gguf_vocab import GgufVocab, read_vocab
 
-Q = gguf.GGMLQuantizationType
-# --outtype: the type of the weight matrices, and the file type llama.cpp reports for it
-OUTTYPES = {
-    "f32": (Q.F32, gguf.LlamaFileType.ALL_F32),
-    "f16": (Q.F16, gguf.LlamaFileType.MOSTLY_F16),
-    "bf16": (Q.BF16, gguf.LlamaFileType.MOSTLY_BF16),
-    "q8_0": (Q.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
-}
-DEFAULT_OUTTYPE = "f16"  # half the size of f32, and what llama.cpp's converter writes by default
 MODELFILE_SUFFIX = ".Modelfile"
 CONVERT_VALUES = 4_000_000  # values converted at once (16 MB of float32): bounds the temporaries of quantizing
 
@@ -98,7 +90,7 @@ def _plan(folder: Path, config: dict, family: Family, outtype: str) -> list[_Pla
     """Every tensor to write, from the shapes in the safetensors headers (no weights read yet)."""
     from safetensors import safe_open
 
-    n_blocks, matrix_type = block_count(config), OUTTYPES[outtype][0]
+    n_blocks, matrix_type = block_count(config), gguf.GGMLQuantizationType[OUTTYPES[outtype][0]]
     plan = []
     for file in _weight_files(folder):
         with safe_open(str(file), framework="pt") as weights:
@@ -132,7 +124,7 @@ def _write(out: Path, folder: Path, config: dict, family: Family, vocab: GgufVoc
     writer = gguf.GGUFWriter(out, family.arch_name)
     try:
         writer.add_name(_model_name(folder))
-        writer.add_file_type(OUTTYPES[outtype][1])
+        writer.add_file_type(gguf.LlamaFileType[OUTTYPES[outtype][1]])
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         family.add_hparams(writer, config)
         vocab.add_to(writer)

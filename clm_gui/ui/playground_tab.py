@@ -13,7 +13,8 @@ from clm_gui.errors import UserError
 from clm_gui.hosting.ownership import check_control, control_refusal, may_control
 from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_generation
 from clm_gui.runs.export import push_to_hub, zip_final
-from clm_gui.runs.gguf_export import DEFAULT_OUTTYPE, export_run_gguf
+from clm_gui.runs.gguf_export import export_run_gguf
+from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE
 from clm_gui.runs.folder import RunDir, list_runs, open_run
 from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
