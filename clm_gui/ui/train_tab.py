@@ -28,7 +28,8 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
-                                  passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
+                                  passes_over_data, progress, read_metrics, read_samples, sample_steps,
+                                  samples_markdown, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.security import in_force
@@ -43,6 +44,7 @@ POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
 CHART_CACHE_SIZE = 8  # chart sets kept: a few runs viewed, or the same run at other smoothing settings
 LIVE = ""  # the run picker's "follow the live run" choice
+LATEST_SAMPLES = ""  # the samples step picker's "follow the latest round" choice
 DRAFTS_DIR = ".drafts"  # config.yaml files offered for download, under the runs folder
 
 
@@ -264,10 +266,13 @@ def memorising_html(run: RunDir, status: dict, records: list[dict]) -> str:
             f'background:#fffbeb;color:#78350f;border-radius:4px">{html.escape(note)}</div>')
 
 
-def samples_markdown(samples: list[dict]) -> str:
-    if not samples:
-        return "*Samples from prompts in the data's own words appear here as the model learns.*"
-    return f"**Samples at step {samples[-1]['step']:,}**\n\n{samples_blocks(samples[-1])}"
+def sample_step_choices(samples: list[dict]) -> list[tuple[str, str]]:
+    """The samples view's step picker: the latest round (followed as new ones come), then each step's."""
+    return [("latest", LATEST_SAMPLES)] + [(f"step {step:,}", str(step)) for step in sample_steps(samples)]
+
+
+def picked_step(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 @lru_cache(maxsize=512)
@@ -341,7 +346,7 @@ class LiveView:
                      and run.latest_checkpoint() is not None)
         return active is not None, resumable
 
-    def poll(self, picked: str, log_scale: bool, smoothing: float, seen: dict | None):
+    def poll(self, picked: str, log_scale: bool, smoothing: float, samples_step: str | None, seen: dict | None):
         """(outputs..., controls key, seen): gr.skip() for every part that has not changed since this page
         last looked.
 
@@ -361,7 +366,7 @@ class LiveView:
         keys = {
             "status": (run and run.id, stamp.get("status"), stamp.get("metrics"), active and active.id),
             "charts": (run and run.id, stamp.get("metrics"), log_scale, smoothing),
-            "samples": (run and run.id, stamp.get("samples")),
+            "samples": (run and run.id, stamp.get("samples"), samples_step),
             "log": (run and run.id, stamp.get("metrics"), stamp.get("status"), stamp.get("log")),
             "runs": tuple((r.id, _run_stamp(r)) for r in runs),
         }
@@ -382,7 +387,8 @@ class LiveView:
         ], count=3)
         out += group("charts", lambda: self.charts(keys["charts"], records, log_scale, smoothing),
                      count=plots.TRAINING_CHARTS)
-        out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else []))
+        out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else [],
+                                                         picked_step(samples_step)))
         out += group("log", lambda: log_tail(run, records, status) if run is not None else "")
         out += group("runs", lambda: runs_table(runs))
         controls_key = repr((run and run.id, self._controls_state(run, active, status), [r.id for r in runs]))
@@ -471,7 +477,11 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(4))
     with gr.Row():
-        samples = gr.Markdown(elem_id="train-samples")
+        with gr.Column():
+            samples_step = gr.Dropdown([("latest", LATEST_SAMPLES)], value=LATEST_SAMPLES, label="Samples at step",
+                                       info="earlier rounds show how the text improved over training",
+                                       elem_id="train-samples-step")
+            samples = gr.Markdown(elem_id="train-samples")
         log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
     with gr.Accordion("All runs", open=True):
         table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, elem_id="train-runs")
@@ -596,12 +606,20 @@ def build(ctx: UIContext) -> None:
     controls_key = gr.State("")
     outputs = [status_md, progress_bar, memorising, loss_plot, bpb_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
                samples, log, table, controls_key, seen]
-    gr.on([timer.tick, picker.change, log_scale.change, smoothing.release], view.poll,
-          inputs=[picker, log_scale, smoothing, seen], outputs=outputs, **quiet,
+    gr.on([timer.tick, picker.change, log_scale.change, smoothing.release, samples_step.input], view.poll,
+          inputs=[picker, log_scale, smoothing, samples_step, seen], outputs=outputs, **quiet,
           concurrency_limit=None)
     gr.on(None, lambda: None, inputs=None, outputs=None).then(
-        view.poll, inputs=[picker, log_scale, smoothing, gr.State(None)], outputs=outputs, **quiet,
+        view.poll, inputs=[picker, log_scale, smoothing, samples_step, gr.State(None)], outputs=outputs, **quiet,
         concurrency_limit=None)
+
+    def offer_sample_steps(picked: str, step: str):
+        """The steps of the viewed run's samples, after the view changed (a new round names its count)."""
+        run = view.resolve(picked)
+        choices = sample_step_choices(read_samples(run) if run is not None else [])
+        return gr.update(choices=choices, value=step if step in {value for _, value in choices} else LATEST_SAMPLES)
+
+    samples.change(offer_sample_steps, inputs=[picker, samples_step], outputs=samples_step, **quiet)
     gr.on([controls_key.change, visitors.token.change], visitors.bind(view.controls), inputs=visitors.inputs(picker),
           outputs=[start_btn, stop_btn, resume_btn, delete_btn, controls_why, timer, picker, command, run_download,
                    viewed, resume_until, settings_box], **quiet, concurrency_limit=None)

@@ -1,0 +1,54 @@
+"""Against W&B, in a real browser: earlier rounds of samples, the compared runs' settings side by side, and
+runs renamed and annotated. Runs are written into their folders before the page opens: nothing here
+depends on how fast the machine trains."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from clm_gui.runs.folder import new_run_dir
+from tests.conftest import make_tiny_config
+
+pytestmark = pytest.mark.browser
+UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
+IMPROVING = {10: "Once qqq zzz xkcd", 20: "Once upon a tme", 30: "Once upon a time there was"}
+
+
+def finished_run(runs_root, name: str, texts: dict[int, str], **train):
+    cfg = make_tiny_config(**train)
+    cfg.name = name
+    run = new_run_dir(runs_root, cfg)
+    for step, text in texts.items():
+        run.append_metrics({"kind": "train", "step": step, "tokens": step * 512, "train_loss": 5.0 - step / 10,
+                            "elapsed_s": step / 10})
+        run.append_metrics({"kind": "eval", "step": step, "tokens": step * 512, "eval_loss": 5.0 - step / 10,
+                            "eval_bpb": 2.0 - step / 100})
+        run.append_sample({"step": step, "samples": [{"prompt": "Once", "text": text}]})
+    run.write_status("finished", "Finished.", step=max(texts), pid=None)
+    return run
+
+
+def test_earlier_rounds_of_samples_can_be_picked_to_show_how_the_text_improved(serve_app, page, runs_root, tmp_path):
+    run = finished_run(runs_root, "story", IMPROVING)
+    page.goto(serve_app())
+    page.get_by_role("tab", name="Train").click()
+    samples = page.locator("#train-samples")
+    expect(samples).to_contain_text("Samples at step 30 (the latest of 3 rounds)", timeout=UI_WAIT)
+    expect(samples).to_contain_text(IMPROVING[30])
+
+    page.locator("#train-samples-step input").click()
+    page.get_by_role("option", name="step 10", exact=True).click()
+    expect(samples).to_contain_text("Samples at step 10 (round 1 of 3 rounds)", timeout=UI_WAIT)
+    expect(samples).to_contain_text(IMPROVING[10])
+    expect(samples).not_to_contain_text(IMPROVING[30])
+    samples.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "samples-step-10.png"))
+
+    run.append_sample({"step": 40, "samples": [{"prompt": "Once", "text": "Once upon a time there was a king"}]})
+    page.locator("#train-samples-step input").click()  # a new round is offered while the picked one stays shown
+    expect(page.get_by_role("option", name="step 40", exact=True)).to_be_visible(timeout=UI_WAIT)
+    expect(samples).to_contain_text("Samples at step 10 (round 1 of 4 rounds)", timeout=UI_WAIT)
+    page.get_by_role("option", name="latest", exact=True).click()
+    expect(samples).to_contain_text("Samples at step 40 (the latest of 4 rounds)", timeout=UI_WAIT)
+    page.screenshot(path="/tmp/i26b-samples.png")
