@@ -52,3 +52,28 @@ def test_earlier_rounds_of_samples_can_be_picked_to_show_how_the_text_improved(s
     page.get_by_role("option", name="latest", exact=True).click()
     expect(samples).to_contain_text("Samples at step 40 (the latest of 4 rounds)", timeout=UI_WAIT)
     page.screenshot(path="/tmp/i26b-samples.png")
+
+
+def test_compared_runs_settings_stand_side_by_side_with_what_differs_highlighted(serve_app, page, runs_root, tmp_path):
+    slow = finished_run(runs_root, "slow-lr", IMPROVING, learning_rate=3e-4)
+    fast = finished_run(runs_root, "fast-lr", {10: "Once", 20: "Once upon"}, learning_rate=3e-3, seed=7)
+    page.goto(serve_app())
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Compare runs").click()
+    picker = page.locator("#train-compare-runs input")
+    for run in (slow, fast):
+        picker.click()
+        page.get_by_role("option", name=run.id).click()
+    table = page.locator("#train-compare-settings")
+    expect(table.locator("th")).to_have_text(["Setting", slow.id, fast.id], timeout=UI_WAIT)
+    seed = table.locator("tr", has_text="train.seed")
+    expect(seed.locator("mark")).to_have_text(["1337", "7"])  # highlighted: the runs differ in it
+    expect(table.locator("tr", has_text="train.learning_rate").locator("mark")).to_have_text(["0.0003", "0.003"])
+    expect(table.locator("tr", has_text="Best held-out bits/byte")).to_contain_text("1.700")
+    tokenizer = table.locator("tr", has_text="Tokenizer")
+    expect(tokenizer).to_contain_text("bpe, 1,024 tokens (trained)")
+    assert tokenizer.locator("mark").count() == 0  # the same in both: shown, not highlighted
+    assert table.locator("tr", has_text="model.n_layer").count() == 0  # the same in both: left out
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "compare-settings.png"))
+    page.screenshot(path="/tmp/i26b-compare.png")

@@ -493,6 +493,7 @@ def build(ctx: UIContext) -> None:
         with gr.Row():
             compare_loss = gr.Plot(show_label=False, elem_id="train-compare-loss")
             compare_bpb = gr.Plot(show_label=False, elem_id="train-compare-bpb")
+        compare_settings = gr.Markdown(elem_id="train-compare-settings")
     with gr.Accordion("Command line and config.yaml", open=False, visible=not hosted):
         command = gr.Code(language="shell", label="Equivalent command", interactive=False)
         with gr.Row():
@@ -636,12 +637,13 @@ def build(ctx: UIContext) -> None:
 
     def compare(chosen, x_axis):
         runs = [open_run(runs_dir, run_id) for run_id in chosen or []]
-        return tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
-                     for metric in COMPARED)
+        charts = tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
+                       for metric in COMPARED)
+        return *charts, compare_lib.settings_markdown(runs, [run.id for run in runs], paths=not hosted)
 
     # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
     gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
-    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x],
-          outputs=[compare_loss, compare_bpb], **quiet)
+    compared = [compare_loss, compare_bpb, compare_settings]
+    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x], outputs=compared, **quiet)
     gr.on(None, lambda: None).then(compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet).then(
-        compare, inputs=[compare_runs, compare_x], outputs=[compare_loss, compare_bpb], **quiet)
+        compare, inputs=[compare_runs, compare_x], outputs=compared, **quiet)
