@@ -97,10 +97,14 @@ def test_the_settings_table_asks_for_two_runs_and_says_when_nothing_else_differs
     assert settings_markdown([a, b], ["one", "two"]).endswith("*Every other setting is the same.*")
 
 
-def test_hosted_the_settings_table_names_a_data_file_without_its_server_folder(runs_root):
+def test_the_settings_table_names_data_and_tokenizer_as_the_model_card_does_never_by_server_path(runs_root):
     cfg = RunConfig(name="mine")
-    cfg.data.source = "/srv/runs/.uploads/3f2a/notes.txt"
+    cfg.data.source = str(runs_root / "texts" / "notes.txt")
+    cfg.tokenizer.path = str(runs_root / "tokenizers" / "mine")
     a, b = new_run_dir(runs_root, cfg), configured_run(runs_root, "demo")
-    assert {r.name: r.values for r in settings_rows([a, b], paths=False)[1]}["data.source"] == [".../notes.txt",
-                                                                                               "demo"]
-    assert "/srv/runs/.uploads/3f2a/notes.txt" in settings_markdown([a, b], ["mine", "demo"], paths=True).replace("\\", "")
+    key_rows, differing = settings_rows([a, b])
+    assert {r.name: r.values for r in differing}["data.source"] == [
+        "texts/notes.txt in the app's data folder", "the demo corpus"]
+    assert {r.name: r.values for r in key_rows}["Tokenizer"][0] == "tokenizers/mine in the app's data folder"
+    assert "tokenizer.path" not in {r.name for r in differing}  # the Tokenizer row says it once
+    assert str(runs_root) not in settings_markdown([a, b], ["mine", "demo"]).replace("\\", "")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path
 
+from clm_gui.config import RunConfig
+from clm_gui.data.uploads import source_label
 from clm_gui.markdown import escape
 from clm_gui.runs.folder import RunDir
 from clm_gui.runs.monitor import current_status, evaluations, read_metrics, summarize
+from clm_gui.security import shown_path
 
 X_AXES = {"steps": "step", "tokens": "tokens", "minutes": "elapsed_s"}  # axis name: record field
 METRICS = {"eval_loss": "held-out loss (nats per token)", "eval_bpb": "held-out bits per byte"}
@@ -79,52 +82,53 @@ class SettingRow:
         return len(set(self.values)) > 1
 
 
-def _shown(value, paths: bool) -> str:
+def _shown(value) -> str:
     if isinstance(value, list):
         return " / ".join(map(str, value)) or "(none)"
-    if value == "":
-        return "(empty)"
-    text = str(value)
-    if not paths and isinstance(value, str) and PurePath(text).is_absolute():
-        return f".../{PurePath(text).name}"  # hosted: a server path says where visitors' files live
-    return text
+    return "(empty)" if value == "" else str(value)
 
 
-def flat_settings(run: RunDir, paths: bool = True) -> dict[str, str]:
+def flat_settings(run: RunDir) -> dict[str, str]:
     """The run's config.yaml as dotted names (`train.learning_rate`) and shown values. The sections only:
-    the run's name heads its column, and the schema version is no setting. `paths` False: file and folder
-    settings by their last name only."""
-    sections = {k: v for k, v in run.load_config().to_dict().items() if isinstance(v, dict)}
-    return {f"{section}.{key}": _shown(value, paths) for section, fields in sections.items()
-            for key, value in fields.items()}
+    the run's name heads its column, and the schema version is no setting. The data and a reused
+    tokenizer are named as the model card names them: an upload by its files, never a server path."""
+    cfg = run.load_config()
+    sections = {k: v for k, v in cfg.to_dict().items() if isinstance(v, dict)}
+    flat = {f"{section}.{key}": _shown(value) for section, fields in sections.items() for key, value in fields.items()}
+    flat["data.source"] = source_label(cfg.data.source, run.path.parent)
+    del flat["tokenizer.path"]  # the Tokenizer row names it
+    return flat
 
 
-def key_facts(run: RunDir, paths: bool = True) -> dict[str, str]:
+def _tokenizer_origin(cfg: RunConfig, data_root: Path) -> str:
+    t = cfg.tokenizer
+    return shown_path(t.path, data_root) if t.path else f"{t.algorithm}, {t.vocab_size:,} tokens (trained)"
+
+
+def key_facts(run: RunDir) -> dict[str, str]:
     """What every comparison shows: size, tokenizer, how far it trained and how well it did."""
     cfg, summary, status = run.load_config(), summarize(run), current_status(run)
-    tokenizer = (_shown(cfg.tokenizer.path, paths) if cfg.tokenizer.path else
-                 f"{cfg.tokenizer.algorithm}, {cfg.tokenizer.vocab_size:,} tokens (trained)")
     parameters = status.get("parameters")
     return {"Parameters": f"{parameters / 1e6:.2f}M" if parameters else "(unknown until it trains)",
-            "Tokenizer": tokenizer, "Steps": f"{summary.step:,}",
+            "Tokenizer": _tokenizer_origin(cfg, run.path.parent), "Steps": f"{summary.step:,}",
             "Best held-out bits/byte": "(none yet)" if summary.best_bpb is None else f"{summary.best_bpb:.3f}"}
 
 
-def settings_rows(runs: list[RunDir], paths: bool = True) -> tuple[list[SettingRow], list[SettingRow]]:
+def settings_rows(runs: list[RunDir]) -> tuple[list[SettingRow], list[SettingRow]]:
     """The key facts of every run, and each setting in which the runs differ (in config.yaml's order)."""
-    facts = [key_facts(run, paths) for run in runs]
+    facts = [key_facts(run) for run in runs]
     key_rows = [SettingRow(name, [f[name] for f in facts]) for name in (facts[0] if facts else {})]
-    settings = [flat_settings(run, paths) for run in runs]
+    settings = [flat_settings(run) for run in runs]
     names = dict.fromkeys(name for s in settings for name in s)  # every run's, in order (older runs may lack some)
     differing = [SettingRow(n, [s.get(n, "(not set)") for s in settings]) for n in names]
     return key_rows, [row for row in differing if row.differs]
 
 
-def settings_markdown(runs: list[RunDir], labels: list[str], paths: bool = True) -> str:
+def settings_markdown(runs: list[RunDir], labels: list[str]) -> str:
     """The settings table, one column per run headed by `labels`; values that differ are highlighted."""
     if len(runs) < 2:
         return "*Tick two or more runs to see their settings side by side.*"
-    key_rows, differing = settings_rows(runs, paths)
+    key_rows, differing = settings_rows(runs)
     lines = ["| Setting | " + " | ".join(escape(label) for label in labels) + " |",
              "|---" * (len(runs) + 1) + "|"]
     for row in key_rows + differing:

@@ -639,7 +639,7 @@ def build(ctx: UIContext) -> None:
         runs = [open_run(runs_dir, run_id) for run_id in chosen or []]
         charts = tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
                        for metric in COMPARED)
-        return *charts, compare_lib.settings_markdown(runs, [run.id for run in runs], paths=not hosted)
+        return *charts, compare_lib.settings_markdown(runs, [run.id for run in runs])
 
     # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
     gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
