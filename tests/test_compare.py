@@ -76,7 +76,7 @@ def test_the_settings_table_shows_key_facts_then_only_the_settings_that_differ(r
     b.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in evaluated(1000, 0.6, [2.8, 2.0, 2.1])))
     a.write_status("finished", "Finished.", step=20, parameters=1_234_567)
     key_rows, differing = settings_rows([a, b])
-    assert [r.name for r in key_rows] == ["Parameters", "Tokenizer", "Steps", "Best held-out bits/byte"]
+    assert [r.name for r in key_rows] == ["Parameters", "Tokenizer", "Steps", "Best held-out bits/byte", "Notes"]
     facts = {r.name: r.values for r in key_rows}
     assert facts["Parameters"] == ["1.23M", "(unknown until it trains)"]
     assert facts["Best held-out bits/byte"] == ["1.250", "1.000"]

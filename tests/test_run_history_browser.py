@@ -77,3 +77,51 @@ def test_compared_runs_settings_stand_side_by_side_with_what_differs_highlighted
     table.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "compare-settings.png"))
     page.screenshot(path="/tmp/i26b-compare.png")
+
+
+def test_a_run_renamed_and_annotated_shows_its_name_in_the_lists_and_the_comparison(serve_app, page, runs_root,
+                                                                                   tmp_path):
+    older = finished_run(runs_root, "baseline", IMPROVING)
+    run = finished_run(runs_root, "lr-3e-3", IMPROVING, learning_rate=3e-3)
+    page.goto(serve_app())
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-status")).to_contain_text(run.id, timeout=UI_WAIT)
+    save = page.locator("#train-save-notes")
+    expect(save).to_be_enabled(timeout=UI_WAIT)  # a local user owns every run
+    page.locator("#train-run-name input").fill("Fast *learning* rate")
+    page.locator("#train-run-notes textarea").fill("Loss fell faster.\n[not a link](http://127.0.0.2:9/)")
+    save.click()
+    expect(page.locator("#train-notes-said")).to_contain_text(f"Saved the name and notes of {run.id}", timeout=UI_WAIT)
+    expect(page.locator("#train-runs")).to_contain_text("Fast *learning* rate", timeout=UI_WAIT)  # the run list
+    save.scroll_into_view_if_needed()
+    page.screenshot(path="/tmp/i26b-notes-editor.png")
+
+    page.get_by_text("Compare runs").click()
+    picker = page.locator("#train-compare-runs input")
+    picker.click()
+    page.get_by_role("option", name=f"Fast *learning* rate ({run.id})").click()  # the picker, by name
+    picker.click()
+    page.get_by_role("option", name=older.id, exact=True).click()
+    table = page.locator("#train-compare-settings")
+    expect(table.locator("th").nth(1)).to_have_text(f"Fast *learning* rate ({run.id})", timeout=UI_WAIT)
+    expect(table.locator("tr", has_text="Notes")).to_contain_text("[not a link](http://127.0.0.2:9/)")
+    assert page.locator("a[href*='127.0.0.2']").count() == 0  # notes are text, never a link
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "renamed.png"))
+    page.screenshot(path="/tmp/i26b-renamed.png")
+
+    page.reload()  # kept in the run folder
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-run-name input")).to_have_value("Fast *learning* rate", timeout=UI_WAIT)
+
+
+def test_hosted_a_visitor_cannot_rename_someone_elses_run_and_is_told_why(serve_app, page, runs_root):
+    from tests.test_ownership_http import owned_run, stopped_with_a_model
+
+    run = stopped_with_a_model(owned_run(runs_root, owner_name="alice", name="alices"))
+    page.goto(serve_app(hosted=True))
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-status")).to_contain_text(run.id, timeout=UI_WAIT)
+    expect(page.locator("#train-notes-said")).to_contain_text(
+        f"Renaming is off: Only whoever started the run {run.id} (alice) or an admin may rename it", timeout=UI_WAIT)
+    expect(page.locator("#train-save-notes")).to_be_disabled()

@@ -18,6 +18,7 @@ from clm_gui.data.uploads import source_label
 from clm_gui.markdown import escape
 from clm_gui.runs.folder import RunDir
 from clm_gui.runs.monitor import current_status, evaluations, read_metrics, summarize
+from clm_gui.runs.notes import read_notes
 from clm_gui.security import shown_path
 
 X_AXES = {"steps": "step", "tokens": "tokens", "minutes": "elapsed_s"}  # axis name: record field
@@ -72,6 +73,8 @@ def curves(runs: list[RunDir], metric: str, x_axis: str) -> list[Curve]:
 # ---------------------------------------------------------------------------------------------
 # Settings side by side.
 
+NOTES_SHOWN = 300  # characters of a run's notes in the table; the run list's notes box shows them all
+
 @dataclass
 class SettingRow:
     name: str
@@ -106,12 +109,17 @@ def _tokenizer_origin(cfg: RunConfig, data_root: Path) -> str:
 
 
 def key_facts(run: RunDir) -> dict[str, str]:
-    """What every comparison shows: size, tokenizer, how far it trained and how well it did."""
+    """What every comparison shows: size, tokenizer, how far it trained, how well it did, and the user's notes."""
     cfg, summary, status = run.load_config(), summarize(run), current_status(run)
     parameters = status.get("parameters")
     return {"Parameters": f"{parameters / 1e6:.2f}M" if parameters else "(unknown until it trains)",
             "Tokenizer": _tokenizer_origin(cfg, run.path.parent), "Steps": f"{summary.step:,}",
-            "Best held-out bits/byte": "(none yet)" if summary.best_bpb is None else f"{summary.best_bpb:.3f}"}
+            "Best held-out bits/byte": "(none yet)" if summary.best_bpb is None else f"{summary.best_bpb:.3f}",
+            "Notes": _shortened(read_notes(run).notes) or "(none)"}
+
+
+def _shortened(text: str, limit: int = NOTES_SHOWN) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
 def settings_rows(runs: list[RunDir]) -> tuple[list[SettingRow], list[SettingRow]]:

@@ -32,6 +32,7 @@ from clm_gui.runs.monitor import (current_status, format_passes, format_time, is
                                   samples_markdown, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
+from clm_gui.runs.notes import NOTES_FILE, RunNotes, read_notes, run_label, write_notes
 from clm_gui.security import in_force
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
@@ -44,6 +45,7 @@ POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
 CHART_CACHE_SIZE = 8  # chart sets kept: a few runs viewed, or the same run at other smoothing settings
 LIVE = ""  # the run picker's "follow the live run" choice
+LIVE_CHOICE = ("Live: the running or latest run", LIVE)
 LATEST_SAMPLES = ""  # the samples step picker's "follow the latest round" choice
 DRAFTS_DIR = ".drafts"  # config.yaml files offered for download, under the runs folder
 
@@ -89,7 +91,7 @@ SETTINGS = [
 FORM = ("name", *(s.key for s in SETTINGS))  # the tab's fields by name: the run name, then train.*
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
 COMPARED = ("eval_loss", "eval_bpb")  # the comparison's two charts
-RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
+RUN_COLUMNS = ["Run", "Name", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
 
 
 def gpu_choices() -> list[tuple[str, str]]:
@@ -280,7 +282,7 @@ def _table_row(path: Path, stamp: tuple) -> list:
     """One run's row; cached by the run's file stamps, so only runs that changed are read again."""
     s = summarize(RunDir(path))
     step = f"{s.step:,}" + (f" / {s.max_steps:,}" if s.max_steps else "")
-    return [s.id, s.state, step, *(round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss)),
+    return [s.id, read_notes(RunDir(path)).name, s.state, step, *(round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss)),
             round(s.best_bpb, 3) if s.best_bpb is not None else None, f"{s.tokens:,}", format_time(s.updated)]
 
 
@@ -305,7 +307,19 @@ def _status_stamp(run: RunDir) -> tuple:
 
 
 def _run_stamp(run: RunDir) -> tuple:
-    return _status_stamp(run), _file_size(run.metrics_path)
+    return _status_stamp(run), _file_size(run.metrics_path), _modified(run.path / NOTES_FILE)
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def run_choices(runs_dir: Path) -> list[tuple[str, str]]:
+    """Every run as a picker offers it: labelled by its display name, chosen by its id."""
+    return [(run_label(run), run.id) for run in list_runs(runs_dir)]
 
 
 class LiveView:
@@ -408,7 +422,7 @@ class LiveView:
                 gr.update(interactive=resumable and mine), gr.update(interactive=deletable and mine),
                 controls_note(visitor, run, active, resumable, deletable),
                 gr.Timer(POLL_SECONDS if training else IDLE_POLL_SECONDS),
-                gr.update(choices=[("Live: the running or latest run", LIVE)] + [r.id for r in list_runs(self.runs_dir)]),
+                gr.update(choices=[LIVE_CHOICE, *run_choices(self.runs_dir)]),
                 command_text(self.runs_dir, run) if self.offer_config else "",
                 gr.update(value=str(run.config_path) if run and self.offer_config else None,
                           visible=run is not None and self.offer_config),
@@ -465,7 +479,7 @@ def build(ctx: UIContext) -> None:
     action = gr.Markdown(elem_id="train-action")
 
     with gr.Row(equal_height=True):
-        picker = gr.Dropdown([("Live: the running or latest run", LIVE)], value=LIVE, label="Run", scale=3)
+        picker = gr.Dropdown([LIVE_CHOICE], value=LIVE, label="Run", scale=3)
         log_scale = gr.Checkbox(label="Log-scale loss", value=False, scale=1)
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing", scale=2)
     status_md = gr.Markdown(elem_id="train-status")
@@ -485,6 +499,13 @@ def build(ctx: UIContext) -> None:
         log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
     with gr.Accordion("All runs", open=True):
         table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, elem_id="train-runs")
+        with gr.Row(equal_height=True):
+            display_name = gr.Textbox(label="Name of the viewed run", max_lines=1, scale=2, elem_id="train-run-name",
+                                      info="labels it in the lists and comparisons; its id stays")
+            run_notes = gr.Textbox(label="Notes", lines=2, max_lines=6, scale=4, elem_id="train-run-notes",
+                                   info="what you tried and what you saw")
+            save_notes = gr.Button("Save name and notes", scale=1, interactive=False, elem_id="train-save-notes")
+        notes_said = gr.Markdown(elem_id="train-notes-said")
     with gr.Accordion("Compare runs", open=False, elem_id="train-compare"):
         with gr.Row(equal_height=True):
             compare_runs = gr.Dropdown([], value=[], multiselect=True, label="Runs to compare", scale=3,
@@ -559,7 +580,7 @@ def build(ctx: UIContext) -> None:
             message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
             gr.Warning(message)
             return gr.skip(), f"**Could not start:**\n{message}", gr.skip(), gr.skip()
-        return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
+        return gr.update(choices=[LIVE_CHOICE, run.id], value=run.id), \
             f"Started **{run.id}**.", gr.Timer(POLL_SECONDS), run.id
 
     def stop(visitor):
@@ -630,16 +651,40 @@ def build(ctx: UIContext) -> None:
 
     table.select(pick_row, outputs=picker)
 
+    # --- the viewed run's name and notes (its owner's to change) ------------------------------------
+    def show_notes(visitor, run_id):
+        run = view.resolve(run_id)
+        given = read_notes(run) if run is not None else RunNotes()
+        mine = run is not None and may_control(visitor, run)
+        why = "" if run is None or mine else f"**Renaming is off:** {control_refusal(run, 'rename')}"
+        return given.name, given.notes, gr.update(interactive=mine), why
+
+    def keep_notes(visitor, run_id, name, notes):
+        try:
+            run = open_run(runs_dir, run_id)
+            check_control(visitor, run, "rename")
+            write_notes(run, name, notes)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            return f"**Not saved:** {exc}", gr.skip()
+        return f"Saved the name and notes of **{run.id}**.", gr.update(choices=[LIVE_CHOICE, *run_choices(runs_dir)])
+
+    gr.on([viewed.change, visitors.token.change], visitors.bind(show_notes), inputs=visitors.inputs(viewed),
+          outputs=[display_name, run_notes, save_notes, notes_said], **quiet)
+    save_notes.click(visitors.bind(keep_notes), inputs=visitors.inputs(viewed, display_name, run_notes),
+                     outputs=[notes_said, picker], concurrency_limit=None)
+
     # --- comparing runs ---------------------------------------------------------------------------
     def compare_choices(chosen):
-        ids = [r.id for r in list_runs(runs_dir)]
-        return gr.update(choices=ids, value=[i for i in chosen or [] if i in ids])
+        choices = run_choices(runs_dir)
+        ids = {run_id for _, run_id in choices}
+        return gr.update(choices=choices, value=[i for i in chosen or [] if i in ids])
 
     def compare(chosen, x_axis):
         runs = [open_run(runs_dir, run_id) for run_id in chosen or []]
         charts = tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
                        for metric in COMPARED)
-        return *charts, compare_lib.settings_markdown(runs, [run.id for run in runs])
+        return *charts, compare_lib.settings_markdown(runs, [run_label(run) for run in runs])
 
     # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
     gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
