@@ -83,6 +83,8 @@ def test_a_run_renamed_and_annotated_shows_its_name_in_the_lists_and_the_compari
                                                                                    tmp_path):
     older = finished_run(runs_root, "baseline", IMPROVING)
     run = finished_run(runs_root, "lr-3e-3", IMPROVING, learning_rate=3e-3)
+    run.final_dir.mkdir()  # a model to pick in the Playground
+    (run.final_dir / "config.json").write_text('{"model_type": "gpt2"}')
     page.goto(serve_app())
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#train-status")).to_contain_text(run.id, timeout=UI_WAIT)
@@ -113,6 +115,8 @@ def test_a_run_renamed_and_annotated_shows_its_name_in_the_lists_and_the_compari
     page.reload()  # kept in the run folder
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#train-run-name input")).to_have_value("Fast *learning* rate", timeout=UI_WAIT)
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.locator("#play-run input")).to_have_value(f"Fast *learning* rate ({run.id})", timeout=UI_WAIT)
 
 
 def test_hosted_a_visitor_cannot_rename_someone_elses_run_and_is_told_why(serve_app, page, runs_root):
