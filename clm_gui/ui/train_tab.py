@@ -282,7 +282,8 @@ def _table_row(path: Path, stamp: tuple) -> list:
     """One run's row; cached by the run's file stamps, so only runs that changed are read again."""
     s = summarize(RunDir(path))
     step = f"{s.step:,}" + (f" / {s.max_steps:,}" if s.max_steps else "")
-    return [s.id, read_notes(RunDir(path)).name, s.state, step, *(round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss)),
+    losses = (round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss))
+    return [s.id, read_notes(RunDir(path)).name, s.state, step, *losses,
             round(s.best_bpb, 3) if s.best_bpb is not None else None, f"{s.tokens:,}", format_time(s.updated)]
 
 
