@@ -657,7 +657,8 @@ def build(ctx: UIContext) -> None:
         run = view.resolve(run_id)
         given = read_notes(run) if run is not None else RunNotes()
         mine = run is not None and may_control(visitor, run)
-        why = "" if run is None or mine else f"**Renaming is off:** {control_refusal(run, 'rename')}"
+        # No visitor yet: the controls' note already asks for a reload.
+        why = "" if run is None or mine or visitor is None else f"**Renaming is off:** {control_refusal(run, 'rename')}"
         return given.name, given.notes, gr.update(interactive=mine), why
 
     def keep_notes(visitor, run_id, name, notes):
