@@ -26,6 +26,7 @@ def test_each_step_s_samples_can_be_shown_and_the_latest_is_the_default():
 def test_a_step_without_samples_shows_the_latest_and_no_samples_says_what_comes():
     assert samples_at(ROUNDS, 15)["step"] == 30  # e.g. a step picked on another run
     assert samples_at([], 10) is None and samples_markdown([], 10) == NO_SAMPLES
+    assert samples_markdown(ROUNDS[:1]).startswith("**Samples at step 10** (the latest of 1 round)\n")
 
 
 def test_rounds_a_resume_superseded_are_dropped():

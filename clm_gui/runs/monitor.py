@@ -345,7 +345,8 @@ def samples_markdown(samples: list[dict], step: int | None = None) -> str:
         return NO_SAMPLES
     steps = [r["step"] for r in sample_history(samples)]
     place = "the latest" if shown["step"] == steps[-1] else f"round {steps.index(shown['step']) + 1}"
-    return (f"**Samples at step {shown['step']:,}** ({place} of {len(steps)} rounds)\n\n"
+    rounds = f"{len(steps)} round{'s' * (len(steps) != 1)}"
+    return (f"**Samples at step {shown['step']:,}** ({place} of {rounds})\n\n"
             f"{samples_blocks(shown)}")
 
 
