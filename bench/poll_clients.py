@@ -24,10 +24,11 @@ POLL_SECONDS = 2.0  # clm_gui.ui.train_tab.POLL_SECONDS, repeated to keep this p
 
 
 def poll_event(config: dict) -> tuple[int, int, list]:
-    """(fn_index, trigger_id, data) of the timer's poll: the Live run, linear scale, smoothing 0.6."""
+    """(fn_index, trigger_id, data) of the timer's poll: the Live run, linear scale, smoothing 0.6, the latest
+    samples."""
     dependency = next(d for d in config["dependencies"] if d.get("api_name") == POLL_API)
     trigger = dependency["targets"][0][0]
-    data = ["", False, 0.6] + [None] * (len(dependency["inputs"]) - 3)  # state inputs stay on the server
+    data = ["", False, 0.6, ""] + [None] * (len(dependency["inputs"]) - 4)  # state inputs stay on the server
     return dependency["id"], trigger, data
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from clm_gui.config import RunConfig
-from clm_gui.runs.compare import curve, curves
+from clm_gui.runs.compare import curve, curves, settings_markdown, settings_rows
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.ui.plots import comparison_spec
 
@@ -61,3 +61,50 @@ def test_the_comparison_chart_draws_each_run_and_stars_its_best_point(runs_root)
     assert [t["name"] for t in lines] == [a.id, b.id]
     assert [(s["x"], s["y"]) for s in stars] == [([20], [2.5]), ([20], [2.7])]
     assert spec["layout"]["xaxis"]["title"]["text"] == "step"
+
+
+def configured_run(runs_root, name: str, **train):
+    cfg = RunConfig(name=name)
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    return new_run_dir(runs_root, cfg)
+
+
+def test_the_settings_table_shows_key_facts_then_only_the_settings_that_differ(runs_root):
+    a = run_with(runs_root, "slow-lr", evaluated(1000, 0.6, [3.0, 2.5]))
+    b = configured_run(runs_root, "fast-lr", learning_rate=1e-3, seed=7)
+    b.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in evaluated(1000, 0.6, [2.8, 2.0, 2.1])))
+    a.write_status("finished", "Finished.", step=20, parameters=1_234_567)
+    key_rows, differing = settings_rows([a, b])
+    assert [r.name for r in key_rows] == ["Parameters", "Tokenizer", "Steps", "Best held-out bits/byte", "Notes"]
+    facts = {r.name: r.values for r in key_rows}
+    assert facts["Parameters"] == ["1.23M", "(unknown until it trains)"]
+    assert facts["Best held-out bits/byte"] == ["1.250", "1.000"]
+    assert facts["Tokenizer"][0] == facts["Tokenizer"][1] == "bpe, 8,192 tokens (trained)"
+    assert {r.name: r.values for r in differing} == {"train.learning_rate": [str(RunConfig().train.learning_rate),
+                                                                             "0.001"], "train.seed": ["1337", "7"]}
+
+    table = settings_markdown([a, b], ["slow *lr*", "fast-lr"])
+    assert "| Setting | slow \\*lr\\* | fast\\-lr |" in table  # run names as text, never Markdown
+    assert "| train\\.seed | <mark>1337</mark> | <mark>7</mark> |" in table  # what differs is highlighted
+    assert "| Tokenizer | bpe, 8,192 tokens (trained) | bpe, 8,192 tokens (trained) |" in table.replace("\\", "")
+    assert "Every other setting is the same" not in table
+
+
+def test_the_settings_table_asks_for_two_runs_and_says_when_nothing_else_differs(runs_root):
+    a, b = configured_run(runs_root, "one"), configured_run(runs_root, "two")
+    assert "Tick two or more runs" in settings_markdown([a], ["one"])
+    assert settings_markdown([a, b], ["one", "two"]).endswith("*Every other setting is the same.*")
+
+
+def test_the_settings_table_names_data_and_tokenizer_as_the_model_card_does_never_by_server_path(runs_root):
+    cfg = RunConfig(name="mine")
+    cfg.data.source = str(runs_root / "texts" / "notes.txt")
+    cfg.tokenizer.path = str(runs_root / "tokenizers" / "mine")
+    a, b = new_run_dir(runs_root, cfg), configured_run(runs_root, "demo")
+    key_rows, differing = settings_rows([a, b])
+    assert {r.name: r.values for r in differing}["data.source"] == [
+        "texts/notes.txt in the app's data folder", "the demo corpus"]
+    assert {r.name: r.values for r in key_rows}["Tokenizer"][0] == "tokenizers/mine in the app's data folder"
+    assert "tokenizer.path" not in {r.name for r in differing}  # the Tokenizer row says it once
+    assert str(runs_root) not in settings_markdown([a, b], ["mine", "demo"]).replace("\\", "")

@@ -91,6 +91,19 @@ def test_a_second_client_cannot_resume_or_delete_a_run_that_is_not_its_own(hoste
     assert f"Deleted **{run.id}**" in payload and not run.path.exists()
 
 
+def test_a_second_client_cannot_rename_a_run_that_is_not_its_own(hosted, runs_root):
+    from clm_gui.runs.notes import NOTES_FILE, read_notes
+
+    run = stopped_with_a_model(owned_run(runs_root, ALICE_BROWSER))
+    event, payload = call(hosted, "keep_notes", [BOB_BROWSER, "Bob's now", "mine"], session=page_session(
+        hosted, BOB_BROWSER, run))
+    assert event == "complete" and f"Not saved:** {REFUSED} {run.id}" in payload and "may rename it" in payload
+    assert not (run.path / NOTES_FILE).exists()
+    event, payload = call(hosted, "keep_notes", [ALICE_BROWSER, "Alice's best", "kept"], session=page_session(
+        hosted, ALICE_BROWSER, run))
+    assert f"Saved the name and notes of **{run.id}**" in payload and read_notes(run).name == "Alice's best"
+
+
 def test_a_second_client_cannot_export_a_run_that_is_not_its_own(hosted, runs_root):
     run = stopped_with_a_model(owned_run(runs_root, ALICE_BROWSER))
     bob = playground_session(hosted)

@@ -245,7 +245,7 @@ def test_hosted_app_refuses_server_paths_for_tokenizers_and_datasets(hosted_app)
 
 
 def test_hosted_app_offers_no_config_file_or_server_path_while_watching_a_run(hosted_app, site):
-    event, payload = call(hosted_app, "poll", ["", False, 0.6])
+    event, payload = call(hosted_app, "poll", ["", False, 0.6, ""])
     assert event == "complete" and site.run.id in payload  # the page shows the run...
     assert "config.yaml" not in payload and str(site.runs) not in payload  # ...but no file or path on the server
     event, payload = call(hosted_app, "controls", [None, ""])  # the buttons and run details

@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from clm_gui.data.prompts import prompts_for
+from clm_gui.model.architecture import count_parameters
 from clm_gui.runs.folder import RunDir, new_run_dir
 from clm_gui.train import checkpoints as checkpoints_lib
 from clm_gui.train import trainer as trainer_lib
@@ -56,6 +57,7 @@ def test_run_folder_layout_and_metrics_fields(runs_root, tiny_config):
     assert {"step", "tokens", "train_loss", "lr", "tokens_per_s", "memory_gb"} <= set(record)
     assert [step for step, _ in run.checkpoints()] == [20, 30]  # keep_checkpoints=2
     assert not any(p.name.startswith(".tmp") for p in run.checkpoints_dir.iterdir())
+    assert run.read_status()["parameters"] == count_parameters(AutoModelForCausalLM.from_pretrained(run.final_dir))
 
 
 def test_stop_then_resume_matches_an_uninterrupted_run(runs_root):

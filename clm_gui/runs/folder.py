@@ -11,6 +11,7 @@ runs/<run-id>/
   final/               save_pretrained model + tokenizer + model card
   STOP                 present while a stop is asked for: every rank stops at its next step
   cache-folder         hosted: the name of its owner's folder under runs/.token-cache (hosting/access.py)
+  notes.json           the display name and notes its user gave it (runs/notes.py)
 ```
 Everything a page reload, a second browser or an app restart needs is read back from here.
 """

@@ -313,9 +313,41 @@ def log_tail(run: RunDir, records: list[dict], status: dict, lines: int = 12) ->
     return "\n".join(out)
 
 
+def sample_history(samples: list[dict]) -> list[dict]:
+    """A run's rounds of samples, one per step, oldest first (rounds that a resume superseded dropped)."""
+    return latest_per_step(samples)
+
+
+def sample_steps(samples: list[dict]) -> list[int]:
+    """The steps at which the run made samples, newest first (the order a step picker offers them)."""
+    return [r["step"] for r in reversed(sample_history(samples)) if "step" in r]
+
+
+def samples_at(samples: list[dict], step: int | None) -> dict | None:
+    """The round of samples made at `step`; the latest when `step` is None or no round was made there."""
+    rounds = sample_history(samples)
+    return next((r for r in rounds if r.get("step") == step), rounds[-1] if rounds else None)
+
+
 def samples_blocks(record: dict) -> str:
     """The texts of one samples record as Markdown code blocks that no text inside can close."""
     return "\n\n".join(fenced(s["text"]) for s in record.get("samples", []))
+
+
+NO_SAMPLES = "*Samples from prompts in the data's own words appear here as the model learns.*"
+
+
+def samples_markdown(samples: list[dict], step: int | None = None) -> str:
+    """The round of samples at `step` (the latest when None), headed by its step and its place among the
+    rounds, so that an audience can step back through training and see the text improve."""
+    shown = samples_at(samples, step)
+    if shown is None:
+        return NO_SAMPLES
+    steps = [r["step"] for r in sample_history(samples)]
+    place = "the latest" if shown["step"] == steps[-1] else f"round {steps.index(shown['step']) + 1}"
+    rounds = f"{len(steps)} round{'s' * (len(steps) != 1)}"
+    return (f"**Samples at step {shown['step']:,}** ({place} of {rounds})\n\n"
+            f"{samples_blocks(shown)}")
 
 
 def last_value(records: list[dict], key: str):

@@ -384,7 +384,7 @@ class Trainer:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         tokens_per_step = cfg.tokens_per_step(acc.num_processes)
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device})."
-                     + self.resume_note)
+                     + self.resume_note, parameters=self.n_params)  # kept for comparing runs' settings
         self.phase_seconds["setup"] = time.time() - self._process_start
         first_step, stopped_early = self.state.step, False
         window = _LossWindow(self.device)
@@ -581,9 +581,9 @@ class Trainer:
                 "parameters": sharding.local_numel(self.lm.parameters()),
                 "optimizer_state": sharding.local_numel(moments)}))
 
-    def _status(self, message: str) -> None:
+    def _status(self, message: str, **extra) -> None:
         if self.is_main:
-            self.run_dir.write_status("running", message, step=self.state.step)
+            self.run_dir.write_status("running", message, step=self.state.step, **extra)
 
     def _finish(self, state: str, message: str) -> dict:
         if self.batches is not None:

@@ -18,6 +18,7 @@ from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE
 from clm_gui.runs.folder import RunDir, list_runs, open_run
 from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
+from clm_gui.runs.notes import run_label
 from clm_gui.train.evaluation import score_texts
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
@@ -31,8 +32,9 @@ GGUF_HINT = ("*GGUF: one file with the tokenizer inside, for llama.cpp, Ollama a
              "comes with it.*")
 
 
-def runs_with_models(runs_dir: Path) -> list[str]:
-    return [run.id for run in list_runs(runs_dir) if model_choices(run)]
+def runs_with_models(runs_dir: Path) -> list[tuple[str, str]]:
+    """(label, id) of the runs that have a model to generate from, labelled by their display names."""
+    return [(run_label(run), run.id) for run in list_runs(runs_dir) if model_choices(run)]
 
 
 def picked_run(runs_dir: Path, run_id: str | None) -> RunDir:
@@ -136,7 +138,8 @@ def build(ctx: UIContext) -> None:
 
     def list_choices(current):
         runs = runs_with_models(runs_dir)
-        return gr.update(choices=runs, value=current if current in runs else (runs[0] if runs else None))
+        ids = [run_id for _, run_id in runs]
+        return gr.update(choices=runs, value=current if current in ids else (ids[0] if ids else None))
 
     def model_updates(run_id, current_a=None, current_b=None, shown_before=()):
         """The two model dropdowns and the labels they offer. A choice that still exists stays, except the

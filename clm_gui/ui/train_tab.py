@@ -28,9 +28,11 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
-                                  passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
+                                  passes_over_data, progress, read_metrics, read_samples, sample_steps,
+                                  samples_markdown, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
+from clm_gui.runs.notes import NOTES_FILE, RunNotes, read_notes, run_label, write_notes
 from clm_gui.security import in_force
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
@@ -43,6 +45,8 @@ POLL_SECONDS = 2.0  # while a run trains
 IDLE_POLL_SECONDS = 10.0  # while none does: a run started elsewhere (another page, the CLI) shows up within this
 CHART_CACHE_SIZE = 8  # chart sets kept: a few runs viewed, or the same run at other smoothing settings
 LIVE = ""  # the run picker's "follow the live run" choice
+LIVE_CHOICE = ("Live: the running or latest run", LIVE)
+LATEST_SAMPLES = ""  # the samples step picker's "follow the latest round" choice
 DRAFTS_DIR = ".drafts"  # config.yaml files offered for download, under the runs folder
 
 
@@ -87,7 +91,7 @@ SETTINGS = [
 FORM = ("name", *(s.key for s in SETTINGS))  # the tab's fields by name: the run name, then train.*
 FREE_TEXT_CHOICES = ("device", "gpus")  # dropdowns that also take a typed value (cuda:1, 0,2)
 COMPARED = ("eval_loss", "eval_bpb")  # the comparison's two charts
-RUN_COLUMNS = ["Run", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
+RUN_COLUMNS = ["Run", "Name", "Status", "Step", "Train loss", "Eval loss", "Best bits/byte", "Tokens", "Updated"]
 
 
 def gpu_choices() -> list[tuple[str, str]]:
@@ -264,10 +268,13 @@ def memorising_html(run: RunDir, status: dict, records: list[dict]) -> str:
             f'background:#fffbeb;color:#78350f;border-radius:4px">{html.escape(note)}</div>')
 
 
-def samples_markdown(samples: list[dict]) -> str:
-    if not samples:
-        return "*Samples from prompts in the data's own words appear here as the model learns.*"
-    return f"**Samples at step {samples[-1]['step']:,}**\n\n{samples_blocks(samples[-1])}"
+def sample_step_choices(samples: list[dict]) -> list[tuple[str, str]]:
+    """The samples view's step picker: the latest round (followed as new ones come), then each step's."""
+    return [("latest", LATEST_SAMPLES)] + [(f"step {step:,}", str(step)) for step in sample_steps(samples)]
+
+
+def picked_step(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 @lru_cache(maxsize=512)
@@ -275,7 +282,8 @@ def _table_row(path: Path, stamp: tuple) -> list:
     """One run's row; cached by the run's file stamps, so only runs that changed are read again."""
     s = summarize(RunDir(path))
     step = f"{s.step:,}" + (f" / {s.max_steps:,}" if s.max_steps else "")
-    return [s.id, s.state, step, *(round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss)),
+    losses = (round(v, 4) if v is not None else None for v in (s.train_loss, s.eval_loss))
+    return [s.id, read_notes(RunDir(path)).name, s.state, step, *losses,
             round(s.best_bpb, 3) if s.best_bpb is not None else None, f"{s.tokens:,}", format_time(s.updated)]
 
 
@@ -300,7 +308,19 @@ def _status_stamp(run: RunDir) -> tuple:
 
 
 def _run_stamp(run: RunDir) -> tuple:
-    return _status_stamp(run), _file_size(run.metrics_path)
+    return _status_stamp(run), _file_size(run.metrics_path), _modified(run.path / NOTES_FILE)
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def run_choices(runs_dir: Path) -> list[tuple[str, str]]:
+    """Every run as a picker offers it: labelled by its display name, chosen by its id."""
+    return [(run_label(run), run.id) for run in list_runs(runs_dir)]
 
 
 class LiveView:
@@ -341,7 +361,7 @@ class LiveView:
                      and run.latest_checkpoint() is not None)
         return active is not None, resumable
 
-    def poll(self, picked: str, log_scale: bool, smoothing: float, seen: dict | None):
+    def poll(self, picked: str, log_scale: bool, smoothing: float, samples_step: str | None, seen: dict | None):
         """(outputs..., controls key, seen): gr.skip() for every part that has not changed since this page
         last looked.
 
@@ -361,7 +381,7 @@ class LiveView:
         keys = {
             "status": (run and run.id, stamp.get("status"), stamp.get("metrics"), active and active.id),
             "charts": (run and run.id, stamp.get("metrics"), log_scale, smoothing),
-            "samples": (run and run.id, stamp.get("samples")),
+            "samples": (run and run.id, stamp.get("samples"), samples_step),
             "log": (run and run.id, stamp.get("metrics"), stamp.get("status"), stamp.get("log")),
             "runs": tuple((r.id, _run_stamp(r)) for r in runs),
         }
@@ -382,7 +402,8 @@ class LiveView:
         ], count=3)
         out += group("charts", lambda: self.charts(keys["charts"], records, log_scale, smoothing),
                      count=plots.TRAINING_CHARTS)
-        out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else []))
+        out += group("samples", lambda: samples_markdown(read_samples(run) if run is not None else [],
+                                                         picked_step(samples_step)))
         out += group("log", lambda: log_tail(run, records, status) if run is not None else "")
         out += group("runs", lambda: runs_table(runs))
         controls_key = repr((run and run.id, self._controls_state(run, active, status), [r.id for r in runs]))
@@ -402,7 +423,7 @@ class LiveView:
                 gr.update(interactive=resumable and mine), gr.update(interactive=deletable and mine),
                 controls_note(visitor, run, active, resumable, deletable),
                 gr.Timer(POLL_SECONDS if training else IDLE_POLL_SECONDS),
-                gr.update(choices=[("Live: the running or latest run", LIVE)] + [r.id for r in list_runs(self.runs_dir)]),
+                gr.update(choices=[LIVE_CHOICE, *run_choices(self.runs_dir)]),
                 command_text(self.runs_dir, run) if self.offer_config else "",
                 gr.update(value=str(run.config_path) if run and self.offer_config else None,
                           visible=run is not None and self.offer_config),
@@ -459,7 +480,7 @@ def build(ctx: UIContext) -> None:
     action = gr.Markdown(elem_id="train-action")
 
     with gr.Row(equal_height=True):
-        picker = gr.Dropdown([("Live: the running or latest run", LIVE)], value=LIVE, label="Run", scale=3)
+        picker = gr.Dropdown([LIVE_CHOICE], value=LIVE, label="Run", scale=3)
         log_scale = gr.Checkbox(label="Log-scale loss", value=False, scale=1)
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Smoothing", scale=2)
     status_md = gr.Markdown(elem_id="train-status")
@@ -471,10 +492,21 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(4))
     with gr.Row():
-        samples = gr.Markdown(elem_id="train-samples")
+        with gr.Column():
+            samples_step = gr.Dropdown([("latest", LATEST_SAMPLES)], value=LATEST_SAMPLES, label="Samples at step",
+                                       info="earlier rounds show how the text improved over training",
+                                       elem_id="train-samples-step")
+            samples = gr.Markdown(elem_id="train-samples")
         log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
     with gr.Accordion("All runs", open=True):
         table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, elem_id="train-runs")
+        with gr.Row(equal_height=True):
+            display_name = gr.Textbox(label="Name of the viewed run", max_lines=1, scale=2, elem_id="train-run-name",
+                                      info="labels it in the lists and comparisons; its id stays")
+            run_notes = gr.Textbox(label="Notes", lines=2, max_lines=6, scale=4, elem_id="train-run-notes",
+                                   info="what you tried and what you saw")
+            save_notes = gr.Button("Save name and notes", scale=1, interactive=False, elem_id="train-save-notes")
+        notes_said = gr.Markdown(elem_id="train-notes-said")
     with gr.Accordion("Compare runs", open=False, elem_id="train-compare"):
         with gr.Row(equal_height=True):
             compare_runs = gr.Dropdown([], value=[], multiselect=True, label="Runs to compare", scale=3,
@@ -483,6 +515,7 @@ def build(ctx: UIContext) -> None:
         with gr.Row():
             compare_loss = gr.Plot(show_label=False, elem_id="train-compare-loss")
             compare_bpb = gr.Plot(show_label=False, elem_id="train-compare-bpb")
+        compare_settings = gr.Markdown(elem_id="train-compare-settings")
     with gr.Accordion("Command line and config.yaml", open=False, visible=not hosted):
         command = gr.Code(language="shell", label="Equivalent command", interactive=False)
         with gr.Row():
@@ -548,7 +581,7 @@ def build(ctx: UIContext) -> None:
             message = "\n".join(f"- {p}" for p in labelled(getattr(exc, "problems", [str(exc)])))
             gr.Warning(message)
             return gr.skip(), f"**Could not start:**\n{message}", gr.skip(), gr.skip()
-        return gr.update(choices=[("Live: the running or latest run", LIVE), run.id], value=run.id), \
+        return gr.update(choices=[LIVE_CHOICE, run.id], value=run.id), \
             f"Started **{run.id}**.", gr.Timer(POLL_SECONDS), run.id
 
     def stop(visitor):
@@ -596,12 +629,20 @@ def build(ctx: UIContext) -> None:
     controls_key = gr.State("")
     outputs = [status_md, progress_bar, memorising, loss_plot, bpb_plot, lr_plot, speed_plot, mfu_plot, memory_plot,
                samples, log, table, controls_key, seen]
-    gr.on([timer.tick, picker.change, log_scale.change, smoothing.release], view.poll,
-          inputs=[picker, log_scale, smoothing, seen], outputs=outputs, **quiet,
+    gr.on([timer.tick, picker.change, log_scale.change, smoothing.release, samples_step.input], view.poll,
+          inputs=[picker, log_scale, smoothing, samples_step, seen], outputs=outputs, **quiet,
           concurrency_limit=None)
     gr.on(None, lambda: None, inputs=None, outputs=None).then(
-        view.poll, inputs=[picker, log_scale, smoothing, gr.State(None)], outputs=outputs, **quiet,
+        view.poll, inputs=[picker, log_scale, smoothing, samples_step, gr.State(None)], outputs=outputs, **quiet,
         concurrency_limit=None)
+
+    def offer_sample_steps(picked: str, step: str):
+        """The steps of the viewed run's samples, after the view changed (a new round names its count)."""
+        run = view.resolve(picked)
+        choices = sample_step_choices(read_samples(run) if run is not None else [])
+        return gr.update(choices=choices, value=step if step in {value for _, value in choices} else LATEST_SAMPLES)
+
+    samples.change(offer_sample_steps, inputs=[picker, samples_step], outputs=samples_step, **quiet)
     gr.on([controls_key.change, visitors.token.change], visitors.bind(view.controls), inputs=visitors.inputs(picker),
           outputs=[start_btn, stop_btn, resume_btn, delete_btn, controls_why, timer, picker, command, run_download,
                    viewed, resume_until, settings_box], **quiet, concurrency_limit=None)
@@ -611,19 +652,45 @@ def build(ctx: UIContext) -> None:
 
     table.select(pick_row, outputs=picker)
 
+    # --- the viewed run's name and notes (its owner's to change) ------------------------------------
+    def show_notes(visitor, run_id):
+        run = view.resolve(run_id)
+        given = read_notes(run) if run is not None else RunNotes()
+        mine = run is not None and may_control(visitor, run)
+        # No visitor yet: the controls' note already asks for a reload.
+        why = "" if run is None or mine or visitor is None else f"**Renaming is off:** {control_refusal(run, 'rename')}"
+        return given.name, given.notes, gr.update(interactive=mine), why
+
+    def keep_notes(visitor, run_id, name, notes):
+        try:
+            run = open_run(runs_dir, run_id)
+            check_control(visitor, run, "rename")
+            write_notes(run, name, notes)
+        except UserError as exc:
+            gr.Warning(str(exc))
+            return f"**Not saved:** {exc}", gr.skip()
+        return f"Saved the name and notes of **{run.id}**.", gr.update(choices=[LIVE_CHOICE, *run_choices(runs_dir)])
+
+    gr.on([viewed.change, visitors.token.change], visitors.bind(show_notes), inputs=visitors.inputs(viewed),
+          outputs=[display_name, run_notes, save_notes, notes_said], **quiet)
+    save_notes.click(visitors.bind(keep_notes), inputs=visitors.inputs(viewed, display_name, run_notes),
+                     outputs=[notes_said, picker], concurrency_limit=None)
+
     # --- comparing runs ---------------------------------------------------------------------------
     def compare_choices(chosen):
-        ids = [r.id for r in list_runs(runs_dir)]
-        return gr.update(choices=ids, value=[i for i in chosen or [] if i in ids])
+        choices = run_choices(runs_dir)
+        ids = {run_id for _, run_id in choices}
+        return gr.update(choices=choices, value=[i for i in chosen or [] if i in ids])
 
     def compare(chosen, x_axis):
         runs = [open_run(runs_dir, run_id) for run_id in chosen or []]
-        return tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
-                     for metric in COMPARED)
+        charts = tuple(plots.as_figure(plots.comparison_spec(compare_lib.curves(runs, metric, x_axis), metric, x_axis))
+                       for metric in COMPARED)
+        return *charts, compare_lib.settings_markdown(runs, [run_label(run) for run in runs])
 
     # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
     gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
-    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x],
-          outputs=[compare_loss, compare_bpb], **quiet)
+    compared = [compare_loss, compare_bpb, compare_settings]
+    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x], outputs=compared, **quiet)
     gr.on(None, lambda: None).then(compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet).then(
-        compare, inputs=[compare_runs, compare_x], outputs=[compare_loss, compare_bpb], **quiet)
+        compare, inputs=[compare_runs, compare_x], outputs=compared, **quiet)
