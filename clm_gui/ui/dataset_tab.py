@@ -346,7 +346,7 @@ def build(ctx: UIContext) -> None:
     status = gr.Markdown(elem_id="dataset-status")
     table = gr.Dataframe(label="Preview", interactive=False, wrap=True, max_height=420, elem_id="dataset-preview")
     summary = gr.Markdown(elem_id="dataset-profile")
-    histogram = gr.Plot(label="Document lengths", elem_id="dataset-histogram")
+    histogram = gr.Plot(label="Lengths", elem_id="dataset-histogram")
 
     form = Form(kind=kind, uploaded=uploaded, local_path=local_path, hub_id=hub_id, hub_config=hub_config,
                 hub_split=hub_split, mode=mode, text_column=text_column, join_columns=join_columns,

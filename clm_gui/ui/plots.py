@@ -162,17 +162,22 @@ def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
 
 
 def length_histogram(profile: DatasetProfile) -> go.Figure:
-    """Documents by length (tokens when a tokenizer was used, else characters), in logarithmic bins."""
+    """Documents by length (tokens when a tokenizer was used, else characters), or a stream's lines by
+    length in characters, in logarithmic bins."""
     tokens = profile.token_histogram
     histogram = tokens or profile.histogram
-    stats = profile.tokens_per_document if tokens else profile.chars_per_document
-    scope = f"{profile.kept_in_sample:,} documents" + (" of the sample" if profile.estimated else "")
-    fig = _figure(f"{histogram['unit'].capitalize()} per document ({scope}; median {stats['median']:,.0f}, "
-                  f"p95 {stats['p95']:,.0f})", "documents", x_title=f"{histogram['unit']} per document")
+    per = histogram["per"]
+    if per == "line":
+        stats, count = profile.lines, profile.lines["count"]
+    else:
+        stats, count = profile.tokens_per_document if tokens else profile.chars_per_document, profile.kept_in_sample
+    scope = f"{count:,} {per}s" + (" of the sample" if profile.estimated else "")
+    fig = _figure(f"{histogram['unit'].capitalize()} per {per} ({scope}; median {stats['median']:,.0f}, "
+                  f"p95 {stats['p95']:,.0f})", f"{per}s", x_title=f"{histogram['unit']} per {per}")
     edges = histogram["edges"]
     labels = [f"{lo:,}–{hi - 1:,}" if hi - 1 > lo else f"{lo:,}" for lo, hi in zip(edges, edges[1:])]
-    fig.add_bar(x=labels, y=histogram["counts"], marker_color=TRAIN_COLOR, name="documents",
-                hovertemplate="%{x}: %{y:,} documents<extra></extra>")
+    fig.add_bar(x=labels, y=histogram["counts"], marker_color=TRAIN_COLOR, name=f"{per}s",
+                hovertemplate=f"%{{x}}: %{{y:,}} {per}s<extra></extra>")
     fig.update_xaxes(type="category", tickangle=-45)
     fig.update_layout(height=320, showlegend=False, margin={"l": 56, "r": 16, "t": 40, "b": 80})
     return fig
