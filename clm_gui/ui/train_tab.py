@@ -28,7 +28,8 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
-                                  passes_over_data, progress, read_metrics, read_samples, samples_blocks, summarize)
+                                  passes_over_data, progress, read_metrics, read_samples, samples_blocks, step_reached,
+                                  summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.security import in_force
@@ -238,8 +239,8 @@ def progress_html(run: RunDir, status: dict, records: list[dict]) -> str:
     done = progress(cfg.train, cfg.tokens_per_step(status.get("world_size") or 1), records)
     fraction = 1.0 if status.get("state") == "finished" else done.fraction
     last = next((r for r in reversed(records) if r.get("kind") == "train"), {})
-    parts = [f"step {last.get('step', 0):,}" + (f" / {cfg.train.max_steps:,}" if cfg.train.max_steps else ""),
-             f"{fraction:.0%} of the {done.limit} limit"]
+    limit = f" / {cfg.train.max_steps:,}" if cfg.train.max_steps else ""
+    parts = [f"step {step_reached(status, records):,}{limit}", f"{fraction:.0%} of the {done.limit} limit"]
     if is_active(status):
         parts.append(f"ETA {format_duration(done.eta_s)}")
     if last.get("tokens_per_s"):
