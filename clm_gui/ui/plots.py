@@ -113,15 +113,22 @@ def bpb_spec(records: list[dict]) -> dict:
 METRIC_CHARTS = {
     "lr": ("Learning rate", "learning rate", "The schedule appears here after the first steps."),
     "tokens_per_s": ("Throughput", "tokens / s", "Throughput appears here after the first steps."),
-    "mfu": ("Model FLOPs utilisation", "MFU", "MFU is measured on GPUs whose peak throughput is known."),
+    "mfu": ("Model FLOPs utilisation", "MFU", "MFU appears here after the first steps on a GPU whose peak "
+                                              "throughput is known."),
     "memory_gb": ("Memory (GPU peak; process RSS on CPU)", "GB", "Memory appears here after the first steps."),
 }
+
+# Why a run that has trained has no MFU: the trainer measures it only against a known peak (machine/hardware).
+NO_MFU = ("No MFU for this run: it trains on a CPU (or a GPU whose peak throughput is not known), and MFU "
+          "is a share of that peak.")
 
 
 def metric_spec(records: list[dict], key: str) -> dict:
     """One training metric against the step (see METRIC_CHARTS)."""
     title, y_title, note = METRIC_CHARTS[key]
     steps, values = series(records, key)
+    if not steps and key == "mfu" and any(r.get("kind") == "train" for r in records):
+        return _no_data(title, NO_MFU)
     if not steps:
         return _no_data(title, note)
     y_axis = {**_axis(y_title), **({"tickformat": ".0%"} if key == "mfu" else {})}

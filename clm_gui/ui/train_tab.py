@@ -470,7 +470,8 @@ def build(ctx: UIContext) -> None:
         loss_plot = gr.Plot(show_label=False, elem_id="train-loss-plot", scale=3)
         bpb_plot = gr.Plot(show_label=False, elem_id="train-bpb-plot", scale=2)
     with gr.Row():
-        lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(4))
+        lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False, elem_classes="clm-small-chart")
+                                                      for _ in range(4))
     with gr.Row():
         samples = gr.Markdown(elem_id="train-samples")
         log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
