@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.config import load_config
-from clm_gui.data.profiling import human_bytes
 from clm_gui.runs.folder import list_runs, new_run_dir
 from clm_gui.train.trainer import train
+from clm_gui.units import format_bytes
 from tests.fast_runs import fast_config, write_corpus, write_play
 
 pytestmark = pytest.mark.browser
@@ -148,7 +148,7 @@ def test_a_reload_mid_run_shows_the_live_run_s_settings_and_the_data_s_own_promp
     open_tab(page, "Dataset")
     expect(page.locator("#dataset-kind input[value=upload]")).to_be_checked(timeout=UI_WAIT)
     expect(page.locator("#dataset-status")).to_contain_text("Using the uploaded romeo.txt", timeout=UI_WAIT)
-    size = human_bytes(play.stat().st_size)  # one size, in one format, everywhere
+    size = format_bytes(play.stat().st_size)  # one size, in one format, everywhere
     expect(page.locator("#dataset-status")).to_contain_text(size)
     expect(page.locator("#dataset-recommendation")).to_contain_text(f"About {size} of text")  # not the demo's
     shot(page, tmp_path, "screenshot-dataset")

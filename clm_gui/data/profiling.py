@@ -30,6 +30,7 @@ from clm_gui.data.sources import (DuplicateTracker, Extent, describe_split, drop
                                   text_getter)
 from clm_gui.data.domain import CHARS_PER_TOKEN, guess_domain
 from clm_gui.errors import Cancelled, UserError
+from clm_gui.units import format_bytes
 
 DEFAULT_SAMPLE = 2000
 Z95 = 1.96
@@ -204,7 +205,7 @@ def recommend_mode(text_bytes: int | None, free_ram: int | None = None) -> dict:
     verdict = ("fits comfortably in memory: in-memory gives an exact profile and fast repeated passes."
                if fits else "is too large to hold comfortably in memory: stream it.")
     return {"mode": "in-memory" if fits else "streaming", "text_bytes": int(text_bytes), "available_ram": free_ram,
-            "reason": f"About {human_bytes(text_bytes)} of text against {human_bytes(free_ram)} of free RAM "
+            "reason": f"About {format_bytes(text_bytes)} of text against {format_bytes(free_ram)} of free RAM "
                       f"(loading needs about {IN_MEMORY_OVERHEAD}x the text size): the dataset {verdict}"}
 
 
@@ -230,14 +231,6 @@ def stream_context() -> dict:
     return {"length": 0, "reason": "the text is one stream with no documents to fit: windows of any length are "
                                    "cut from it, and the model's size sets the context, as the Model tab's "
                                    "recommendation and Quick start choose it"}
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,7 +520,7 @@ def profile_summary(profile: DatasetProfile, source_label: str = "") -> list[tup
     rows += [
         ("Documents", _total(profile, "documents")),
         ("Characters", _total(profile, "characters")),
-        ("Bytes (UTF-8)", _total(profile, "bytes", human_bytes)),
+        ("Bytes (UTF-8)", _total(profile, "bytes", format_bytes)),
     ]
     if profile.tokens is not None or profile.tokens_per_document:
         rows.append(("Tokens", _total(profile, "tokens")))
@@ -549,7 +542,7 @@ def _stream_rows(profile: DatasetProfile) -> list[tuple[str, str]]:
                      f"{'; totals are estimates (95% margin)' if profile.estimated else ' (exact figures)'}"),
             ("Documents", f"none: {files} read as one stream of text, cut into windows for training"),
             ("Characters", _total(profile, "characters")),
-            ("Bytes (UTF-8)", _total(profile, "bytes", human_bytes))]
+            ("Bytes (UTF-8)", _total(profile, "bytes", format_bytes))]
     if profile.tokens is not None:
         rows += [("Tokens", _total(profile, "tokens")), ("Characters per token", f"{profile.chars_per_token:.2f}")]
     return rows

@@ -23,7 +23,7 @@ from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.ownership import machine_user
 from clm_gui.model import sizing
 from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe
-from clm_gui.units import format_minutes, format_passes
+from clm_gui.units import format_bytes, format_minutes, format_passes
 
 if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
     from clm_gui.data.profiling import DatasetProfile
@@ -96,7 +96,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     tokenizer it trains is kept in `tokenizers_dir` (the visitor's own, when hosted), by default the
     machine's (runs/.quickstart-tokenizers), and reused for the same data and settings."""
     from clm_gui.data.held_out import held_out_texts
-    from clm_gui.data.profiling import human_bytes, profile_source, recommend_for_source
+    from clm_gui.data.profiling import profile_source, recommend_for_source
     from clm_gui.data.sources import describe_split, hub_reachable
     from clm_gui.machine.hardware import planner_device
     from clm_gui.tokenizer.loading import load_tokenizer, save_tokenizer
@@ -116,7 +116,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     log("Profiling the data.")
     profile = profile_source(cfg.data)
     cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
-    choices.append(Choice("Data", f"{human_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
+    choices.append(Choice("Data", f"{format_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
                           f"{mode['reason']} {describe_split(cfg.data)}"))
 
     spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")

@@ -33,10 +33,12 @@ GRADIO_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALY
 DELETE_CACHE = (15 * 60, 60 * 60)  # (how often, older than), seconds
 # The page's own styles. The four small Train-tab charts are a quarter row wide: plotly's toolbar would sit
 # on their titles, so they have none (drag still zooms, a double click resets). Sample texts wrap: they
-# are Markdown code blocks, which otherwise keep a long line on one line behind a scroll bar.
+# are Markdown code blocks, which otherwise keep a long line on one line behind a scroll bar. The upload
+# widgets' own size figure counts in 1024s; the status beside them states the size (units.format_bytes).
 PAGE_CSS = """
 .clm-small-chart .modebar-container { display: none !important; }
 #train-samples pre, #train-samples pre code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+#dataset-files .file-preview .download, #quick-files .file-preview .download { display: none; }
 """
 
 
