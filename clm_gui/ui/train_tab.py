@@ -453,7 +453,7 @@ def build(ctx: UIContext) -> None:
         stop_btn = gr.Button("Stop", variant="stop", scale=1, interactive=False)
         resume_btn = gr.Button("Resume", scale=1, interactive=False)
         delete_btn = gr.Button("Delete", scale=1, interactive=False, elem_id="train-delete")
-        resume_until = gr.Number(label="Resume until step", precision=0, minimum=1, scale=1,
+        resume_until = gr.Number(label="Resume until step", precision=0, scale=1,
                                  info="raise it to train a run longer", elem_id="train-resume-until")
         validation = gr.Markdown(validation_markdown(draft), elem_id="train-validation")
     controls_why = gr.Markdown(elem_id="train-controls-why")
