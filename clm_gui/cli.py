@@ -514,7 +514,7 @@ def _run_quickstart(args) -> int:
         _print_json(result)
         return 0
     for choice in result["choices"]:
-        print(f"{choice['step']}: {choice['value']}\n    {choice['why']}")
+        print(f"{choice['step']}: {choice['value']}\n    {choice['plain']}\n    {choice['why']}")
     if planned:
         print(f"\nThe configuration (saved as a .yaml file, `train FILE.yaml` trains it):\n{planned.config.to_yaml()}")
     if "status" in result:

@@ -60,6 +60,11 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     page.screenshot(path=str(tmp_path / "quickstart-second-start.png"))
     (run,) = list_runs(tmp_path / "runs")
     assert "kept.txt" in page.locator("#quick-choices").inner_text()
+    plain = page.locator("#quick-choices td:nth-child(2)")  # the choices in words for a non-engineer too
+    expect(page.locator("#quick-choices th").nth(1)).to_have_text("In plain words")
+    expect(plain).to_have_count(4)
+    expect(plain.nth(1)).to_contain_text("The model reads")
+    page.locator("#quick-choices").screenshot(path=str(tmp_path / "quickstart-choices.png"))
 
     page.reload()  # mid-run: the form, the line and the choices as they were, and Start knows the run
     expect(page.locator("#quick-kind input[value=upload]")).to_be_checked(timeout=UI_WAIT)
