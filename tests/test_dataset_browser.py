@@ -72,5 +72,5 @@ def test_one_text_file_is_profiled_as_one_stream(serve_app, page, tmp_path):
     expect(profile).not_to_contain_text("Characters per document")
     page.locator("#dataset-histogram").scroll_into_view_if_needed()
     expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=30_000)
-    expect(page.locator("#dataset-histogram")).to_contain_text("Characters per line (20,000 lines")
+    expect(page.locator("#dataset-histogram")).to_contain_text("Characters per non-blank line (20,000 non-blank lines)")
     page.screenshot(path=str(tmp_path / "dataset-stream.png"), full_page=True)

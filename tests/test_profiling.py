@@ -14,8 +14,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from clm_gui.cli import main
 from clm_gui.config import DataConfig
 from clm_gui.data.domain import guess_domain
-from clm_gui.data.profiling import (DatasetProfile, profile_source, profile_summary, ratio_estimate, recommend_mode,
-                                    suggest_context_length)
+from clm_gui.data.profiling import (DatasetProfile, line_histogram, profile_source, profile_summary, ratio_estimate,
+                                    recommend_mode, suggest_context_length)
 from clm_gui.errors import Cancelled, UserError
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times, "
@@ -243,10 +243,12 @@ def test_one_text_file_is_profiled_as_one_stream_not_as_the_pieces_it_is_read_in
     assert rows["Read"] == "all of the text (exact figures)"
     assert rows["Characters"] == f"{sum(map(len, lines)) + len(lines):,}"
     assert "Characters per document" not in rows and "Empty documents" not in rows
-    assert profile.histogram["per"] == "line" and sum(profile.histogram["counts"]) == len(lines)
+    assert profile.histogram["per"] == "non-blank line" and sum(profile.histogram["counts"]) == len(lines)
     assert profile.lines["count"] == len(lines) and profile.lines["max"] == max(map(len, lines))
     assert profile.context["length"] == 0
     assert rows["Suggested context length"].startswith("none from the data (the text is one stream")
+    blank_between = line_histogram(np.bincount([0, 0, 0, 3, 40]))  # blank lines part paragraphs: not counted
+    assert sum(blank_between["counts"]) == 2 and blank_between["edges"][0] == 3
 
 
 def test_text_files_with_documents_keep_the_document_profile(tmp_path):

@@ -153,9 +153,12 @@ def log_histogram(values: np.ndarray, unit: str, per: str = "document", weights:
 
 
 def line_histogram(line_counts: np.ndarray) -> dict:
-    """Lines by length in characters, from the counts per length."""
-    lengths = np.flatnonzero(line_counts)
-    return log_histogram(lengths, "characters", "line", weights=line_counts[lengths])
+    """Non-blank lines by length in characters, from the counts per length (blank lines, which part
+    paragraphs, would fill the first bin as if they were one character long)."""
+    lengths = np.flatnonzero(line_counts[1:]) + 1
+    if not len(lengths):
+        lengths = np.array([0])
+    return log_histogram(lengths, "characters", "non-blank line", weights=line_counts[lengths])
 
 
 def percentile_of_counts(counts: np.ndarray, q: float) -> int:

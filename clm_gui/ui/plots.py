@@ -174,13 +174,12 @@ def length_histogram(profile: DatasetProfile) -> go.Figure:
     tokens = profile.token_histogram
     histogram = tokens or profile.histogram
     per = histogram["per"]
-    if per == "line":
-        stats, count = profile.lines, profile.lines["count"]
-    else:
-        stats, count = profile.tokens_per_document if tokens else profile.chars_per_document, profile.kept_in_sample
-    scope = f"{count:,} {per}s" + (" of the sample" if profile.estimated else "")
-    fig = _figure(f"{histogram['unit'].capitalize()} per {per} ({scope}; median {stats['median']:,.0f}, "
-                  f"p95 {stats['p95']:,.0f})", f"{per}s", x_title=f"{histogram['unit']} per {per}")
+    scope = f"{sum(histogram['counts']):,} {per}s" + (" of the sample" if profile.estimated else "")
+    if per == "document":
+        stats = profile.tokens_per_document if tokens else profile.chars_per_document
+        scope += f"; median {stats['median']:,.0f}, p95 {stats['p95']:,.0f}"
+    fig = _figure(f"{histogram['unit'].capitalize()} per {per} ({scope})", f"{per}s",
+                  x_title=f"{histogram['unit']} per {per}")
     edges = histogram["edges"]
     labels = [f"{lo:,}–{hi - 1:,}" if hi - 1 > lo else f"{lo:,}" for lo, hi in zip(edges, edges[1:])]
     fig.add_bar(x=labels, y=histogram["counts"], marker_color=TRAIN_COLOR, name=f"{per}s",
