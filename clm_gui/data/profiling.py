@@ -479,7 +479,8 @@ def suggestions(profile: DatasetProfile, cfg: DataConfig) -> list[str]:
         tips.append(f"{duplicates['share']:.1%} of documents are exact duplicates: turn on 'drop duplicates' so the "
                     "model does not learn them by heart.")
     chars = profile.chars_per_document
-    if not cfg.max_chars and not profile.stream_files and chars["max"] > 50 * max(chars["median"], 1) and chars["max"] > 10_000:
+    long_tail = chars["max"] > 50 * max(chars["median"], 1) and chars["max"] > 10_000
+    if not cfg.max_chars and not profile.stream_files and long_tail:  # a stream's pieces are not documents
         cap = int(float(f"{4 * chars['p95']:.2g}"))
         tips.append(f"The longest document has {chars['max']:,} characters, {chars['max'] / max(chars['median'], 1):,.0f}x "
                     f"the median: a maximum length (for example {cap:,}) stops a few documents dominating.")
