@@ -39,6 +39,7 @@ from clm_gui.hosting.settings import (
     server_name_from_env,
     server_port_from_env,
 )
+from clm_gui.units import format_bytes
 
 
 def _print_json(obj) -> None:
@@ -232,7 +233,6 @@ def _run_export(args) -> int:
     from tqdm.auto import tqdm
 
     from clm_gui.runs.gguf_export import export_gguf
-    from clm_gui.units import format_bytes
 
     with tqdm(unit="B", unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
         def progress(done: int, total: int) -> None:
@@ -312,7 +312,7 @@ def _run_tokenizer_train(args) -> int:
         _print_json(summary)
     else:
         print(f"Saved a {args.algorithm} tokenizer of {len(tok):,} tokens to {args.out} "
-              f"({read['documents']:,} documents, {read['bytes'] / 1e6:,.1f} MB in {seconds:.1f} s).")
+              f"({read['documents']:,} documents, {format_bytes(read['bytes'])} in {seconds:.1f} s).")
     return 0
 
 
@@ -328,7 +328,7 @@ def _run_tokenizer_eval(args) -> int:
         _print_json(report.to_dict())
     else:
         print(f"{args.tokenizer}: {report.vocab_size:,} tokens in the vocabulary; on {report.documents:,} "
-              f"held-out documents ({report.bytes / 1e6:,.2f} MB):")
+              f"held-out documents ({format_bytes(report.bytes)}):")
         for name in report.RATIOS:
             print(f"  {name.replace('_', ' '):<16} {getattr(report, name):.4f}")
     return 0
@@ -514,7 +514,7 @@ def _run_quickstart(args) -> int:
         _print_json(result)
         return 0
     for choice in result["choices"]:
-        print(f"{choice['step']}: {choice['value']}\n    {choice['why']}")
+        print(f"{choice['step']}: {choice['value']}\n    {choice['plain']}\n    {choice['why']}")
     if planned:
         print(f"\nThe configuration (saved as a .yaml file, `train FILE.yaml` trains it):\n{planned.config.to_yaml()}")
     if "status" in result:

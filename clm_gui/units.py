@@ -28,9 +28,13 @@ def format_passes(passes: float, unit: bool = True) -> str:
 
 
 def format_bytes(n: float) -> str:
-    """"812 B", "36.0 KB", "48.3 MB", "1.2 GB" (powers of 1000, as disks and downloads count)."""
-    for unit in ("B", "KB", "MB"):
+    """"812 B", "36.0 KB", "48.3 MB", "1.2 GB": every size of a file or of text the app states.
+
+    Powers of 1000 (1 MB = 1,000,000 bytes), as disks and downloads count. Gradio's upload widget counts
+    in powers of 1024 under the same names (a 1.3 MB file is "1.2 MB" there), so the app's upload widgets
+    hide that figure (ui/app.py's PAGE_CSS) and the status beside them states the size in this one way."""
+    for unit in ("B", "KB", "MB", "GB"):
         if abs(n) < 1000:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1000
-    return f"{n:,.1f} GB"
+    return f"{n:,.1f} TB"

@@ -40,6 +40,23 @@ def fast_config(corpus: Path, **train) -> RunConfig:
     return cfg.check()
 
 
+def write_english(path: Path, max_chars: int = 200_000) -> Path:
+    """Real English text: Python's own reference documentation (pydoc_data, present wherever Python is),
+    whole topics up to about `max_chars` characters: prose with line breaks and a few code examples. The
+    demo tests train on it, and the README's screenshots show it."""
+    from pydoc_data.topics import topics
+
+    parts, size = [], 0
+    for name in sorted(topics):
+        if size >= max_chars:
+            break
+        parts.append(topics[name].strip())
+        size += len(parts[-1]) + 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
 _CHARACTERS = ["ROMEO", "JULIET", "NURSE", "MERCUTIO", "BENVOLIO", "FRIAR LAURENCE"]
 _PROSE = ("my lord the king is come to court and would speak with you of love and honour yet what light "
           "through yonder window breaks it is the east and she the sun arise fair sun good night sweet prince "

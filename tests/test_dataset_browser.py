@@ -52,3 +52,25 @@ def test_hosted_mode_offers_no_server_path_and_a_bad_upload_is_explained(serve_a
     kinds.get_by_text("Upload files").click()
     page.locator("#dataset-files input[type=file]").set_input_files(str(tmp_path / "photo.txt"))
     expect(page.locator("#dataset-status")).to_contain_text("photo.txt is not a text file", timeout=30_000)
+
+
+def test_one_text_file_is_profiled_as_one_stream(serve_app, page, tmp_path):
+    # A regression (#26, item 10): one 1.2 MB text file showed "3 documents", a 3-bar histogram and a
+    # suggested context of 2048, while the run used 128.
+    upload = tmp_path / "essay.txt"
+    upload.write_text("".join(f"Line {i} of a long essay about rivers, towns and the people in them.\n"
+                              for i in range(20_000)), encoding="utf-8")  # about 1.4 MB: two pieces
+    page.goto(serve_app())
+    page.get_by_role("tab", name="Dataset").click()
+    page.locator("#dataset-kind").get_by_text("Upload files").click()
+    page.locator("#dataset-files input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#dataset-preview")).to_contain_text("Line 0 of a long essay", timeout=30_000)
+    page.locator("#dataset-profile-button").click()
+    profile = page.locator("#dataset-profile")
+    expect(profile).to_contain_text("none: 1 file read as one stream of text", timeout=40_000)
+    expect(profile).to_contain_text("none from the data")
+    expect(profile).not_to_contain_text("Characters per document")
+    page.locator("#dataset-histogram").scroll_into_view_if_needed()
+    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#dataset-histogram")).to_contain_text("Characters per non-blank line (20,000 non-blank lines)")
+    page.screenshot(path=str(tmp_path / "dataset-stream.png"), full_page=True)

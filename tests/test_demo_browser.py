@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.config import load_config
-from clm_gui.data.profiling import human_bytes
 from clm_gui.runs.folder import list_runs, new_run_dir
 from clm_gui.train.trainer import train
-from tests.fast_runs import fast_config, write_corpus, write_play
+from clm_gui.units import format_bytes
+from tests.fast_runs import fast_config, write_corpus, write_english
 
 pytestmark = pytest.mark.browser
 TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound
@@ -47,26 +47,26 @@ def upload_in_dataset_tab(page, path: Path) -> None:
 
 def test_quick_start_trains_an_upload_until_its_time_is_up_and_the_playground_continues_its_prompts(
         serve_app, page, tmp_path):
-    play = write_play(tmp_path / "upload" / "romeo.txt")
+    upload = write_english(tmp_path / "upload" / "reference.txt")
     page.goto(serve_app())
     expect(page.locator("#quick-start")).to_be_visible()  # the first tab: the demo path
     page.locator("#quick-kind").get_by_text("Upload a file").click()
-    page.locator("#quick-files input[type=file]").set_input_files(str(play))
-    expect(page.locator("#quick-status")).to_contain_text("ready: romeo.txt", timeout=UI_WAIT)
+    page.locator("#quick-files input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#quick-status")).to_contain_text("ready: reference.txt", timeout=UI_WAIT)
     page.locator("#quick-minutes input").fill("1")
     page.locator("#quick-start").click()
     expect(page.locator("#quick-status")).to_contain_text("Started", timeout=TRAIN_WAIT)
     choices = page.locator("#quick-choices")
     for step in ("Data", "Tokenizer", "Model", "Training"):
         expect(choices).to_contain_text(step)
-    expect(choices).to_contain_text("uploaded romeo.txt")  # the file's name, not the folder it was copied to
+    expect(choices).to_contain_text("uploaded reference.txt")  # the file's name, not the folder it was copied to
     expect(choices).to_contain_text("natural language")
     shot(page, tmp_path, "screenshot-quickstart")
 
     run = list_runs(tmp_path / "runs")[0]
     cfg = load_config(run.config_path)
     assert cfg.train.max_minutes <= 1 and cfg.train.max_steps == 0  # the clock ends it
-    words = set(play.read_text().split())
+    words = set(upload.read_text().split())
     assert cfg.train.sample_prompts and all(set(p.split()) <= words for p in cfg.train.sample_prompts)
 
     page.locator("#quick-to-model").click()  # each choice links to the tab that changes it
@@ -105,14 +105,14 @@ def test_quick_start_trains_an_upload_until_its_time_is_up_and_the_playground_co
 
 def test_a_reload_mid_run_shows_the_live_run_s_settings_and_the_data_s_own_prompts(serve_app, page, tmp_path,
                                                                                     step_gate):
-    play = write_play(tmp_path / "upload" / "romeo.txt")
+    upload = write_english(tmp_path / "upload" / "reference.txt")
     url = serve_app()
     page.goto(url)
-    upload_in_dataset_tab(page, play)
+    upload_in_dataset_tab(page, upload)
     page.locator("#dataset-profile-button").click()
     status = page.locator("#dataset-status")
     expect(status).to_contain_text("Sample prompts for training", timeout=TRAIN_WAIT)
-    expect(page.locator("#dataset-profile")).to_contain_text("uploaded romeo.txt")  # the file's name
+    expect(page.locator("#dataset-profile")).to_contain_text("uploaded reference.txt")  # the file's name
     expect(page.locator("#dataset-profile")).not_to_contain_text("drop duplicates")  # its repeated lines are text
     open_tab(page, "Model")
     page.locator("#model-preset input").click()
@@ -123,7 +123,7 @@ def test_a_reload_mid_run_shows_the_live_run_s_settings_and_the_data_s_own_promp
     prompts = page.locator("#train-setting-sample_prompts textarea")
     expect(prompts).not_to_have_value("", timeout=UI_WAIT)
     shown_prompts = prompts.input_value().splitlines()
-    words = set(play.read_text().split())
+    words = set(upload.read_text().split())
     assert shown_prompts and all(set(p.split()) <= words for p in shown_prompts)  # prose prompts, not "def "
     for label, value in [("Max steps", "8"), ("Batch size", "4")]:
         page.get_by_label(label, exact=True).fill(value)
@@ -147,11 +147,10 @@ def test_a_reload_mid_run_shows_the_live_run_s_settings_and_the_data_s_own_promp
     expect(page.locator("#model-layers input")).to_have_value("2", timeout=UI_WAIT)
     open_tab(page, "Dataset")
     expect(page.locator("#dataset-kind input[value=upload]")).to_be_checked(timeout=UI_WAIT)
-    expect(page.locator("#dataset-status")).to_contain_text("Using the uploaded romeo.txt", timeout=UI_WAIT)
-    size = human_bytes(play.stat().st_size)  # one size, in one format, everywhere
+    expect(page.locator("#dataset-status")).to_contain_text("Using the uploaded reference.txt", timeout=UI_WAIT)
+    size = format_bytes(upload.stat().st_size)  # one size, in one format, everywhere
     expect(page.locator("#dataset-status")).to_contain_text(size)
     expect(page.locator("#dataset-recommendation")).to_contain_text(f"About {size} of text")  # not the demo's
-    shot(page, tmp_path, "screenshot-dataset")
     step_gate.open()
     open_tab(page, "Train")
     expect(page.locator("#train-status")).to_contain_text("finished", timeout=TRAIN_WAIT)
@@ -179,11 +178,14 @@ def test_a_mistyped_number_blocks_start_with_a_message_naming_the_field(serve_ap
 
 def test_offline_the_tokenizer_recommendation_leads_to_training_and_failures_leave_no_stale_figures(
         serve_app, page, tmp_path):  # the suite runs with HF_HUB_OFFLINE=1: the Hub is out of reach
-    play = write_play(tmp_path / "upload" / "romeo.txt", speeches=600)
+    upload = write_english(tmp_path / "upload" / "reference.txt", max_chars=60_000)
     page.goto(serve_app())
-    upload_in_dataset_tab(page, play)
+    upload_in_dataset_tab(page, upload)
     page.locator("#dataset-profile-button").click()
     expect(page.locator("#dataset-profile")).to_contain_text("Bytes (UTF-8)", timeout=TRAIN_WAIT)
+    page.locator("#dataset-histogram").scroll_into_view_if_needed()  # plots render once on screen
+    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=UI_WAIT)
+    shot(page, tmp_path, "screenshot-dataset")
     open_tab(page, "Tokenizer")
     recommendation = page.locator("#tokenizer-recommendation")
     expect(recommendation).to_contain_text("train a **bpe**".replace("**", ""), timeout=UI_WAIT)

@@ -122,3 +122,25 @@ def test_hardware_tab_reads_the_machine_and_the_model_tab_applies_a_recommendati
     page.screenshot(path=str(tmp_path / "model-tab.png"), full_page=True)
     page.get_by_role("tab", name="Train").click()
     expect(page.get_by_label("Max minutes", exact=True)).to_have_value("3", timeout=SLOW)
+
+
+def test_a_negative_input_is_refused_by_its_name_with_how_to_fix_it(serve_app, page, tmp_path):
+    # A regression (#26, item 11): -1 in a Model-tab box gave Gradio's toast "Value -1 is less than minimum
+    # value 0.", which names no field and says nothing of what to give instead.
+    page.goto(serve_app())
+    page.get_by_role("tab", name="Model", exact=True).click()
+    minutes = page.locator("#model-minutes input")
+    minutes.fill("-1")
+    minutes.press("Tab")
+    page.locator("#model-recommend").click()
+    expect(page.locator("#model-recommendation")).to_contain_text(
+        "Time budget (minutes) cannot be negative (it is -1); 0 means no time budget.", timeout=SLOW)
+    expect(page.get_by_text("less than minimum value")).to_have_count(0)
+    page.locator("#model-apply").click()
+    expect(page.locator("#model-applied")).to_contain_text("Not applied: Time budget (minutes) cannot be negative",
+                                                           timeout=SLOW)
+    page.screenshot(path=str(tmp_path / "model-negative.png"), full_page=True)
+    assert [p.problems() for p in (model_tab.Target("auto", -2, "", -1, 5, -3),)] == [[
+        "GPU memory (GB) cannot be negative (it is -2); 0 plans for this machine's free memory.",
+        "GPUs cannot be negative (it is -1); 0 plans for all visible GPUs.",
+        "Dataset tokens cannot be negative (it is -3); 0 means unknown."]]

@@ -247,3 +247,5 @@ def test_resuming_until_a_later_step_overrides_the_step_limit_and_nothing_else()
     assert resume_overrides(saved, 80.0) == ["train.max_steps=80"]  # a number box gives a float
     assert resume_overrides(saved, 40) == []  # the run's own limit: it continues as configured
     assert resume_overrides(saved, None) == resume_overrides(saved, 0) == []
+    with pytest.raises(UserError, match=r"Resume until step cannot be negative \(it is -1\)"):
+        resume_overrides(saved, -1)  # named, not Gradio's "Value -1 is less than minimum value 1."

@@ -187,3 +187,12 @@ def test_without_tensorboard_nothing_is_written_and_nothing_fails(tmp_path, monk
     log.write({"kind": "train", "step": 1, "train_loss": 3.0})
     assert log.available is False
     assert not (tmp_path / "tensorboard").exists()
+
+
+def test_the_card_counts_the_steps_the_run_made_not_its_last_logged_one(runs_root):
+    # A regression (#26, item 11): the card said "Steps: 1,090" of a run that finished after 1095 steps.
+    run = new_run_dir(runs_root, make_tiny_config())
+    run.append_metrics({"kind": "train", "step": 1090, "tokens": 1090 * 512, "train_loss": 4.0})
+    run.append_metrics({"kind": "eval", "step": 1095, "tokens": 1095 * 512, "eval_loss": 4.2, "perplexity": 66.7})
+    run.write_status("finished", "Finished after 1095 steps.", step=1095)
+    assert "- Steps: 1,095; final train loss: 4.0000" in model_card_text(run, run.load_config())

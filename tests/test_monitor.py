@@ -9,7 +9,7 @@ import pytest
 from clm_gui.config import TrainConfig
 from clm_gui.runs.monitor import (JsonlTail, best_eval, current_status, downsample, ema, format_passes, last_records,
                                   latest_per_step, log_tail, model_choices, overfitting_note, passes_over_data,
-                                  progress, seconds_per_step, summarize)
+                                  progress, seconds_per_step, step_reached, summarize)
 from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
 
@@ -183,3 +183,34 @@ def test_the_run_list_s_best_bits_per_byte_come_from_status_else_from_the_record
     assert summarize(run).best_bpb == 2.55  # the trainer's own record wins
     assert "2.550 bits/byte" not in log_tail(run, run.read_metrics(), run.read_status())
     assert "2.600 bits/byte" in log_tail(run, run.read_metrics(), run.read_status())
+
+
+def test_the_log_shows_each_evaluation_once_no_progress_bars_and_ends_on_the_status(runs_root):
+    # A regression (#26, item 11): the Log listed evaluations twice (the records, then train.log's echo of
+    # them), showed "Writing model shards" bars and ended on train.log's older lines.
+    run = new_run_dir(runs_root, make_tiny_config())
+    for record in [train_record(10, 1.0), eval_record(10, 4.5), train_record(20, 2.0), eval_record(25, 4.0)]:
+        run.append_metrics(record)
+    run.write_status("finished", "Finished after 25 steps.", step=25)
+    run.log_path.write_text(
+        f"Run: {run.id}\nstep 10: eval loss 4.5000\nstep 25: eval loss 4.0000\n"
+        "Writing model shards:   0%|          | 0/1 [00:00<?, ?it/s]\rWriting model shards: 100%|##| 1/1\n"
+        "UserWarning: something the records do not hold\n"
+        "finished: Finished after 25 steps.\n", encoding="utf-8")
+    text = log_tail(run, run.read_metrics(), run.read_status())
+    lines = text.splitlines()
+    assert sum("eval loss 4.5000" in line for line in lines) == 1
+    assert sum("eval loss 4.0000" in line for line in lines) == 1
+    assert "Writing model shards" not in text and "Run: " not in text
+    assert lines[-2] == "UserWarning: something the records do not hold"
+    assert lines[-1] == "[finished] Finished after 25 steps."
+    assert text.count("Finished after 25 steps.") == 1
+
+
+def test_the_step_reached_is_the_status_s_when_the_last_steps_fell_between_records(runs_root):
+    # A regression (#26, item 11): "Finished after 1095 steps" beside a progress bar that said 1,090.
+    run = new_run_dir(runs_root, make_tiny_config())
+    run.append_metrics(train_record(1090, 10.0))
+    run.write_status("finished", "Finished after 1095 steps.", step=1095)
+    assert step_reached(run.read_status(), run.read_metrics()) == 1095 == summarize(run).step
+    assert step_reached({}, run.read_metrics()) == 1090

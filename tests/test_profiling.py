@@ -14,8 +14,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from clm_gui.cli import main
 from clm_gui.config import DataConfig
 from clm_gui.data.domain import guess_domain
-from clm_gui.data.profiling import (DatasetProfile, profile_source, profile_summary, ratio_estimate, recommend_mode,
-                                    suggest_context_length)
+from clm_gui.data.profiling import (DatasetProfile, line_histogram, profile_source, profile_summary, ratio_estimate,
+                                    recommend_mode, suggest_context_length)
 from clm_gui.errors import Cancelled, UserError
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times, "
@@ -228,3 +228,34 @@ def test_the_profile_says_how_the_held_out_split_is_made(tmp_path):
     (tmp_path / "book.txt").write_text("".join(f"Line {i} of a book.\n" for i in range(500)), encoding="utf-8")
     profile = profile_source(DataConfig(source=str(tmp_path / "book.txt")))
     assert dict(profile_summary(profile))["Held-out split"].startswith("The last 2% of the text")
+
+
+def test_one_text_file_is_profiled_as_one_stream_not_as_the_pieces_it_is_read_in(tmp_path):
+    # A regression (#26, item 10): a 1.2 MB file, read in 1 MiB pieces, was "3 documents" with a 3-bar
+    # histogram and a suggested context of 2048 that no run used.
+    lines = [ENGLISH[: 20 + i % 150] for i in range(16_000)]  # about 2.3 MB: three pieces
+    (tmp_path / "book.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    profile = profile_source(DataConfig(source=str(tmp_path / "book.txt")))
+    rows = dict(profile_summary(profile))
+    assert profile.sample_documents > 1  # read in pieces ...
+    assert profile.stream_files == 1  # ... yet one stream
+    assert rows["Documents"] == "none: 1 file read as one stream of text, cut into windows for training"
+    assert rows["Read"] == "all of the text (exact figures)"
+    assert rows["Characters"] == f"{sum(map(len, lines)) + len(lines):,}"
+    assert "Characters per document" not in rows and "Empty documents" not in rows
+    assert profile.histogram["per"] == "non-blank line" and sum(profile.histogram["counts"]) == len(lines)
+    assert profile.lines["count"] == len(lines) and profile.lines["max"] == max(map(len, lines))
+    assert profile.context["length"] == 0
+    assert rows["Suggested context length"].startswith("none from the data (the text is one stream")
+    blank_between = line_histogram(np.bincount([0, 0, 0, 3, 40]))  # blank lines part paragraphs: not counted
+    assert sum(blank_between["counts"]) == 2 and blank_between["edges"][0] == 3
+
+
+def test_text_files_with_documents_keep_the_document_profile(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(60):  # enough files that whole files are held out: each file is a document
+        (folder / f"{i}.txt").write_text(f"Note {i}. " + ENGLISH[: 30 + i], encoding="utf-8")
+    profile = profile_source(DataConfig(source=str(folder), eval_fraction=0.2))
+    assert profile.stream_files == 0 and profile.documents == 60
+    assert profile.histogram["per"] == "document" and profile.context["length"] > 0

@@ -32,6 +32,10 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     plan = json.loads(capsys.readouterr().out)
     assert [c["step"] for c in plan["choices"]] == ["Data", "Tokenizer", "Model", "Training"]
     assert all(c["why"] for c in plan["choices"])
+    # Each choice in words for a non-engineer too (#26, item 11): none of the engineer's terms.
+    plain = " ".join(c["plain"] for c in plan["choices"])
+    assert all(c["plain"] for c in plan["choices"]) and "one letter (byte) at a time" in plain
+    assert not any(term in plain.lower() for term in ("bpe", "compute-optimal", "per parameter", "epoch"))
     cfg = plan["config"]
     assert cfg["tokenizer"]["vocab_size"] == byte_level_vocab()  # 10 minutes read ~100 KB many times: bytes
     assert cfg["train"]["ema_decay"] > 0 and cfg["train"]["max_tokens"] == 0  # averaged, no pass cap

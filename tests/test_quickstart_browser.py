@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.runs.folder import list_runs
+from clm_gui.units import format_bytes
 from tests.fast_runs import write_corpus
 
 pytestmark = pytest.mark.browser
@@ -59,6 +60,11 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     page.screenshot(path=str(tmp_path / "quickstart-second-start.png"))
     (run,) = list_runs(tmp_path / "runs")
     assert "kept.txt" in page.locator("#quick-choices").inner_text()
+    plain = page.locator("#quick-choices td:nth-child(2)")  # the choices in words for a non-engineer too
+    expect(page.locator("#quick-choices th").nth(1)).to_have_text("In plain words")
+    expect(plain).to_have_count(4)
+    expect(plain.nth(1)).to_contain_text("The model reads")
+    page.locator("#quick-choices").screenshot(path=str(tmp_path / "quickstart-choices.png"))
 
     page.reload()  # mid-run: the form, the line and the choices as they were, and Start knows the run
     expect(page.locator("#quick-kind input[value=upload]")).to_be_checked(timeout=UI_WAIT)
@@ -85,3 +91,20 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     expect(page.locator("#quick-start")).to_be_visible(timeout=UI_WAIT)
     expect(page.locator("#quick-watch")).to_be_hidden(timeout=UI_WAIT)
     expect(page.locator("#quick-choices")).not_to_contain_text("kept.txt")
+
+
+def test_an_upload_s_size_is_stated_once_in_one_unit(serve_app, page, tmp_path):
+    # A regression (#26, item 11): the upload widget said 1.2 MB (Gradio counts in 1024s) beside a status
+    # that said 1.3 MB (powers of 1000, units.format_bytes).
+    upload = tmp_path / "upload" / "essay.txt"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("A line of an essay about rivers and towns.\n" * 30_233, encoding="utf-8")  # 1.3e6 bytes
+    assert format_bytes(upload.stat().st_size) == "1.3 MB"
+    page.goto(serve_app())
+    page.locator("#quick-kind").get_by_text("Upload a file").click()
+    files = page.locator("#quick-files")
+    files.locator("input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#quick-status")).to_contain_text("ready: essay.txt, 1.3 MB", timeout=UI_WAIT)
+    expect(files.locator(".file-preview")).to_contain_text("essay", use_inner_text=True)
+    expect(files.locator(".file-preview")).not_to_contain_text("1.2 MB", use_inner_text=True)  # the widget's 1024s
+    page.screenshot(path=str(tmp_path / "quickstart-upload-size.png"))

@@ -437,3 +437,12 @@ def test_passes_are_written_with_the_precision_they_need():
 
     assert format_passes(0.04) == "0.04 passes" and format_passes(1.64) == "1.6 passes"
     assert format_passes(212.4) == "212 passes" and format_passes(1.0) == "1.0 pass"
+
+
+def test_a_text_stream_leaves_the_context_to_the_model_size(profile_with):
+    # One text file is one stream: its profile suggests no context, so the Model tab's recommendation
+    # takes each size's own, as Quick start (which passes none) does (#26, item 10).
+    stream = profile_with()
+    assert stream.stream_files == 1 and sizing.context_from_profile(stream) == 0
+    request = sizing.PlanRequest(device=SMALL_CPU, max_context=sizing.context_from_profile(stream))
+    assert [request.context_for(s) for s in sizing.SHAPES] == [s.context_length for s in sizing.SHAPES]

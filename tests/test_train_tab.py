@@ -115,3 +115,11 @@ def test_sample_prompts_travel_one_per_line_with_their_trailing_spaces_and_line_
     assert parse_prompts(prompts_text(prompts)) == prompts
     assert prompts_text(prompts) == "ROMEO: \nEnter the\n\\n"
     assert parse_prompts("first \n\n  \nsecond") == ["first ", "second"]
+
+
+def test_the_progress_bar_shows_the_step_the_run_ended_on(runs_root):
+    # A regression (#26, item 11): the bar said step 1,090 of a run that finished after 1095 steps.
+    run = new_run_dir(runs_root, make_tiny_config())
+    run.append_metrics({"kind": "train", "step": 1090, "tokens": 1090, "train_loss": 3.0, "elapsed_s": 10.0})
+    status = run.write_status("finished", "Finished after 1095 steps.", step=1095)
+    assert "step 1,095" in progress_html(run, status, run.read_metrics())

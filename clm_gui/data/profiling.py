@@ -26,9 +26,11 @@ import psutil
 
 from clm_gui.config import DataConfig
 from clm_gui.data.sources import (DuplicateTracker, Extent, describe_split, drop_reason, iter_rows, load_source,
-                                  normalize_whitespace, source_extent, source_files, text_columns, text_getter)
+                                  normalize_whitespace, source_extent, source_files, split_rule, text_columns,
+                                  text_getter)
 from clm_gui.data.domain import CHARS_PER_TOKEN, guess_domain
 from clm_gui.errors import Cancelled, UserError
+from clm_gui.units import format_bytes
 
 DEFAULT_SAMPLE = 2000
 Z95 = 1.96
@@ -51,7 +53,11 @@ Progress = Callable[[int, int | None], None]  # (documents read, documents expec
 class DatasetProfile:
     """What profiling found. Totals are exact, or estimated (`estimated`) with a 95% margin in `margins`;
     None when the source does not record its size. Length statistics are dicts of mean, median, p95, min
-    and max (`summary`); histograms of unit, edges and counts (`log_histogram`)."""
+    and max (`summary`); histograms of unit, what is counted, edges and counts (`log_histogram`).
+
+    Plain text read as one stream (`stream_files` > 0: a file, or a few read in order) has no documents:
+    its rows are pieces of about a megabyte, so per-document figures are left out, the histogram counts
+    lines and no context length is suggested (windows of any length are cut from the stream)."""
 
     estimated: bool
     sample_documents: int  # documents read
@@ -66,7 +72,7 @@ class DatasetProfile:
     chars_per_document: dict
     tokens_per_document: dict | None
     chars_per_token: float | None
-    histogram: dict  # of characters per document
+    histogram: dict  # of characters per document, or per line for a stream
     token_histogram: dict | None
     empty: dict  # count and share of documents read
     duplicates: dict
@@ -82,6 +88,7 @@ class DatasetProfile:
     sample_limit: int | None  # streaming: the documents a sample reads at most
     elapsed_s: float
     split: str  # how the held-out split is made (describe_split)
+    stream_files: int  # text files read in order as one stream; 0 when the source has documents
     suggestions: list[str] = field(default_factory=list)  # preprocessing the profile argues for
 
     def to_dict(self) -> dict:
@@ -133,15 +140,25 @@ def summary(values: np.ndarray) -> dict:
             "p95": float(np.percentile(values, 95)), "min": int(values.min()), "max": int(values.max())}
 
 
-def log_histogram(values: np.ndarray, unit: str) -> dict:
-    """Counts in logarithmic bins from the shortest to the longest (document lengths span orders of
-    magnitude); zero goes in the first bin."""
+def log_histogram(values: np.ndarray, unit: str, per: str = "document", weights: np.ndarray | None = None) -> dict:
+    """Counts of `per` (documents, lines) by length in `unit`, in logarithmic bins from the shortest to the
+    longest (lengths span orders of magnitude); zero goes in the first bin. `weights`: how many have each
+    of `values` (1 each when None)."""
     bottom, top = max(int(values.min()), 1), max(int(values.max()), 1) + 1
     edges = np.unique(np.round(np.geomspace(bottom, top, HISTOGRAM_BINS + 1)).astype(np.int64))
     if len(edges) < 2:
         edges = np.array([1, top])
-    counts, _ = np.histogram(np.clip(values, 1, None), bins=edges)
-    return {"unit": unit, "edges": edges.tolist(), "counts": counts.tolist()}
+    counts, _ = np.histogram(np.clip(values, 1, None), bins=edges, weights=weights)
+    return {"unit": unit, "per": per, "edges": edges.tolist(), "counts": counts.astype(np.int64).tolist()}
+
+
+def line_histogram(line_counts: np.ndarray) -> dict:
+    """Non-blank lines by length in characters, from the counts per length (blank lines, which part
+    paragraphs, would fill the first bin as if they were one character long)."""
+    lengths = np.flatnonzero(line_counts[1:]) + 1
+    if not len(lengths):
+        lengths = np.array([0])
+    return log_histogram(lengths, "characters", "non-blank line", weights=line_counts[lengths])
 
 
 def percentile_of_counts(counts: np.ndarray, q: float) -> int:
@@ -191,7 +208,7 @@ def recommend_mode(text_bytes: int | None, free_ram: int | None = None) -> dict:
     verdict = ("fits comfortably in memory: in-memory gives an exact profile and fast repeated passes."
                if fits else "is too large to hold comfortably in memory: stream it.")
     return {"mode": "in-memory" if fits else "streaming", "text_bytes": int(text_bytes), "available_ram": free_ram,
-            "reason": f"About {human_bytes(text_bytes)} of text against {human_bytes(free_ram)} of free RAM "
+            "reason": f"About {format_bytes(text_bytes)} of text against {format_bytes(free_ram)} of free RAM "
                       f"(loading needs about {IN_MEMORY_OVERHEAD}x the text size): the dataset {verdict}"}
 
 
@@ -211,12 +228,12 @@ def suggest_context_length(doc_tokens: np.ndarray, measured: bool) -> dict:
     return {"length": length, "reason": reason}
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
+def stream_context() -> dict:
+    """No context length from a stream's data: it has no document lengths to fit, and packing cuts windows
+    of any length from it, so the model's size sets the context."""
+    return {"length": 0, "reason": "the text is one stream with no documents to fit: windows of any length are "
+                                   "cut from it, and the model's size sets the context, as the Model tab's "
+                                   "recommendation and Quick start choose it"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +287,8 @@ class _Pass:
         self.n_kept += 1
         self.tokens.append(0)
         self.non_ascii += len(text) - len(text.encode("ascii", "ignore"))
-        lengths = np.fromiter(map(len, text.split("\n")), np.int64)
+        # A final line break ends the last line, not a new empty one (a stream's pieces end with one).
+        lengths = np.fromiter(map(len, text.removesuffix("\n").split("\n")), np.int64)
         self.line_counts += np.bincount(np.minimum(lengths, LINE_LENGTH_CAP), minlength=LINE_LENGTH_CAP + 1)
         self._sample_for_domain(text, str(row.get("path", "")))
         if self.tokenizer is not None:
@@ -337,10 +355,11 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
         progress(state.read, expected)
     _check_some_kept(state, cfg)
     exact = limit is None or state.read < limit or state.read in (cfg.max_documents, extent.documents)
-    measured = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram)
+    stream_files = _stream_files(cfg)
+    measured = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram, bool(stream_files))
     profile = DatasetProfile(**measured, source=cfg.source, mode="streaming" if _is_streaming(ds) else "in-memory",
                              text_columns=columns, sample_limit=limit, split=describe_split(cfg),
-                             elapsed_s=round(time.monotonic() - started, 3))
+                             stream_files=stream_files, elapsed_s=round(time.monotonic() - started, 3))
     profile.suggestions = suggestions(profile, cfg)
     return profile
 
@@ -348,6 +367,15 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
 def profile_source(cfg: DataConfig, **options) -> DatasetProfile:
     """Load the configured source and profile it (see `profile_dataset` for the options)."""
     return profile_dataset(load_source(cfg), cfg, **options)
+
+
+def _stream_files(cfg: DataConfig) -> int:
+    """How many text files are read in order as one stream (the sources whose held-out split is the
+    stream's tail); 0 for a source of documents."""
+    found = source_files(cfg)
+    if split_rule(cfg, found) != "tail":
+        return 0
+    return min(len(found.files), cfg.max_documents or len(found.files))
 
 
 def _check_some_kept(state: _Pass, cfg: DataConfig) -> None:
@@ -401,8 +429,8 @@ def _line_stats(counts: np.ndarray) -> dict:
 
 
 def _measurements(state: _Pass, cfg: DataConfig, extent: Extent, exact: bool, tokenized: bool,
-                  free_ram: int | None) -> dict:
-    """The measured fields of a DatasetProfile."""
+                  free_ram: int | None, stream: bool) -> dict:
+    """The measured fields of a DatasetProfile; a stream's rows are pieces of it, not documents."""
     kept = _as_array(state.kept).astype(bool)
     columns = {"documents": _as_array(state.kept), "characters": _as_array(state.chars),
                "bytes": _as_array(state.bytes)}
@@ -426,15 +454,15 @@ def _measurements(state: _Pass, cfg: DataConfig, extent: Extent, exact: bool, to
         "chars_per_document": summary(doc_chars),
         "tokens_per_document": summary(doc_tokens) if tokenized else None,
         "chars_per_token": float(doc_chars.sum() / max(1, doc_tokens.sum())) if tokenized else None,
-        "histogram": log_histogram(doc_chars, "characters"),
-        "token_histogram": log_histogram(doc_tokens, "tokens") if tokenized else None,
+        "histogram": line_histogram(state.line_counts) if stream else log_histogram(doc_chars, "characters"),
+        "token_histogram": log_histogram(doc_tokens, "tokens") if tokenized and not stream else None,
         "empty": {"count": state.empty, "share": state.empty / state.read},
         "duplicates": {"count": state.duplicates, "share": state.duplicates / state.read},
         "non_ascii_share": state.non_ascii / max(1, int(doc_chars.sum())),
         "replaced_bytes": state.replaced_bytes,
         "lines": _line_stats(state.line_counts),
         "domain": domain.to_dict(),
-        "context": suggest_context_length(doc_tokens, measured=tokenized),
+        "context": stream_context() if stream else suggest_context_length(doc_tokens, measured=tokenized),
         "recommendation": recommend_mode(text_bytes, free_ram),
     }
 
@@ -451,7 +479,8 @@ def suggestions(profile: DatasetProfile, cfg: DataConfig) -> list[str]:
         tips.append(f"{duplicates['share']:.1%} of documents are exact duplicates: turn on 'drop duplicates' so the "
                     "model does not learn them by heart.")
     chars = profile.chars_per_document
-    if not cfg.max_chars and chars["max"] > 50 * max(chars["median"], 1) and chars["max"] > 10_000:
+    long_tail = chars["max"] > 50 * max(chars["median"], 1) and chars["max"] > 10_000
+    if not cfg.max_chars and not profile.stream_files and long_tail:  # a stream's pieces are not documents
         cap = int(float(f"{4 * chars['p95']:.2g}"))
         tips.append(f"The longest document has {chars['max']:,} characters, {chars['max'] / max(chars['median'], 1):,.0f}x "
                     f"the median: a maximum length (for example {cap:,}) stops a few documents dominating.")
@@ -485,6 +514,8 @@ def profile_summary(profile: DatasetProfile, source_label: str = "") -> list[tup
     read = profile.sample_documents
     source = source_label or profile.source
     rows = [("Source", f"{source} ({profile.mode}, text from {', '.join(profile.text_columns)})")]
+    if profile.stream_files:
+        return rows + _stream_rows(profile) + _common_rows(profile)
     if profile.estimated:
         rows.append(("Sample", f"the first {read:,} documents; totals are estimates (95% margin) that assume "
                                "the rest of the data looks alike"))
@@ -493,7 +524,7 @@ def profile_summary(profile: DatasetProfile, source_label: str = "") -> list[tup
     rows += [
         ("Documents", _total(profile, "documents")),
         ("Characters", _total(profile, "characters")),
-        ("Bytes (UTF-8)", _total(profile, "bytes", human_bytes)),
+        ("Bytes (UTF-8)", _total(profile, "bytes", format_bytes)),
     ]
     if profile.tokens is not None or profile.tokens_per_document:
         rows.append(("Tokens", _total(profile, "tokens")))
@@ -504,8 +535,26 @@ def profile_summary(profile: DatasetProfile, source_label: str = "") -> list[tup
     rows += [
         ("Empty documents", f"{empty['count']:,} ({empty['share']:.1%})"),
         ("Exact duplicates", f"{duplicates['count']:,} ({duplicates['share']:.1%})"),
-        ("Non-ASCII characters", f"{profile.non_ascii_share:.2%}"),
     ]
+    return rows + _common_rows(profile)
+
+
+def _stream_rows(profile: DatasetProfile) -> list[tuple[str, str]]:
+    """What a text stream is: its files and its size; it has no documents to count."""
+    files = f"{profile.stream_files} file" + ("s read in order" if profile.stream_files > 1 else "")
+    rows = [("Read", f"{'the start of ' if profile.estimated else 'all of '}the text"
+                     f"{'; totals are estimates (95% margin)' if profile.estimated else ' (exact figures)'}"),
+            ("Documents", f"none: {files} read as one stream of text, cut into windows for training"),
+            ("Characters", _total(profile, "characters")),
+            ("Bytes (UTF-8)", _total(profile, "bytes", format_bytes))]
+    if profile.tokens is not None:
+        rows += [("Tokens", _total(profile, "tokens")), ("Characters per token", f"{profile.chars_per_token:.2f}")]
+    return rows
+
+
+def _common_rows(profile: DatasetProfile) -> list[tuple[str, str]]:
+    """The rows that documents and a stream share: the characters, lines, domain and recommendations."""
+    rows = [("Non-ASCII characters", f"{profile.non_ascii_share:.2%}")]
     if profile.replaced_bytes:
         rows.append(("Invalid UTF-8", f"{profile.replaced_bytes:,} bytes replaced with U+FFFD"))
     lines = profile.lines
@@ -515,7 +564,8 @@ def profile_summary(profile: DatasetProfile, source_label: str = "") -> list[tup
         rows.append(("Dropped by filters", ", ".join(f"{n:,} {why}" for why, n in profile.dropped.items())))
     rows += [
         ("Domain", f"{profile.domain['label']}: {' '.join(profile.domain['evidence'])}"),
-        ("Suggested context length", f"{profile.context['length']} ({profile.context['reason']})"),
+        ("Suggested context length", f"{profile.context['length'] or 'none from the data'} "
+                                      f"({profile.context['reason']})"),
         ("Recommended mode", f"{profile.recommendation['mode']} ({profile.recommendation['reason']})"),
     ]
     if profile.split:

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from clm_gui.errors import UserError
 from clm_gui.config import HUB_SOURCE_PREFIX
 from clm_gui.security import is_inside, shown_path
+from clm_gui.units import format_bytes
 
 UPLOADS_DIR = ".uploads"  # in the runs folder: every upload, in a folder per visitor when hosted
 DATA_SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".csv", ".parquet")
@@ -59,12 +60,11 @@ class UploadResult:
 def describe_upload(folder: Path, shown: int = 8) -> str:
     """An upload as its user knows it: the files' names and their size ("plays.txt, 991.3 KB"), not the
     content-named folder they were copied into."""
-    from clm_gui.data.profiling import human_bytes
 
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     names = [str(p.relative_to(folder)) for p in files]
     listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-    return f"{listed}, {human_bytes(sum(p.stat().st_size for p in files))}"
+    return f"{listed}, {format_bytes(sum(p.stat().st_size for p in files))}"
 
 
 def upload_of(source: str, data_root: Path) -> Path | None:

@@ -34,6 +34,9 @@ def resume_overrides(saved: RunConfig, until_step: int | None) -> list[str]:
     already the run's own step limit, so the run continues exactly as it was configured."""
     if not until_step or int(until_step) == saved.train.max_steps:
         return []
+    if until_step < 0:
+        raise UserError(f"Resume until step cannot be negative (it is {int(until_step)}): give a step past the "
+                        "run's own to train it longer, or leave it empty to resume to its limit.")
     return [f"train.max_steps={int(until_step)}"]
 
 

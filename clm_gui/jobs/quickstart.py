@@ -23,7 +23,7 @@ from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.ownership import machine_user
 from clm_gui.model import sizing
 from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe
-from clm_gui.units import format_minutes, format_passes
+from clm_gui.units import format_bytes, format_minutes, format_passes
 
 if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
     from clm_gui.data.profiling import DatasetProfile
@@ -37,7 +37,8 @@ MAX_EVAL_FRACTION = 0.1
 class Choice:
     step: str  # Data, Tokenizer, Model, Training
     value: str
-    why: str
+    why: str  # the reasons, in the terms an engineer checks them by
+    plain: str = ""  # what it means, in words for someone who has never trained a model
 
 
 @dataclass
@@ -96,7 +97,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     tokenizer it trains is kept in `tokenizers_dir` (the visitor's own, when hosted), by default the
     machine's (runs/.quickstart-tokenizers), and reused for the same data and settings."""
     from clm_gui.data.held_out import held_out_texts
-    from clm_gui.data.profiling import human_bytes, profile_source, recommend_for_source
+    from clm_gui.data.profiling import profile_source, recommend_for_source
     from clm_gui.data.sources import describe_split, hub_reachable
     from clm_gui.machine.hardware import planner_device
     from clm_gui.tokenizer.loading import load_tokenizer, save_tokenizer
@@ -116,8 +117,10 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     log("Profiling the data.")
     profile = profile_source(cfg.data)
     cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
-    choices.append(Choice("Data", f"{human_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
-                          f"{mode['reason']} {describe_split(cfg.data)}"))
+    choices.append(Choice("Data", f"{format_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
+                          f"{mode['reason']} {describe_split(cfg.data)}",
+                          f"Your text: {format_bytes(profile.bytes)}. A small part of it is set aside to test the "
+                          "model on text it never learns from."))
 
     spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
     training_bytes = profile.bytes * (1 - cfg.data.eval_fraction)
@@ -126,7 +129,9 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     if rec.action == "pretrained":
         cfg.tokenizer.path = rec.hub_id
         tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
-        choices.append(Choice("Tokenizer", rec.hub_id, rec.reason))
+        choices.append(Choice("Tokenizer", rec.hub_id, rec.reason,
+                              "The model reads text in small pieces (tokens); it cuts text the way an existing "
+                              f"model ({rec.hub_id}) does."))
     else:
         cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
         folder = _tokenizer_folder(tokenizers_dir or visitor_folders(runs_dir, machine_user()).quickstart_tokenizers,
@@ -138,7 +143,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
             save_tokenizer(train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer), folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
-        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason))
+        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason,
+                              _tokenizer_in_plain_words(rec.vocab_size)))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
     dataset_tokens = int(training_bytes / bytes_per_token)
@@ -149,7 +155,9 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     cfg.model = dataclasses.replace(plan.model)
     choices.append(Choice("Model", f"{plan.shape}: {plan.n_params / 1e6:,.1f}M parameters, dropout {plan.model.dropout:g}",
                           f"{dataset_tokens:,} training tokens and {hours * 60:,.1f} minutes on {spec.name}: "
-                          + " ".join(plan.warnings or ["trained compute-optimally within the budget."])))
+                          + " ".join(plan.warnings or ["trained compute-optimally within the budget."]),
+                          f"A model of {plan.n_params / 1e6:,.1f} million adjustable numbers, sized to how much text "
+                          "you have and how long it may train."))
     t = cfg.train
     t.device = device
     for name, value in sizing.train_settings(plan, round(hours * 60, 2)).items():
@@ -159,8 +167,21 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                           f"most {format_minutes(t.max_minutes)}, learning rate {t.learning_rate:g}, evaluations "
                           f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)} and at least every "
                           f"{EVALUATION_GAP_STEPS} steps; sample prompts from the held-out text: "
-                          f"{', '.join(repr(p) for p in t.sample_prompts)}", _how_the_budget_is_spent(plan, t)))
+                          f"{', '.join(repr(p) for p in t.sample_prompts)}", _how_the_budget_is_spent(plan, t),
+                          f"It trains for at most {format_minutes(t.max_minutes)}, tests itself on the set-aside "
+                          "text now and then, and writes sample text so you can watch it improve; the best "
+                          "version is the one kept."))
     return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started, profile)
+
+
+def _tokenizer_in_plain_words(vocab_size: int) -> str:
+    from clm_gui.tokenizer.recommendation import byte_level_vocab
+
+    if vocab_size == byte_level_vocab():
+        return ("The model reads your text one letter (byte) at a time: with this much text and time, that "
+                "teaches it the most.")
+    return (f"The model reads text in small pieces (tokens): a list of {vocab_size:,} pieces, from letters to "
+            "whole words, learnt from your own text.")
 
 
 def _hours_left(minutes: float, started: float) -> float:

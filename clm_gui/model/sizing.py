@@ -656,7 +656,8 @@ def dataset_tokens_from_profile(profile: DatasetProfile | None, bytes_per_token:
 
 
 def context_from_profile(profile: DatasetProfile | None) -> int:
-    """The context length the Dataset tab's profile suggests from document lengths, or 0."""
+    """The context length the Dataset tab's profile suggests from document lengths; 0 for none (no profile, or a
+    text stream, which has no documents): the planner then takes each size's own."""
     return profile.context["length"] if profile else 0
 
 

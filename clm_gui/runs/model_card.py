@@ -21,7 +21,7 @@ from clm_gui.files import atomic_write_text, read_jsonl
 from clm_gui.markdown import code, escape, fenced
 from clm_gui.runs.folder import RunDir, slugify
 from clm_gui.runs.gguf_vocab import gguf_refusal
-from clm_gui.runs.monitor import best_eval, latest_per_step, samples_blocks
+from clm_gui.runs.monitor import best_eval, latest_per_step, samples_blocks, step_reached
 from clm_gui.security import inside_data, shown_path
 
 CARD_FILE = "README.md"
@@ -191,13 +191,14 @@ def _kept_line(best: dict | None, kept: str) -> str:
     return line + (f"; the best evaluation was at step {best['step']:,} ({_score(best)})" if best else "")
 
 
-def _results(metrics: list[dict], best: dict | None, kept: str) -> str:
+def _results(metrics: list[dict], best: dict | None, kept: str, steps: int) -> str:
+    """`steps`: the step the run reached (step_reached), which may be past its last logged train loss."""
     train = [r for r in metrics if r.get("kind") == "train"]
     evals = [r for r in metrics if r.get("kind") == "eval"]
     lines = []
     if train:
         last = train[-1]
-        lines.append(f"- Steps: {last['step']:,}; final train loss: {last['train_loss']:.4f}")
+        lines.append(f"- Steps: {steps:,}; final train loss: {last['train_loss']:.4f}")
     if evals:
         last = evals[-1]
         loss = last["eval_loss"]
@@ -251,7 +252,8 @@ Export one GGUF file, the tokenizer inside, with an Ollama Modelfile beside it (
 def model_card_text(run: RunDir, cfg: RunConfig, n_params: int | None = None, vocab_size: int | None = None,
                     gguf_blocker: str | None = None) -> str:
     metrics = latest_per_step(read_jsonl(run.metrics_path))
-    kept = run.read_status().get("kept") or cfg.train.keep
+    status = run.read_status()
+    kept = status.get("kept") or cfg.train.keep
     tokens = next((r["tokens"] for r in reversed(metrics) if "tokens" in r), 0)
     m = cfg.model
     front = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "text-generation",
@@ -268,7 +270,7 @@ context {m.context_length} tokens.
 
 ## Results
 
-{_results(metrics, best_of_run(run, metrics), kept)}
+{_results(metrics, best_of_run(run, metrics), kept, step_reached(status, metrics))}
 
 ![Training and evaluation loss]({PLOT_FILE})
 

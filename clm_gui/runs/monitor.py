@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -304,11 +305,20 @@ def format_record(record: dict) -> str:
     return "  ".join(parts)
 
 
+# What a training child writes to train.log that the Log box already shows from the records and the status:
+# the command line's echo of the run and its evaluations, its closing "state: message" line, and progress
+# bars (tqdm's "45%|####  |"), whose carriage returns put many updates on one line.
+_ECHOED = re.compile(r"^(Run: \S+|step \d+: eval loss \S+)$|\d+%\|")
+
+
 def log_tail(run: RunDir, records: list[dict], status: dict, lines: int = 12) -> str:
-    """The last metric lines, any error text the launcher wrote to train.log, and the status line."""
+    """The last metric lines, what else the training child wrote to train.log (warnings, an error's
+    traceback), and the status line last: each thing once, the newest at the bottom."""
     out = [format_record(r) for r in records[-lines:]]
+    closing = f"{status.get('state', 'unknown')}: {status.get('message', '')}"
     if run.log_path.is_file():
-        out += run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        written = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        out += [line for line in written if line.strip() and line != closing and not _ECHOED.search(line)][-lines:]
     out.append(f"[{status.get('state', 'unknown')}] {status.get('message', '')}")
     return "\n".join(out)
 
@@ -374,11 +384,17 @@ def best_bpb(status: dict, records: list[dict]) -> float | None:
     return best.get("eval_bpb")
 
 
+def step_reached(status: dict, records: list[dict]) -> int:
+    """The last step trained: the status's (written at the end, and at every checkpoint) or the last
+    record's, whichever is later; a run's last steps may fall between two train records."""
+    return max(status.get("step") or 0, last_value(records, "step") or 0)
+
+
 def summarize(run: RunDir) -> RunSummary:
     status, records = current_status(run), last_records(run.metrics_path)
     return RunSummary(
         id=run.id, state=status.get("state", "unknown"),
-        step=max(status.get("step") or 0, last_value(records, "step") or 0),
+        step=step_reached(status, records),
         max_steps=last_value(records, "max_steps") or 0, train_loss=last_value(records, "train_loss"),
         eval_loss=last_value(records, "eval_loss"), best_bpb=best_bpb(status, records),
         tokens=last_value(records, "tokens") or 0, updated=status.get("updated") or run.config_path.stat().st_mtime,

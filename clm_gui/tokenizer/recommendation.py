@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from clm_gui.config import BYTE_ALPHABET, TokenizerConfig
+from clm_gui.units import format_bytes
 
 if TYPE_CHECKING:  # profiling loads `datasets`; a recommendation needs only the profile's type
     from clm_gui.data.profiling import DatasetProfile
@@ -121,7 +122,6 @@ def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True,
 def _recommend_for_size(profile: DatasetProfile | None, byte_passes: float | None) -> Recommendation:
     """The domain's recommendation with a vocabulary sized to the corpus and the compute per byte (also a
     pretrained one's fallback)."""
-    from clm_gui.data.profiling import human_bytes
 
     rec = _recommend_for_domain(profile)
     n_bytes = profile.bytes if profile else None
@@ -130,13 +130,13 @@ def _recommend_for_size(profile: DatasetProfile | None, byte_passes: float | Non
     vocab = vocab_for_corpus(n_bytes, byte_passes)
     if vocab == byte_level_vocab():
         return Recommendation(rec.domain, "train", (
-            f"Your time budget can read these {human_bytes(n_bytes)} about {byte_passes:,.0f} times even one byte "
+            f"Your time budget can read these {format_bytes(n_bytes)} about {byte_passes:,.0f} times even one byte "
             "at a time, so the model reads bytes (a byte-level BPE with no merges): on a small corpus it sees "
             "every symbol most often and memorises the text latest, which scored best in the small-data benchmark."
         ), vocab_size=vocab)
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
         return Recommendation(rec.domain, "train", (
-            f"On {human_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "
+            f"On {format_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "
             f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, the size that scored best "
             "on corpora of this size in the small-data benchmark."
         ), vocab_size=vocab)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import transformers
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
@@ -61,6 +62,9 @@ SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of t
 # ---------------------------------------------------------------------------------------------
 # Precision and the step's mode.
 
+
+# save_pretrained's "Writing model shards" bar says nothing a run's log needs, at every checkpoint.
+transformers.utils.logging.disable_progress_bar()
 
 _ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
 

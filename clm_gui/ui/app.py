@@ -31,6 +31,15 @@ GRADIO_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALY
 # file the app hands a page (config downloads, export zips) in its cache. Every 15 minutes, what is older
 # than an hour goes: the app copies an upload out at once, and a download is fetched when it is offered.
 DELETE_CACHE = (15 * 60, 60 * 60)  # (how often, older than), seconds
+# The page's own styles. The four small Train-tab charts are a quarter row wide: plotly's toolbar would sit
+# on their titles, so they have none (drag still zooms, a double click resets). Sample texts wrap: they
+# are Markdown code blocks, which otherwise keep a long line on one line behind a scroll bar. The upload
+# widgets' own size figure counts in 1024s; the status beside them states the size (units.format_bytes).
+PAGE_CSS = """
+.clm-small-chart .modebar-container { display: none !important; }
+#train-samples pre, #train-samples pre code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+#dataset-files .file-preview .download, #quick-files .file-preview .download { display: none; }
+"""
 
 
 def build_app(settings: AppSettings) -> gr.Blocks:
@@ -135,6 +144,7 @@ def launch_options(settings: AppSettings) -> dict:
         server_port=settings.port,
         auth=settings.auth,
         share=False,
+        css=PAGE_CSS,
         max_file_size=f"{settings.max_upload_mb}mb",
         allowed_paths=[str(runs_dir)],
         show_error=False,

@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, hub_source, parse_hub_source
-from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, human_bytes, profile_dataset, profile_summary,
+from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, profile_dataset, profile_summary,
                                     recommend_for_source)
 from clm_gui.data.prompts import prompts_for
 from clm_gui.data.sources import load_source, preview, source_files
@@ -29,6 +29,7 @@ from clm_gui.ui.form import Form
 from clm_gui.ui.gradio_cache import discard_uploaded
 from clm_gui.ui.plots import length_histogram
 from clm_gui.ui.progress import SessionCancels
+from clm_gui.units import format_bytes
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -191,7 +192,7 @@ def _delete_uploads(settings: AppSettings, visitor: Visitor | None):
         freed = delete_uploads(visitor_folders(settings.runs_dir, require_visitor(visitor)))
     except UserError as exc:
         return gr.skip(), _fail(str(exc))
-    return "", f"Deleted your uploads and the tokenised copies made of them ({freed / 1e6:,.1f} MB freed)."
+    return "", f"Deleted your uploads and the tokenised copies made of them ({format_bytes(freed)} freed)."
 
 
 def _recommendation(cfg: DataConfig) -> str:
@@ -282,7 +283,7 @@ def _cancel(request: gr.Request) -> str:
 
 def _demo_description() -> str:
     found = source_files(DataConfig())
-    return (f"Python's own standard library: {len(found.files):,} `.py` files, {human_bytes(found.disk_bytes)}. "
+    return (f"Python's own standard library: {len(found.files):,} `.py` files, {format_bytes(found.disk_bytes)}. "
             "A real code corpus present on every machine; nothing is downloaded.")
 
 
@@ -346,7 +347,7 @@ def build(ctx: UIContext) -> None:
     status = gr.Markdown(elem_id="dataset-status")
     table = gr.Dataframe(label="Preview", interactive=False, wrap=True, max_height=420, elem_id="dataset-preview")
     summary = gr.Markdown(elem_id="dataset-profile")
-    histogram = gr.Plot(label="Document lengths", elem_id="dataset-histogram")
+    histogram = gr.Plot(label="Lengths", elem_id="dataset-histogram")
 
     form = Form(kind=kind, uploaded=uploaded, local_path=local_path, hub_id=hub_id, hub_config=hub_config,
                 hub_split=hub_split, mode=mode, text_column=text_column, join_columns=join_columns,

@@ -73,6 +73,16 @@ class Target:
     minutes: float  # the time budget; 0: none (the token budget alone ends the run)
     dataset_tokens: int
 
+    def problems(self) -> list[str]:
+        """Each input below zero, by its label, with what to give instead (Gradio's own minimum would refuse
+        it in a message that names no field)."""
+        inputs = [("GPU memory (GB)", self.gpu_memory_gb, "0 plans for this machine's free memory"),
+                  ("GPUs", self.gpu_count, "0 plans for all visible GPUs"),
+                  ("Time budget (minutes)", self.minutes, "0 means no time budget"),
+                  ("Dataset tokens", self.dataset_tokens, "0 means unknown")]
+        return [f"{label} cannot be negative (it is {value:g}); {fix}." for label, value, fix in inputs
+                if (value or 0) < 0]
+
     def spec(self, runs_dir) -> sizing.DeviceSpec:
         return hardware.planner_device(DEVICES.get(self.device, "auto"), self.gpu_memory_gb or None,
                                        self.gpu_model or None, int(self.gpu_count or 0) or None,
@@ -133,13 +143,13 @@ def build(ctx: UIContext) -> None:
             device = gr.Dropdown(list(DEVICES), value=next(iter(DEVICES)), label="Device", elem_id="model-device")
             snap = hardware.snapshot(ctx.settings.runs_dir)
             with gr.Row(visible=gpu_fields_visible(next(iter(DEVICES)), snap)) as gpu_row:
-                gpu_memory = gr.Number(0, label="GPU memory (GB)", info="0: this machine's free memory", minimum=0)
+                gpu_memory = gr.Number(0, label="GPU memory (GB)", info="0: this machine's free memory")
                 gpu_model = gr.Dropdown([""] + list(hardware.PEAKS), value="", label="GPU model",
                                         info="empty: this machine's")
-                gpu_count = gr.Number(0, label="GPUs", precision=0, minimum=0, info="0: all visible")
-            minutes = gr.Number(60, label="Time budget (minutes)", minimum=0, elem_id="model-minutes",
+                gpu_count = gr.Number(0, label="GPUs", precision=0, info="0: all visible")
+            minutes = gr.Number(60, label="Time budget (minutes)", elem_id="model-minutes",
                                 info="Apply makes it the run's time limit: the run ends by the clock, setup included")
-            dataset_tokens = gr.Number(0, label="Dataset tokens", precision=0, minimum=0,
+            dataset_tokens = gr.Number(0, label="Dataset tokens", precision=0,
                                        info="from the Dataset tab's profile; 0: unknown")
             dataset_note = gr.Markdown(elem_id="model-dataset-note")
             recommend = gr.Button("Recommend", variant="primary", elem_id="model-recommend")
@@ -150,23 +160,23 @@ def build(ctx: UIContext) -> None:
             family = gr.Radio(list(FAMILIES), value="gpt2", label="Family")
             defaults = ModelConfig()
             with gr.Row():
-                n_layer = gr.Number(defaults.n_layer, label="Layers", precision=0, minimum=1, elem_id="model-layers")
-                n_embd = gr.Number(defaults.n_embd, label="Width", precision=0, minimum=1)
-                n_head = gr.Number(defaults.n_head, label="Heads", precision=0, minimum=1)
+                n_layer = gr.Number(defaults.n_layer, label="Layers", precision=0, elem_id="model-layers")
+                n_embd = gr.Number(defaults.n_embd, label="Width", precision=0)
+                n_head = gr.Number(defaults.n_head, label="Heads", precision=0)
             with gr.Row():
-                n_kv_head = gr.Number(0, label="KV heads (llama)", precision=0, minimum=0, info="0: = heads")
-                intermediate = gr.Number(0, label="MLP width", precision=0, minimum=0, info="0: family default")
-                context = gr.Number(defaults.context_length, label="Context", precision=0, minimum=8)
+                n_kv_head = gr.Number(0, label="KV heads (llama)", precision=0, info="0: = heads")
+                intermediate = gr.Number(0, label="MLP width", precision=0, info="0: family default")
+                context = gr.Number(defaults.context_length, label="Context", precision=0)
             with gr.Row(equal_height=True):
-                dropout = gr.Number(defaults.dropout, label="Dropout", minimum=0, step=0.05,
+                dropout = gr.Number(defaults.dropout, label="Dropout", step=0.05,
                                     info="0: none; 0.1-0.2 when a small corpus is seen many times",
                                     elem_id="model-dropout")
                 checkpointing = gr.Checkbox(False, label="Activation checkpointing (less memory, ~33% more compute)")
             train_defaults = TrainConfig()
             with gr.Row():
-                micro_batch = gr.Number(train_defaults.micro_batch_size, label="Micro-batch", precision=0, minimum=1)
-                grad_accum = gr.Number(train_defaults.grad_accum_steps, label="Accumulation", precision=0, minimum=1)
-                tokens = gr.Number(0, label="Tokens to train", precision=0, minimum=0, info="0: compute-optimal")
+                micro_batch = gr.Number(train_defaults.micro_batch_size, label="Micro-batch", precision=0)
+                grad_accum = gr.Number(train_defaults.grad_accum_steps, label="Accumulation", precision=0)
+                tokens = gr.Number(0, label="Tokens to train", precision=0, info="0: compute-optimal")
             apply = gr.Button("Apply to run settings", variant="primary", elem_id="model-apply")
             applied = gr.Markdown(elem_id="model-applied")
     estimate_text = gr.Markdown(elem_id="model-estimate")
@@ -184,7 +194,7 @@ def build(ctx: UIContext) -> None:
 
     def estimate(given: dict):
         (fields, target), config = read(given), given[ctx.config]
-        problems = fields.problems()
+        problems = fields.problems() + target.problems()
         if problems:
             return "**Fix these settings first:**\n" + "\n".join(f"- {p}" for p in problems), None
         try:
@@ -237,6 +247,8 @@ def build(ctx: UIContext) -> None:
     def run_recommendation(given: dict):
         fam, config = given[family], given[ctx.config]
         target, profile = Target(**target_form.values(given)), DatasetProfile.from_dict(given[ctx.profile])
+        if target.problems():
+            return [f"**No recommendation:** {' '.join(target.problems())}"] + [gr.update()] * (len(recommended) - 1)
         try:
             request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir),
                                          hours=float(target.minutes or 0) / 60,
@@ -258,7 +270,7 @@ def build(ctx: UIContext) -> None:
 
     def apply_fields(given: dict):
         (fields, target), config = read(given), given[ctx.config]
-        problems = fields.problems()
+        problems = fields.problems() + target.problems()
         if problems:
             return config, "**Not applied:** " + " ".join(problems)
         try:

@@ -113,15 +113,22 @@ def bpb_spec(records: list[dict]) -> dict:
 METRIC_CHARTS = {
     "lr": ("Learning rate", "learning rate", "The schedule appears here after the first steps."),
     "tokens_per_s": ("Throughput", "tokens / s", "Throughput appears here after the first steps."),
-    "mfu": ("Model FLOPs utilisation", "MFU", "MFU is measured on GPUs whose peak throughput is known."),
+    "mfu": ("Model FLOPs utilisation", "MFU", "MFU appears here after the first steps on a GPU whose peak "
+                                              "throughput is known."),
     "memory_gb": ("Memory (GPU peak; process RSS on CPU)", "GB", "Memory appears here after the first steps."),
 }
+
+# Why a run that has trained has no MFU: the trainer measures it only against a known peak (machine/hardware).
+NO_MFU = ("No MFU for this run: it trains on a CPU (or a GPU whose peak throughput is not known), and MFU "
+          "is a share of that peak.")
 
 
 def metric_spec(records: list[dict], key: str) -> dict:
     """One training metric against the step (see METRIC_CHARTS)."""
     title, y_title, note = METRIC_CHARTS[key]
     steps, values = series(records, key)
+    if not steps and key == "mfu" and any(r.get("kind") == "train" for r in records):
+        return _no_data(title, NO_MFU)
     if not steps:
         return _no_data(title, note)
     y_axis = {**_axis(y_title), **({"tickformat": ".0%"} if key == "mfu" else {})}
@@ -162,17 +169,21 @@ def comparison_spec(curves: list, metric: str, x_axis: str) -> dict:
 
 
 def length_histogram(profile: DatasetProfile) -> go.Figure:
-    """Documents by length (tokens when a tokenizer was used, else characters), in logarithmic bins."""
+    """Documents by length (tokens when a tokenizer was used, else characters), or a stream's lines by
+    length in characters, in logarithmic bins."""
     tokens = profile.token_histogram
     histogram = tokens or profile.histogram
-    stats = profile.tokens_per_document if tokens else profile.chars_per_document
-    scope = f"{profile.kept_in_sample:,} documents" + (" of the sample" if profile.estimated else "")
-    fig = _figure(f"{histogram['unit'].capitalize()} per document ({scope}; median {stats['median']:,.0f}, "
-                  f"p95 {stats['p95']:,.0f})", "documents", x_title=f"{histogram['unit']} per document")
+    per = histogram["per"]
+    scope = f"{sum(histogram['counts']):,} {per}s" + (" of the sample" if profile.estimated else "")
+    if per == "document":
+        stats = profile.tokens_per_document if tokens else profile.chars_per_document
+        scope += f"; median {stats['median']:,.0f}, p95 {stats['p95']:,.0f}"
+    fig = _figure(f"{histogram['unit'].capitalize()} per {per} ({scope})", f"{per}s",
+                  x_title=f"{histogram['unit']} per {per}")
     edges = histogram["edges"]
     labels = [f"{lo:,}–{hi - 1:,}" if hi - 1 > lo else f"{lo:,}" for lo, hi in zip(edges, edges[1:])]
-    fig.add_bar(x=labels, y=histogram["counts"], marker_color=TRAIN_COLOR, name="documents",
-                hovertemplate="%{x}: %{y:,} documents<extra></extra>")
+    fig.add_bar(x=labels, y=histogram["counts"], marker_color=TRAIN_COLOR, name=f"{per}s",
+                hovertemplate=f"%{{x}}: %{{y:,}} {per}s<extra></extra>")
     fig.update_xaxes(type="category", tickangle=-45)
     fig.update_layout(height=320, showlegend=False, margin={"l": 56, "r": 16, "t": 40, "b": 80})
     return fig

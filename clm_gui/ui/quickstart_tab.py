@@ -32,11 +32,12 @@ CHANGE_IN = [("Data", "dataset", "Dataset"), ("Tokenizer", "tokenizer", "Tokeniz
 
 def choices_html(planned: QuickstartPlan, run_id: str, label: str) -> str:
     """The choices the quick start made, each with why, as a table (the tabs to change them are below it)."""
-    rows = "".join(f"<tr><td><b>{html.escape(c.step)}</b></td><td>{html.escape(c.value)}</td>"
-                   f"<td>{html.escape(c.why)}</td></tr>" for c in planned.choices)
+    rows = "".join(f"<tr><td><b>{html.escape(c.step)}</b></td><td>{html.escape(c.plain)}</td>"
+                   f"<td>{html.escape(c.value)}</td><td>{html.escape(c.why)}</td></tr>" for c in planned.choices)
     return (f'<div class="clm-quick-choices"><p>Training <b>{html.escape(run_id)}</b> on {html.escape(label)} '
             f"with every recommendation accepted (preparing took {planned.seconds_spent:,.0f} s of the budget):</p>"
-            f'<table><tr><th>Step</th><th>Choice</th><th>Why</th></tr>{rows}</table></div>')
+            f'<table><tr><th>Step</th><th>In plain words</th><th>Choice</th><th>Why, in detail</th></tr>{rows}'
+            "</table></div>")
 
 
 def build(ctx: UIContext) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
 from clm_gui.data.held_out import held_out_texts, stream_documents
-from clm_gui.data.profiling import DatasetProfile, human_bytes
+from clm_gui.data.profiling import DatasetProfile
 from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
 from clm_gui.model.architecture import padded_vocab_size
@@ -32,6 +32,7 @@ from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.progress import SessionCancels
+from clm_gui.units import format_bytes
 
 SAMPLE_CHARS = 600  # of the first held-out document, shown with its token boundaries
 EVAL_BYTES = 300_000  # held-out text compared here: ratios stable to about 1%, a second or two per tokenizer
@@ -138,7 +139,7 @@ def _after_adding(session: list[dict], entry: dict, compared: list[str] | None):
 
 def _progress_reporter(progress: gr.Progress, total: int | None):
     def report(documents: int, size: int) -> None:
-        progress((documents, total), desc=f"Learning from {documents:,} documents ({size / 1e6:,.1f} MB)",
+        progress((documents, total), desc=f"Learning from {documents:,} documents ({format_bytes(size)})",
                  unit="documents")
     return report
 
@@ -240,7 +241,7 @@ def _compare(compared, in_use, session, config):
         return None, None, None, f"⚠️ {exc}"  # no comparison left standing for another selection
     reports = compare_tokenizers(tokenizers, texts)
     shown = in_use if in_use in tokenizers else names[-1]
-    caption = (f"Held-out text: {reports[0].documents:,} document(s), {human_bytes(reports[0].bytes)}. "
+    caption = (f"Held-out text: {reports[0].documents:,} document(s), {format_bytes(reports[0].bytes)}. "
                f"Token boundaries below: **{shown}**.")
     return (_table(reports), plots.tokenizer_comparison(reports, METRICS), _highlighted(tokenizers[shown], texts[0][:SAMPLE_CHARS]), caption)
 

@@ -29,7 +29,7 @@ from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
                                   passes_over_data, progress, read_metrics, read_samples, sample_steps,
-                                  samples_markdown, summarize)
+                                  samples_markdown, step_reached, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
 from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
 from clm_gui.runs.notes import NOTES_FILE, RunNotes, read_notes, run_label, write_notes
@@ -242,8 +242,8 @@ def progress_html(run: RunDir, status: dict, records: list[dict]) -> str:
     done = progress(cfg.train, cfg.tokens_per_step(status.get("world_size") or 1), records)
     fraction = 1.0 if status.get("state") == "finished" else done.fraction
     last = next((r for r in reversed(records) if r.get("kind") == "train"), {})
-    parts = [f"step {last.get('step', 0):,}" + (f" / {cfg.train.max_steps:,}" if cfg.train.max_steps else ""),
-             f"{fraction:.0%} of the {done.limit} limit"]
+    limit = f" / {cfg.train.max_steps:,}" if cfg.train.max_steps else ""
+    parts = [f"step {step_reached(status, records):,}{limit}", f"{fraction:.0%} of the {done.limit} limit"]
     if is_active(status):
         parts.append(f"ETA {format_duration(done.eta_s)}")
     if last.get("tokens_per_s"):
@@ -473,7 +473,7 @@ def build(ctx: UIContext) -> None:
         stop_btn = gr.Button("Stop", variant="stop", scale=1, interactive=False)
         resume_btn = gr.Button("Resume", scale=1, interactive=False)
         delete_btn = gr.Button("Delete", scale=1, interactive=False, elem_id="train-delete")
-        resume_until = gr.Number(label="Resume until step", precision=0, minimum=1, scale=1,
+        resume_until = gr.Number(label="Resume until step", precision=0, scale=1,
                                  info="raise it to train a run longer", elem_id="train-resume-until")
         validation = gr.Markdown(validation_markdown(draft), elem_id="train-validation")
     controls_why = gr.Markdown(elem_id="train-controls-why")
@@ -490,7 +490,8 @@ def build(ctx: UIContext) -> None:
         loss_plot = gr.Plot(show_label=False, elem_id="train-loss-plot", scale=3)
         bpb_plot = gr.Plot(show_label=False, elem_id="train-bpb-plot", scale=2)
     with gr.Row():
-        lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False) for _ in range(4))
+        lr_plot, speed_plot, mfu_plot, memory_plot = (gr.Plot(show_label=False, elem_classes="clm-small-chart")
+                                                      for _ in range(4))
     with gr.Row():
         with gr.Column():
             samples_step = gr.Dropdown([("latest", LATEST_SAMPLES)], value=LATEST_SAMPLES, label="Samples at step",
