@@ -438,10 +438,12 @@ def _add_recommend(sub) -> None:
 
 
 def _run_recommend(args) -> int:
-    from clm_gui.machine.hardware import planner_device
+    from clm_gui.machine.hardware import cpu_threads_in_this_process, planner_device
     from clm_gui.model.sizing import PlanRequest, plan_summary, recommend
 
-    device = planner_device(args.device, args.gpu_memory_gb, args.gpu_model, args.gpus)
+    # for the command line's own `train`, which trains in its process with its threads
+    device = planner_device(args.device, args.gpu_memory_gb, args.gpu_model, args.gpus,
+                            cpu_threads=cpu_threads_in_this_process())
     plan = recommend(PlanRequest(device=device, hours=args.hours, dataset_tokens=args.dataset_tokens,
                                  vocab_size=args.vocab_size, family=args.family, context_length=args.context))
     if args.json:
@@ -505,10 +507,12 @@ def _add_quickstart(sub) -> None:
 
 def _run_quickstart(args) -> int:
     from clm_gui.jobs.quickstart import plan_quickstart, run_quickstart
+    from clm_gui.machine.hardware import cpu_threads_in_this_process
 
     runs_dir = args.runs_dir or default_runs_dir()
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    planned = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say) if args.plan_only else None
+    planned = plan_quickstart(args.source, args.minutes, args.device, runs_dir, say,
+                              cpu_threads=cpu_threads_in_this_process()) if args.plan_only else None
     result = planned.to_dict() if planned else run_quickstart(args.source, args.minutes, args.device, runs_dir, say)
     if args.json:
         _print_json(result)

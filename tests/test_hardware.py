@@ -233,7 +233,16 @@ def test_planning_for_the_cpu_uses_free_ram_and_measured_throughput(tmp_path):
     spec = hardware.planner_device("cpu", snap=snap)
     assert (spec.kind, spec.precision, spec.compiled, spec.count) == ("cpu", "fp32", False, 1)
     assert spec.memory_bytes == pytest.approx(snap.memory.available_gb * 1e9)
-    assert spec.peak_flops == hardware.cpu_matmul_flops() > 0
+    assert spec.peak_flops == hardware.cpu_matmul_flops(hardware.cpu_training_threads()) > 0
+
+
+def test_a_cpu_plan_counts_on_the_threads_the_run_will_train_with(tmp_path, monkeypatch):
+    # A command-line run trains on every core; planned at the app's share (one fewer), the 2-core box's plan
+    # expected 1.5x fewer steps than the run made and chose too small a model.
+    monkeypatch.setattr(hardware, "cpu_matmul_flops", lambda threads: threads * 10e9)
+    snap = hardware.snapshot(tmp_path)
+    assert hardware.planner_device("cpu", snap=snap, cpu_threads=3).peak_flops == 30e9
+    assert hardware.planner_device("cpu", snap=snap).peak_flops == hardware.cpu_training_threads() * 10e9
 
 
 def test_planning_for_this_machine_s_gpus_uses_their_free_memory_and_peak(fake_nvml, tmp_path):

@@ -14,14 +14,15 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for, run_name
 from clm_gui.machine import hardware
 from clm_gui.runs.folder import list_runs
-from clm_gui.tokenizer.recommendation import BYTE_LEVEL_MIN_PASSES, byte_level_vocab, vocab_for_corpus
+from clm_gui.tokenizer.recommendation import (BYTE_LEVEL_MIN_PASSES, COMPUTE_LIMITED_MIN_VOCAB, byte_level_vocab,
+                                              vocab_for_corpus)
 from tests.fast_runs import write_corpus
 
 
 @pytest.fixture(autouse=True)
 def steady_cpu(monkeypatch):
     """The planner's CPU speed, fixed: what it chooses must not depend on how busy this machine is."""
-    monkeypatch.setattr(hardware, "cpu_matmul_flops", lambda: 40e9)
+    monkeypatch.setattr(hardware, "cpu_matmul_flops", lambda threads: 40e9)
 
 
 def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_path, capsys):
@@ -53,7 +54,9 @@ def test_quickstart_trains_within_its_budget_and_scores_final_on_the_held_out_te
                      str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Tokenizer: new bpe, 1,024 tokens" in out and "Model: " in out  # 24 s: too little compute for bytes
+    # 24 s: too little compute for bytes, so merges, at least COMPUTE_LIMITED_MIN_VOCAB
+    assert f"Tokenizer: new bpe, {COMPUTE_LIMITED_MIN_VOCAB:,} tokens" in out and "Model: " in out
+    assert "more than a corpus this size calls for, because the time budget cannot read it" in out
     assert "finished:" in out and "final/ holds" in out
     bpb = float(out.rsplit("Held-out bits per byte of final/: ", 1)[1].split()[0])
     assert 0 < bpb < 8
@@ -73,7 +76,9 @@ def test_a_small_corpus_holds_out_enough_text_to_choose_the_best_model():
 
 def test_the_vocabulary_follows_the_compute_per_byte_as_well_as_the_corpus_size():
     assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES) == byte_level_vocab() == 258
-    assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == 1024  # little compute per byte: merges
+    # little compute per byte: merges, at least COMPUTE_LIMITED_MIN_VOCAB (above the corpus size's 1024)
+    assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == COMPUTE_LIMITED_MIN_VOCAB == 2048
+    assert vocab_for_corpus(20e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == 4096  # the corpus size's, when larger
     assert vocab_for_corpus(50e6, byte_passes=2) == 8192
     assert vocab_for_corpus(1e6) == 1024  # no budget known: by size alone
 

@@ -277,7 +277,7 @@ def test_repeated_data_is_always_regularised_and_averaged(hours, data, cpu):
     if plan.repeats_data:
         assert plan.model.dropout > 0 and plan.model.context_length <= sizing.SMALL_DATA_CONTEXT
         assert train["ema_decay"] == sizing.REPEATED_DATA_EMA and train["beta2"] == sizing.REPEATED_DATA_BETA2
-        assert train["weight_decay"] == sizing.weight_decay_for(plan.epochs)
+        assert train["weight_decay"] == sizing.weight_decay_for(plan.epochs, plan.n_params)
     else:
         assert train["ema_decay"] == 0 and train["beta2"] == TrainConfig().beta2
         assert train["weight_decay"] == TrainConfig().weight_decay
@@ -286,6 +286,14 @@ def test_repeated_data_is_always_regularised_and_averaged(hours, data, cpu):
 def test_weight_decay_grows_with_the_passes_over_the_data():
     decays = [sizing.weight_decay_for(p) for p in (None, 1, 20, 24, 30, 33, 88, 500)]
     assert decays == [0.1, 0.1, 0.1, 0.1, 1.0, 1.0, 3.0, 3.0] and sizing.HEAVY_WEIGHT_DECAY == 3.0
+    # a model too small to memorise the data keeps the usual decay however often it reads it
+    assert sizing.weight_decay_for(88, n_params=0.5e6) == 0.1
+
+
+def test_the_smallest_models_learn_at_a_higher_rate():
+    rates = [sizing.learning_rate_for(n) for n in (0.2e6, 0.5e6, 2e6, 10e6, 50e6, 124e6)]
+    assert rates[:2] == [sizing.SMALLEST_MODEL_LR] * 2 and rates[3] == 1e-3 and rates[-1] == 6e-4
+    assert rates == sorted(rates, reverse=True)
 
 
 @settings(max_examples=60, deadline=None)

@@ -92,10 +92,11 @@ def run_name(data: DataConfig, minutes: float) -> str:
 
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
                     log: Callable[[str], None] = lambda message: None,
-                    tokenizers_dir: Path | None = None) -> QuickstartPlan:
+                    tokenizers_dir: Path | None = None, cpu_threads: int | None = None) -> QuickstartPlan:
     """Every recommendation for this source and budget, as a RunConfig and the choices that made it. A
     tokenizer it trains is kept in `tokenizers_dir` (the visitor's own, when hosted), by default the
-    machine's (runs/.quickstart-tokenizers), and reused for the same data and settings."""
+    machine's (runs/.quickstart-tokenizers), and reused for the same data and settings. `cpu_threads`: the
+    threads a CPU run will train with (default: the app's share, beside its web server)."""
     from clm_gui.data.held_out import held_out_texts
     from clm_gui.data.profiling import profile_source, recommend_for_source
     from clm_gui.data.sources import describe_split, hub_reachable
@@ -122,7 +123,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                           f"Your text: {format_bytes(profile.bytes)}. A small part of it is set aside to test the "
                           "model on text it never learns from."))
 
-    spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto")
+    spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto",
+                          cpu_threads=cpu_threads)
     training_bytes = profile.bytes * (1 - cfg.data.eval_fraction)
     rec = recommend_tokenizer(profile, online=hub_reachable(),
                               byte_passes=_byte_passes(spec, _hours_left(minutes, started), training_bytes))
@@ -218,14 +220,16 @@ def _how_the_budget_is_spent(plan: sizing.Plan, t) -> str:
 
 def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
                    log: Callable[[str], None] = lambda message: None, on_log=None) -> dict:
-    """Plan, train and score: the choices, the run's status and final/'s held-out bits per byte."""
+    """Plan, train and score: the choices, the run's status and final/'s held-out bits per byte. The run
+    trains in this process, so a CPU plan counts on this process's threads."""
     from clm_gui.data.sources import iter_documents
+    from clm_gui.machine.hardware import cpu_threads_in_this_process
     from clm_gui.runs.folder import new_run_dir
     from clm_gui.train.evaluation import evaluate_model
     from clm_gui.train.run_lock import TrainingLock
     from clm_gui.train.trainer import train
 
-    planned = plan_quickstart(source, minutes, device, runs_dir, log)
+    planned = plan_quickstart(source, minutes, device, runs_dir, log, cpu_threads=cpu_threads_in_this_process())
     with TrainingLock(runs_dir).acquire() as lock:  # one training at a time, however started
         run = new_run_dir(runs_dir, planned.config)
         lock.name_run(run.id)

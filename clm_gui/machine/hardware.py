@@ -363,19 +363,29 @@ def cpu_training_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_matmul_flops() -> float:
-    """This CPU's measured fp32 matrix-product throughput (FLOP/s) at the threads training gets, measured
-    once per process. With all the cores it was twice what a training run on one thread of a 2-core box
-    reached: the plan promised 13,800 tokens/s and the run made 2,000-6,000."""
+def cpu_threads_in_this_process() -> int:
+    """Threads a run trained in this process gets on the CPU (the command line's `train` and `quickstart`):
+    torch's own setting, every core unless OMP_NUM_THREADS says otherwise."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, cpu_training_threads()))
+    return torch.get_num_threads()
+
+
+@functools.lru_cache(maxsize=4)
+def cpu_matmul_flops(threads: int) -> float:
+    """This CPU's measured fp32 matrix-product throughput (FLOP/s) at the threads training gets, measured
+    once per process and thread count. Measured at other threads than the run's, the plan misleads: with all
+    the cores it was twice what a run on one thread of a 2-core box reached (the plan promised 13,800
+    tokens/s, the run made 2,000-6,000); at one thread for a command-line run on two, the plan expected 1.5x
+    fewer steps than the run made, and chose a model too small for its budget."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         return measure("cpu").tflops * 1e12
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,11 +395,13 @@ DEFAULT_PLANNED_GPU = "H100 SXM"  # assumed when planning for a GPU this machine
 
 
 def planner_device(kind: str = "auto", gpu_memory_gb: float | None = None, gpu_model: str | None = None,
-                   gpu_count: int | None = None, snap: HardwareSnapshot | None = None) -> DeviceSpec:
+                   gpu_count: int | None = None, snap: HardwareSnapshot | None = None,
+                   cpu_threads: int | None = None) -> DeviceSpec:
     """The device to plan for: this machine's CPU or GPUs, or a GPU described by memory and model.
 
     kind: auto (a GPU when there is one), cpu or cuda. For a GPU this machine lacks, gpu_memory_gb is
-    required and gpu_model (a PEAKS row or a driver name) defaults to DEFAULT_PLANNED_GPU.
+    required and gpu_model (a PEAKS row or a driver name) defaults to DEFAULT_PLANNED_GPU. cpu_threads: the
+    threads a CPU run will train with (default: the app's, `cpu_training_threads`).
     """
     if kind not in ("auto", "cpu", "cuda"):
         raise UserError(f"The device must be auto, cpu or cuda, not {kind!r}.")
@@ -397,8 +409,8 @@ def planner_device(kind: str = "auto", gpu_memory_gb: float | None = None, gpu_m
     readable = [g for g in snap.gpus if not g.error]
     if kind == "cpu" or (kind == "auto" and not readable and gpu_memory_gb is None):
         return DeviceSpec(kind="cpu", name=snap.cpu.model, count=1, memory_bytes=snap.memory.available_gb * GB,
-                          peak_flops=cpu_matmul_flops(), precision="fp32", compiled=False,
-                          peak_source="measured fp32 matrix product on this CPU")
+                          peak_flops=cpu_matmul_flops(cpu_threads or cpu_training_threads()), precision="fp32",
+                          compiled=False, peak_source="measured fp32 matrix product on this CPU")
     if readable and gpu_model is None:
         gpu = readable[0]
         memory_gb = gpu_memory_gb if gpu_memory_gb is not None else gpu.memory_free_gb

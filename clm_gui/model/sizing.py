@@ -46,6 +46,10 @@ HEAVY_DROPOUT = 0.2
 # decay would only slow it.
 WEIGHT_DECAY_BY_PASSES = ((24, 0.1), (33, 1.0))  # up to N passes: this decay; beyond the last: HEAVY_WEIGHT_DECAY
 HEAVY_WEIGHT_DECAY = 3.0
+# Those passes are where a 10.7M model memorises 1 MB. A model under this size memorises far later: on 2 CPU
+# cores a 0.5M one trained 30 passes over 0.9 MB with decay 3.0 was still improving at its end and scored
+# 2.276, behind 2.248 with 0.1 in half the steps; it keeps the usual decay.
+HEAVY_DECAY_MIN_PARAMS = 1e6
 # On repeated data, optimizer steps matter more than tokens per step: the recipe trains 5,000 steps of 16k
 # tokens on a GPU and 3,200 of 1.5k on a CPU. So a plan that repeats its data takes short windows, at most
 # SMALL_DATA_BATCH_TOKENS a step, and a smaller batch where the budget would give fewer than
@@ -55,6 +59,10 @@ SMALL_DATA_BATCH_TOKENS = 16_384
 REPEATED_DATA_STEPS = 3_000
 REPEATED_DATA_BETA2 = 0.99  # the recipe's: the second moment follows the recent, small batches
 REPEATED_DATA_EMA = 0.999  # the average of the weights over ~1,000 steps: -2.7% held-out bits/byte on the recipe
+# The smallest models learn fastest at a higher rate: on 2 CPU cores (0.9 MB of English, 2,500 steps) a 0.5M
+# model scored 2.248 held-out bits/byte at 1e-3, 2.211 at 2e-3 and 2.201 at 3e-3; a 2M one 2.335 at 1e-3 and
+# 2.290 at 2e-3 (docs/benchmarks.md, "Small data").
+SMALLEST_MODEL_LR = 3e-3
 BYTES_PER_TOKEN_GUESS = 4.0  # typical BPE tokenizers on English text and code, when no tokenizer has measured it
 
 
@@ -502,14 +510,14 @@ def _fitting_batch(cfg: ModelConfig, vocab: int, device: DeviceSpec, batch_token
 
 
 def learning_rate_for(n_params: int) -> float:
-    """Peak learning rate: 1e-3 for small models (the best-known small-data recipes), GPT-2's 6e-4 from
-    about 100M parameters, log-linear between."""
-    if n_params <= 10e6:
-        return 1e-3
+    """Peak learning rate: SMALLEST_MODEL_LR up to half a million parameters, 1e-3 at 10M (the best-known
+    small-data recipes), GPT-2's 6e-4 from about 100M parameters, log-linear between."""
     if n_params >= 100e6:
         return 6e-4
-    share = math.log(n_params / 10e6) / math.log(10)
-    return round(1e-3 * (0.6 ** share), 6)
+    if n_params >= 10e6:
+        return round(1e-3 * 0.6 ** (math.log(n_params / 10e6) / math.log(10)), 6)
+    share = math.log(max(n_params, 0.5e6) / 0.5e6) / math.log(10e6 / 0.5e6)
+    return round(SMALLEST_MODEL_LR * (1e-3 / SMALLEST_MODEL_LR) ** share, 6)
 
 
 def dropout_for(passes: float | None) -> float:
@@ -521,8 +529,11 @@ def dropout_for(passes: float | None) -> float:
     return HEAVY_DROPOUT
 
 
-def weight_decay_for(passes: float | None) -> float:
-    """AdamW's weight decay for a run that makes this many passes over its data (see WEIGHT_DECAY_BY_PASSES)."""
+def weight_decay_for(passes: float | None, n_params: float = HEAVY_DECAY_MIN_PARAMS) -> float:
+    """AdamW's weight decay for a model of `n_params` that makes this many passes over its data (see
+    WEIGHT_DECAY_BY_PASSES and HEAVY_DECAY_MIN_PARAMS)."""
+    if n_params < HEAVY_DECAY_MIN_PARAMS:
+        return WEIGHT_DECAY_BY_PASSES[0][1]
     for most, decay in WEIGHT_DECAY_BY_PASSES:
         if passes is None or passes <= most:
             return decay
@@ -632,7 +643,7 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
             "learning_rate": learning_rate_for(plan.n_params),
             "warmup_steps": max(1, min(defaults.warmup_steps, plan.steps // 20)),
             "beta2": REPEATED_DATA_BETA2 if plan.repeats_data else defaults.beta2,
-            "weight_decay": weight_decay_for(plan.epochs),
+            "weight_decay": weight_decay_for(plan.epochs, plan.n_params),
             "ema_decay": REPEATED_DATA_EMA if plan.repeats_data else defaults.ema_decay,
             "eval_interval": AUTO, "sample_interval": AUTO,
             "save_interval": AUTO, "keep_checkpoints": CHECKPOINTS_PER_RUN + 1}

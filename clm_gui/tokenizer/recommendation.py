@@ -85,8 +85,12 @@ PRETRAINED_MIN_BYTES = 100e6  # below this, a vocabulary learned from the data b
 # Compute per byte decides too: a budget that can make this many passes over the corpus one byte per token
 # has compute to spare for the data, and a model that reads bytes sees each symbol most often and starts
 # memorising latest (the published recipe's model on 1 MB of English: bytes 2.15 held-out bits/byte,
-# BPE-512 2.16, BPE-1024 2.24). With less compute per byte, merges let the model read more text per step.
+# BPE-512 2.16, BPE-1024 2.24). With less compute per byte, merges let the model read more text per step:
+# on 0.9 MB of English, which 10 minutes on 2 CPU cores read about 13 times a byte at a time, a 0.5M model
+# scored 2.178 with BPE-2048 against 2.211 with BPE-1024 (docs/benchmarks.md, "Small data"); so such a
+# budget gets at least COMPUTE_LIMITED_MIN_VOCAB.
 BYTE_LEVEL_MIN_PASSES = 20
+COMPUTE_LIMITED_MIN_VOCAB = 2048
 
 
 def byte_level_vocab(cfg: TokenizerConfig | None = None) -> int:
@@ -97,12 +101,14 @@ def byte_level_vocab(cfg: TokenizerConfig | None = None) -> int:
 
 def vocab_for_corpus(n_bytes: float | None, byte_passes: float | None = None) -> int:
     """The vocabulary size to train for a corpus of this many bytes (DEFAULT_VOCAB when unknown); bytes
-    alone when the budget can make at least BYTE_LEVEL_MIN_PASSES passes over it at a byte a token."""
+    alone when the budget can make at least BYTE_LEVEL_MIN_PASSES passes over it at a byte a token, and at
+    least COMPUTE_LIMITED_MIN_VOCAB when it can make fewer."""
     if byte_passes is not None and byte_passes >= BYTE_LEVEL_MIN_PASSES:
         return byte_level_vocab()
     if not n_bytes:
         return DEFAULT_VOCAB
-    return next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
+    by_size = next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
+    return by_size if byte_passes is None else max(by_size, COMPUTE_LIMITED_MIN_VOCAB)
 
 
 def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True,
@@ -137,10 +143,16 @@ def _recommend_for_size(profile: DatasetProfile | None, byte_passes: float | Non
     if rec.action == "pretrained" and n_bytes < PRETRAINED_MIN_BYTES:
         return Recommendation(rec.domain, "train", (
             f"On {format_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "
-            f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, the size that scored best "
-            "on corpora of this size in the small-data benchmark."
+            f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, {_why_this_size(vocab, n_bytes)}."
         ), vocab_size=vocab)
     return dataclasses.replace(rec, vocab_size=vocab)
+
+
+def _why_this_size(vocab: int, n_bytes: float) -> str:
+    if vocab > vocab_for_corpus(n_bytes):
+        return ("more than a corpus this size calls for, because the time budget cannot read it "
+                f"{BYTE_LEVEL_MIN_PASSES} times a byte at a time: longer tokens let the model read more text per step")
+    return "the size that scored best on corpora of this size in the small-data benchmark"
 
 
 def _recommend_for_domain(profile: DatasetProfile | None) -> Recommendation:
