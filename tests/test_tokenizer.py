@@ -24,7 +24,8 @@ from clm_gui.data.sources import iter_documents
 from clm_gui.errors import Cancelled, UserError
 from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, load_tokenizer, save_tokenizer
 from clm_gui.tokenizer.quality import compare_tokenizers, evaluate_tokenizer, token_boundaries
-from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
+from clm_gui.tokenizer.recommendation import (COMPUTE_LIMITED_MIN_VOCAB, HUB_TOKENIZERS, byte_level_vocab,
+                                              recommend_tokenizer)
 from clm_gui.tokenizer.training import UNK_TOKEN, train_tokenizer
 
 SYLLABLES = "ka to ri mu sen lo pa di ve ng qu ark".split()
@@ -341,6 +342,14 @@ def test_a_small_corpus_gets_a_small_vocabulary_learned_from_it(profile_with, n_
             assert (rec.action, rec.algorithm, rec.vocab_size) == ("train", "bpe", vocab)
         assert rec.reason.endswith(".") and ". " not in rec.reason
     assert recommend_tokenizer(profile_with(bytes=10**9, domain=domain("code", "Python"))).action == "pretrained"
+
+
+def test_a_budget_that_reads_the_corpus_few_times_gets_longer_tokens_and_is_told_why(profile_with):
+    english = profile_with(bytes=int(1e6), domain=domain("natural language", "English"))
+    rec = recommend_tokenizer(english, byte_passes=10)
+    assert rec.vocab_size == COMPUTE_LIMITED_MIN_VOCAB > recommend_tokenizer(english).vocab_size
+    assert "cannot read it 20 times a byte at a time" in rec.reason and ". " not in rec.reason
+    assert recommend_tokenizer(english, byte_passes=20).vocab_size == byte_level_vocab()
 
 
 def test_without_a_profile_the_demo_corpus_recommendation_applies(profile_with):
