@@ -108,7 +108,7 @@ def _read_run(run_dir: Path, held_out: Path, device: str, started: float) -> dic
     status = run.read_status()
     evals = [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("eval_bpb") is not None]
     score = evaluate_model(run_dir, [held_out.read_text(encoding="utf-8")], device=device) \
-        if (run.final_dir / "config.json").is_file() else None
+        if run.has_final_model() else None
     # The trainer's clock starts with the training; the journey's started with the profiling and tokenizer.
     offset = status.get("started", started) - started
     return {"status": status, "held_out_bpb": score.bits_per_byte if score else None,

@@ -14,7 +14,7 @@ import pytest
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, ThreadLauncher, manager_for, mark_interrupted
 from clm_gui.jobs.preparation import resume_overrides
-from clm_gui.runs.folder import STOP_FILE, list_runs, new_run_dir
+from clm_gui.runs.folder import list_runs, new_run_dir
 from clm_gui.runs.monitor import current_status, read_metrics
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.train import trainer
@@ -126,7 +126,7 @@ def test_stop_saves_a_checkpoint_at_the_next_step_and_resume_continues_to_the_en
     stopped_at = status["step"]
     assert stopped_at == 5  # the step it was asked at: no step trained after the request
     assert run.latest_checkpoint().name == f"step-{stopped_at}"
-    assert not (run.path / STOP_FILE).exists()
+    assert not run.stop_path.exists()
 
     manager.resume(run.id)
     assert current_status(run)["state"] in ("queued", "running")
@@ -171,7 +171,7 @@ def test_a_run_another_live_process_is_training_blocks_a_start(shared_root, toke
         with pytest.raises(UserError, match=cli_run.id):
             manager.start(cfg)
         assert manager.stop() == cli_run  # the stop request reaches it through its folder
-        assert (cli_run.path / STOP_FILE).exists()
+        assert cli_run.stop_path.exists()
     finally:
         cli_run.write_status("stopped", "Stopped.", pid=None)
 

@@ -20,7 +20,7 @@ from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.quotas import (QuotaExceeded, Quotas, check_new_run, check_storage, delete_uploads, folder_bytes,
                                     import_within_quota)
 from clm_gui.data.uploads import UploadLimits
-from clm_gui.runs.folder import STOP_FILE, RunDir, new_run_dir
+from clm_gui.runs.folder import RunDir, new_run_dir
 
 ALICE_BROWSER, BOB_BROWSER = "token-of-alices-browser", "token-of-bobs-browser"
 
@@ -95,13 +95,13 @@ def test_only_the_owner_or_an_admin_may_stop_a_run_and_a_refusal_says_why(manage
     for stranger in (bob, hosted(username="carol"), None):
         with pytest.raises(NotOwner) as refused:
             manager.stop(by=stranger)
-        assert not (run.path / STOP_FILE).exists()
+        assert not run.stop_path.exists()
     assert "reload the page" in str(refused.value)  # a request that carries no identity
     with pytest.raises(NotOwner, match=rf"Only whoever started the run {run.id} \(another visitor\) or an admin "
                                        "may stop it; you can watch its charts and samples"):
         manager.stop(by=bob)
-    assert manager.stop(by=alice) == run and (run.path / STOP_FILE).exists()
-    (run.path / STOP_FILE).unlink()
+    assert manager.stop(by=alice) == run and run.stop_path.exists()
+    run.stop_path.unlink()
     assert manager.stop(by=hosted(username="root")) == run  # an admin named at launch
     manager.held.finish(run)
 

@@ -14,7 +14,7 @@ import pytest
 
 from clm_gui.config import RunConfig
 from clm_gui.hosting.ownership import record_owner, visitor_for
-from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, new_run_dir
+from clm_gui.runs.folder import RunDir, list_runs, new_run_dir
 from tests.test_security_http import call, raw_get
 
 ALICE_BROWSER, BOB_BROWSER = "alices-browser-token-0123456789abcdef", "bobs-browser-token-0123456789abcdef"
@@ -69,11 +69,11 @@ def test_a_second_client_cannot_stop_a_run_that_is_not_its_own(hosted, runs_root
     for token in (BOB_BROWSER, None, "a-guess"):
         event, payload = call(hosted, "stop", [token])
         assert event == "complete" and (REFUSED in payload or "reload the page" in payload), payload
-        assert not (run.path / STOP_FILE).exists()
+        assert not run.stop_path.exists()
     event, payload = call(hosted, "stop", [BOB_BROWSER])
     assert f"{REFUSED} {run.id} (another visitor) or an admin may stop it" in payload
     event, payload = call(hosted, "stop", [ALICE_BROWSER])  # the owner's own browser may
-    assert f"Stopping **{run.id}**" in payload and (run.path / STOP_FILE).exists()
+    assert f"Stopping **{run.id}**" in payload and run.stop_path.exists()
     run.write_status("stopped", "Stopped.", pid=None)
 
 
@@ -166,10 +166,10 @@ def test_with_logins_each_user_controls_only_their_runs_and_an_admin_controls_al
 
     event, payload = call(base, "stop", [ALICE_BROWSER], cookies=logged_in("bob", "pw-b"))  # alice's token won't do
     assert f"{REFUSED} {run.id} (alice) or an admin may stop it" in payload
-    assert not (run.path / STOP_FILE).exists()
+    assert not run.stop_path.exists()
     event, payload = call(base, "stop", [None], cookies=logged_in("root", "pw-r"))
     assert f"Stopping **{run.id}**" in payload
-    (run.path / STOP_FILE).unlink()
+    run.stop_path.unlink()
     event, payload = call(base, "stop", [None], cookies=logged_in("alice", "pw-a"))
     assert f"Stopping **{run.id}**" in payload
     run.write_status("stopped", "Stopped.", pid=None)

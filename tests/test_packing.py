@@ -5,8 +5,9 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from clm_gui.data.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_documents, pack_windows,
-                                  read_token_cache)
+from clm_gui.data import packing
+from clm_gui.data.packing import (CachedWindows, StreamingWindows, build_token_cache, encode_batches, encode_documents,
+                                  pack_windows, read_token_cache)
 from clm_gui.train.loss import CausalLMLoss
 
 
@@ -21,6 +22,23 @@ def char_tokenizer() -> PreTrainedTokenizerFast:
 def test_each_document_ends_with_the_end_of_text_token():
     chunks = list(encode_documents(["ab", "c", "hh"], char_tokenizer(), eos_id=9))
     assert np.concatenate(chunks).tolist() == [0, 1, 9, 2, 9, 7, 7, 9]
+
+
+def test_a_tokenizer_call_is_bounded_in_characters_not_only_in_documents(monkeypatch):
+    # One text file is read in 1 MiB pieces: 256 of them made one 256 MiB call (#29).
+    monkeypatch.setattr(packing, "ENCODE_BATCH_CHARS", 10)
+    pulled = []
+
+    def pieces():
+        for i in range(8):
+            pulled.append(i)
+            yield "abcd"
+
+    batches = encode_batches(pieces(), char_tokenizer(), eos_id=9)
+    texts, ids = next(batches)
+    assert texts == ["abcd"] * 3 and len(pulled) == 3  # the piece that reached 10 characters ends the call
+    assert [len(i) for i in ids] == [5, 5, 5]
+    assert sum(len(t) for t, _ in batches) == 5  # nothing lost
 
 
 def test_windows_are_exact_and_the_tail_is_dropped():

@@ -277,7 +277,7 @@ def test_repeated_data_is_always_regularised_and_averaged(hours, data, cpu):
     if plan.repeats_data:
         assert plan.model.dropout > 0 and plan.model.context_length <= sizing.SMALL_DATA_CONTEXT
         assert train["ema_decay"] == sizing.REPEATED_DATA_EMA and train["beta2"] == sizing.REPEATED_DATA_BETA2
-        assert train["weight_decay"] == sizing.weight_decay_for(plan.epochs, plan.n_params)
+        assert train["weight_decay"] == sizing.weight_decay_for(plan.epochs, sizing.memorises(plan))
     else:
         assert train["ema_decay"] == 0 and train["beta2"] == TrainConfig().beta2
         assert train["weight_decay"] == TrainConfig().weight_decay
@@ -287,7 +287,19 @@ def test_weight_decay_grows_with_the_passes_over_the_data():
     decays = [sizing.weight_decay_for(p) for p in (None, 1, 20, 24, 30, 33, 88, 500)]
     assert decays == [0.1, 0.1, 0.1, 0.1, 1.0, 1.0, 3.0, 3.0] and sizing.HEAVY_WEIGHT_DECAY == 3.0
     # a model too small to memorise the data keeps the usual decay however often it reads it
-    assert sizing.weight_decay_for(88, n_params=0.5e6) == 0.1
+    assert sizing.weight_decay_for(88, memorising=False) == 0.1
+
+
+def test_a_model_memorises_its_data_from_two_parameters_per_token():
+    model = sizing.SHAPES[0].model_config()
+    n_params = sizing.count_params(model, 1024).total
+
+    def plan_for(dataset_tokens):
+        return sizing.estimate(model, 1024, SMALL_CPU, 16, 1, 10_000_000, dataset_tokens)
+
+    assert (sizing.memorises(plan_for(int(n_params / 2.5))), sizing.memorises(plan_for(int(n_params / 1.5)))) \
+        == (True, False)
+    assert sizing.memorises(plan_for(None))  # the data's size unknown
 
 
 def test_the_smallest_models_learn_at_a_higher_rate():
@@ -454,3 +466,14 @@ def test_a_text_stream_leaves_the_context_to_the_model_size(profile_with):
     assert stream.stream_files == 1 and sizing.context_from_profile(stream) == 0
     request = sizing.PlanRequest(device=SMALL_CPU, max_context=sizing.context_from_profile(stream))
     assert [request.context_for(s) for s in sizing.SHAPES] == [s.context_length for s in sizing.SHAPES]
+
+
+def test_an_estimate_longer_than_the_time_budget_says_the_clock_ends_the_run():
+    # The Model tab showed the "mini" preset's 9-minute wall time under a 3-minute budget without a word (#26, 8).
+    cfg = sizing.PRESETS["mini"].model_config()
+    plan = sizing.estimate(cfg, 8192, SMALL_CPU, 8, 1, 0)
+    budget = plan.seconds / 3 / 60
+    note = sizing.over_budget_note(plan, budget)
+    assert "the clock ends the run" in note and "(33% of them)" in note
+    assert sizing.over_budget_note(plan, plan.seconds / 60 * 1.01) is None
+    assert sizing.over_budget_note(plan, 0) is None  # no time budget

@@ -26,22 +26,30 @@ import torch
 from clm_gui.errors import Cancelled
 
 ENCODE_BATCH = 256  # documents per call into the Rust tokenizer (which encodes a batch in parallel)
+# ... and characters per call: one text file is read in 1 MiB pieces, so 256 of them made a 256 MiB call
+# whose ids, as Python lists, held gigabytes and kept a streaming run from its first step for minutes (#29).
+ENCODE_BATCH_CHARS = 4_000_000
 
 
 def encode_batches(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[tuple[list[str], list[np.ndarray]]]:
-    """(documents, their token ids each followed by the end-of-text token), ENCODE_BATCH at a time."""
+    """(documents, their token ids each followed by the end-of-text token), at most ENCODE_BATCH documents
+    at a time and no more than the one that reaches ENCODE_BATCH_CHARS characters."""
     backend = tokenizer.backend_tokenizer
     batch: list[str] = []
+    chars = 0
 
     def flush() -> tuple[list[str], list[np.ndarray]]:
+        nonlocal chars
         encodings = backend.encode_batch_fast(batch, add_special_tokens=False)
         texts = batch.copy()
         batch.clear()
+        chars = 0
         return texts, [np.asarray(e.ids + [eos_id], dtype=np.int64) for e in encodings]
 
     for doc in docs:
         batch.append(doc)
-        if len(batch) == ENCODE_BATCH:
+        chars += len(doc)
+        if len(batch) == ENCODE_BATCH or chars >= ENCODE_BATCH_CHARS:
             yield flush()
     if batch:
         yield flush()

@@ -24,7 +24,7 @@ from clm_gui.hosting.quotas import Quotas, check_new_run
 from clm_gui.jobs.preparation import check_runnable, prepare_run
 from clm_gui.machine.hardware import cpu_training_threads
 from clm_gui.runs.faults import crash_message
-from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir, list_runs, new_run_dir, open_run
+from clm_gui.runs.folder import ACTIVE_STATES, RunDir, list_runs, new_run_dir, open_run
 from clm_gui.runs.monitor import current_status, is_active, process_alive
 from clm_gui.train.run_lock import TrainingBusy, TrainingLock
 
@@ -136,7 +136,7 @@ def mark_interrupted(runs_root: Path) -> list[RunDir]:
         checkpoint = run.latest_checkpoint()
         advice = (f"resume it to continue from the checkpoint at {checkpoint.name}" if checkpoint
                   else "it has no checkpoint, so start it again")
-        (run.path / STOP_FILE).unlink(missing_ok=True)
+        run.stop_path.unlink(missing_ok=True)
         run.write_status("interrupted", f"The training process ended unexpectedly; {advice}.", pid=None)
         marked.append(run)
     return marked
@@ -198,7 +198,7 @@ class JobManager:
             self._refuse_if_busy()
             run, cfg = prepare_run(None, overrides, run.path, self.runs_root)
             step = int(run.latest_checkpoint().name.removeprefix("step-"))
-            (run.path / STOP_FILE).unlink(missing_ok=True)
+            run.stop_path.unlink(missing_ok=True)
             run.write_status("queued", f"Resuming from the checkpoint at step {step}.", step=step)
             self._job = (run, self._launcher_for(cfg).launch(run, cfg, resume=True))
         return run
@@ -209,7 +209,7 @@ class JobManager:
         if run is None:
             raise UserError("No run is training, so there is nothing to stop.")
         check_control(by, run, "stop")
-        (run.path / STOP_FILE).write_text("Stop requested from the app.\n", encoding="utf-8")
+        run.stop_path.write_text("Stop requested from the app.\n", encoding="utf-8")
         return run
 
     def delete(self, run_id: str, by: Visitor | None = MACHINE) -> None:

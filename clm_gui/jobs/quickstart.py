@@ -31,6 +31,13 @@ if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is ma
 MIN_MINUTES = 0.1  # a budget shorter than this leaves no time to train after the preparation
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
+# The tokenizer learns from a sample sized to the budget: trained on all of a 1.26 GB file, it took most of a
+# 10-minute budget (#29). It may spend TOKENIZER_BUDGET_SHARE of the budget at TOKENIZER_BYTES_PER_SECOND
+# (bench/tokenizer_speed.py: 0.9 MB/s on the 2-core box), and reads at least MIN_TOKENIZER_SAMPLE_BYTES, which is
+# text enough for a vocabulary of thousands of tokens.
+TOKENIZER_BUDGET_SHARE = 0.05
+TOKENIZER_BYTES_PER_SECOND = 0.9e6
+MIN_TOKENIZER_SAMPLE_BYTES = 8_000_000
 
 
 @dataclass
@@ -60,9 +67,24 @@ def eval_fraction_for(n_bytes: float) -> float:
     return round(min(MAX_EVAL_FRACTION, max(default, MIN_HELD_OUT_BYTES / max(n_bytes, 1))), 3)
 
 
-def _tokenizer_folder(tokenizers_dir: Path, data: DataConfig, tok: TokenizerConfig) -> Path:
-    key = hashlib.sha256(repr((dataclasses.astuple(data), dataclasses.astuple(tok))).encode()).hexdigest()[:16]
+def _tokenizer_folder(tokenizers_dir: Path, data: DataConfig, tok: TokenizerConfig, sample_bytes: int) -> Path:
+    key = hashlib.sha256(repr((dataclasses.astuple(data), dataclasses.astuple(tok), sample_bytes)).encode()).hexdigest()
     return tokenizers_dir / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
+
+
+def tokenizer_sample_bytes(minutes: float) -> int:
+    """The most text a quick start's tokenizer learns from within a budget of `minutes`."""
+    return int(max(MIN_TOKENIZER_SAMPLE_BYTES, minutes * 60 * TOKENIZER_BUDGET_SHARE * TOKENIZER_BYTES_PER_SECOND))
+
+
+def first_bytes(texts, limit: int):
+    """The documents up to and including the one that reaches `limit` bytes of UTF-8 in all."""
+    read = 0
+    for text in texts:
+        yield text
+        read += len(text.encode("utf-8", "surrogatepass"))
+        if read >= limit:
+            return
 
 
 def check_minutes(minutes: float | None) -> float:
@@ -126,8 +148,9 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto",
                           cpu_threads=cpu_threads)
     training_bytes = profile.bytes * (1 - cfg.data.eval_fraction)
-    rec = recommend_tokenizer(profile, online=hub_reachable(),
-                              byte_passes=_byte_passes(spec, _hours_left(minutes, started), training_bytes))
+    byte_plan = _byte_level_plan(spec, _hours_left(minutes, started), training_bytes)
+    rec = recommend_tokenizer(profile, online=hub_reachable(), byte_passes=byte_plan.epochs if byte_plan else None,
+                              small_model=byte_plan is not None and not sizing.memorises(byte_plan))
     if rec.action == "pretrained":
         cfg.tokenizer.path = rec.hub_id
         tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
@@ -136,16 +159,20 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                               f"model ({rec.hub_id}) does."))
     else:
         cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
+        sample = tokenizer_sample_bytes(minutes) if tokenizer_sample_bytes(minutes) < training_bytes else 0  # 0: all
         folder = _tokenizer_folder(tokenizers_dir or visitor_folders(runs_dir, machine_user()).quickstart_tokenizers,
-                                   cfg.data, cfg.tokenizer)
+                                   cfg.data, cfg.tokenizer, sample)
         if not (folder / "tokenizer.json").is_file():
             from clm_gui.data.sources import iter_documents
 
             log(f"Training a {rec.algorithm} tokenizer of {rec.vocab_size:,} tokens.")
-            save_tokenizer(train_tokenizer(iter_documents(cfg.data, "train"), cfg.tokenizer), folder)
+            texts = iter_documents(cfg.data, "train")
+            save_tokenizer(train_tokenizer(first_bytes(texts, sample) if sample else texts, cfg.tokenizer), folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
-        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason,
+        sampled = (f" It learns its tokens from the first {format_bytes(sample)} of the text, a sample sized to the "
+                   "time budget." if sample else "")
+        choices.append(Choice("Tokenizer", f"new {rec.algorithm}, {rec.vocab_size:,} tokens", rec.reason + sampled,
                               _tokenizer_in_plain_words(rec.vocab_size)))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
@@ -191,15 +218,14 @@ def _hours_left(minutes: float, started: float) -> float:
     return max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600
 
 
-def _byte_passes(spec: sizing.DeviceSpec, hours: float, training_bytes: float) -> float | None:
-    """Passes the budget could make over the training text if the model read one byte a token."""
+def _byte_level_plan(spec: sizing.DeviceSpec, hours: float, training_bytes: float) -> sizing.Plan | None:
+    """The plan the budget would make if the model read the training text one byte a token."""
     from clm_gui.tokenizer.recommendation import byte_level_vocab
 
     if not training_bytes:
         return None
-    plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=int(training_bytes),
+    return sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=int(training_bytes),
                                                vocab_size=byte_level_vocab()))
-    return plan.epochs
 
 
 def _how_the_budget_is_spent(plan: sizing.Plan, t) -> str:
@@ -236,7 +262,7 @@ def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: 
         log(f"Training in {run.path}.")
         status = train(planned.config, run, on_log=on_log)
     result = {**planned.to_dict(), "run_dir": str(run.path), "status": status}
-    if (run.final_dir / "config.json").is_file():
+    if run.has_final_model():
         score = evaluate_model(run.final_dir, iter_documents(planned.config.data, "eval"),
                                device="cuda" if _on_gpu(planned.config) else "cpu")
         result["held_out"] = score.to_dict()

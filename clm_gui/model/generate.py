@@ -41,7 +41,7 @@ def resolve_model_dir(path: str | Path) -> tuple[Path, Path]:
     path = Path(path).expanduser()
     if (path / "config.yaml").is_file():  # a run folder: prefer the final model, else the latest checkpoint
         run = RunDir(path)
-        model_dir = run.final_dir if (run.final_dir / "config.json").is_file() else run.latest_checkpoint()
+        model_dir = run.final_dir if run.has_final_model() else run.latest_checkpoint()
         if model_dir is None:
             raise UserError(f"The run {run.id} has no final model or checkpoint yet; train it first.")
         return model_dir, (model_dir if (model_dir / "tokenizer.json").is_file() else run.tokenizer_dir)

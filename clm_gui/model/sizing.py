@@ -46,10 +46,13 @@ HEAVY_DROPOUT = 0.2
 # decay would only slow it.
 WEIGHT_DECAY_BY_PASSES = ((24, 0.1), (33, 1.0))  # up to N passes: this decay; beyond the last: HEAVY_WEIGHT_DECAY
 HEAVY_WEIGHT_DECAY = 3.0
-# Those passes are where a 10.7M model memorises 1 MB. A model under this size memorises far later: on 2 CPU
-# cores a 0.5M one trained 30 passes over 0.9 MB with decay 3.0 was still improving at its end and scored
-# 2.276, behind 2.248 with 0.1 in half the steps; it keeps the usual decay.
-HEAVY_DECAY_MIN_PARAMS = 1e6
+# Those passes are where a 10.7M model memorises 1 MB. A model with fewer than MEMORISING_PARAMS_PER_TOKEN
+# parameters per token of its data memorises far later than a time budget ends: compute, not the data, limits
+# it. On 2 CPU cores 0.5M models with 1.2 and 1.4 per token (0.42 MB of bytes 25 times; 0.9 MB of BPE-1024 30
+# times, decay 3.0) were still improving at their ends, the second behind 0.1's score in half the steps; a 0.7M
+# one with 2.6 (BPE-2048) and every GPU plan (2.4-12.8) reached their best points. So such a model keeps the
+# usual decay (and reads merged tokens, not bytes: see jobs.quickstart).
+MEMORISING_PARAMS_PER_TOKEN = 2.0
 # On repeated data, optimizer steps matter more than tokens per step: the recipe trains 5,000 steps of 16k
 # tokens on a GPU and 3,200 of 1.5k on a CPU. So a plan that repeats its data takes short windows, at most
 # SMALL_DATA_BATCH_TOKENS a step, and a smaller batch where the budget would give fewer than
@@ -462,6 +465,19 @@ def _warnings(plan: Plan, device: DeviceSpec) -> list[str]:
     return notes
 
 
+def over_budget_note(plan: Plan, minutes: float) -> str | None:
+    """What a time budget does to a plan whose tokens take longer than it allows: the clock ends the run
+    (and its learning-rate schedule), so it trains only the tokens the budget has time for. None when the
+    plan fits the budget or there is none."""
+    if minutes <= 0 or plan.seconds <= minutes * 60:
+        return None
+    share = minutes * 60 / plan.seconds
+    return (f"These {plan.tokens:,} tokens would take about {format_duration(plan.seconds)}, more than the "
+            f"{minutes:g}-minute time budget: the clock ends the run after about "
+            f"{int(plan.tokens * share):,} tokens ({share:.0%} of them). Lower the tokens or the model size, or "
+            "raise the budget.")
+
+
 def _is_smallest(cfg: ModelConfig) -> bool:
     """Whether no shape the planner offers is smaller than this model (advice to shrink it is then void)."""
     smallest = SHAPES[0]
@@ -529,10 +545,18 @@ def dropout_for(passes: float | None) -> float:
     return HEAVY_DROPOUT
 
 
-def weight_decay_for(passes: float | None, n_params: float = HEAVY_DECAY_MIN_PARAMS) -> float:
-    """AdamW's weight decay for a model of `n_params` that makes this many passes over its data (see
-    WEIGHT_DECAY_BY_PASSES and HEAVY_DECAY_MIN_PARAMS)."""
-    if n_params < HEAVY_DECAY_MIN_PARAMS:
+def memorises(plan: Plan) -> bool:
+    """Whether the plan's model is large enough for its data to memorise it within a time budget (see
+    MEMORISING_PARAMS_PER_TOKEN); True when the data's size is unknown."""
+    if not plan.epochs:
+        return True
+    return plan.n_params / (plan.tokens / plan.epochs) >= MEMORISING_PARAMS_PER_TOKEN
+
+
+def weight_decay_for(passes: float | None, memorising: bool = True) -> float:
+    """AdamW's weight decay for a run that makes this many passes over its data (see WEIGHT_DECAY_BY_PASSES),
+    the usual one for a model too small to memorise its data (`memorises`)."""
+    if not memorising:
         return WEIGHT_DECAY_BY_PASSES[0][1]
     for most, decay in WEIGHT_DECAY_BY_PASSES:
         if passes is None or passes <= most:
@@ -643,7 +667,7 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
             "learning_rate": learning_rate_for(plan.n_params),
             "warmup_steps": max(1, min(defaults.warmup_steps, plan.steps // 20)),
             "beta2": REPEATED_DATA_BETA2 if plan.repeats_data else defaults.beta2,
-            "weight_decay": weight_decay_for(plan.epochs, plan.n_params),
+            "weight_decay": weight_decay_for(plan.epochs, memorises(plan)),
             "ema_decay": REPEATED_DATA_EMA if plan.repeats_data else defaults.ema_decay,
             "eval_interval": AUTO, "sample_interval": AUTO,
             "save_interval": AUTO, "keep_checkpoints": CHECKPOINTS_PER_RUN + 1}

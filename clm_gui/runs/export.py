@@ -17,7 +17,7 @@ EXPORTS_DIR = "exports"
 
 
 def final_dir(run: RunDir) -> Path:
-    if not (run.final_dir / "config.json").is_file():
+    if not run.has_final_model():
         raise UserError(f"The run {run.id} has no final model yet: let it finish training first.")
     return run.final_dir
 

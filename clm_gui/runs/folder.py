@@ -71,9 +71,14 @@ class RunDir:
     final_dir = property(lambda self: self.path / "final")
     best_dir = property(lambda self: self.path / "best")  # the best evaluated weights (see best_model.py)
     log_path = property(lambda self: self.path / "train.log")
+    stop_path = property(lambda self: self.path / STOP_FILE)
 
     def exists(self) -> bool:
         return self.config_path.is_file()
+
+    def has_final_model(self) -> bool:
+        """Whether final/ holds a finished model (its config.json is written last of its files)."""
+        return (self.final_dir / "config.json").is_file()
 
     @property
     def token_cache_dir(self) -> Path:

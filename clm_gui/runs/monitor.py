@@ -23,7 +23,7 @@ from clm_gui import units
 from clm_gui.config import TrainConfig
 from clm_gui.files import parse_jsonl
 from clm_gui.markdown import fenced
-from clm_gui.runs.folder import ACTIVE_STATES, STOP_FILE, RunDir
+from clm_gui.runs.folder import ACTIVE_STATES, RunDir
 
 PACE_WINDOW = 20  # train records used to measure the recent pace for the ETA
 
@@ -234,7 +234,7 @@ def current_status(run: RunDir) -> dict:
     state = status.get("state")
     if state in ACTIVE_STATES and status.get("pid") and not process_alive(status):
         return {**status, "state": "interrupted", "message": "The training process ended unexpectedly."}
-    if state in ("queued", "running") and (run.path / STOP_FILE).exists():
+    if state in ("queued", "running") and run.stop_path.exists():
         return {**status, "state": "stopping", "message": "Stopping: saving a checkpoint at the next step."}
     return status
 
@@ -412,7 +412,7 @@ def format_time(timestamp: float) -> str:
 def model_choices(run: RunDir) -> list[tuple[str, str]]:
     """(label, folder) of the final model and every complete checkpoint, final and newest first."""
     choices = []
-    if (run.final_dir / "config.json").is_file():
+    if run.has_final_model():
         choices.append(("final", str(run.final_dir)))
     choices += [(f"checkpoint step {step}", str(path)) for step, path in reversed(run.checkpoints())]
     return choices

@@ -39,7 +39,7 @@ from clm_gui.model.architecture import build_model, count_parameters
 from clm_gui.model.generate import SamplingSettings, generate_batch
 from clm_gui.model.sizing import model_flops_utilisation
 from clm_gui.runs.faults import is_disk_full, out_of_memory_message, reported_save_failure, save_failed_message
-from clm_gui.runs.folder import STOP_FILE, RunDir
+from clm_gui.runs.folder import RunDir
 from clm_gui.runs.model_card import write_model_card
 from clm_gui.tokenizer.loading import load_tokenizer
 from clm_gui.tokenizer.training import train_tokenizer
@@ -343,7 +343,7 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
     def _stop_requested(self) -> bool:
-        return self._external_stop() or (self.run_dir.path / STOP_FILE).exists()
+        return self._external_stop() or self.run_dir.stop_path.exists()
 
     def _limits_reached(self) -> bool:
         t, s = self.cfg.train, self.state
@@ -594,7 +594,7 @@ class Trainer:
             self.batches.close()
         if self.accelerator is not None and not self.accelerator.is_main_process:
             return {"state": state, "message": message}
-        (self.run_dir.path / STOP_FILE).unlink(missing_ok=True)
+        self.run_dir.stop_path.unlink(missing_ok=True)
         return self.run_dir.write_status(state, message, step=self.state.step, pid=None, finished=time.time(),
                                          timings=self._timings())
 

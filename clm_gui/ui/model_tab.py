@@ -203,6 +203,8 @@ def build(ctx: UIContext) -> None:
             return f"**Cannot estimate:** {exc}", None
         plan = sizing.estimate(fields.model(), vocab_size(config), spec, fields.micro_batch_size,
                                fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
+        over_budget = sizing.over_budget_note(plan, target.minutes or 0)
+        plan.warnings += [over_budget] if over_budget else []
         heading = f"Estimate for these settings on {spec.count} × {spec.name} ({spec.precision})"
         return plan_markdown(plan, heading), plots.memory_figure(plan)
 

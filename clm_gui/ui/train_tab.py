@@ -31,7 +31,7 @@ from clm_gui.runs.monitor import (current_status, format_passes, format_time, is
                                   passes_over_data, progress, read_metrics, read_samples, sample_steps,
                                   samples_markdown, step_reached, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
-from clm_gui.runs.folder import STOP_FILE, RunDir, list_runs, open_run
+from clm_gui.runs.folder import RunDir, list_runs, open_run
 from clm_gui.runs.notes import NOTES_FILE, RunNotes, read_notes, run_label, write_notes
 from clm_gui.security import in_force
 from clm_gui.ui import plots
@@ -301,7 +301,7 @@ def _file_size(path: Path) -> int:
 def _status_stamp(run: RunDir) -> tuple:
     try:
         stat = run.status_path.stat()
-        stop = (run.path / STOP_FILE).exists()
+        stop = run.stop_path.exists()
         return stat.st_mtime_ns, stat.st_size, stop
     except OSError:
         return ()
