@@ -692,6 +692,9 @@ def build(ctx: UIContext) -> None:
     # The runs to choose from follow the run list (a new run appears there by the poll), and a click on the box.
     gr.on([table.change, compare_runs.focus], compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet)
     compared = [compare_loss, compare_bpb, compare_settings]
-    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x], outputs=compared, **quiet)
+    # always_last: a second run picked while the first pick's charts are drawn must not be dropped (a loaded
+    # machine showed one run of two)
+    gr.on([compare_runs.change, compare_x.change], compare, inputs=[compare_runs, compare_x], outputs=compared,
+          trigger_mode="always_last", **quiet)
     gr.on(None, lambda: None).then(compare_choices, inputs=compare_runs, outputs=compare_runs, **quiet).then(
         compare, inputs=[compare_runs, compare_x], outputs=compared, **quiet)
