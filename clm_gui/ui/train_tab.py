@@ -679,9 +679,13 @@ def build(ctx: UIContext) -> None:
 
     # --- comparing runs ---------------------------------------------------------------------------
     def compare_choices(chosen):
+        """The runs to choose from. The value is sent back only when a chosen run is gone: sent always, it
+        overwrote a run picked while this answer was on its way (a click on the box fires it), and a loaded
+        machine compared one run of two."""
         choices = run_choices(runs_dir)
         ids = {run_id for _, run_id in choices}
-        return gr.update(choices=choices, value=[i for i in chosen or [] if i in ids])
+        kept = [i for i in chosen or [] if i in ids]
+        return gr.update(choices=choices) if kept == list(chosen or []) else gr.update(choices=choices, value=kept)
 
     def compare(chosen, x_axis):
         runs = [open_run(runs_dir, run_id) for run_id in chosen or []]
