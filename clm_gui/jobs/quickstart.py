@@ -159,7 +159,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                               f"model ({rec.hub_id}) does."))
     else:
         cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
-        sample = tokenizer_sample_bytes(minutes) if tokenizer_sample_bytes(minutes) < training_bytes else 0  # 0: all
+        sample = tokenizer_sample_bytes(minutes)
+        sample = sample if sample < training_bytes else 0  # 0: all of the text
         folder = _tokenizer_folder(tokenizers_dir or visitor_folders(runs_dir, machine_user()).quickstart_tokenizers,
                                    cfg.data, cfg.tokenizer, sample)
         if not (folder / "tokenizer.json").is_file():
