@@ -26,7 +26,7 @@ from clm_gui.tokenizer.loading import MissingEosToken, list_local_tokenizers, lo
 from clm_gui.tokenizer.quality import compare_tokenizers, evaluate_tokenizer, token_boundaries
 from clm_gui.tokenizer.recommendation import (COMPUTE_LIMITED_MIN_VOCAB, HUB_TOKENIZERS, byte_level_vocab,
                                               recommend_tokenizer)
-from clm_gui.tokenizer.training import UNK_TOKEN, train_tokenizer
+from clm_gui.tokenizer.training import UNK_TOKEN, byte_level_tokenizer, train_tokenizer
 
 SYLLABLES = "ka to ri mu sen lo pa di ve ng qu ark".split()
 ALGORITHMS = ("bpe", "wordpiece", "unigram")
@@ -104,6 +104,15 @@ def test_byte_level_bpe_has_no_unknown_token_even_for_unseen_characters(trained)
     tok = load_tokenizer(str(trained["bpe"]))
     assert tok.unk_token is None
     assert tok.decode(tok.encode("漢字 😀")) == "漢字 😀"
+
+
+def test_the_byte_level_tokenizer_is_built_without_text_as_training_one_would_make_it():
+    """Quick start's bytes-alone choice skips reading the corpus: the same tokenizer, byte for byte."""
+    cfg = TokenizerConfig(algorithm="bpe", vocab_size=byte_level_vocab())
+    texts = ["The quick brown fox, 漢字 and 😀.\n" * 50, "def f(x):\n    return x\n" * 50]
+    built, trained = byte_level_tokenizer(cfg), train_tokenizer(iter(texts), cfg)
+    assert built.backend_tokenizer.to_str() == trained.backend_tokenizer.to_str()
+    assert built.decode(built.encode("漢字 😀")) == "漢字 😀"
 
 
 WIDE_STRINGS = [

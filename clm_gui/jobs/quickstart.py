@@ -125,8 +125,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     from clm_gui.machine.hardware import planner_device
     from clm_gui.tokenizer.loading import load_tokenizer, save_tokenizer
     from clm_gui.tokenizer.quality import evaluate_tokenizer
-    from clm_gui.tokenizer.recommendation import recommend_tokenizer
-    from clm_gui.tokenizer.training import train_tokenizer
+    from clm_gui.tokenizer.recommendation import byte_level_vocab, recommend_tokenizer
+    from clm_gui.tokenizer.training import byte_level_tokenizer, train_tokenizer
 
     check_minutes(minutes)
     started = time.monotonic()
@@ -159,16 +159,21 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                               f"model ({rec.hub_id}) does."))
     else:
         cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
+        bytes_alone = rec.vocab_size == byte_level_vocab(cfg.tokenizer)  # nothing to learn from the text
         sample = tokenizer_sample_bytes(minutes)
-        sample = sample if sample < training_bytes else 0  # 0: all of the text
+        sample = sample if sample < training_bytes and not bytes_alone else 0  # 0: all of the text (or none)
         folder = _tokenizer_folder(tokenizers_dir or visitor_folders(runs_dir, machine_user()).quickstart_tokenizers,
                                    cfg.data, cfg.tokenizer, sample)
         if not (folder / "tokenizer.json").is_file():
-            from clm_gui.data.sources import iter_documents
+            if bytes_alone:
+                save_tokenizer(byte_level_tokenizer(cfg.tokenizer), folder)
+            else:
+                from clm_gui.data.sources import iter_documents
 
-            log(f"Training a {rec.algorithm} tokenizer of {rec.vocab_size:,} tokens.")
-            texts = iter_documents(cfg.data, "train")
-            save_tokenizer(train_tokenizer(first_bytes(texts, sample) if sample else texts, cfg.tokenizer), folder)
+                log(f"Training a {rec.algorithm} tokenizer of {rec.vocab_size:,} tokens.")
+                texts = iter_documents(cfg.data, "train")
+                save_tokenizer(train_tokenizer(first_bytes(texts, sample) if sample else texts, cfg.tokenizer),
+                               folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
         sampled = (f" It learns its tokens from the first {format_bytes(sample)} of the text, a sample sized to the "
