@@ -183,8 +183,9 @@ def bits_per_byte(model: GPT, ids: torch.Tensor, n_bytes: int, context: int, bat
 def train_recipe(recipe: Recipe, train_text: str, val_text: str, test_text: str, device: str) -> dict:
     """Train the recipe on `train_text`, evaluating on `val_text` every eval_interval steps and keeping the
     best; return the curve (seconds from the start, step, validation bits/byte) and the kept model's bits
-    per byte on `test_text`. The clock starts before the model is built and counts compilation."""
-    started = time.perf_counter()
+    per byte on `test_text`. The clock starts before the model is built and counts compilation; `started_at`
+    is that moment on the wall clock (a caller may count from its process's launch instead)."""
+    started, started_at = time.perf_counter(), time.time()
     torch.manual_seed(recipe.seed)
     on_gpu = device == "cuda"
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -233,7 +234,7 @@ def train_recipe(recipe: Recipe, train_text: str, val_text: str, test_text: str,
     kept.load_state_dict(best_state)
     test = codec.encode(test_text)
     test_bpb = bits_per_byte(kept, test, len(test_text.encode("utf-8")), recipe.context, recipe.batch, autocast)
-    return {"label": recipe.label, "recipe": asdict(recipe), "vocab": codec.size,
+    return {"label": recipe.label, "recipe": asdict(recipe), "vocab": codec.size, "started_at": started_at,
             "parameters": sum(p.numel() for p in model.parameters()), "wall_s": wall, "curve": curve,
             "best_val_bpb": best, "held_out_bpb": test_bpb}
 

@@ -9,7 +9,8 @@ start). On the training file, one run at a time (never two on one card or CPU):
 - each `--variant NAME:KEY=VALUE,...`: the journey's plan with those settings changed (for exploring).
 Then each kept model is scored on the held-out file in bits per byte (every token predicted once), and the
 table shows the ratio to the reference and the time each run first reached the reference's best
-validation score (from its start, compilation and the tokenizer included; both validate on the same text).
+validation score (from its process's launch, imports, compilation and the tokenizer included; both validate
+on the same text).
 
 Corpora every machine has (bench/corpora.py): `prose` (Python's pydoc topics, 0.47 MB), `fortunes`
 (Debian's fortunes package), `pydocs-N` (the first N MB of the Python documentation's text sources,
@@ -52,19 +53,23 @@ def app_split(train_file: Path) -> tuple[str, str]:
 
 
 def run_reference(train_file: Path, held_out: Path, device: str, ema: float) -> dict:
-    """The recipe in a process of its own (its compile caches and memory are gone when it ends)."""
+    """The recipe in a process of its own (its compile caches and memory are gone when it ends), its times
+    counted from the process's launch, as the journey's are (imports and reading the text included)."""
     code = ("import json, sys; from bench.reference_gpt import Recipe, train_recipe; from bench.small_data import "
             "app_split; from pathlib import Path; a = json.loads(sys.argv[1]); train, val = app_split(Path(a['train']));"
             " recipe = (Recipe.cpu if a['device'] == 'cpu' else Recipe)(ema_decay=a['ema']);"
             " recipe.label += ' + EMA' if a['ema'] else '';"
             " print('RESULT ' + json.dumps(train_recipe(recipe, train, val, Path(a['held_out']).read_text(), a['device'])))")
     args = json.dumps({"train": str(train_file), "held_out": str(held_out), "device": device, "ema": ema})
+    launched = time.time()
     proc = subprocess.run([sys.executable, "-c", code, args], cwd=ROOT, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
         return {"label": "reference", "failed": proc.stderr[-1500:]}
     result = json.loads(lines[-1][7:])
-    return {**result, "curve": [{"seconds": p["seconds"], "bpb": p["val_bpb"]} for p in result["curve"]]}
+    before_its_clock = result["started_at"] - launched
+    return {**result, "wall_s": before_its_clock + result["wall_s"],
+            "curve": [{"seconds": before_its_clock + p["seconds"], "bpb": p["val_bpb"]} for p in result["curve"]]}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

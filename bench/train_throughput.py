@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ CONFIGS = {
     "gpt2-small-synthetic-cudnn": Bench(GPT2_SMALL, 32, "synthetic", variant="cudnn"),
     "gpt2-small-synthetic-cce-cudnn": Bench(GPT2_SMALL, 32, "synthetic", variant="cce+cudnn"),
     "gpt2-small-synthetic-autotune": Bench(GPT2_SMALL, 32, "synthetic", variant="autotune"),
+    "gpt2-small-synthetic-regional": Bench(GPT2_SMALL, 32, "synthetic", variant="regional"),
     "gpt2-small-b64-synthetic": Bench(GPT2_SMALL, 64, "synthetic"),
     "gpt2-small-b64-synthetic-cce": Bench(GPT2_SMALL, 64, "synthetic", variant="cce"),
     "gpt2-small-b16": Bench(GPT2_SMALL, 16, "memory"),
@@ -77,6 +79,8 @@ CONFIGS = {
     # The shapes this app's users train most: launch-bound on a large card.
     "6x384-synthetic": Bench(SMALL_10M, 64, "synthetic", vocab=4096),
     "6x384-b256-synthetic": Bench(SMALL_10M, 256, "synthetic", vocab=4096),
+    "6x384-v258-synthetic": Bench(SMALL_10M, 64, "synthetic", vocab=258),  # the default journey's GPU model
+    "6x384-v258-synthetic-regional": Bench(SMALL_10M, 64, "synthetic", vocab=258, variant="regional"),
     "6x384-run": Bench(SMALL_10M, 64, "memory", vocab=4096, evals=40, steps=3000),  # a whole run at quickstart's cadence
     "2x128-synthetic": Bench(SMALL_1M, 64, "synthetic", vocab=8192),
     "2x128-b512-synthetic": Bench(SMALL_1M, 512, "synthetic", vocab=8192),
@@ -169,7 +173,8 @@ def apply_variant(variant: str) -> None:
     entries, as its authors recommend; cce-exact computes them all). cudnn: attention through cuDNN's
     kernel instead of FlashAttention-2. autotune: inductor's max-autotune (the graph is still ours).
     fp8: torchao's float8 training for every linear layer but the output head (Llama: GPT-2's layers are
-    transformers' Conv1D, which torchao does not convert).
+    transformers' Conv1D, which torchao does not convert). regional: the step compiled a region at a time
+    (`regional_loss`) instead of as one module.
     """
     import clm_gui.train.trainer as trainer
 
@@ -196,8 +201,34 @@ def apply_variant(variant: str) -> None:
                 return model
 
             trainer.build_model = build_fp8
+        elif part == "regional":
+            trainer.CausalLMLoss = regional_loss(trainer.CausalLMLoss)
+            compile_ = torch.compile
+            torch.compile = lambda model, **kw: model if isinstance(model, trainer.CausalLMLoss) else compile_(model, **kw)
         else:
             raise SystemExit(f"unknown variant {part!r}")
+
+
+def regional_loss(base):
+    """CausalLMLoss compiled a region at a time, each once: the transformer layer (one compiled function for
+    every layer: they share code and shapes, and their parameters are its inputs) and the output layer with
+    its loss. A candidate for a shorter wait before the first step than compiling the whole module, with
+    the step still captured as one CUDA graph (compile time and tokens/s: `--cold`, against the same
+    configuration without the variant)."""
+    from clm_gui.train import fast_forward, loss
+
+    class RegionalLoss(base):
+        def __init__(self, lm, whole_model=False):
+            super().__init__(lm, whole_model)
+            family = lm.config.model_type
+            layer = torch.compile(fast_forward.LAYERS[family])
+            self.hidden_states = lambda model, ids: fast_forward.HIDDEN_STATES[family](model, ids, layer=layer)
+            self.output_loss = torch.compile(loss.output_loss)
+
+        def forward(self, input_ids):
+            return self.output_loss(self.lm.get_output_embeddings(), self.hidden_states(self.lm, input_ids), input_ids)
+
+    return RegionalLoss
 
 
 def fused_output_loss(kind: str):
@@ -285,8 +316,12 @@ def line(r: dict) -> str:
 def in_subprocess(args, name: str, compile_mode: str, reference: bool) -> dict | None:
     cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--compile", compile_mode,
            "--work", str(args.work)] + (["--cpu"] if args.cpu else []) + (["--reference"] if reference else [])
+    env = dict(os.environ)
+    if args.cold:
+        caches = Path(tempfile.mkdtemp(prefix="compile-caches-", dir=args.work))
+        env.update(TORCHINDUCTOR_CACHE_DIR=str(caches / "inductor"), TRITON_CACHE_DIR=str(caches / "triton"))
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
         print(f"{name} ({compile_mode}): over --timeout {args.timeout} s", flush=True)
         return None
@@ -310,6 +345,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("BENCH_WORK", "/tmp/clm-bench")))
     parser.add_argument("--out", type=Path, help="append each result as a JSON line")
     parser.add_argument("--timeout", type=float, help="seconds one configuration may take (default: no limit)")
+    parser.add_argument("--cold", action="store_true",
+                        help="each configuration compiles from empty inductor and Triton caches (a first run)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration in this process
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

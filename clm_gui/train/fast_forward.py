@@ -15,23 +15,26 @@ import torch
 import torch.nn.functional as F
 
 
-def gpt2_hidden_states(lm, input_ids: torch.Tensor) -> torch.Tensor:
+def gpt2_layer(block, x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """One GPT-2 block: pre-norm attention with one fused QKV product (Conv1D), then the MLP."""
+    attn, mlp = block.attn, block.mlp
+    B, T, _ = x.shape
+    h = block.ln_1(x)
+    q, k, v = attn.c_attn(h).split(attn.split_size, dim=2)
+    q, k, v = (z.view(B, T, n_head, -1).transpose(1, 2) for z in (q, k, v))
+    dropout = attn.attn_dropout.p if attn.training else 0.0
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+    y = y.transpose(1, 2).reshape(B, T, -1)
+    x = x + attn.resid_dropout(attn.c_proj(y))
+    return x + mlp.dropout(mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(x)))))
+
+
+def gpt2_hidden_states(lm, input_ids: torch.Tensor, layer=gpt2_layer) -> torch.Tensor:
     """The final-layer-norm output of a GPT2LMHeadModel, for full causal attention without padding."""
     t = lm.transformer
-    B, T = input_ids.shape
-    x = t.wte(input_ids) + t.wpe.weight[:T]
-    x = t.drop(x)
-    n_head = lm.config.n_head
+    x = t.drop(t.wte(input_ids) + t.wpe.weight[:input_ids.shape[1]])
     for block in t.h:
-        attn, mlp = block.attn, block.mlp
-        h = block.ln_1(x)
-        q, k, v = attn.c_attn(h).split(attn.split_size, dim=2)  # Conv1D: one fused QKV product
-        q, k, v = (z.view(B, T, n_head, -1).transpose(1, 2) for z in (q, k, v))
-        dropout = attn.attn_dropout.p if attn.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
-        y = y.transpose(1, 2).reshape(B, T, -1)
-        x = x + attn.resid_dropout(attn.c_proj(y))
-        x = x + mlp.dropout(mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(x)))))
+        x = layer(block, x, lm.config.n_head)
     return t.ln_f(x)
 
 
@@ -40,32 +43,39 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x2, x1), dim=-1)
 
 
-def llama_hidden_states(lm, input_ids: torch.Tensor) -> torch.Tensor:
+def llama_layer(layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_head: int, n_kv: int,
+                attention_dropout: float) -> torch.Tensor:
+    """One Llama decoder layer: pre-norm attention with rotary positions (grouped KV heads), then SwiGLU."""
+    attn, mlp = layer.self_attn, layer.mlp
+    B, T, _ = x.shape
+    h = layer.input_layernorm(x)
+    q = attn.q_proj(h).view(B, T, n_head, -1).transpose(1, 2)
+    k = attn.k_proj(h).view(B, T, n_kv, -1).transpose(1, 2)
+    v = attn.v_proj(h).view(B, T, n_kv, -1).transpose(1, 2)
+    q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+    dropout = attention_dropout if attn.training else 0.0
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, enable_gqa=n_kv != n_head)
+    x = x + attn.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+    h = layer.post_attention_layernorm(x)
+    return x + mlp.down_proj(mlp.act_fn(mlp.gate_proj(h)) * mlp.up_proj(h))
+
+
+def llama_hidden_states(lm, input_ids: torch.Tensor, layer=llama_layer) -> torch.Tensor:
     """The final-norm output of a LlamaForCausalLM, for full causal attention without padding."""
-    m = lm.model
-    B, T = input_ids.shape
+    m, cfg = lm.model, lm.config
     x = m.embed_tokens(input_ids)
-    positions = torch.arange(T, device=input_ids.device).unsqueeze(0)
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
     cos, sin = m.rotary_emb(x, positions)
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    cfg = lm.config
-    n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
-    for layer in m.layers:
-        attn, mlp = layer.self_attn, layer.mlp
-        h = layer.input_layernorm(x)
-        q = attn.q_proj(h).view(B, T, n_head, -1).transpose(1, 2)
-        k = attn.k_proj(h).view(B, T, n_kv, -1).transpose(1, 2)
-        v = attn.v_proj(h).view(B, T, n_kv, -1).transpose(1, 2)
-        q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
-        dropout = cfg.attention_dropout if attn.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, enable_gqa=n_kv != n_head)
-        x = x + attn.o_proj(y.transpose(1, 2).reshape(B, T, -1))
-        h = layer.post_attention_layernorm(x)
-        x = x + mlp.down_proj(mlp.act_fn(mlp.gate_proj(h)) * mlp.up_proj(h))
+    for decoder_layer in m.layers:
+        x = layer(decoder_layer, x, cos.unsqueeze(1), sin.unsqueeze(1), cfg.num_attention_heads,
+                  cfg.num_key_value_heads, cfg.attention_dropout)
     return m.norm(x)
 
 
+# Each family's forward and its layer: a forward takes `layer=` another function of the same signature
+# (bench/train_throughput.py's "regional" variant passes the layer compiled, once for all of them).
 HIDDEN_STATES = {"gpt2": gpt2_hidden_states, "llama": llama_hidden_states}
+LAYERS = {"gpt2": gpt2_layer, "llama": llama_layer}
 
 
 def hidden_states_fn(lm):

@@ -28,9 +28,15 @@ class CausalLMLoss(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         if self.whole_model:
-            logits = self.lm(input_ids=input_ids, use_cache=False).logits[:, :-1]
-        else:
-            hidden = self.hidden_states(self.lm, input_ids)
-            logits = self.lm.get_output_embeddings()(hidden[:, :-1])
-        targets = input_ids[:, 1:]
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+            return next_token_loss(self.lm(input_ids=input_ids, use_cache=False).logits[:, :-1], input_ids)
+        return output_loss(self.lm.get_output_embeddings(), self.hidden_states(self.lm, input_ids), input_ids)
+
+
+def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """The mean cross-entropy of each position's logits against the next token (in float32)."""
+    return F.cross_entropy(logits.float().flatten(0, 1), input_ids[:, 1:].flatten())
+
+
+def output_loss(head: torch.nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """The output layer on every position but the last, and the loss of its logits."""
+    return next_token_loss(head(hidden[:, :-1]), input_ids)
