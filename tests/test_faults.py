@@ -26,7 +26,7 @@ from clm_gui.jobs.manager import JobManager
 from clm_gui.runs.faults import memory_fixes, out_of_memory_message
 from clm_gui.runs.folder import RunDir, list_runs, new_run_dir
 from clm_gui.runs.monitor import current_status
-from clm_gui.runs.monitor import read_metrics as monitor_metrics
+from clm_gui.runs.monitor import current_metrics
 from clm_gui.train import checkpoints as checkpoints_lib
 from clm_gui.train import trainer as trainer_lib
 from tests.fast_runs import fast_config, write_corpus
@@ -101,7 +101,7 @@ def assert_metrics_readable(run: RunDir) -> None:
     torn = [i for i, line in enumerate(lines) if line and not _parses(line)]
     assert torn in ([], [len(lines) - 1]), torn
     assert len(run.read_metrics()) == len([x for x in lines if x]) - len(torn)
-    assert monitor_metrics(run)[-1] in run.read_metrics()  # the page's incremental reader agrees
+    assert current_metrics(run)[-1] in run.read_metrics()  # the page's incremental reader agrees
 
 
 def _parses(line: bytes) -> bool:
@@ -211,10 +211,10 @@ def test_a_torn_last_metrics_line_is_skipped_and_the_next_record_lands_whole(tmp
     with open(run.metrics_path, "a", encoding="utf-8") as f:
         f.write('{"kind": "train", "step": 2, "train_lo')  # the process died mid-write
     assert [r["step"] for r in run.read_metrics()] == [1]
-    assert [r["step"] for r in monitor_metrics(run)] == [1]
+    assert [r["step"] for r in current_metrics(run)] == [1]
     run.append_metrics({"kind": "train", "step": 2, "train_loss": 4.0})  # the resumed run logs again
     assert [r["step"] for r in run.read_metrics()] == [1, 2]
-    assert [r["step"] for r in monitor_metrics(run)] == [1, 2]
+    assert [r["step"] for r in current_metrics(run)] == [1, 2]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, ThreadLauncher, manager_for, mark_interrupted
 from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.folder import list_runs, new_run_dir
-from clm_gui.runs.monitor import current_status, read_metrics
+from clm_gui.runs.monitor import current_metrics, current_status
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.train import trainer
 from tests.conftest import make_tiny_config
@@ -131,7 +131,7 @@ def test_stop_saves_a_checkpoint_at_the_next_step_and_resume_continues_to_the_en
     manager.resume(run.id)
     assert current_status(run)["state"] in ("queued", "running")
     assert manager.wait(timeout=WAIT_S)["state"] == "finished"
-    steps = [r["step"] for r in read_metrics(run) if r.get("kind") == "train"]
+    steps = [r["step"] for r in current_metrics(run) if r.get("kind") == "train"]
     assert steps == sorted(steps) and steps[-1] == 40
     resumed = [s for s in steps if s > stopped_at]
     assert resumed and resumed[0] <= stopped_at + 5  # continued from the checkpoint, not from step 1

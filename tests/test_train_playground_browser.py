@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from clm_gui.config import config_from_yaml
 from clm_gui.jobs.manager import manager_for
 from clm_gui.runs.folder import list_runs
-from clm_gui.runs.monitor import read_metrics
+from clm_gui.runs.monitor import current_metrics
 
 pytestmark = pytest.mark.browser
 TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound: with both cores busy, the resumed
@@ -112,11 +112,11 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     expect(second.get_by_role("button", name="Start", exact=True)).to_be_disabled(timeout=UI_WAIT)
     page.context.close()
     step_gate.wait_held_at(20)
-    records_then = len(read_metrics(run))
+    records_then = len(current_metrics(run))
     expect(second.locator("#train-log textarea")).to_have_value(re.compile(r"loss"), timeout=UI_WAIT)
     step_gate.open_until(30)
     step_gate.wait_held_at(30)
-    assert len(read_metrics(run)) > records_then  # still training with the first page gone
+    assert len(current_metrics(run)) > records_then  # still training with the first page gone
 
     second.get_by_role("button", name="Stop").click()
     expect(second.locator("#train-action")).to_contain_text("Stopping", timeout=UI_WAIT)

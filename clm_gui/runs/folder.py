@@ -123,6 +123,7 @@ class RunDir:
         append_jsonl(self.metrics_path, record)
 
     def read_metrics(self) -> list[dict]:
+        """Every record as logged, those a resume superseded included (`monitor.current_metrics` drops them)."""
         return read_jsonl(self.metrics_path)
 
     def append_sample(self, record: dict) -> None:

@@ -93,10 +93,11 @@ def build(ctx: UIContext) -> None:
                                    info="the opening words of its held-out text; pick one or type your own")
         prompt = gr.Textbox("", label="Prompt", lines=3, scale=3, elem_id="play-prompt")
     with gr.Row():
-        temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="Temperature")
-        top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
-        top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p")
-        max_new = gr.Slider(1, 1024, value=100, step=1, label="Max new tokens")
+        defaults = SamplingSettings()
+        temperature = gr.Slider(0.05, 2.0, value=defaults.temperature, step=0.05, label="Temperature")
+        top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label="Top-k (0: off)")
+        top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="Top-p")
+        max_new = gr.Slider(1, 1024, value=defaults.max_new_tokens, step=1, label="Max new tokens")
         seed = gr.Number(0, label="Seed (0: random)", precision=0)
     with gr.Row():
         generate_btn = gr.Button("Generate", variant="primary", elem_id="play-generate")
