@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from clm_gui.jobs.manager import JobManager, ThreadLauncher
-from clm_gui.runs.folder import list_runs
+from clm_gui.runs.folder import TRAINING_LOCK_HOLDER_FILE, list_runs
 from clm_gui.train import run_lock
-from clm_gui.train.run_lock import HOLDER_FILE, TrainingBusy, TrainingLock
+from clm_gui.train.run_lock import TrainingBusy, TrainingLock
 from tests.conftest import free_port
 from tests.fast_runs import fast_config, write_corpus
 from tests.step_gate import StepGate
@@ -82,9 +82,9 @@ def test_kill_9_of_the_holder_frees_the_lock_and_its_stale_note_is_cleared(tmp_p
     assert list_runs(runs_root) == []  # refused before any run folder was made
 
     kill_9(holder)
-    assert (runs_root / HOLDER_FILE).exists()  # the killed holder's note is left behind...
+    assert (runs_root / TRAINING_LOCK_HOLDER_FILE).exists()  # the killed holder's note is left behind...
     assert TrainingLock(runs_root).holder() is None  # ...found stale, since the kernel freed the lock
-    assert not (runs_root / HOLDER_FILE).exists()
+    assert not (runs_root / TRAINING_LOCK_HOLDER_FILE).exists()
     manager.start(fast_config(corpus, max_steps=2))
     assert manager.wait(WAIT_S)["state"] == "finished"
 

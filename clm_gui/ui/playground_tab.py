@@ -15,7 +15,7 @@ from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_g
 from clm_gui.runs.export import push_to_hub, zip_final
 from clm_gui.runs.gguf_export import export_run_gguf
 from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE
-from clm_gui.runs.folder import RunDir, list_runs, open_run
+from clm_gui.runs.folder import WEIGHTS_FILE, RunDir, list_runs, open_run
 from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
 from clm_gui.runs.notes import run_label
@@ -57,7 +57,7 @@ def _load(folder: str, weights_mtime: float):
 
 
 def load_model(folder: Path):
-    weights = folder / "model.safetensors"
+    weights = folder / WEIGHTS_FILE
     return _load(str(folder), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
@@ -165,7 +165,7 @@ def build(ctx: UIContext) -> None:
         run = open_run(runs_dir, run_id)
         text, svg = card_parts(run)
         prompts = run_prompts(run)
-        return (*models, text, svg, gr.update(visible=run.final_dir.joinpath("config.json").is_file()),
+        return (*models, text, svg, gr.update(visible=run.has_final_model()),
                 gr.update(choices=[(p.replace("\n", "⏎"), p) for p in prompts], value=prompts[0] if prompts else None))
 
     shown = [model_a, model_b, offered, card, loss_svg, downloads, data_prompts]

@@ -31,7 +31,7 @@ from clm_gui.runs.monitor import (current_metrics, current_status, format_passes
                                   overfitting_note, passes_over_data, progress, read_samples, sample_steps,
                                   samples_markdown, step_reached, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
-from clm_gui.runs.folder import RunDir, list_runs, open_run
+from clm_gui.runs.folder import DRAFTS_DIR, RunDir, list_runs, open_run
 from clm_gui.runs.notes import NOTES_FILE, RunNotes, read_notes, run_label, write_notes
 from clm_gui.security import in_force
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
@@ -48,7 +48,6 @@ CHART_CACHE_SIZE = 8  # chart sets kept: a few runs viewed, or the same run at o
 LIVE = ""  # the run picker's "follow the live run" choice
 LIVE_CHOICE = ("Live: the running or latest run", LIVE)
 LATEST_SAMPLES = ""  # the samples step picker's "follow the latest round" choice
-DRAFTS_DIR = ".drafts"  # config.yaml files offered for download, under the runs folder
 
 
 @dataclass(frozen=True)
