@@ -177,7 +177,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                               _tokenizer_in_plain_words(rec.vocab_size)))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
-    dataset_tokens = int(training_bytes / bytes_per_token)
+    dataset_tokens, _ = sizing.dataset_tokens_from_profile(profile, cfg.data.eval_fraction, bytes_per_token)
 
     hours = _hours_left(minutes, started)
     plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
