@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from clm_gui.jobs import run_lock
 from clm_gui.jobs.manager import JobManager, ThreadLauncher
+from clm_gui.jobs.run_lock import TrainingBusy, TrainingLock
 from clm_gui.runs.folder import TRAINING_LOCK_HOLDER_FILE, list_runs
-from clm_gui.train import run_lock
-from clm_gui.train.run_lock import TrainingBusy, TrainingLock
 from tests.conftest import free_port
 from tests.fast_runs import fast_config, write_corpus
 from tests.step_gate import StepGate
@@ -27,7 +27,7 @@ WAIT_S = 300  # only a guard against a hang
 HOLD = """
 import sys
 from pathlib import Path
-from clm_gui.train.run_lock import TrainingLock
+from clm_gui.jobs.run_lock import TrainingLock
 lock = TrainingLock(Path(sys.argv[1])).acquire(sys.argv[2])  # kept: a collected lock is released
 print("held", flush=True)
 sys.stdin.read()

@@ -24,7 +24,7 @@ runs/.tokenizers/              tokenizers saved in the Tokenizer tab
 runs/.quickstart-tokenizers/   tokenizers Quick start trained
 runs/.token-cache/             tokenised training data, kept for later runs on the same data
 runs/.drafts/                  config.yaml files the Train tab offers for download
-runs/.training.lock            held while a run trains (train/run_lock.py), its holder in .training.lock.json
+runs/.training.lock            held while a run trains (jobs/run_lock.py), its holder in .training.lock.json
 ```
 Hosted, each of the first four holds one folder per visitor (hosting/access.py). A saved model folder
 (final/, a checkpoint, best/) holds `WEIGHTS_FILE` and `MODEL_CONFIG_FILE`; a checkpoint is complete once
