@@ -19,9 +19,9 @@ from clm_gui.runs.monitor import current_metrics, current_status
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.train import trainer
 from tests.conftest import make_tiny_config
+from tests.waiting import WAIT_S, wait_for
 
 pytestmark = pytest.mark.slow
-WAIT_S = 300  # only a guard against a hang: a few tiny runs on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +45,6 @@ def quick_config(tokenizer_dir, **train):
     cfg = make_tiny_config(**train)
     cfg.tokenizer.path = str(tokenizer_dir)
     return cfg.check()
-
-
-def wait_for(predicate, timeout=WAIT_S, every=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def dead_pid() -> int:

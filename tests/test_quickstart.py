@@ -50,6 +50,7 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     assert cfg["train"]["sample_prompts"] and all(set(p.split()) <= words for p in cfg["train"]["sample_prompts"])
 
 
+@pytest.mark.slow
 def test_quickstart_trains_within_its_budget_and_scores_final_on_the_held_out_text(tmp_path, capsys):
     corpus = write_corpus(tmp_path / "notes.txt")
     code = cli.main(["quickstart", str(corpus), "--minutes", "0.4", "--device", "cpu", "--runs-dir",

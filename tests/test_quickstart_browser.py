@@ -13,10 +13,9 @@ from playwright.sync_api import expect
 from clm_gui.runs.folder import list_runs
 from clm_gui.units import format_bytes
 from tests.fast_runs import write_corpus
+from tests.waiting import TRAIN_WAIT, UI_WAIT
 
 pytestmark = pytest.mark.browser
-TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
 def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_ones_line(serve_app, page, tmp_path,

@@ -19,9 +19,9 @@ from clm_gui.runs.folder import TRAINING_LOCK_HOLDER_FILE, list_runs
 from tests.conftest import free_port
 from tests.fast_runs import fast_config, write_corpus
 from tests.step_gate import StepGate
+from tests.waiting import WAIT_S
 
 REPO = Path(__file__).resolve().parents[1]
-WAIT_S = 300  # only a guard against a hang
 
 # Holds a runs folder's lock for a named run, says so on stdout, and waits to be killed.
 HOLD = """
@@ -73,6 +73,7 @@ def test_the_lock_admits_one_holder_and_names_its_run(tmp_path, no_wait):
         assert TrainingLock(tmp_path).holder().run_id == "run-b"
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_holder_frees_the_lock_and_its_stale_note_is_cleared(tmp_path, corpus, no_wait):
     runs_root = tmp_path / "runs"
     holder = hold_lock(runs_root, "run-held-elsewhere")
@@ -89,6 +90,7 @@ def test_kill_9_of_the_holder_frees_the_lock_and_its_stale_note_is_cleared(tmp_p
     assert manager.wait(WAIT_S)["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_to_train_while_the_app_trains(tmp_path, corpus, step_gate):
     runs_root, config = tmp_path / "runs", tmp_path / "config.yaml"
     fast_config(corpus).save(config)
@@ -106,6 +108,7 @@ def test_the_cli_refuses_to_train_while_the_app_trains(tmp_path, corpus, step_ga
     assert manager.wait(WAIT_S)["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_the_app_refuses_while_the_cli_trains_and_a_kill_9_of_the_cli_frees_it(tmp_path, corpus, no_wait):
     runs_root, config = tmp_path / "runs", tmp_path / "config.yaml"
     fast_config(corpus).save(config)

@@ -14,11 +14,9 @@ from clm_gui.config import config_from_yaml
 from clm_gui.jobs.manager import manager_for
 from clm_gui.runs.folder import list_runs
 from clm_gui.runs.monitor import current_metrics
+from tests.waiting import TRAIN_WAIT, UI_WAIT
 
 pytestmark = pytest.mark.browser
-TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound: with both cores busy, the resumed
-# process took over two minutes to import, reload its data, train six steps, evaluate and save
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
 def open_tab(page, name):
@@ -149,7 +147,7 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     second.get_by_role("button", name="Generate", exact=True).click()
     second.wait_for_function(
         "() => (document.querySelector('#play-output textarea')?.value || '').length > 'import '.length",
-        timeout=30_000)
+        timeout=UI_WAIT)
     assert second.locator("#play-output textarea").input_value().startswith("import ")
     second.get_by_text("Model card and export").click()
     expect(second.locator("#play-card")).to_contain_text("Final eval loss", timeout=UI_WAIT)
