@@ -689,7 +689,7 @@ def dataset_tokens_from_profile(profile: DatasetProfile | None, eval_fraction: f
     sampled = " (the size itself estimated from a sample)" if profile.estimated else ""
     if bytes_per_token and profile.bytes:
         return (int(profile.bytes * training / bytes_per_token),
-                f"{held_out}, at {bytes_per_token:.2f} bytes per token as the tokenizer cuts it{sampled}")
+                f"the text {held_out}, at {bytes_per_token:.2f} bytes per token as the tokenizer cuts it{sampled}")
     if profile.tokens:
         return int(profile.tokens * training), f"counted by the tokenizer, {held_out}{sampled}"
     if profile.bytes and profile.characters:

@@ -240,12 +240,17 @@ def build(ctx: UIContext) -> None:
     gr.on(triggers=None, fn=estimate, inputs=planned,
           outputs=[estimate_text, memory_plot], show_progress="hidden")
 
-    def from_profile(profile, config):
+    def from_profile(profile, config, shown):
+        """The dataset's size when what it is computed from changed (a new profile, held-out share or
+        tokenizer), not on every edit of the draft: a figure typed over it stays."""
         value, how = planned_dataset_tokens(profile, config)
-        return value, f"Dataset size: {how}."
+        if [value, how] == shown:
+            return gr.skip(), gr.skip(), gr.skip()
+        return value, f"Dataset size: {how}.", [value, how]
 
-    gr.on(triggers=None, fn=from_profile, inputs=[ctx.profile, ctx.config], outputs=[dataset_tokens, dataset_note],
-          show_progress="hidden")
+    computed = gr.State(None)
+    gr.on(triggers=None, fn=from_profile, inputs=[ctx.profile, ctx.config, computed],
+          outputs=[dataset_tokens, dataset_note, computed], show_progress="hidden")
 
     def choose_preset(name):
         shape = sizing.PRESETS.get(name)
