@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clm_gui.jobs.manager import JobManager  # noqa: E402
+from clm_gui.runs.folder import list_runs  # noqa: E402
 from tests.fast_runs import fast_config, write_corpus  # noqa: E402
 from tests.test_faults import assert_checkpoints_complete, assert_metrics_readable, kill_at_random_moment  # noqa: E402
 
@@ -59,6 +60,7 @@ def main() -> int:
         print(f"kill {kills}: checkpoints {steps}, half-written {half_written or '-'}, state {state}")
         if steps:
             command = ["train", "--resume", str(run.path)]
+    run = list_runs(runs_root)[0]  # also when the run finished before the first kill
     final = [step for step, _ in run.checkpoints()]
     print(f"{kills} kills ({mid_checkpoint} during a checkpoint write, {torn} with a torn metrics line) in "
           f"{time.time() - started:.0f} s; the run reached checkpoints {final}, state {run.read_status()['state']}")

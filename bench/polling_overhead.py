@@ -36,7 +36,7 @@ from clm_gui.config import RunConfig  # noqa: E402
 from clm_gui.hosting.settings import AppSettings  # noqa: E402
 from clm_gui.jobs.manager import ThreadLauncher, manager_for  # noqa: E402
 from clm_gui.runs.folder import RunDir  # noqa: E402
-from clm_gui.runs.monitor import read_metrics  # noqa: E402
+from clm_gui.runs.monitor import current_metrics  # noqa: E402
 from clm_gui.ui.train_tab import POLL_SECONDS  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,7 +57,7 @@ def bench_config(steps: int, device: str) -> RunConfig:
 
 
 def tokens_per_second(run: RunDir) -> float:
-    train = [r for r in read_metrics(run) if r.get("kind") == "train"][WARMUP_RECORDS:]
+    train = [r for r in current_metrics(run) if r.get("kind") == "train"][WARMUP_RECORDS:]
     if len(train) < 2:
         raise SystemExit(f"run {run.id} logged too few steps to measure; raise --steps")
     return (train[-1]["tokens"] - train[0]["tokens"]) / (train[-1]["elapsed_s"] - train[0]["elapsed_s"])

@@ -1,14 +1,16 @@
 """How far the planner's predictions (clm_gui.model.sizing) are from measured training steps.
 
 For each model size and micro-batch it builds the model with clm_gui.model.architecture.build_model, runs real
-training steps through the trainer's own step (`Trainer._train_step`: CausalLMLoss, the trainer's
-AdamW, accelerate's autocast and backward, gradient clipping, torch.compile on CUDA), and prints the
+training steps through the trainer's own step (`clm_gui.train.step.TrainingStep`: CausalLMLoss, the
+trainer's AdamW, accelerate's autocast and backward, gradient clipping, and on CUDA torch.compile or one
+CUDA graph, as `trainer.step_mode` chooses for the run), and prints the
 measured peak memory and tokens/s next to the planner's predictions with the relative error. Below the
 table it prints the calibration constants a least-squares fit of these rows suggests for sizing.py.
 
     python bench/sizing_accuracy.py                 # GPU: ~10M, 124M and 350M GPT-2, context 1024, micro-batch 8 and 16
     python bench/sizing_accuracy.py --cpu           # CPU: tiny models (peak memory from torch's MemTracker)
     python bench/sizing_accuracy.py --family llama --checkpointing --steps 10
+    python bench/sizing_accuracy.py --smoke         # CI: one tiny model, one micro-batch, one timed step
 
 GPU peak memory is torch.cuda.max_memory_allocated() over the steps after the first (compiled) one,
 compared with the planner's `peak_allocated` (which leaves out the CUDA context and allocator reserve).
@@ -29,7 +31,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,10 +41,12 @@ from accelerate import Accelerator  # noqa: E402
 
 from clm_gui.config import ModelConfig, TrainConfig  # noqa: E402
 from clm_gui.machine import hardware  # noqa: E402
-from clm_gui.model import sizing
+from clm_gui.model import sizing  # noqa: E402
 from clm_gui.model.architecture import build_model, padded_vocab_size  # noqa: E402
 from clm_gui.train.loss import CausalLMLoss  # noqa: E402
-from clm_gui.train.trainer import Trainer, make_optimizer  # noqa: E402
+from clm_gui.train.step import TrainingStep  # noqa: E402
+from clm_gui.train.step_graph import WARMUP_STEPS, prepare_optimizer  # noqa: E402
+from clm_gui.train.trainer import make_optimizer, step_mode  # noqa: E402
 
 # name: (layers, width, heads, vocabulary)
 GPU_SIZES = {
@@ -51,6 +54,7 @@ GPU_SIZES = {
     "124M": (12, 768, 12, 50257),
     "350M": (24, 1024, 16, 50257),
 }
+SMOKE_SIZES = {"0.02M": (1, 32, 2, 256)}  # --smoke: seconds on one CPU core
 CPU_SIZES = {
     "0.2M": (2, 64, 2, 1024),
     "0.8M": (2, 128, 4, 2048),
@@ -90,17 +94,29 @@ def _accelerator(device: torch.device, precision: str) -> Accelerator:
     return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu")
 
 
-def _trainer_stand_in(acc: Accelerator, cfg: ModelConfig, vocab: int, micro_batch: int, device: torch.device):
-    """What Trainer._train_step reads from its Trainer, built the way Trainer._run builds it."""
+@dataclass
+class Steps:
+    """One model's training step, built the way Trainer._setup_model builds it, and its batches."""
+    lm: torch.nn.Module
+    step: TrainingStep
+    batches: RandomBatches
+
+    def run(self) -> torch.Tensor:
+        return self.step([self.batches.next_batch()])
+
+
+def _steps(acc: Accelerator, cfg: ModelConfig, vocab: int, micro_batch: int, device: torch.device,
+           precision: str) -> Steps:
     train = TrainConfig(micro_batch_size=micro_batch, grad_accum_steps=1)
     lm = build_model(cfg, vocab, seed=0)
     module = CausalLMLoss(lm).to(device)
     optimizer = make_optimizer(module, train, device)
     module, optimizer = acc.prepare(module, optimizer)
-    step_module = torch.compile(module) if device.type == "cuda" else module
+    mode = step_mode(train.compile, device, 1, precision, cfg.gradient_checkpointing)
+    step = TrainingStep(acc, module, optimizer, train, device, mode)
+    prepare_optimizer(optimizer, step.captures, device)
     batches = RandomBatches(vocab, micro_batch, cfg.context_length, pin=device.type == "cuda")
-    return SimpleNamespace(accelerator=acc, cfg=SimpleNamespace(train=train), device=device, batches=batches,
-                           module=module, step_module=step_module, optimizer=optimizer, lm=lm)
+    return Steps(lm, step, batches)
 
 
 def _sync(device: torch.device) -> None:
@@ -108,46 +124,47 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_one(acc, cfg: ModelConfig, vocab: int, micro_batch: int, device: torch.device, steps: int
-                ) -> tuple[float, float, int]:
-    """(peak bytes, median tokens/s, parameters) over `steps` training steps after two warm-up steps."""
+def measure_one(acc, cfg: ModelConfig, vocab: int, micro_batch: int, device: torch.device, precision: str,
+                steps: int) -> tuple[float, float, int]:
+    """(peak bytes, median tokens/s, parameters) over `steps` training steps after the warm-up steps."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    trainer = _trainer_stand_in(acc, cfg, vocab, micro_batch, device)
-    params = sum(p.numel() for p in trainer.lm.parameters())
-    for _ in range(2):  # compilation, optimizer state creation
-        Trainer._train_step(trainer)
+    training = _steps(acc, cfg, vocab, micro_batch, device, precision)
+    params = sum(p.numel() for p in training.lm.parameters())
+    # compilation, optimizer state creation, and where the step is captured, the capture
+    for _ in range(WARMUP_STEPS + 1 if training.step.captures else 2):
+        training.run()
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = []  # per step; the median is robust to a stall (this bench also runs on shared CPUs)
     for _ in range(steps):
         start = time.perf_counter()
-        Trainer._train_step(trainer)
+        training.run()
         _sync(device)
         seconds.append(time.perf_counter() - start)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device)
     else:
-        peak = _tracked_peak(trainer)
+        peak = _tracked_peak(training)
     tokens_per_s = micro_batch * cfg.context_length / statistics.median(seconds)
     torch._dynamo.reset()  # compiled graphs hold references to the parameters
     acc.free_memory()
-    del trainer
+    del training
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return peak, tokens_per_s, params
 
 
-def _tracked_peak(trainer) -> float:
+def _tracked_peak(training: Steps) -> float:
     """Peak bytes of one CPU training step: every live tensor, counted by torch's MemTracker."""
     from torch.distributed._tools.mem_tracker import MemTracker
 
     tracker = MemTracker()
-    tracker.track_external(trainer.module, trainer.optimizer)
+    tracker.track_external(training.step.module, training.step.optimizer)
     with tracker:
-        Trainer._train_step(trainer)
+        training.run()
     return tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
 
 
@@ -157,13 +174,13 @@ def run(args) -> list[Row]:
     acc = _accelerator(device, spec.precision)
     torch.backends.cuda.matmul.allow_tf32 = True
     rows = []
-    sizes = CPU_SIZES if args.cpu else GPU_SIZES
+    sizes = SMOKE_SIZES if args.smoke else CPU_SIZES if args.cpu else GPU_SIZES
     for name, (layers, width, heads, vocab) in sizes.items():
         for micro_batch in args.micro_batches:
             cfg = ModelConfig(family=args.family, n_layer=layers, n_head=heads, n_embd=width,
                               context_length=args.context, gradient_checkpointing=args.checkpointing)
             print(f"{name} micro-batch {micro_batch} ...", file=sys.stderr, flush=True)
-            peak, tps, params = measure_one(acc, cfg, vocab, micro_batch, device, args.steps)
+            peak, tps, params = measure_one(acc, cfg, vocab, micro_batch, device, spec.precision, args.steps)
             predicted = sizing.training_memory(cfg, vocab, micro_batch, spec.precision, 1, spec.compiled, spec.kind)
             single = dataclasses.replace(spec, count=1)  # the bench trains on one device
             mfu = sizing.model_flops_utilisation(cfg, vocab, tps, spec.peak_flops)
@@ -237,7 +254,11 @@ def main(argv=None) -> None:
     p.add_argument("--checkpointing", action="store_true", help="with activation checkpointing")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for --cpu (default 1: on a shared machine more threads wait on each other)")
+    p.add_argument("--smoke", action="store_true",
+                   help="CI: --cpu with one tiny model, context 32, micro-batch 2 and one timed step")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.cpu, args.context, args.micro_batches, args.steps = True, 32, [2], 1
     if args.cpu:
         torch.set_num_threads(args.threads)  # also for the matmul the planner's CPU peak is measured with
     if not args.cpu and not torch.cuda.is_available():

@@ -189,11 +189,12 @@ def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="sample text from a run, its final model or a checkpoint")
     p.add_argument("model", type=Path, help="run folder, final/ folder or checkpoint folder")
     p.add_argument("--prompt", required=True)
-    p.add_argument("--max-new-tokens", type=int, default=100)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--seed", type=int, default=None)
+    # Left out, each keeps model/generate.SamplingSettings' default, as the Playground's sliders start at.
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int, help="0: off")
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run_generate)
 
@@ -201,7 +202,8 @@ def _add_generate(sub) -> None:
 def _run_generate(args) -> int:
     from clm_gui.model.generate import SamplingSettings, generate, load_for_generation
 
-    settings = SamplingSettings(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed)
+    given = {name: getattr(args, name) for name in ("max_new_tokens", "temperature", "top_k", "top_p", "seed")}
+    settings = SamplingSettings(**{name: value for name, value in given.items() if value is not None})
     model, tokenizer = load_for_generation(args.model)
     text = generate(model, tokenizer, args.prompt, settings)
     if args.json:

@@ -27,6 +27,9 @@ def format_passes(passes: float, unit: bool = True) -> str:
     return f"{number} pass{'' if number == '1.0' else 'es'}" if unit else number
 
 
+GB = 1e9  # the app counts memory as it counts files (format_bytes): in powers of 1000, the planner included
+
+
 def format_bytes(n: float) -> str:
     """"812 B", "36.0 KB", "48.3 MB", "1.2 GB": every size of a file or of text the app states.
 

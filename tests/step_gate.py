@@ -10,13 +10,11 @@ gate further; no step count races a sleep.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from clm_gui.files import atomic_write_text
 from clm_gui.train.step_gate import STEP_GATE_ENV
-
-WAIT_S = 300  # only a guard against a hang: a held run waits as long as the test needs
+from tests.waiting import WAIT_S, wait_for
 
 
 class StepGate:
@@ -45,9 +43,4 @@ class StepGate:
             return None
 
     def wait_held_at(self, step: int, timeout: float = WAIT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while self.held_at() != step:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the run was not held at step {step} within {timeout} s "
-                                     f"(held at {self.held_at()})")
-            time.sleep(0.05)
+        wait_for(lambda: self.held_at() == step, timeout, f"the run to be held at step {step}", every=0.05)

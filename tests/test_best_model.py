@@ -45,6 +45,7 @@ def weights(folder) -> dict:
     return load_file(str(folder / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_final_holds_the_best_evaluation_when_the_last_step_is_worse(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.5, 2.6])  # best at the second evaluation (step 4)
     cfg = fast_config(corpus, max_steps=8, eval_interval=2, save_interval=2, keep_checkpoints=10,
@@ -66,6 +67,7 @@ def test_final_holds_the_best_evaluation_when_the_last_step_is_worse(tmp_path, c
     assert [r["step"] for r in evals] == [2, 4, 6, 8] and all("eval_bpb" in r and r["epoch"] > 0 for r in evals)
 
 
+@pytest.mark.slow
 def test_keep_last_makes_final_the_last_step(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.5, 2.6])
     cfg = fast_config(corpus, max_steps=8, eval_interval=2, save_interval=2, keep="last", early_stop_patience=0)
@@ -76,6 +78,7 @@ def test_keep_last_makes_final_the_last_step(tmp_path, corpus, monkeypatch):
     assert "final/ holds the last step (train.keep: last); the best was step 4" in status["message"]
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_a_run_whose_held_out_loss_rises(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3, 1.0, 1.0])
     cfg = fast_config(corpus, max_steps=40, eval_interval=2, early_stop_patience=3)
@@ -87,6 +90,7 @@ def test_early_stopping_ends_a_run_whose_held_out_loss_rises(tmp_path, corpus, m
     assert json.loads((run.best_dir / "best.json").read_text())["step"] == 4
 
 
+@pytest.mark.slow
 def test_an_early_stop_at_a_checkpoint_and_sample_step_still_checkpoints_and_samples_there(tmp_path, corpus,
                                                                                             monkeypatch):
     # Regression: the run used to skip both when its early stop fell on a multiple of their intervals.
@@ -99,6 +103,7 @@ def test_an_early_stop_at_a_checkpoint_and_sample_step_still_checkpoints_and_sam
     assert [record["step"] for record in run.read_samples()] == [5, 10]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_remembers_its_best_and_its_patience(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3])
     cfg = fast_config(corpus, max_steps=6, eval_interval=2, save_interval=2, early_stop_patience=3)
@@ -146,6 +151,7 @@ def test_windows_overlap_by_one_token_so_every_token_is_predicted_once():
     assert narrow.bits_per_byte == pytest.approx(wide.bits_per_byte, rel=0.05)
 
 
+@pytest.mark.slow
 def test_evaluate_scores_a_trained_run_on_any_text_in_bits_per_byte(tmp_path, corpus, capsys):
     cfg = fast_config(corpus, max_steps=4, eval_interval=2)
     run = new_run_dir(tmp_path / "runs", cfg)

@@ -338,9 +338,11 @@ def test_an_unreachable_hub_fails_in_seconds_and_suggests_uploading(monkeypatch)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     import socket
 
+    from clm_gui import hub
+
     with socket.socket() as closed:  # a port that refuses connections: the network is "down"
         closed.bind(("127.0.0.1", 0))
-        monkeypatch.setattr(data, "HUB_HOST", closed.getsockname())
+        monkeypatch.setattr(hub, "HUB_HOST", closed.getsockname())
     attempts = []
     real_connect = socket.create_connection
 
@@ -352,7 +354,7 @@ def test_an_unreachable_hub_fails_in_seconds_and_suggests_uploading(monkeypatch)
     with pytest.raises(UserError, match="Hub cannot be reached.*upload your files"):
         load_source(DataConfig(source="hub:someone/some-dataset", streaming=True))
     [(address, timeout)] = attempts  # one attempt, bounded by a timeout of seconds, not a retrying load
-    assert address == data.HUB_HOST and 0 < timeout <= 10
+    assert address == hub.HUB_HOST and 0 < timeout <= 10
 
 
 def test_offline_mode_refuses_hub_ids_with_the_same_message():

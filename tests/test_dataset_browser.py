@@ -7,6 +7,8 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from tests.waiting import UI_WAIT
+
 pytestmark = pytest.mark.browser
 
 ROWS = [{"id": i, "text": f"Document number {i}. The cat sat on the mat and the dog slept by the door."}
@@ -23,20 +25,20 @@ def test_uploading_a_file_previews_it_and_profiles_it(serve_app, page, tmp_path)
     page.locator("#dataset-kind").get_by_text("Upload files").click()
     page.locator("#dataset-files input[type=file]").set_input_files(str(upload))
     status = page.locator("#dataset-status")
-    expect(status).to_contain_text("the text comes from text (marked ▶)", timeout=30_000)
+    expect(status).to_contain_text("the text comes from text (marked ▶)", timeout=UI_WAIT)
     preview = page.locator("#dataset-preview")
     expect(preview).to_contain_text("▶ text")
     expect(preview).to_contain_text("Document number 0.")
 
     page.locator("#dataset-profile-button").click()
     profile = page.locator("#dataset-profile")
-    expect(profile).to_contain_text("all 41 documents (exact figures)", timeout=40_000)
+    expect(profile).to_contain_text("all 41 documents (exact figures)", timeout=UI_WAIT * 2)
     expect(profile).to_contain_text("Empty documents")
     expect(profile).to_contain_text("natural language (English)")
     expect(profile).to_contain_text("Held-out split")  # how the split is made, in words
     expect(profile).to_contain_text("held out whole, chosen by a hash of their text")
     page.locator("#dataset-histogram").scroll_into_view_if_needed()  # plots render once on screen
-    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=UI_WAIT)
     page.screenshot(path=str(tmp_path / "dataset-tab.png"), full_page=True)
     uploads = tmp_path / "runs" / ".uploads"
     assert [p.name for p in next(uploads.iterdir()).iterdir()] == ["notes.jsonl"]
@@ -51,7 +53,7 @@ def test_hosted_mode_offers_no_server_path_and_a_bad_upload_is_explained(serve_a
     expect(kinds).not_to_contain_text("Local path")
     kinds.get_by_text("Upload files").click()
     page.locator("#dataset-files input[type=file]").set_input_files(str(tmp_path / "photo.txt"))
-    expect(page.locator("#dataset-status")).to_contain_text("photo.txt is not a text file", timeout=30_000)
+    expect(page.locator("#dataset-status")).to_contain_text("photo.txt is not a text file", timeout=UI_WAIT)
 
 
 def test_one_text_file_is_profiled_as_one_stream(serve_app, page, tmp_path):
@@ -64,13 +66,13 @@ def test_one_text_file_is_profiled_as_one_stream(serve_app, page, tmp_path):
     page.get_by_role("tab", name="Dataset").click()
     page.locator("#dataset-kind").get_by_text("Upload files").click()
     page.locator("#dataset-files input[type=file]").set_input_files(str(upload))
-    expect(page.locator("#dataset-preview")).to_contain_text("Line 0 of a long essay", timeout=30_000)
+    expect(page.locator("#dataset-preview")).to_contain_text("Line 0 of a long essay", timeout=UI_WAIT)
     page.locator("#dataset-profile-button").click()
     profile = page.locator("#dataset-profile")
-    expect(profile).to_contain_text("none: 1 file read as one stream of text", timeout=40_000)
+    expect(profile).to_contain_text("none: 1 file read as one stream of text", timeout=UI_WAIT * 2)
     expect(profile).to_contain_text("none from the data")
     expect(profile).not_to_contain_text("Characters per document")
     page.locator("#dataset-histogram").scroll_into_view_if_needed()
-    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#dataset-histogram .js-plotly-plot")).to_be_visible(timeout=UI_WAIT)
     expect(page.locator("#dataset-histogram")).to_contain_text("Characters per non-blank line (20,000 non-blank lines)")
     page.screenshot(path=str(tmp_path / "dataset-stream.png"), full_page=True)

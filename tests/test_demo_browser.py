@@ -17,10 +17,9 @@ from clm_gui.runs.folder import list_runs, new_run_dir
 from clm_gui.train.trainer import train
 from clm_gui.units import format_bytes
 from tests.fast_runs import fast_config, write_corpus, write_english
+from tests.waiting import TRAIN_WAIT, UI_WAIT
 
 pytestmark = pytest.mark.browser
-TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 SHOTS = Path(os.environ.get("CLM_GUI_SCREENSHOTS", ""))  # set: also keep the screenshots there (README assets)
 
 

@@ -25,16 +25,15 @@ from clm_gui.errors import ConfigError
 from clm_gui.jobs.manager import JobManager
 from clm_gui.runs.faults import memory_fixes, out_of_memory_message
 from clm_gui.runs.folder import RunDir, list_runs, new_run_dir
-from clm_gui.runs.monitor import current_status
-from clm_gui.runs.monitor import read_metrics as monitor_metrics
+from clm_gui.runs.monitor import current_metrics, current_status
 from clm_gui.train import checkpoints as checkpoints_lib
 from clm_gui.train import trainer as trainer_lib
 from tests.fast_runs import fast_config, write_corpus
 from tests.small_disk import SmallDisk
 from tests.step_gate import StepGate
+from tests.waiting import WAIT_S, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
-WAIT_S = 240  # a run of a few steps, on a busy 2-core machine
 
 # The command line in a child process, with a hook that can freeze it in the middle of writing a
 # checkpoint (after model.safetensors, before the optimizer state and the COMPLETE marker).
@@ -67,14 +66,6 @@ def start_child(args: list[str], tmp_path: Path, pause_in: str = "", env: dict |
     return subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=REPO, env=env, stdout=log, stderr=log)
 
 
-def wait_for(condition, timeout: float = WAIT_S, what: str = "the condition") -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def kill(child: subprocess.Popen) -> None:
     child.send_signal(signal.SIGKILL)  # a no-op for a child that has already ended
     child.wait(30)
@@ -101,7 +92,7 @@ def assert_metrics_readable(run: RunDir) -> None:
     torn = [i for i, line in enumerate(lines) if line and not _parses(line)]
     assert torn in ([], [len(lines) - 1]), torn
     assert len(run.read_metrics()) == len([x for x in lines if x]) - len(torn)
-    assert monitor_metrics(run)[-1] in run.read_metrics()  # the page's incremental reader agrees
+    assert current_metrics(run)[-1] in run.read_metrics()  # the page's incremental reader agrees
 
 
 def _parses(line: bytes) -> bool:
@@ -121,6 +112,7 @@ def new_train_records(run: RunDir, after_line: int) -> list[dict]:
 # SIGKILL
 
 
+@pytest.mark.slow
 def test_killed_during_a_checkpoint_write_resumes_from_the_last_complete_checkpoint(tmp_path, corpus):
     runs_root = tmp_path / "runs"
     config = tmp_path / "config.yaml"
@@ -152,6 +144,7 @@ def test_killed_during_a_checkpoint_write_resumes_from_the_last_complete_checkpo
     assert (run.final_dir / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_killed_at_a_random_moment_the_run_folder_stays_consistent_and_resumable(tmp_path, corpus):
     """One kill per CI run at a seeded random point of the loop; bench/kill_loop.py repeats it many times.
 
@@ -211,16 +204,17 @@ def test_a_torn_last_metrics_line_is_skipped_and_the_next_record_lands_whole(tmp
     with open(run.metrics_path, "a", encoding="utf-8") as f:
         f.write('{"kind": "train", "step": 2, "train_lo')  # the process died mid-write
     assert [r["step"] for r in run.read_metrics()] == [1]
-    assert [r["step"] for r in monitor_metrics(run)] == [1]
+    assert [r["step"] for r in current_metrics(run)] == [1]
     run.append_metrics({"kind": "train", "step": 2, "train_loss": 4.0})  # the resumed run logs again
     assert [r["step"] for r in run.read_metrics()] == [1, 2]
-    assert [r["step"] for r in monitor_metrics(run)] == [1, 2]
+    assert [r["step"] for r in current_metrics(run)] == [1, 2]
 
 
 # ---------------------------------------------------------------------------------------------
 # Out of memory
 
 
+@pytest.mark.slow
 def test_out_of_memory_stops_with_the_fix_in_numbers_releases_memory_and_the_next_run_starts(
         tmp_path, corpus, monkeypatch):
     cfg = fast_config(corpus, micro_batch_size=4, grad_accum_steps=1)
@@ -394,6 +388,7 @@ def the_weights_and_a_half(run: RunDir) -> int:
     return weights_size(run) * 3 // 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what, evaluate_every, leave", [
     ("the checkpoint at step 4", 0, half_the_weights),
     ("the checkpoint at step 4", 0, the_weights_and_a_half),
@@ -451,6 +446,7 @@ def truncate_to_half(path: Path) -> None:
     os.truncate(path, path.stat().st_size // 2)  # a real truncated file; its COMPLETE marker stays
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt"])
 def test_resume_passes_over_a_damaged_newest_checkpoint_and_says_which_it_used(
         run_with_three_checkpoints, tmp_path, monkeypatch, capsys, damaged):
@@ -481,6 +477,7 @@ def test_resume_passes_over_a_damaged_newest_checkpoint_and_says_which_it_used(
     assert [step for step, _ in run.checkpoints()][-1] == 8
 
 
+@pytest.mark.slow
 def test_a_resume_with_every_checkpoint_damaged_fails_with_a_message_not_a_traceback(
         run_with_three_checkpoints, capsys):
     run = run_with_three_checkpoints

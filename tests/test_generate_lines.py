@@ -59,3 +59,19 @@ def test_prompts_generated_together_continue_as_each_would_alone(tmp_path, famil
     together = generate_batch(model.eval(), tok, prompts, settings)
     assert together == [generate(model, tok, prompt, settings) for prompt in prompts]
     assert all(text.startswith(prompt) and len(text) > len(prompt) for prompt, text in zip(prompts, together))
+
+
+@pytest.mark.parametrize("options, expected", [
+    ([], SamplingSettings()),
+    (["--temperature", "0.5", "--top-k", "0", "--seed", "3"], SamplingSettings(temperature=0.5, top_k=0, seed=3)),
+])
+def test_the_command_line_samples_with_the_playgrounds_defaults_unless_told_otherwise(monkeypatch, tmp_path,
+                                                                                       options, expected):
+    from clm_gui import cli
+    from clm_gui.model import generate as generate_lib
+
+    used = []
+    monkeypatch.setattr(generate_lib, "load_for_generation", lambda path: (None, None))
+    monkeypatch.setattr(generate_lib, "generate", lambda model, tok, prompt, settings: used.append(settings) or "")
+    assert cli.main(["generate", str(tmp_path), "--prompt", "x", *options]) == 0
+    assert used == [expected]

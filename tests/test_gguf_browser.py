@@ -6,14 +6,16 @@ from __future__ import annotations
 import threading
 
 import gguf
+import pytest
 from playwright.sync_api import expect
 
 from clm_gui.runs import gguf_export
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus
+from tests.waiting import UI_WAIT, WAIT_S
 
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
+pytestmark = pytest.mark.browser
 
 
 def test_the_gguf_button_shows_progress_then_offers_the_file_and_its_modelfile(serve_app, page, tmp_path,
@@ -27,7 +29,7 @@ def test_the_gguf_button_shows_progress_then_offers_the_file_and_its_modelfile(s
 
     def held(*args):
         if first_written.is_set():
-            release.wait(timeout=120)
+            release.wait(timeout=WAIT_S)
         first_written.set()
         return write_tensor(*args)
 

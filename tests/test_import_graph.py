@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clm_gui"
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+# In the mermaid graph: a node with its label, `core["config.py, ..."]`, and an arrow, `jobs[...] --> hosting`.
+NODE = re.compile(r'(\w+)\["([^"]*)"\]')
+ARROW = re.compile(r'^\s*(\w+)(?:\["[^"]*"\])?\s*-->\s*(\w+)', re.MULTILINE)
 
 
 def module_name(path: Path) -> str:
@@ -64,3 +69,49 @@ def test_the_sub_packages_import_each_other_one_way():
         raise AssertionError(f"sub-package cycle: {' -> '.join(cycle.args[1])}") from None
     layers_in_order = [order.index(name) for name in ("data", "tokenizer", "train", "jobs", "ui")]
     assert layers_in_order == sorted(layers_in_order)
+
+
+def documented_layers() -> tuple[dict[str, set[str]], dict[str, str]]:
+    """The layer graph drawn in docs/architecture.md: (node -> the nodes it points at, top-level module ->
+    its node). A package's node is named for its folder (`ui["ui/ : ..."]`); the other nodes list files
+    (`core["config.py, errors.py, ..."]`)."""
+    graph = ARCHITECTURE.read_text(encoding="utf-8").split("```mermaid", 1)[1].split("```", 1)[0]
+    arrows: dict[str, set[str]] = {}
+    modules: dict[str, str] = {}
+    for source, target in ARROW.findall(graph):
+        arrows.setdefault(source, set()).add(target)
+        arrows.setdefault(target, set())
+    for node, label in NODE.findall(graph):
+        if not label.startswith(f"{node}/"):
+            modules.update({name: node for name in re.findall(r"(\w+)\.py", label)})
+    return arrows, modules
+
+
+def test_every_import_goes_down_the_layers_the_architecture_draws():
+    # Not only no cycles: each import must follow the drawn arrows (directly or through lower layers), so
+    # a new dependency against them, or a package or top-level module the drawing does not show, fails.
+    arrows, modules = documented_layers()
+    below = {node: set() for node in arrows}
+    for node in graphlib.TopologicalSorter(arrows).static_order():  # lower layers first
+        for target in arrows[node]:
+            below[node] |= {target} | below[target]
+
+    def node_of(module: str) -> str:
+        parts = module.split(".")
+        if len(parts) > 2 or (PACKAGE / parts[1]).is_dir():
+            assert parts[1] in arrows, f"package clm_gui.{parts[1]} is not drawn in docs/architecture.md"
+            return parts[1]
+        assert parts[1] in modules, f"module {module} is not named in docs/architecture.md's graph"
+        return modules[parts[1]]
+
+    against = sorted(f"{module} imports {name} ({node_of(module)} -> {node_of(name)})"
+                     for module, imported in import_graph().items() if module != "clm_gui"
+                     for name in imported
+                     if node_of(name) != node_of(module) and node_of(name) not in below[node_of(module)])
+    assert against == []
+
+
+def test_the_drawn_layers_are_read_from_the_architecture_page():
+    arrows, modules = documented_layers()
+    assert {"train", "tokenizer"} <= arrows["jobs"] | arrows["train"] and "data" in arrows["runs"]
+    assert modules["config"] == modules["units"] == modules["hub"] == "core" and modules["cli"] == "cli"

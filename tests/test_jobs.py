@@ -15,13 +15,13 @@ from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, ThreadLauncher, manager_for, mark_interrupted
 from clm_gui.jobs.preparation import resume_overrides
 from clm_gui.runs.folder import list_runs, new_run_dir
-from clm_gui.runs.monitor import current_status, read_metrics
+from clm_gui.runs.monitor import current_metrics, current_status
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.train import trainer
 from tests.conftest import make_tiny_config
+from tests.waiting import WAIT_S, wait_for
 
 pytestmark = pytest.mark.slow
-WAIT_S = 300  # only a guard against a hang: a few tiny runs on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +45,6 @@ def quick_config(tokenizer_dir, **train):
     cfg = make_tiny_config(**train)
     cfg.tokenizer.path = str(tokenizer_dir)
     return cfg.check()
-
-
-def wait_for(predicate, timeout=WAIT_S, every=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def dead_pid() -> int:
@@ -131,7 +121,7 @@ def test_stop_saves_a_checkpoint_at_the_next_step_and_resume_continues_to_the_en
     manager.resume(run.id)
     assert current_status(run)["state"] in ("queued", "running")
     assert manager.wait(timeout=WAIT_S)["state"] == "finished"
-    steps = [r["step"] for r in read_metrics(run) if r.get("kind") == "train"]
+    steps = [r["step"] for r in current_metrics(run) if r.get("kind") == "train"]
     assert steps == sorted(steps) and steps[-1] == 40
     resumed = [s for s in steps if s > stopped_at]
     assert resumed and resumed[0] <= stopped_at + 5  # continued from the checkpoint, not from step 1

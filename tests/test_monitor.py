@@ -10,7 +10,10 @@ from clm_gui.config import TrainConfig
 from clm_gui.runs.monitor import (JsonlTail, best_eval, current_status, downsample, ema, format_passes, last_records,
                                   latest_per_step, log_tail, model_choices, overfitting_note, passes_over_data,
                                   progress, seconds_per_step, step_reached, summarize)
-from clm_gui.runs.folder import new_run_dir
+from clm_gui.data.uploads import UPLOADS_DIR
+from clm_gui.errors import UserError
+from clm_gui.runs import folder as folder_lib
+from clm_gui.runs.folder import check_run_id, new_run_dir
 from tests.conftest import make_tiny_config
 
 
@@ -214,3 +217,12 @@ def test_the_step_reached_is_the_status_s_when_the_last_steps_fell_between_recor
     run.write_status("finished", "Finished after 1095 steps.", step=1095)
     assert step_reached(run.read_status(), run.read_metrics()) == 1095 == summarize(run).step
     assert step_reached({}, run.read_metrics()) == 1090
+
+
+@pytest.mark.parametrize("name", [UPLOADS_DIR, folder_lib.SAVED_TOKENIZERS_DIR, folder_lib.QUICKSTART_TOKENIZERS_DIR,
+                                  folder_lib.TOKEN_CACHE_DIR, folder_lib.DRAFTS_DIR, folder_lib.TRAINING_LOCK_FILE,
+                                  folder_lib.TRAINING_LOCK_HOLDER_FILE])
+def test_the_runs_folders_own_files_can_never_be_taken_for_a_run(name):
+    assert name.startswith(".")
+    with pytest.raises(UserError, match="not a valid run id"):
+        check_run_id(name)

@@ -9,7 +9,6 @@ how fast the machine trains."""
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ from playwright.sync_api import expect
 from clm_gui.config import config_from_yaml
 from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
+from tests.waiting import UI_WAIT, wait_for
 
 pytestmark = pytest.mark.browser
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 BEST_STEP, LAST_STEP = 600, 2000
 SCREENSHOT = "/tmp/overfit.png"
 
@@ -106,13 +105,12 @@ def test_dropout_weight_decay_keep_and_patience_reach_the_configuration_a_run_st
     page.get_by_text("Command line and config.yaml").click()
     # The editor draws only the lines on screen, so the settings are read from the file it downloads,
     # until the draft has caught up with the last field typed.
-    deadline = time.monotonic() + UI_WAIT / 1000
-    while True:
+    def downloaded():
         with page.expect_download() as download:
             page.get_by_role("button", name="Download config.yaml (these settings)").click()
         chosen = config_from_yaml(Path(download.value.path()).read_text())
-        if chosen.train.early_stop_patience == 2 or time.monotonic() > deadline:
-            break
-        page.wait_for_timeout(250)
+        return chosen if chosen.train.early_stop_patience == 2 else None
+
+    chosen = wait_for(downloaded, UI_WAIT / 1000, "the draft to hold the last field typed", every=0.25)
     assert chosen.model.dropout == 0.2
     assert (chosen.train.weight_decay, chosen.train.keep, chosen.train.early_stop_patience) == (0.3, "last", 2)

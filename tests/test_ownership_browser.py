@@ -9,9 +9,9 @@ from playwright.sync_api import expect
 from clm_gui.hosting.ownership import new_browser_token
 from clm_gui.ui.visitor import STORAGE_KEY
 from tests.test_ownership_http import owned_run, stopped_with_a_model, training
+from tests.waiting import UI_WAIT
 
 pytestmark = pytest.mark.browser
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
 def browser_tokens(request) -> list[str]:

@@ -11,10 +11,9 @@ from playwright.sync_api import expect
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus
+from tests.waiting import GENERATE_WAIT, UI_WAIT
 
 pytestmark = pytest.mark.browser
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
-GENERATE_WAIT = 300_000  # ms: loading a model and generating is work, not a page update: a guard against a hang
 
 
 def open_tab(page, name: str) -> None:

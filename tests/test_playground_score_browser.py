@@ -11,8 +11,9 @@ from clm_gui.runs.folder import new_run_dir
 from clm_gui.train.evaluation import evaluate_model
 from clm_gui.train.trainer import train
 from tests.fast_runs import fast_config, write_corpus
+from tests.waiting import UI_WAIT
 
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
+pytestmark = pytest.mark.browser
 
 
 def test_pasted_text_is_scored_in_bits_per_byte(serve_app, page, tmp_path):

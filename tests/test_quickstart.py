@@ -50,6 +50,7 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     assert cfg["train"]["sample_prompts"] and all(set(p.split()) <= words for p in cfg["train"]["sample_prompts"])
 
 
+@pytest.mark.slow
 def test_quickstart_trains_within_its_budget_and_scores_final_on_the_held_out_text(tmp_path, capsys):
     corpus = write_corpus(tmp_path / "notes.txt")
     code = cli.main(["quickstart", str(corpus), "--minutes", "0.4", "--device", "cpu", "--runs-dir",
@@ -130,3 +131,18 @@ def test_the_tokenizer_learns_from_a_sample_sized_to_the_budget(tmp_path, monkey
                      str(tmp_path / "runs"), "--plan-only", "--json"]) == 0
     why = json.loads(capsys.readouterr().out)["choices"][1]["why"]
     assert "It learns its tokens from the first 20.0 KB of the text, a sample sized to the time budget." in why
+
+
+def test_the_model_tab_counts_the_dataset_tokens_quick_start_planned_with(tmp_path, monkeypatch):
+    # Quick start hands its profile and its configuration to the page (the Model tab reads both): the
+    # tab's dataset size must be the one Quick start planned with, by the one text-per-token rule.
+    from clm_gui.model import sizing
+    from clm_gui.ui import model_tab
+
+    planned_with = []
+    recommend = sizing.recommend
+    monkeypatch.setattr(sizing, "recommend", lambda request: planned_with.append(request) or recommend(request))
+    planned = quickstart.plan_quickstart(str(write_corpus(tmp_path / "notes.txt")), 0.4, "cpu", tmp_path / "runs")
+    tokens, how = model_tab.planned_dataset_tokens(planned.profile.to_dict(), planned.config.to_dict())
+    assert tokens == planned_with[-1].dataset_tokens > 0
+    assert "as the tokenizer cuts it" in how and "held out" in how

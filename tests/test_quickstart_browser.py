@@ -13,10 +13,9 @@ from playwright.sync_api import expect
 from clm_gui.runs.folder import list_runs
 from clm_gui.units import format_bytes
 from tests.fast_runs import write_corpus
+from tests.waiting import TRAIN_WAIT, UI_WAIT
 
 pytestmark = pytest.mark.browser
-TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
 def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_ones_line(serve_app, page, tmp_path,
@@ -68,6 +67,13 @@ def test_a_removed_upload_is_not_the_data_and_a_second_start_keeps_the_first_one
     expect(plain).to_have_count(4)
     expect(plain.nth(1)).to_contain_text("The model reads")
     page.locator("#quick-choices").screenshot(path=str(tmp_path / "quickstart-choices.png"))
+    # The Model tab counts the dataset's tokens as Quick start planned with them (one text-per-token rule).
+    planned = re.search(r"([\d,]+) training tokens", page.locator("#quick-choices").inner_text()).group(1)
+    page.get_by_role("tab", name="Model", exact=True).click()
+    expect(page.locator("#model-dataset-note")).to_contain_text("as the tokenizer cuts it", timeout=UI_WAIT)
+    expect(page.get_by_label("Dataset tokens", exact=True)).to_have_value(planned.replace(",", ""))
+    page.screenshot(path="/tmp/i27-model-tab-after-quickstart.png", full_page=True)
+    page.get_by_role("tab", name="Quick start", exact=True).click()
 
     page.reload()  # mid-run: the form, the line and the choices as they were, and Start knows the run
     expect(page.locator("#quick-kind input[value=upload]")).to_be_checked(timeout=UI_WAIT)

@@ -9,9 +9,9 @@ from playwright.sync_api import expect
 
 from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
+from tests.waiting import UI_WAIT
 
 pytestmark = pytest.mark.browser
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 IMPROVING = {10: "Once qqq zzz xkcd", 20: "Once upon a tme", 30: "Once upon a time there was"}
 
 

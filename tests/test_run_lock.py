@@ -12,22 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from clm_gui.jobs import run_lock
 from clm_gui.jobs.manager import JobManager, ThreadLauncher
-from clm_gui.runs.folder import list_runs
-from clm_gui.train import run_lock
-from clm_gui.train.run_lock import HOLDER_FILE, TrainingBusy, TrainingLock
+from clm_gui.jobs.run_lock import TrainingBusy, TrainingLock
+from clm_gui.runs.folder import TRAINING_LOCK_HOLDER_FILE, list_runs
 from tests.conftest import free_port
 from tests.fast_runs import fast_config, write_corpus
 from tests.step_gate import StepGate
+from tests.waiting import WAIT_S
 
 REPO = Path(__file__).resolve().parents[1]
-WAIT_S = 300  # only a guard against a hang
 
 # Holds a runs folder's lock for a named run, says so on stdout, and waits to be killed.
 HOLD = """
 import sys
 from pathlib import Path
-from clm_gui.train.run_lock import TrainingLock
+from clm_gui.jobs.run_lock import TrainingLock
 lock = TrainingLock(Path(sys.argv[1])).acquire(sys.argv[2])  # kept: a collected lock is released
 print("held", flush=True)
 sys.stdin.read()
@@ -73,6 +73,7 @@ def test_the_lock_admits_one_holder_and_names_its_run(tmp_path, no_wait):
         assert TrainingLock(tmp_path).holder().run_id == "run-b"
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_holder_frees_the_lock_and_its_stale_note_is_cleared(tmp_path, corpus, no_wait):
     runs_root = tmp_path / "runs"
     holder = hold_lock(runs_root, "run-held-elsewhere")
@@ -82,13 +83,14 @@ def test_kill_9_of_the_holder_frees_the_lock_and_its_stale_note_is_cleared(tmp_p
     assert list_runs(runs_root) == []  # refused before any run folder was made
 
     kill_9(holder)
-    assert (runs_root / HOLDER_FILE).exists()  # the killed holder's note is left behind...
+    assert (runs_root / TRAINING_LOCK_HOLDER_FILE).exists()  # the killed holder's note is left behind...
     assert TrainingLock(runs_root).holder() is None  # ...found stale, since the kernel freed the lock
-    assert not (runs_root / HOLDER_FILE).exists()
+    assert not (runs_root / TRAINING_LOCK_HOLDER_FILE).exists()
     manager.start(fast_config(corpus, max_steps=2))
     assert manager.wait(WAIT_S)["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_to_train_while_the_app_trains(tmp_path, corpus, step_gate):
     runs_root, config = tmp_path / "runs", tmp_path / "config.yaml"
     fast_config(corpus).save(config)
@@ -106,6 +108,7 @@ def test_the_cli_refuses_to_train_while_the_app_trains(tmp_path, corpus, step_ga
     assert manager.wait(WAIT_S)["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_the_app_refuses_while_the_cli_trains_and_a_kill_9_of_the_cli_frees_it(tmp_path, corpus, no_wait):
     runs_root, config = tmp_path / "runs", tmp_path / "config.yaml"
     fast_config(corpus).save(config)

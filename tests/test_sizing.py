@@ -16,8 +16,9 @@ from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, ModelConfig, TrainConfig
 from clm_gui.errors import UserError
 from clm_gui.model import sizing
 from clm_gui.model.architecture import build_model, count_parameters, padded_vocab_size
-from clm_gui.model.sizing import (GB, DeviceSpec, PlanRequest, count_params, estimate, recommend, tokens_per_second,
+from clm_gui.model.sizing import (DeviceSpec, PlanRequest, count_params, estimate, recommend, tokens_per_second,
                                   training_memory)
+from clm_gui.units import GB
 
 H100 = DeviceSpec(kind="cuda", name="H100", count=1, memory_bytes=80 * GB, peak_flops=989e12, precision="bf16",
                   compiled=True)
@@ -366,13 +367,24 @@ def test_llama_recommendations_use_the_llama_family():
 # Inputs from the Dataset tab's profile.
 
 
-def test_dataset_tokens_come_from_the_profile_count_or_its_size(profile_with):
-    assert sizing.dataset_tokens_from_profile(profile_with(tokens=12345)) == (12345, "counted by the tokenizer")
-    tokens, how = sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=4_000_000, estimated=True))
-    assert tokens == 1_000_000 and "estimated from bytes" in how and "sample" in how
-    assert sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=None)) == \
+def test_dataset_tokens_come_from_the_measured_text_per_token_the_profile_count_or_its_size(profile_with):
+    # One rule for the Model tab, Quick start and the planner: the held-out share comes off, and text per
+    # token is the tokenizer's measured figure, else the profile's count, else the usual figure for its kind.
+    natural = {"kind": "natural language", "language": "English", "label": "English prose"}
+    measured, how = sizing.dataset_tokens_from_profile(profile_with(tokens=12345, bytes=4_000_000), 0.02, 2.5)
+    assert measured == int(4_000_000 * 0.98 / 2.5) and "2.50 bytes per token" in how and "2% held out" in how
+    assert sizing.dataset_tokens_from_profile(profile_with(tokens=12345, estimated=False), 0.02) == \
+        (int(12345 * 0.98), "counted by the tokenizer, less the 2% held out")
+    tokens, how = sizing.dataset_tokens_from_profile(
+        profile_with(tokens=None, bytes=4_000_000, characters=4_000_000, domain=natural, estimated=True), 0.5)
+    assert tokens == 500_000 and "estimated from bytes at 4.00 bytes per token" in how and "sample" in how
+    code = dict(natural, kind="code")
+    tokens, _ = sizing.dataset_tokens_from_profile(
+        profile_with(tokens=None, bytes=3_000_000, characters=1_500_000, domain=code), 0.0)
+    assert tokens == 500_000  # 3 characters a token on code, 2 bytes a character here
+    assert sizing.dataset_tokens_from_profile(profile_with(tokens=None, bytes=None), 0.02) == \
         (None, "the profile has no size")  # a stream of unknown size
-    assert sizing.dataset_tokens_from_profile(None) == (None, "no dataset profiled yet")
+    assert sizing.dataset_tokens_from_profile(None, 0.02) == (None, "no dataset profiled yet")
 
 
 def test_the_planner_reads_the_size_that_profiling_writes(tmp_path):
@@ -386,7 +398,7 @@ def test_the_planner_reads_the_size_that_profiling_writes(tmp_path):
     source = tmp_path / "docs.jsonl"
     source.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
     profile = profile_source(DataConfig(source=str(source)))
-    assert sizing.dataset_tokens_from_profile(profile)[0] == sum(len(d.encode()) for d in docs) // 4
+    assert sizing.dataset_tokens_from_profile(profile, 0.0)[0] == sum(len(d.encode()) for d in docs) // 4
 
     tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -394,9 +406,9 @@ def test_the_planner_reads_the_size_that_profiling_writes(tmp_path):
                                                             show_progress=False))
     counted = profile_source(DataConfig(source=str(source)), tokenizer=tokenizer)
     tokens = sum(len(tokenizer.encode(d).ids) for d in docs)
-    assert sizing.dataset_tokens_from_profile(counted) == (tokens, "counted by the tokenizer")
+    assert sizing.dataset_tokens_from_profile(counted, 0.0)[0] == tokens
     kept = DatasetProfile.from_dict(json.loads(json.dumps(counted.to_dict())))  # as a browser keeps it
-    assert sizing.dataset_tokens_from_profile(kept) == (tokens, "counted by the tokenizer")
+    assert sizing.dataset_tokens_from_profile(kept, 0.0)[0] == tokens
     assert sizing.context_from_profile(kept) == counted.context["length"] > 0
 
 

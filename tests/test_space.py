@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,9 +20,9 @@ from clm_gui.cli import app_settings, build_parser
 from clm_gui.hosting import settings as hosting_settings
 from clm_gui.hosting.settings import default_runs_dir
 from tests.conftest import free_port
+from tests.waiting import WAIT_S, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
-START_LIMIT_S = 300  # a failure bound, not a speed claim: importing torch and gradio on a busy 2-core box
 
 
 def space_environment(port: int) -> dict[str, str]:
@@ -35,14 +34,14 @@ def space_environment(port: int) -> dict[str, str]:
 
 
 def wait_for_config(base: str, child: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + START_LIMIT_S
-    while time.monotonic() < deadline:
+    def served_config() -> dict | None:
         assert child.poll() is None, "the app exited before it served a page"
         try:
             return httpx.get(f"{base}/config", timeout=10).raise_for_status().json()
         except httpx.HTTPError:
-            time.sleep(0.5)
-    raise AssertionError(f"the app did not answer on {base} within {START_LIMIT_S} s")
+            return None
+
+    return wait_for(served_config, WAIT_S, f"the app to answer on {base}", every=0.5)
 
 
 def test_the_app_started_as_a_space_starts_it_is_hosted_and_reached_on_the_port_it_was_given(tmp_path):

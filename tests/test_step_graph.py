@@ -70,6 +70,7 @@ def test_a_checkpoint_of_a_captured_run_resumes_in_an_eager_one():
     assert not torch.equal(before, model2.weight)
 
 
+@pytest.mark.slow
 def test_the_final_status_says_where_the_run_s_time_went(runs_root, tmp_path):
     cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), eval_interval=4, sample_interval=4,
                       sample_max_new_tokens=4)

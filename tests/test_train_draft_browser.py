@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from clm_gui.ui import train_tab
+from tests.waiting import UI_WAIT, WAIT_S
 
 pytestmark = pytest.mark.browser
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
 def test_an_edit_made_while_the_last_one_is_stored_reaches_the_draft(serve_app, page, monkeypatch, tmp_path):
@@ -20,14 +20,14 @@ def test_an_edit_made_while_the_last_one_is_stored_reaches_the_draft(serve_app, 
     def held_once(config, values):  # the first store waits, as a slow server would, until the test goes on
         if not storing.is_set():
             storing.set()
-            assert release.wait(timeout=120)
+            assert release.wait(timeout=WAIT_S)
         return merge(config, values)
 
     monkeypatch.setattr(train_tab, "merged_config", held_once)
     page.goto(serve_app())
     page.get_by_role("tab", name="Train", exact=True).click()
     page.get_by_label("Max tokens", exact=True).fill("5000")
-    assert storing.wait(timeout=60)
+    assert storing.wait(timeout=WAIT_S)
     page.get_by_label("Max steps", exact=True).fill("2000")  # while the first edit is being stored
     # Let the page handle that input event (pending tasks and a frame): with Gradio's default trigger mode for
     # an input event it was dropped here, since the first store had not answered.

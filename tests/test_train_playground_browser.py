@@ -13,12 +13,10 @@ from playwright.sync_api import expect
 from clm_gui.config import config_from_yaml
 from clm_gui.jobs.manager import manager_for
 from clm_gui.runs.folder import list_runs
-from clm_gui.runs.monitor import read_metrics
+from clm_gui.runs.monitor import current_metrics
+from tests.waiting import TRAIN_WAIT, UI_WAIT
 
 pytestmark = pytest.mark.browser
-TRAIN_WAIT = 600_000  # ms: a guard against a hang, not a speed bound: with both cores busy, the resumed
-# process took over two minutes to import, reload its data, train six steps, evaluate and save
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 
 
 def open_tab(page, name):
@@ -112,11 +110,11 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     expect(second.get_by_role("button", name="Start", exact=True)).to_be_disabled(timeout=UI_WAIT)
     page.context.close()
     step_gate.wait_held_at(20)
-    records_then = len(read_metrics(run))
+    records_then = len(current_metrics(run))
     expect(second.locator("#train-log textarea")).to_have_value(re.compile(r"loss"), timeout=UI_WAIT)
     step_gate.open_until(30)
     step_gate.wait_held_at(30)
-    assert len(read_metrics(run)) > records_then  # still training with the first page gone
+    assert len(current_metrics(run)) > records_then  # still training with the first page gone
 
     second.get_by_role("button", name="Stop").click()
     expect(second.locator("#train-action")).to_contain_text("Stopping", timeout=UI_WAIT)
@@ -149,7 +147,7 @@ def test_a_new_user_trains_with_the_defaults_watches_stops_resumes_and_generates
     second.get_by_role("button", name="Generate", exact=True).click()
     second.wait_for_function(
         "() => (document.querySelector('#play-output textarea')?.value || '').length > 'import '.length",
-        timeout=30_000)
+        timeout=UI_WAIT)
     assert second.locator("#play-output textarea").input_value().startswith("import ")
     second.get_by_text("Model card and export").click()
     expect(second.locator("#play-card")).to_contain_text("Final eval loss", timeout=UI_WAIT)

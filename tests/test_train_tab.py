@@ -7,9 +7,10 @@ import json
 import gradio as gr
 import pytest
 
-from clm_gui.config import RunConfig, config_from_dict
+from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, RunConfig, config_from_dict
 from clm_gui.model import sizing
 from clm_gui.runs.folder import new_run_dir
+from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui import model_tab, plots
 from clm_gui.ui.train_tab import (FORM, RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
                                   parse_prompts, progress_html, prompts_text, runs_table, shown_value,
@@ -123,3 +124,9 @@ def test_the_progress_bar_shows_the_step_the_run_ended_on(runs_root):
     run.append_metrics({"kind": "train", "step": 1090, "tokens": 1090, "train_loss": 3.0, "elapsed_s": 10.0})
     status = run.write_status("finished", "Finished after 1095 steps.", step=1095)
     assert "step 1,095" in progress_html(run, status, run.read_metrics())
+
+
+def test_the_automatic_settings_hints_give_the_cadence_counts_the_trainer_uses():
+    hints = {setting.key: setting.info for setting in SETTINGS}
+    assert hints["eval_interval"].startswith(f"-1: {describe(AUTO, EVALUATIONS_PER_RUN)}; ")
+    assert hints["save_interval"].startswith(f"-1: {CHECKPOINTS_PER_RUN} times over the run")

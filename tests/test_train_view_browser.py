@@ -11,9 +11,9 @@ from playwright.sync_api import expect
 
 from clm_gui.runs.folder import new_run_dir
 from tests.conftest import make_tiny_config
+from tests.waiting import UI_WAIT
 
 pytestmark = pytest.mark.browser
-UI_WAIT = 30_000  # ms: a page update on a busy 2-core machine
 LONG_LINE = "the river ran past the town and " * 20  # one line of 640 characters
 
 

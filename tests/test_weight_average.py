@@ -36,6 +36,7 @@ def test_the_average_follows_the_weights_with_a_warming_decay():
     assert torch.equal(model.weight, torch.full((1, 2), 3.0))  # its own weights again
 
 
+@pytest.mark.slow
 def test_final_and_best_hold_the_average_not_the_raw_weights(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.5, 2.6])  # best at step 4
     cfg = fast_config(corpus, max_steps=8, eval_interval=2, save_interval=2, keep_checkpoints=10,
@@ -51,6 +52,7 @@ def test_final_and_best_hold_the_average_not_the_raw_weights(tmp_path, corpus, m
     assert any(not torch.equal(final[name], at_best.weights[name]) for name in final)  # not the raw weights
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_the_same_average(tmp_path, corpus):
     cfg = fast_config(corpus, max_steps=8, save_interval=0, keep_checkpoints=10, ema_decay=0.7)
     whole = new_run_dir(tmp_path / "whole", cfg)

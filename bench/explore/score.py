@@ -21,7 +21,7 @@ for folder in sys.argv[1:]:
         run = RunDir(path)
         status, metrics = run.read_status(), run.read_metrics()
         evals = [r for r in metrics if r.get("kind") == "eval"]
-        score = evaluate_model(str(path), [held_out], device=device).bits_per_byte \\
+        score = evaluate_model(str(path), [held_out], device=device).bits_per_byte \
             if run.has_final_model() else None
         print("SCORE", json.dumps({"run": folder, "held_out_bpb": score, "best": status.get("best"),
                                    "step": status.get("step"), "timings": status.get("timings"),

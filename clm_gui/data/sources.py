@@ -23,7 +23,6 @@ import io
 import json
 import os
 import re
-import socket
 import sysconfig
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,12 +35,12 @@ from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, is_hub_id, parse_hub_s
 from clm_gui.data.datafiles import (check_not_binary, diagnose_table_file, iter_text_pieces, iter_text_units,
                                     parquet_rows, shorten, stream_held_out_starts)
 from clm_gui.errors import UserError, first_line
+from clm_gui.hub import hub_reachable
 from clm_gui.security import in_force
 
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst", ".text", ".markdown"}
 TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 PREFERRED_TEXT_COLUMNS = ("text", "content", "code")
-HUB_HOST = ("huggingface.co", 443)
 TEXT_FEATURES = datasets.Features({
     "text": datasets.Value("string"),
     "path": datasets.Value("string"),
@@ -209,17 +208,6 @@ def _local_dataset(found: SourceFiles, cfg: DataConfig, split: bool):
 
 # ---------------------------------------------------------------------------------------------
 # The Hugging Face Hub.
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face Hub answers, decided in seconds (not the minutes a load would hang)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    try:
-        with socket.create_connection(HUB_HOST, timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _hub_dataset(source: str, streaming: bool):

@@ -21,11 +21,8 @@ from pathlib import Path
 
 from clm_gui.data.uploads import UPLOADS_DIR
 from clm_gui.hosting.ownership import MACHINE, Visitor
-from clm_gui.runs.folder import TOKEN_CACHE_DIR, RunDir
+from clm_gui.runs.folder import QUICKSTART_TOKENIZERS_DIR, SAVED_TOKENIZERS_DIR, TOKEN_CACHE_DIR, RunDir
 from clm_gui.security import AccessPolicy
-
-SAVED_TOKENIZERS_DIR = ".tokenizers"
-QUICKSTART_TOKENIZERS_DIR = ".quickstart-tokenizers"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from clm_gui.machine.hardware import cpu_training_threads
 from clm_gui.runs.faults import crash_message
 from clm_gui.runs.folder import ACTIVE_STATES, RunDir, list_runs, new_run_dir, open_run
 from clm_gui.runs.monitor import current_status, is_active, process_alive
-from clm_gui.train.run_lock import TrainingBusy, TrainingLock
+from clm_gui.jobs.run_lock import TrainingBusy, TrainingLock
 
 MACHINE = machine_user()  # who acts when no visitor is named: the CLI, tests, a local app
 

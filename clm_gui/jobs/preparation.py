@@ -11,7 +11,7 @@ from clm_gui.config import RunConfig, apply_overrides, config_from_dict, load_co
 from clm_gui.errors import ConfigError, UserError
 from clm_gui.machine.fit import ESTIMATE_READS, memory_problems
 from clm_gui.runs.folder import RunDir, new_run_dir
-from clm_gui.train.run_lock import TrainingLock
+from clm_gui.jobs.run_lock import TrainingLock
 
 # Settings that fix the shape of the model or the meaning of its tokens: a checkpoint trained with one
 # value cannot continue with another.

@@ -121,7 +121,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     threads a CPU run will train with (default: the app's share, beside its web server)."""
     from clm_gui.data.held_out import held_out_texts
     from clm_gui.data.profiling import profile_source, recommend_for_source
-    from clm_gui.data.sources import describe_split, hub_reachable
+    from clm_gui.data.sources import describe_split
+    from clm_gui.hub import hub_reachable
     from clm_gui.machine.hardware import planner_device
     from clm_gui.tokenizer.loading import load_tokenizer, save_tokenizer
     from clm_gui.tokenizer.quality import evaluate_tokenizer
@@ -182,7 +183,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                               _tokenizer_in_plain_words(rec.vocab_size)))
     held_out = held_out_texts(cfg.data)
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
-    dataset_tokens = int(training_bytes / bytes_per_token)
+    dataset_tokens, _ = sizing.dataset_tokens_from_profile(profile, cfg.data.eval_fraction, bytes_per_token)
 
     hours = _hours_left(minutes, started)
     plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
@@ -258,7 +259,7 @@ def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: 
     from clm_gui.machine.hardware import cpu_threads_in_this_process
     from clm_gui.runs.folder import new_run_dir
     from clm_gui.train.evaluation import evaluate_model
-    from clm_gui.train.run_lock import TrainingLock
+    from clm_gui.jobs.run_lock import TrainingLock
     from clm_gui.train.trainer import train
 
     planned = plan_quickstart(source, minutes, device, runs_dir, log, cpu_threads=cpu_threads_in_this_process())

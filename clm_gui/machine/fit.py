@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from clm_gui.config import RunConfig
 from clm_gui.errors import UserError
-from clm_gui.machine.hardware import GB, snapshot
+from clm_gui.machine.hardware import snapshot
 from clm_gui.model.sizing import training_memory
 from clm_gui.runs.faults import memory_fixes
+from clm_gui.units import GB
 
 # Settings the estimate reads: while one of them has a problem, the estimate would judge a default.
 ESTIMATE_READS = ("model.", "tokenizer.", "train.micro_batch_size", "train.grad_accum_steps", "train.device",

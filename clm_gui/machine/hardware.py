@@ -21,8 +21,8 @@ import psutil
 
 from clm_gui.errors import UserError
 from clm_gui.model.sizing import DeviceSpec
+from clm_gui.units import GB
 
-GB = 1e9
 
 @dataclass(frozen=True)
 class Peak:

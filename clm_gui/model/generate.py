@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
 from clm_gui.errors import UserError
-from clm_gui.runs.folder import RunDir
+from clm_gui.runs.folder import MODEL_CONFIG_FILE, RunDir
 from clm_gui.security import check_encodable
 
 
@@ -45,7 +45,7 @@ def resolve_model_dir(path: str | Path) -> tuple[Path, Path]:
         if model_dir is None:
             raise UserError(f"The run {run.id} has no final model or checkpoint yet; train it first.")
         return model_dir, (model_dir if (model_dir / "tokenizer.json").is_file() else run.tokenizer_dir)
-    if not (path / "config.json").is_file():
+    if not (path / MODEL_CONFIG_FILE).is_file():
         raise UserError(f"{path} is neither a run folder nor a model folder (no config.json).")
     if (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file():
         return path, path

@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, ModelConfig, TrainConfig, tokens_per_step
+from clm_gui.data.domain import CHARS_PER_TOKEN
 from clm_gui.errors import UserError
-from clm_gui.units import format_duration, format_passes
+from clm_gui.units import GB, format_duration, format_passes
 
 if TYPE_CHECKING:  # profiling reads datasets with `datasets`: the planner needs only the type
     from clm_gui.data.profiling import DatasetProfile
 
-GB = 1e9
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
 MAX_USEFUL_EPOCHS = 4  # Muennighoff et al. 2023: up to ~4 passes over the data are almost as good as new data
 MIN_OPTIMIZER_STEPS = 200  # the batch is made smaller rather than train in fewer steps than this
@@ -66,7 +66,6 @@ REPEATED_DATA_EMA = 0.999  # the average of the weights over ~1,000 steps: -2.7%
 # model scored 2.248 held-out bits/byte at 1e-3, 2.211 at 2e-3 and 2.201 at 3e-3; a 2M one 2.335 at 1e-3 and
 # 2.290 at 2e-3 (docs/benchmarks.md, "Small data").
 SMALLEST_MODEL_LR = 3e-3
-BYTES_PER_TOKEN_GUESS = 4.0  # typical BPE tokenizers on English text and code, when no tokenizer has measured it
 
 
 def _model_helpers():
@@ -676,20 +675,31 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
             "save_interval": AUTO, "keep_checkpoints": CHECKPOINTS_PER_RUN + 1}
 
 
-def dataset_tokens_from_profile(profile: DatasetProfile | None, bytes_per_token: float = BYTES_PER_TOKEN_GUESS
-                                ) -> tuple[int | None, str]:
-    """Training tokens in a dataset profile: its own count, else an estimate from its size in bytes.
-
+def dataset_tokens_from_profile(profile: DatasetProfile | None, eval_fraction: float,
+                                bytes_per_token: float | None = None) -> tuple[int | None, str]:
+    """Training tokens in a profiled dataset: its text less the held-out share (`eval_fraction`), in tokens.
     Returns (tokens or None, a phrase saying where the figure comes from).
+
+    Text per token, one rule for the Model tab, Quick start and the planner: as the run's tokenizer measured
+    it on the held-out text (`bytes_per_token`, `tokenizer.quality.held_out_bytes_per_token`); else the
+    profile's own count (a profile made with a tokenizer); else the usual characters per token of a BPE
+    tokenizer on the profile's kind of text (`data/domain.CHARS_PER_TOKEN`).
     """
     if profile is None:
         return None, "no dataset profiled yet"
+    training = 1 - eval_fraction
+    held_out = f"less the {eval_fraction * 100:g}% held out"
+    sampled = " (the size itself estimated from a sample)" if profile.estimated else ""
+    if bytes_per_token and profile.bytes:
+        return (int(profile.bytes * training / bytes_per_token),
+                f"the text {held_out}, at {bytes_per_token:.2f} bytes per token as the tokenizer cuts it{sampled}")
     if profile.tokens:
-        return profile.tokens, "counted by the tokenizer"
-    if profile.bytes:  # characters are known exactly when bytes are, and bytes are what a tokenizer eats
-        estimated = " (itself estimated from a sample)" if profile.estimated else ""
-        return (int(profile.bytes / bytes_per_token),
-                f"estimated from bytes at {bytes_per_token:g} bytes per token{estimated}")
+        return int(profile.tokens * training), f"counted by the tokenizer, {held_out}{sampled}"
+    if profile.bytes and profile.characters:
+        kind = profile.domain.get("kind", "other")
+        guessed = CHARS_PER_TOKEN.get(kind, CHARS_PER_TOKEN["other"]) * profile.bytes / profile.characters
+        return (int(profile.bytes * training / guessed),
+                f"estimated from bytes at {guessed:.2f} bytes per token (usual for {kind}), {held_out}{sampled}")
     return None, "the profile has no size"
 
 

@@ -17,7 +17,7 @@ from clm_gui.config import RunConfig
 from clm_gui.data.uploads import source_label
 from clm_gui.markdown import escape
 from clm_gui.runs.folder import RunDir
-from clm_gui.runs.monitor import current_status, evaluations, read_metrics, summarize
+from clm_gui.runs.monitor import current_metrics, current_status, evaluations, summarize
 from clm_gui.runs.notes import read_notes
 from clm_gui.security import shown_path
 
@@ -48,7 +48,7 @@ def curve(run: RunDir, metric: str, x_axis: str) -> Curve:
     """One run's evaluations of `metric` against `x_axis` (steps, tokens or minutes)."""
     if metric not in METRICS or x_axis not in X_AXES:
         raise ValueError(f"unknown metric {metric!r} or axis {x_axis!r}")
-    records = read_metrics(run)
+    records = current_metrics(run)
     elapsed_at = _elapsed_at(records)
     xs, ys = [], []
     for record in evaluations(records):

@@ -8,9 +8,9 @@ import zipfile
 from pathlib import Path
 
 from clm_gui.config import is_hub_id
-from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
 from clm_gui.files import TMP_PREFIX
+from clm_gui.hub import hub_reachable
 from clm_gui.runs.folder import RunDir
 
 EXPORTS_DIR = "exports"

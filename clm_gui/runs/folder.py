@@ -14,6 +14,21 @@ runs/<run-id>/
   notes.json           the display name and notes its user gave it (runs/notes.py)
 ```
 Everything a page reload, a second browser or an app restart needs is read back from here.
+
+Beside the run folders, the runs folder (the "runs root") keeps the app's own hidden folders and files;
+a run id never starts with a dot, so none is ever taken for a run:
+```
+runs/.uploads/                 uploaded datasets (`UPLOADS_DIR`, kept in data/uploads.py: the data layer,
+                               below this one, finds an upload by it)
+runs/.tokenizers/              tokenizers saved in the Tokenizer tab
+runs/.quickstart-tokenizers/   tokenizers Quick start trained
+runs/.token-cache/             tokenised training data, kept for later runs on the same data
+runs/.drafts/                  config.yaml files the Train tab offers for download
+runs/.training.lock            held while a run trains (jobs/run_lock.py), its holder in .training.lock.json
+```
+Hosted, each of the first four holds one folder per visitor (hosting/access.py). A saved model folder
+(final/, a checkpoint, best/) holds `WEIGHTS_FILE` and `MODEL_CONFIG_FILE`; a checkpoint is complete once
+its `COMPLETE_MARKER` is written.
 """
 
 from __future__ import annotations
@@ -34,7 +49,15 @@ ACTIVE_STATES = ("queued", "running", "stopping")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHECKPOINT = re.compile(r"^step-(\d+)$")
 STOP_FILE = "STOP"  # created in the run folder to ask every rank to stop at the next step
+SAVED_TOKENIZERS_DIR = ".tokenizers"
+QUICKSTART_TOKENIZERS_DIR = ".quickstart-tokenizers"
 TOKEN_CACHE_DIR = ".token-cache"  # tokenised training data, kept for later runs on the same data
+DRAFTS_DIR = ".drafts"
+TRAINING_LOCK_FILE = ".training.lock"
+TRAINING_LOCK_HOLDER_FILE = ".training.lock.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_CONFIG_FILE = "config.json"  # written last of a saved model's files (save_pretrained)
+COMPLETE_MARKER = "COMPLETE"  # written last into a checkpoint folder
 CACHE_FOLDER_FILE = "cache-folder"
 
 
@@ -78,7 +101,7 @@ class RunDir:
 
     def has_final_model(self) -> bool:
         """Whether final/ holds a finished model (its config.json is written last of its files)."""
-        return (self.final_dir / "config.json").is_file()
+        return (self.final_dir / MODEL_CONFIG_FILE).is_file()
 
     @property
     def token_cache_dir(self) -> Path:
@@ -123,6 +146,7 @@ class RunDir:
         append_jsonl(self.metrics_path, record)
 
     def read_metrics(self) -> list[dict]:
+        """Every record as logged, those a resume superseded included (`monitor.current_metrics` drops them)."""
         return read_jsonl(self.metrics_path)
 
     def append_sample(self, record: dict) -> None:
@@ -142,7 +166,7 @@ class RunDir:
         found = []
         for child in self.checkpoints_dir.iterdir():
             match = _CHECKPOINT.match(child.name)
-            if match and (child / "COMPLETE").is_file():
+            if match and (child / COMPLETE_MARKER).is_file():
                 found.append((int(match.group(1)), child))
         return sorted(found)
 

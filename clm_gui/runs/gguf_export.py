@@ -24,7 +24,7 @@ from clm_gui.errors import UserError, first_line
 from clm_gui.files import TMP_PREFIX, atomic_write_text
 from clm_gui.runs.export import EXPORTS_DIR, final_dir
 from clm_gui.runs.faults import is_disk_full
-from clm_gui.runs.folder import RunDir
+from clm_gui.runs.folder import COMPLETE_MARKER, MODEL_CONFIG_FILE, RunDir
 from clm_gui.runs.gguf_model import Family, block_count, family_of, gguf_name, stored_type
 from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE, OUTTYPES
 from clm_gui.runs.gguf_vocab import GgufVocab, read_vocab
@@ -65,11 +65,11 @@ def model_folder(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if (path / "config.yaml").is_file():
         return final_dir(RunDir(path))
-    if (path / "trainer_state.json").is_file() or (path / "COMPLETE").is_file():
+    if (path / "trainer_state.json").is_file() or (path / COMPLETE_MARKER).is_file():
         raise UserError(f"{path} is a training checkpoint, not a finished model: GGUF export takes a run's "
                         "final/ model. Pass the run folder once the run has finished (resume a stopped run to "
                         "let it finish).")
-    if not (path / "config.json").is_file():
+    if not (path / MODEL_CONFIG_FILE).is_file():
         raise UserError(f"{path} is neither a run folder nor a model folder (no config.json): pass a run folder "
                         "or its final/ folder.")
     return path
@@ -168,7 +168,7 @@ def export_gguf(path: str | Path, outtype: str = DEFAULT_OUTTYPE, out: str | Pat
     started = time.perf_counter()
     folder = model_folder(path)
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{folder / 'config.json'} cannot be read ({first_line(exc)}).") from None
     family = family_of(config)

@@ -93,7 +93,9 @@ def last_records(path: Path, max_bytes: int = 16384) -> list[dict]:
     return parse_jsonl(lines[1:] if size > max_bytes else lines)
 
 
-def read_metrics(run: RunDir) -> list[dict]:
+def current_metrics(run: RunDir) -> list[dict]:
+    """The run's metrics as its model went: the latest record of each step (`latest_per_step`), read
+    incrementally. `RunDir.read_metrics` is the log itself, every record as written."""
     return latest_per_step(tail(run.metrics_path).read())
 
 

@@ -43,7 +43,7 @@ def _from_hub(hub_id: str):
         return AutoTokenizer.from_pretrained(hub_id, local_files_only=True)
     except Exception:  # noqa: BLE001 - not cached: try the Hub below
         pass
-    from clm_gui.data.sources import hub_reachable
+    from clm_gui.hub import hub_reachable
 
     if not hub_reachable():
         raise UserError(

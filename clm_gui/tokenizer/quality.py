@@ -77,6 +77,15 @@ def evaluate_tokenizer(tok: PreTrainedTokenizerFast, texts: Sequence[str], name:
     )
 
 
+def held_out_bytes_per_token(tokenizer_path: str, eos_token: str, data_cfg) -> float:
+    """Bytes per token of a saved tokenizer on a dataset's held-out text: the text per token the planner
+    counts a dataset's tokens with (`model/sizing.dataset_tokens_from_profile`), as Quick start measures it."""
+    from clm_gui.data.held_out import held_out_texts
+    from clm_gui.tokenizer.loading import load_tokenizer
+
+    return evaluate_tokenizer(load_tokenizer(tokenizer_path, eos_token), held_out_texts(data_cfg)).bytes_per_token
+
+
 def compare_tokenizers(tokenizers: dict[str, PreTrainedTokenizerFast], texts: Sequence[str]) -> list[TokenizerReport]:
     """One report per tokenizer, all on the same texts, in the order given."""
     return [evaluate_tokenizer(tok, texts, name) for name, tok in tokenizers.items()]

@@ -15,7 +15,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-WEIGHTS = "model.safetensors"
+from clm_gui.runs.folder import WEIGHTS_FILE
+
 RECORD = "best.json"
 
 
@@ -59,7 +60,7 @@ def save_best(folder: Path, weights: dict, best: BestModel) -> None:
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    tmp_weights, tmp_record = folder / f".tmp-{WEIGHTS}", folder / f".tmp-{RECORD}"
+    tmp_weights, tmp_record = folder / f".tmp-{WEIGHTS_FILE}", folder / f".tmp-{RECORD}"
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp_weights))
         tmp_record.write_text(json.dumps(best.summary()))
@@ -68,7 +69,7 @@ def save_best(folder: Path, weights: dict, best: BestModel) -> None:
         tmp_record.unlink(missing_ok=True)
         raise
     (folder / RECORD).unlink(missing_ok=True)  # a record never describes weights other than its own
-    os.replace(tmp_weights, folder / WEIGHTS)
+    os.replace(tmp_weights, folder / WEIGHTS_FILE)
     os.replace(tmp_record, folder / RECORD)
 
 
@@ -78,10 +79,10 @@ def read_best(folder: Path) -> dict | None:
         record = json.loads((folder / RECORD).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return record if (folder / WEIGHTS).is_file() else None
+    return record if (folder / WEIGHTS_FILE).is_file() else None
 
 
 def load_best_weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
-    return load_file(str(folder / WEIGHTS), device="cpu")
+    return load_file(str(folder / WEIGHTS_FILE), device="cpu")

@@ -20,7 +20,7 @@ import torch
 from clm_gui.errors import UserError, first_line
 from clm_gui.files import TMP_PREFIX, remove_tree
 from clm_gui.runs.faults import reported_save_failure
-from clm_gui.runs.folder import RunDir
+from clm_gui.runs.folder import COMPLETE_MARKER, WEIGHTS_FILE, RunDir
 
 AVERAGE_FILE = "average.safetensors"  # the weight average (train.ema_decay), beside the weights it follows
 
@@ -79,7 +79,7 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
 
     folder.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in checkpoint.weights.items()},
-              str(folder / "model.safetensors"))
+              str(folder / WEIGHTS_FILE))
     for name, state in (("optimizer.pt", checkpoint.optimizer_state), ("rng.pt", checkpoint.rng)):
         # Into an open file, not a path: given a path, torch's own writer reports a full disk only as
         # "unexpected pos" (an iostream error); through a Python file the OSError(ENOSPC) comes along.
@@ -93,7 +93,7 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, model_config) -> None
     for f in folder.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
-    (folder / "COMPLETE").write_text("ok")
+    (folder / COMPLETE_MARKER).write_text("ok")
 
 
 class DamagedCheckpoint(Exception):
@@ -120,7 +120,7 @@ def read_checkpoint(path: Path, optimizer_device: torch.device | str) -> Checkpo
                     "tensors": {k: opened.get_tensor(k) for k in opened.keys()}}
 
     return Checkpoint(
-        weights=read("model.safetensors", lambda f: load_file(str(f), device="cpu")),
+        weights=read(WEIGHTS_FILE, lambda f: load_file(str(f), device="cpu")),
         optimizer_state=read("optimizer.pt", lambda f: torch.load(f, map_location=optimizer_device, weights_only=True)),
         trainer_state=read("trainer_state.json", lambda f: json.loads(f.read_text())),
         rng=read("rng.pt", lambda f: torch.load(f, weights_only=False)),

@@ -51,7 +51,8 @@ from clm_gui.train.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.train.loss import CausalLMLoss
 from clm_gui.train.schedule import budget_used, launched_at, lr_at
 from clm_gui.train.step_gate import wait_at_step_gate
-from clm_gui.train.step_graph import WARMUP_STEPS, StepGraph, prepare_optimizer, set_learning_rate
+from clm_gui.train.step import TrainingStep
+from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
 from clm_gui.train.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.train.weight_average import WeightAverage
 
@@ -182,7 +183,7 @@ class Trainer:
         # Made by the setup (`_setup_device`, `_setup_data`, `_setup_model`); None until then, so that a run
         # that fails early ends cleanly.
         self.accelerator = self.device = self.tokenizer = self.batches = None
-        self.lm = self.module = self.optimizer = self.step_module = None
+        self.lm = self.module = self.optimizer = self.step = None
         self.average: WeightAverage | None = None  # train.ema_decay: the weights the run evaluates and keeps
         self._data_prompts = None  # sample prompts read from the data when none are set (see _sample)
         self.resume_note = ""  # which checkpoint a resume fell back to, past damaged newer ones
@@ -213,7 +214,7 @@ class Trainer:
         device = str(self.device or "the device")
         if self.accelerator is not None:
             self.accelerator.free_memory()
-        self.step_graph = self.step_module = self.module = self.optimizer = self.lm = None  # the graph holds a pool
+        self.step = self.module = self.optimizer = self.lm = None  # the step's graph holds a pool
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -266,19 +267,18 @@ class Trainer:
         self.module = module
         mode = step_mode(cfg.train.compile, self.device, acc.num_processes, self.precision,
                          cfg.model.gradient_checkpointing)
-        self.captures_step, self.step_graph, self.eager_steps = mode == "graph", None, 0
         if mode != "eager" and acc.num_processes > 1 and not self.fsdp:
             # One compiled graph for the whole step, its gradients all-reduced after the backward pass,
             # instead of a graph split at every DDP bucket: on two H200s, 1.925x one GPU against 1.880x
             # in the same call (docs/benchmarks.md).
             torch._dynamo.config.optimize_ddp = False
-        self.step_module = module if mode == "eager" else torch.compile(module)
+        self.step = TrainingStep(acc, module, self.optimizer, cfg.train, self.device, mode)
         saved_average = self._load_latest_checkpoint() if self.resume else None
         if cfg.train.ema_decay:  # from the weights as they are now: new, or resumed (then the saved average)
             self.average = WeightAverage(lm, cfg.train.ema_decay)
             if saved_average is not None:
                 self.average.load_state_dict(saved_average)
-        prepare_optimizer(self.optimizer, self.captures_step, self.device)
+        prepare_optimizer(self.optimizer, self.step.captures, self.device)
         self._peak = peak_flops(torch.cuda.get_device_name(self.device), self.precision) \
             if self.device.type == "cuda" else None
 
@@ -445,28 +445,7 @@ class Trainer:
 
     def _train_step(self) -> torch.Tensor:
         """One optimizer step over grad_accum_steps micro-batches; the mean loss as a device tensor."""
-        batches = [self.batches.next_batch() for _ in range(self.cfg.train.grad_accum_steps)]
-        if self.step_graph is None and self.captures_step and self.eager_steps >= WARMUP_STEPS:
-            self.step_graph = StepGraph(self._step_on, batches, self.device)
-        if self.step_graph is not None:
-            return self.step_graph.replay(batches)
-        self.eager_steps += 1
-        return self._step_on([batch.to(self.device, non_blocking=True) for batch in batches])
-
-    def _step_on(self, batches: list[torch.Tensor]) -> torch.Tensor:
-        acc, t = self.accelerator, self.cfg.train
-        total = torch.zeros((), device=self.device)
-        for micro, batch in enumerate(batches):
-            sync = micro == t.grad_accum_steps - 1
-            with contextlib.nullcontext() if sync else acc.no_sync(self.module):
-                loss = self.step_module(batch)
-                acc.backward(loss / t.grad_accum_steps)
-            total += loss.detach()
-        if t.grad_clip:
-            acc.clip_grad_norm_(self.module.parameters(), t.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return total / t.grad_accum_steps
+        return self.step([self.batches.next_batch() for _ in range(self.cfg.train.grad_accum_steps)])
 
     # --- records ------------------------------------------------------------------------------
     def _memory(self) -> float:

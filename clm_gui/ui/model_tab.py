@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, fields as dataclass_fields
+from pathlib import Path
 
 import gradio as gr
 
-from clm_gui.config import FAMILIES, ModelConfig, RunConfig, TokenizerConfig, TrainConfig
+from clm_gui.config import FAMILIES, DataConfig, ModelConfig, RunConfig, TokenizerConfig, TrainConfig, config_from_dict
 from clm_gui.data.profiling import DatasetProfile
 from clm_gui.errors import UserError
 from clm_gui.machine import hardware
 from clm_gui.model import sizing
+from clm_gui.tokenizer.quality import held_out_bytes_per_token
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
@@ -128,9 +130,36 @@ def gpu_fields_visible(device_label: str, snap: hardware.HardwareSnapshot) -> bo
     return DEVICES.get(device_label) == "cuda" or any(not g.error for g in snap.gpus)
 
 
-def _dataset_tokens(kept_profile) -> tuple[int, str]:
-    tokens, how = sizing.dataset_tokens_from_profile(DatasetProfile.from_dict(kept_profile))
+def planned_dataset_tokens(kept_profile: dict | None, config: dict | None) -> tuple[int, str]:
+    """The dataset's training tokens for the planner, from the kept profile and the shared draft: its
+    held-out share, and its tokenizer's text per token where the draft names a saved one (as after a
+    Quick start, whose count this then repeats)."""
+    cfg = _draft(config)
+    measured = _bytes_per_token(cfg.tokenizer.path, cfg.tokenizer.eos_token, cfg.data) \
+        if cfg.tokenizer.path and Path(cfg.tokenizer.path).is_dir() else None
+    tokens, how = sizing.dataset_tokens_from_profile(DatasetProfile.from_dict(kept_profile), cfg.data.eval_fraction,
+                                                     measured)
     return tokens or 0, how
+
+
+def _draft(config: dict | None) -> RunConfig:
+    try:
+        return config_from_dict(config, check_paths=False) if isinstance(config, dict) else RunConfig()
+    except UserError:
+        return RunConfig()
+
+
+_MEASURED: dict[str, float | None] = {}  # bytes per token by (tokenizer, data): measured once a page session
+
+
+def _bytes_per_token(path: str, eos_token: str, data: DataConfig) -> float | None:
+    key = repr((path, eos_token, data))
+    if key not in _MEASURED:
+        try:
+            _MEASURED[key] = held_out_bytes_per_token(path, eos_token, data)
+        except (UserError, OSError, ValueError):  # the tokenizer or the data is gone: guess instead
+            _MEASURED[key] = None
+    return _MEASURED[key]
 
 
 def build(ctx: UIContext) -> None:
@@ -211,12 +240,17 @@ def build(ctx: UIContext) -> None:
     gr.on(triggers=None, fn=estimate, inputs=planned,
           outputs=[estimate_text, memory_plot], show_progress="hidden")
 
-    def from_profile(profile):
-        value, how = _dataset_tokens(profile)
-        return value, f"Dataset size: {how}."
+    def from_profile(profile, config, shown):
+        """The dataset's size when what it is computed from changed (a new profile, held-out share or
+        tokenizer), not on every edit of the draft: a figure typed over it stays."""
+        value, how = planned_dataset_tokens(profile, config)
+        if [value, how] == shown:
+            return gr.skip(), gr.skip(), gr.skip()
+        return value, f"Dataset size: {how}.", [value, how]
 
-    gr.on(triggers=None, fn=from_profile, inputs=[ctx.profile], outputs=[dataset_tokens, dataset_note],
-          show_progress="hidden")
+    computed = gr.State(None)
+    gr.on(triggers=None, fn=from_profile, inputs=[ctx.profile, ctx.config, computed],
+          outputs=[dataset_tokens, dataset_note, computed], show_progress="hidden")
 
     def choose_preset(name):
         shape = sizing.PRESETS.get(name)

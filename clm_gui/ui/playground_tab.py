@@ -15,7 +15,7 @@ from clm_gui.model.generate import SamplingSettings, generate_stream, load_for_g
 from clm_gui.runs.export import push_to_hub, zip_final
 from clm_gui.runs.gguf_export import export_run_gguf
 from clm_gui.runs.gguf_outtypes import DEFAULT_OUTTYPE
-from clm_gui.runs.folder import RunDir, list_runs, open_run
+from clm_gui.runs.folder import WEIGHTS_FILE, RunDir, list_runs, open_run
 from clm_gui.runs.model_card import read_model_card
 from clm_gui.runs.monitor import model_choices, read_samples
 from clm_gui.runs.notes import run_label
@@ -57,7 +57,7 @@ def _load(folder: str, weights_mtime: float):
 
 
 def load_model(folder: Path):
-    weights = folder / "model.safetensors"
+    weights = folder / WEIGHTS_FILE
     return _load(str(folder), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
@@ -93,10 +93,11 @@ def build(ctx: UIContext) -> None:
                                    info="the opening words of its held-out text; pick one or type your own")
         prompt = gr.Textbox("", label="Prompt", lines=3, scale=3, elem_id="play-prompt")
     with gr.Row():
-        temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="Temperature")
-        top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
-        top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p")
-        max_new = gr.Slider(1, 1024, value=100, step=1, label="Max new tokens")
+        defaults = SamplingSettings()
+        temperature = gr.Slider(0.05, 2.0, value=defaults.temperature, step=0.05, label="Temperature")
+        top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label="Top-k (0: off)")
+        top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="Top-p")
+        max_new = gr.Slider(1, 1024, value=defaults.max_new_tokens, step=1, label="Max new tokens")
         seed = gr.Number(0, label="Seed (0: random)", precision=0)
     with gr.Row():
         generate_btn = gr.Button("Generate", variant="primary", elem_id="play-generate")
@@ -164,7 +165,7 @@ def build(ctx: UIContext) -> None:
         run = open_run(runs_dir, run_id)
         text, svg = card_parts(run)
         prompts = run_prompts(run)
-        return (*models, text, svg, gr.update(visible=run.final_dir.joinpath("config.json").is_file()),
+        return (*models, text, svg, gr.update(visible=run.has_final_model()),
                 gr.update(choices=[(p.replace("\n", "⏎"), p) for p in prompts], value=prompts[0] if prompts else None))
 
     shown = [model_a, model_b, offered, card, loss_svg, downloads, data_prompts]

@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from clm_gui.data.profiling import DatasetProfile
 from clm_gui.model import sizing
 from clm_gui.runs.monitor import best_eval, downsample, ema, series
+from clm_gui.units import GB
 
 TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = "#1f77b4", "#ff7f0e", "#16a34a"
 
@@ -199,14 +200,14 @@ MEMORY_PARTS = [  # (MemoryBreakdown field, label, colour)
 
 def memory_figure(plan: sizing.Plan) -> go.Figure:
     """One stacked bar of what the step needs, next to one bar of the memory free on the device."""
-    traces = [go.Bar(name=label, y=["needed"], x=[getattr(plan.memory, name) / sizing.GB], orientation="h",
+    traces = [go.Bar(name=label, y=["needed"], x=[getattr(plan.memory, name) / GB], orientation="h",
                      marker_color=color, hovertemplate=f"{label}: %{{x:.2f}} GB<extra></extra>")
               for name, label, color in MEMORY_PARTS if getattr(plan.memory, name) > 0]
-    traces.append(go.Bar(name="free on the device", y=["free"], x=[plan.memory_available / sizing.GB],
+    traces.append(go.Bar(name="free on the device", y=["free"], x=[plan.memory_available / GB],
                          orientation="h", marker_color="#bcbd22" if plan.fits else "#e377c2",
                          hovertemplate="free: %{x:.2f} GB<extra></extra>"))
-    title = (f"Peak memory per device: {plan.memory.total / sizing.GB:.2f} GB needed, "
-             f"{plan.memory_available / sizing.GB:.1f} GB free (estimate)")
+    title = (f"Peak memory per device: {plan.memory.total / GB:.2f} GB needed, "
+             f"{plan.memory_available / GB:.1f} GB free (estimate)")
     return go.Figure(traces, layout={"barmode": "stack", "height": 260, "title": {"text": title, "font": {"size": 14}},
                                      "xaxis": {"title": {"text": "GB"}}, "margin": {"l": 60, "r": 16, "t": 48, "b": 40},
                                      "legend": {"orientation": "h", "y": -0.35}, "plot_bgcolor": "white"})

@@ -16,8 +16,8 @@ import pandas as pd
 from clm_gui.config import TOKENIZER_ALGORITHMS, DataConfig, TokenizerConfig, config_from_dict
 from clm_gui.data.held_out import held_out_texts, stream_documents
 from clm_gui.data.profiling import DatasetProfile
-from clm_gui.data.sources import hub_reachable
 from clm_gui.errors import UserError
+from clm_gui.hub import hub_reachable
 from clm_gui.model.architecture import padded_vocab_size
 from clm_gui.runs.folder import slugify
 from clm_gui.security import in_force

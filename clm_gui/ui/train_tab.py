@@ -22,18 +22,19 @@ from gradio.components.plot import PlotData
 
 from clm_gui.runs import compare as compare_lib
 from clm_gui.runs.compare import X_AXES
-from clm_gui.config import (CHECKPOINTS_PER_RUN, COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS,
+from clm_gui.config import (AUTO, CHECKPOINTS_PER_RUN, COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS,
                             SCHEDULES, RunConfig, config_from_dict, config_from_yaml, load_config)
 from clm_gui.errors import UserError
 from clm_gui.jobs.manager import JobManager, manager_for
 from clm_gui.jobs.preparation import resume_overrides
-from clm_gui.runs.monitor import (current_status, format_passes, format_time, is_active, log_tail, overfitting_note,
-                                  passes_over_data, progress, read_metrics, read_samples, sample_steps,
+from clm_gui.runs.monitor import (current_metrics, current_status, format_passes, format_time, is_active, log_tail,
+                                  overfitting_note, passes_over_data, progress, read_samples, sample_steps,
                                   samples_markdown, step_reached, summarize)
 from clm_gui.hosting.ownership import Visitor, check_control, control_refusal, may_control
-from clm_gui.runs.folder import RunDir, list_runs, open_run
+from clm_gui.runs.folder import DRAFTS_DIR, RunDir, list_runs, open_run
 from clm_gui.runs.notes import NOTES_FILE, RunNotes, read_notes, run_label, write_notes
 from clm_gui.security import in_force
+from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
@@ -47,7 +48,6 @@ CHART_CACHE_SIZE = 8  # chart sets kept: a few runs viewed, or the same run at o
 LIVE = ""  # the run picker's "follow the live run" choice
 LIVE_CHOICE = ("Live: the running or latest run", LIVE)
 LATEST_SAMPLES = ""  # the samples step picker's "follow the latest round" choice
-DRAFTS_DIR = ".drafts"  # config.yaml files offered for download, under the runs folder
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ SETTINGS = [
     Setting("max_steps", "Max steps", int, "0: no step limit"),
     Setting("max_tokens", "Max tokens", int, "0: no token limit"),
     Setting("max_minutes", "Max minutes", float, "0: no time limit"),
-    Setting("eval_interval", "Evaluate every (steps)", int, "-1: about 40 times over the run; 0: never"),
+    Setting("eval_interval", "Evaluate every (steps)", int, f"-1: {describe(AUTO, EVALUATIONS_PER_RUN)}; 0: never"),
     Setting("keep", "Keep", KEEP_MODES, "what final/ holds: best, the lowest held-out loss; last, the last step"),
     Setting("early_stop_patience", "Early-stop patience", int,
             "evaluations without a new best before the run ends; 0: never"),
@@ -387,7 +387,7 @@ class LiveView:
         }
         changed = {k for k, v in keys.items() if seen.get(k) != repr(v)}
         seen.update({k: repr(v) for k, v in keys.items()})
-        records = read_metrics(run) if run is not None and changed & {"status", "charts", "log"} else []
+        records = current_metrics(run) if run is not None and changed & {"status", "charts", "log"} else []
 
         def group(name, make, count=1):
             if name not in changed:

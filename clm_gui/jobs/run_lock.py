@@ -19,9 +19,8 @@ from filelock import FileLock, Timeout
 
 from clm_gui.errors import UserError
 from clm_gui.files import atomic_write_text
+from clm_gui.runs.folder import TRAINING_LOCK_FILE, TRAINING_LOCK_HOLDER_FILE
 
-LOCK_FILE = ".training.lock"
-HOLDER_FILE = ".training.lock.json"
 # A trainer waits this long for the lock before it gives up: long enough to ride over another process
 # merely looking whether the lock is free (`TrainingLock.holder` takes it for an instant), far shorter
 # than any training.
@@ -51,7 +50,7 @@ class TrainingLock:
 
     def __init__(self, runs_root: Path):
         self.root = Path(runs_root)
-        self.lock_path, self.holder_path = self.root / LOCK_FILE, self.root / HOLDER_FILE
+        self.lock_path, self.holder_path = self.root / TRAINING_LOCK_FILE, self.root / TRAINING_LOCK_HOLDER_FILE
         self._lock = FileLock(self.lock_path)
 
     def acquire(self, run_id: str = "") -> TrainingLock:
