@@ -60,6 +60,17 @@ def test_run_folder_layout_and_metrics_fields(runs_root, tiny_config):
     assert run.read_status()["parameters"] == count_parameters(AutoModelForCausalLM.from_pretrained(run.final_dir))
 
 
+def test_memory_is_logged_in_the_gigabytes_the_planner_and_the_charts_use(runs_root, monkeypatch):
+    """10^9 bytes, as every chart is labelled and every estimate is made (it was GiB under a "GB" label)."""
+    import psutil
+
+    monkeypatch.setattr(psutil, "Process", lambda: SimpleNamespace(memory_info=lambda: SimpleNamespace(rss=2_500_000_000)))
+    cfg = make_tiny_config(max_steps=2, eval_interval=0, save_interval=0, sample_interval=0)
+    run = new_run_dir(runs_root, cfg)
+    assert train(cfg, run)["state"] == "finished"
+    assert {r["memory_gb"] for r in run.read_metrics() if r["kind"] == "train"} == {2.5}
+
+
 def test_stop_then_resume_matches_an_uninterrupted_run(runs_root):
     cfg = make_tiny_config(max_steps=20, eval_interval=0, save_interval=0)
     straight = new_run_dir(runs_root, cfg)

@@ -55,6 +55,7 @@ from clm_gui.train.step import TrainingStep
 from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
 from clm_gui.train.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.train.weight_average import WeightAverage
+from clm_gui.units import GB
 
 DATA_TRACE_ENV = "CLM_GUI_DATA_TRACE"  # tests: each rank lists the windows it trained on in PATH.rankN
 SHARD_TRACE_ENV = "CLM_GUI_SHARD_TRACE"  # tests: each rank writes how much of the model it held to PATH.rankN
@@ -449,11 +450,12 @@ class Trainer:
 
     # --- records ------------------------------------------------------------------------------
     def _memory(self) -> float:
+        """GB (10^9 bytes, the unit of the planner's estimates and of every chart): the GPU's peak, else RSS."""
         if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**30
+            return torch.cuda.max_memory_allocated(self.device) / GB
         import psutil
 
-        return psutil.Process().memory_info().rss / 2**30
+        return psutil.Process().memory_info().rss / GB
 
     def _log_train(self, loss: float, lr: float, tokens_per_s: float) -> None:
         record = {
