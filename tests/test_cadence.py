@@ -1,7 +1,6 @@
 """Evaluations spread over a run's length, and a time budget kept with the closing evaluation inside it."""
 
 import itertools
-import time as real_time
 
 import pytest
 
@@ -106,14 +105,9 @@ class FakeClock:
     def __init__(self, tick: float):
         self.now, self.tick = 1_000_000.0, tick
 
-    def time(self) -> float:
+    def __call__(self) -> float:
         self.now += self.tick
         return self.now
-
-    monotonic = time
-
-    def sleep(self, seconds: float) -> None:
-        real_time.sleep(seconds)
 
 
 @pytest.mark.slow
@@ -136,12 +130,12 @@ def test_a_fast_run_on_a_long_budget_evaluates_every_gap_of_steps_from_the_start
     # A fast card: about 40 evaluations over a 10-minute clock would leave thousands of steps before the
     # first, and on a small corpus the held-out loss can turn by then. On the trainer's own clock (a fake
     # one, so a step takes the same time on any machine) evaluations come every gap of steps instead.
-    monkeypatch.setattr(trainer_lib, "time", FakeClock(tick=0.0001))
     monkeypatch.setattr(trainer_lib, "EVALUATION_GAP_STEPS", 10)
     cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=0, max_minutes=10, eval_interval=AUTO,
                       eval_batches=1, early_stop_patience=0)
     run = new_run_dir(tmp_path / "runs", cfg)
-    trainer = trainer_lib.Trainer(cfg, run, should_stop=lambda: trainer.state.step >= 35)
+    trainer = trainer_lib.Trainer(cfg, run, should_stop=lambda: trainer.state.step >= 35,
+                                  clock=FakeClock(tick=0.0001))
     assert trainer.run()["state"] == "stopped"
     assert [r["step"] for r in run.read_metrics() if r["kind"] == "eval"] == [10, 20, 30]
 
@@ -158,13 +152,12 @@ def test_auto_checkpoints_are_spread_over_the_run_and_all_kept_when_asked(tmp_pa
 
 @pytest.mark.slow
 def test_a_time_budget_ends_the_run_with_its_closing_evaluation_and_samples_inside_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer_lib, "time", FakeClock(tick=0.05))
     monkeypatch.setattr(trainer_lib, "EVALUATIONS_PER_RUN", 5)
     budget_s = 30.0
     cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=0, max_minutes=budget_s / 60,
                       eval_interval=AUTO, sample_interval=AUTO, eval_batches=1, sample_max_new_tokens=2)
     run = new_run_dir(tmp_path / "runs", cfg)
-    status = train(cfg, run)
+    status = train(cfg, run, clock=FakeClock(tick=0.05))
     assert status["state"] == "finished" and (run.final_dir / "model.safetensors").is_file()
     evals = [r for r in run.read_metrics() if r["kind"] == "eval"]
     last_train = [r for r in run.read_metrics() if r["kind"] == "train"][-1]

@@ -133,7 +133,7 @@ def test_llama_family_trains(runs_root):
     assert model.config.model_type == "llama" and model.config.num_key_value_heads == 1
 
 
-def test_limits_by_tokens_and_time(runs_root, monkeypatch):
+def test_limits_by_tokens_and_time(runs_root):
     cfg = make_tiny_config(max_steps=0, max_tokens=8 * 64 * 7, eval_interval=0, save_interval=0)
     run = new_run_dir(runs_root, cfg)
     assert train(cfg, run)["step"] == 7
@@ -141,18 +141,13 @@ def test_limits_by_tokens_and_time(runs_root, monkeypatch):
     # The trainer's clock moves only as steps train, 10 s a step, so the time limit ends the run at the
     # same step on any machine.
     clock = SimpleNamespace(now=time.time())
-    monkeypatch.setattr(trainer_lib, "time", SimpleNamespace(time=lambda: clock.now, monotonic=time.monotonic,
-                                                             sleep=time.sleep))
-    real_step = Trainer._train_step
 
-    def ten_second_step(self):
+    def ten_seconds_a_step(step):
         clock.now += 10
-        return real_step(self)
 
-    monkeypatch.setattr(Trainer, "_train_step", ten_second_step)
     cfg = make_tiny_config(max_steps=0, max_minutes=1, eval_interval=0, save_interval=0)
     run = new_run_dir(runs_root, cfg)
-    status = train(cfg, run)
+    status = train(cfg, run, clock=lambda: clock.now, before_step=ten_seconds_a_step)
     assert status["state"] == "finished" and status["step"] == 6
 
 

@@ -130,11 +130,11 @@ def timed(phase: str):
     def decorate(method):
         @functools.wraps(method)
         def timed_method(self, *args, **kwargs):
-            start = time.time()
+            start = self.clock()
             try:
                 return method(self, *args, **kwargs)
             finally:
-                self.latest_seconds[phase] = time.time() - start
+                self.latest_seconds[phase] = self.clock() - start
                 self.phase_seconds[phase] += self.latest_seconds[phase]
         return timed_method
     return decorate
@@ -144,8 +144,9 @@ class _LossWindow:
     """The training loss and tokens since the last log line, summed on the device: reading it is the
     loop's only wait for the GPU."""
 
-    def __init__(self, device: torch.device):
-        self.loss_sum, self.tokens, self.steps, self.start = torch.zeros((), device=device), 0, 0, time.time()
+    def __init__(self, device: torch.device, clock: Callable[[], float]):
+        self.clock = clock
+        self.loss_sum, self.tokens, self.steps, self.start = torch.zeros((), device=device), 0, 0, clock()
 
     def add(self, loss: torch.Tensor, tokens: int) -> None:
         self.loss_sum += loss
@@ -154,7 +155,7 @@ class _LossWindow:
     def read(self, accelerator) -> tuple[float, float]:
         """(mean loss over every rank, tokens/s) since the last read; starts a new window."""
         loss = accelerator.reduce(self.loss_sum, "mean").item() / self.steps
-        now = time.time()
+        now = self.clock()
         tokens_per_s = self.tokens / max(now - self.start, 1e-9)
         self.loss_sum.zero_()
         self.tokens, self.steps, self.start = 0, 0, now
@@ -169,13 +170,21 @@ class TrainState:
 
 
 class Trainer:
-    """Trains `cfg` into the run folder. `run()` returns the final status dict."""
+    """Trains `cfg` into the run folder. `run()` returns the final status dict.
+
+    `clock`: the run's one clock, in seconds (its time limit, the phases' timings, the records' times); a
+    test passes a fake one, so that a run's timing is the same on any machine. `before_step(step)`: called
+    before each optimizer step, once the work after the previous one is done; by default the step gate,
+    which lets a test hold a training process it did not start (step_gate.py)."""
 
     def __init__(self, cfg: RunConfig, run: RunDir, resume: bool = False,
-                 should_stop: Callable[[], bool] | None = None, on_log: Callable[[dict], None] | None = None):
+                 should_stop: Callable[[], bool] | None = None, on_log: Callable[[dict], None] | None = None,
+                 clock: Callable[[], float] = time.time, before_step: Callable[[int], None] | None = None):
         self.cfg, self.run_dir, self.resume = cfg, run, resume
         self._external_stop = should_stop or (lambda: False)
         self.on_log = on_log or (lambda record: None)
+        self.clock = clock
+        self._before_step = before_step or (lambda step: wait_at_step_gate(step, self.is_main))
         self.state = TrainState()
         self.best = BestModel()
         self.phase_seconds = defaultdict(float)  # setup, first_step, eval, samples, saves, final (see `timed`)
@@ -191,7 +200,7 @@ class Trainer:
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
-        self._process_start, self._first_step_logged = launched_at(time.time()), False
+        self._process_start, self._first_step_logged = launched_at(self.clock()), False
         try:
             self._setup_device()
             self._setup_data()
@@ -237,7 +246,7 @@ class Trainer:
         self.is_main = acc.is_main_process
         if self.is_main:
             self.run_dir.write_status("running", "Preparing data and tokenizer.", pid=os.getpid(),
-                                      world_size=acc.num_processes, started=time.time())
+                                      world_size=acc.num_processes, started=self.clock())
         set_seed(cfg.train.seed)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -381,7 +390,7 @@ class Trainer:
         cadence.mark(s.step, budget_used(t, s.step, s.tokens, ended), ended, self.latest_seconds[phase])
 
     def _elapsed(self) -> float:
-        return self.state.elapsed + time.time() - self._process_start  # a time budget counts the setup too
+        return self.state.elapsed + self.clock() - self._process_start  # a time budget counts the setup too
 
     def _loop(self) -> dict:
         """Train until a limit, a stop request or early stopping; evaluate, sample and checkpoint on their
@@ -390,9 +399,9 @@ class Trainer:
         tokens_per_step = cfg.tokens_per_step(acc.num_processes)
         self._status(f"Training ({self.n_params / 1e6:.1f}M parameters, {self.precision}, {self.device})."
                      + self.resume_note, parameters=self.n_params)  # kept for comparing runs' settings
-        self.phase_seconds["setup"] = time.time() - self._process_start
+        self.phase_seconds["setup"] = self.clock() - self._process_start
         first_step, stopped_early = self.state.step, False
-        window = _LossWindow(self.device)
+        window = _LossWindow(self.device, self.clock)
         self.evals = Cadence(t.eval_interval, EVALUATIONS_PER_RUN, EVALUATION_GAP_STEPS, EVALUATION_COST_SHARE)
         self.samples = Cadence(t.sample_interval, SAMPLES_PER_RUN)
         self.saves = Cadence(t.save_interval, CHECKPOINTS_PER_RUN)
@@ -413,18 +422,18 @@ class Trainer:
                         self.saves.mark(step, budget_used(t, step, self.state.tokens, self._elapsed()))
             if last_step:
                 break
-            wait_at_step_gate(step, self.is_main)
+            self._before_step(step)
             if self._should_stop_now():
                 self._save_checkpoint()
                 return self._finish("stopped", f"Stopped at step {step}; resume to continue.")
             lr = lr_at(step, t, budget_used(t, step, self.state.tokens, self._elapsed()))
             set_learning_rate(self.optimizer, lr)
-            started = time.time()
+            started = self.clock()
             window.add(self._train_step(), tokens_per_step)
             if self.average is not None:
                 self.average.update()
             if step == first_step:  # the first step of a process compiles the model
-                self.phase_seconds["first_step"] = time.time() - started
+                self.phase_seconds["first_step"] = self.clock() - started
             self.state.step, self.state.tokens = step + 1, self.state.tokens + tokens_per_step
             if self.state.step % t.log_interval == 0 or self.state.step == 1:
                 loss, tokens_per_s = window.read(acc)
@@ -464,7 +473,7 @@ class Trainer:
             "memory_gb": self._memory(), "max_steps": self.cfg.train.max_steps, **self._passes(),
         }
         if not self._first_step_logged:  # setup, tokenizer, data, model build and compile included
-            record["startup_s"], self._first_step_logged = time.time() - self._process_start, True
+            record["startup_s"], self._first_step_logged = self.clock() - self._process_start, True
         if self._peak:
             record["mfu"] = model_flops_utilisation(self.cfg.model, len(self.tokenizer), tokens_per_s, self._peak,
                                                     self.accelerator.num_processes)
@@ -472,7 +481,7 @@ class Trainer:
 
     def _record(self, record: dict) -> None:
         if self.is_main:
-            record["time"] = time.time()
+            record["time"] = self.clock()
             self.run_dir.append_metrics(record)
             self.tensorboard.write(record)
             self.on_log(record)
@@ -547,7 +556,7 @@ class Trainer:
         self.lm.train()
         if self.is_main:
             samples = [{"prompt": prompt, "text": text} for prompt, text in zip(prompts, texts)]
-            self.run_dir.append_sample({"step": self.state.step, "time": time.time(), "elapsed_s": self._elapsed(),
+            self.run_dir.append_sample({"step": self.state.step, "time": self.clock(), "elapsed_s": self._elapsed(),
                                         "samples": samples})
 
     def _generate(self, prompts: list[str]) -> list[str]:
@@ -576,12 +585,12 @@ class Trainer:
         if self.accelerator is not None and not self.accelerator.is_main_process:
             return {"state": state, "message": message}
         self.run_dir.stop_path.unlink(missing_ok=True)
-        return self.run_dir.write_status(state, message, step=self.state.step, pid=None, finished=time.time(),
+        return self.run_dir.write_status(state, message, step=self.state.step, pid=None, finished=self.clock(),
                                          timings=self._timings())
 
     def _timings(self) -> dict:
         """Seconds per phase of this process's run; "steps" is the rest of its wall time."""
-        total = time.time() - self._process_start
+        total = self.clock() - self._process_start
         phases = {name: round(seconds, 3) for name, seconds in self.phase_seconds.items()}
         return {**phases, "steps": round(total - sum(self.phase_seconds.values()), 3), "total": round(total, 3)}
 
