@@ -52,15 +52,18 @@ def app_split(train_file: Path) -> tuple[str, str]:
     return "".join(iter_documents(cfg, "train")), "".join(iter_documents(cfg, "eval"))
 
 
-def run_reference(train_file: Path, held_out: Path, device: str, ema: float) -> dict:
+def run_reference(train_file: Path, held_out: Path, device: str, ema: float, steps: int = 0) -> dict:
     """The recipe in a process of its own (its compile caches and memory are gone when it ends), its times
-    counted from the process's launch, as the journey's are (imports and reading the text included)."""
+    counted from the process's launch, as the journey's are (imports and reading the text included).
+    `steps`: fewer steps than the recipe's (evaluating twice as often), for a smoke run; 0: the recipe's."""
     code = ("import json, sys; from bench.reference_gpt import Recipe, train_recipe; from bench.small_data import "
             "app_split; from pathlib import Path; a = json.loads(sys.argv[1]); train, val = app_split(Path(a['train']));"
-            " recipe = (Recipe.cpu if a['device'] == 'cpu' else Recipe)(ema_decay=a['ema']);"
+            " recipe = (Recipe.cpu if a['device'] == 'cpu' else Recipe)(ema_decay=a['ema'],"
+            " **({'steps': a['steps'], 'eval_interval': max(1, a['steps'] // 2)} if a['steps'] else {}));"
             " recipe.label += ' + EMA' if a['ema'] else '';"
             " print('RESULT ' + json.dumps(train_recipe(recipe, train, val, Path(a['held_out']).read_text(), a['device'])))")
-    args = json.dumps({"train": str(train_file), "held_out": str(held_out), "device": device, "ema": ema})
+    args = json.dumps({"train": str(train_file), "held_out": str(held_out), "device": device, "ema": ema,
+                       "steps": steps})
     launched = time.time()
     proc = subprocess.run([sys.executable, "-c", code, args], cwd=ROOT, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -153,6 +156,8 @@ def main() -> int:
     parser.add_argument("--no-journey", action="store_true", help="skip the default journey")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                         help="the journey's plan with settings changed, e.g. v256:tokenizer.vocab_size=258")
+    parser.add_argument("--reference-steps", type=int, default=0,
+                        help="cap the recipe's steps (a smoke run; its figures compare with nothing)")
     parser.add_argument("--out", type=Path, default=Path("bench-small-data"))
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -161,7 +166,7 @@ def main() -> int:
         train_file, held_out = write_corpus(corpus, args.out / "corpora")
         rows = []
         for ema in ([] if args.no_reference else [0.0] + ([0.999] if args.reference_ema else [])):
-            rows.append(run_reference(train_file, held_out, args.device, ema))
+            rows.append(run_reference(train_file, held_out, args.device, ema, args.reference_steps))
             _progress(corpus, rows[-1])
         if not args.no_journey:
             rows.append({"label": "default journey", **run_journey(

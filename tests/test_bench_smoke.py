@@ -26,6 +26,8 @@ TINY_RUNS = {
     "cpu_step": (["--layers", "1", "--width", "32", "--context", "16", "--batch", "2", "--rounds", "1",
                   "--steps", "1"], "x the hand-written GPT"),
     "sizing_accuracy": (["--smoke"], "| 0.02M |"),
+    "small_data": (["--device", "cpu", "--minutes", "0.1", "--corpora", "prose", "--reference-steps", "10",
+                    "--out", "{tmp}"], "| default journey |"),
     "train_throughput": (["--cpu", "--only", "tiny-cpu-synthetic", "--steps", "40", "--work", "{tmp}"],
                          "tiny-cpu-synthetic"),
     "tokenizer_speed": (["--documents", "20", "--vocab-size", "300", "--rounds", "1", "--samples", "20"],
@@ -42,8 +44,7 @@ IMPORT_ONLY = {
     "poll_clients": "needs a served app (polling_load.py starts one)",
     "polling_load": "serves the app and trains in it for a minute",
     "polling_overhead": "serves the app and trains in it in several rounds, one with a browser",
-    "reference_gpt": "its command measures on CUDA only (measure() runs on the GPU)",
-    "small_data": "runs Quick start for minutes against the reference recipe",
+    "reference_gpt": "its command measures on CUDA only; its CPU recipe runs in small_data's tiny run",
 }
 SCRIPTS = sorted(path.stem for path in BENCH.glob("*.py") if path.stem != "__init__")
 
