@@ -1,5 +1,6 @@
 """End-to-end training on the demo corpus through the public API, on the CPU."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from clm_gui.model.architecture import count_parameters
 from clm_gui.runs.folder import RunDir, new_run_dir
 from clm_gui.train import checkpoints as checkpoints_lib
 from clm_gui.train import trainer as trainer_lib
-from clm_gui.train.trainer import Trainer, train
+from clm_gui.train.trainer import Trainer, TrainState, train
 from tests.conftest import make_tiny_config
 from tests.fast_runs import fast_config, write_corpus
 
@@ -81,6 +82,8 @@ def test_stop_then_resume_matches_an_uninterrupted_run(runs_root):
     status = first.run()
     assert status["state"] == "stopped" and status["step"] == 10
     assert [s for s, _ in resumed.checkpoints()] == [10]
+    saved = checkpoints_lib.read_newest_intact(resumed, "cpu")[0].trainer_state  # what a resume restores
+    assert TrainState.from_dict(saved) == dataclasses.replace(first.state, elapsed=saved["elapsed"])
     assert train(cfg, resumed, resume=True)["state"] == "finished"
 
     expected, got = losses(straight), losses(resumed)

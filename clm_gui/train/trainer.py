@@ -19,7 +19,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -164,9 +164,20 @@ class _LossWindow:
 
 @dataclass
 class TrainState:
+    """Where a run stands: what a checkpoint saves (`trainer_state.json`, with the data's position) and a
+    resume restores."""
+
     step: int = 0
     tokens: int = 0
     elapsed: float = 0.0  # training seconds before this process started (for the time limit)
+    best: BestModel = field(default_factory=BestModel)  # the best evaluation so far, and patience spent
+
+    def to_dict(self, elapsed: float) -> dict:
+        return {"step": self.step, "tokens": self.tokens, "elapsed": elapsed, "best": self.best.to_dict()}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> TrainState:
+        return cls(saved["step"], saved["tokens"], saved["elapsed"], BestModel.from_dict(saved.get("best")))
 
 
 class Trainer:
@@ -186,7 +197,6 @@ class Trainer:
         self.clock = clock
         self._before_step = before_step or (lambda step: wait_at_step_gate(step, self.is_main))
         self.state = TrainState()
-        self.best = BestModel()
         self.phase_seconds = defaultdict(float)  # setup, first_step, eval, samples, saves, final (see `timed`)
         self.latest_seconds = defaultdict(float)  # what each phase took the last time it ran
         self.tensorboard = TensorBoardLog(run.path / TENSORBOARD_DIR)  # a no-op without tensorboard
@@ -412,7 +422,7 @@ class Trainer:
                 if self.evals.owed_at_end(step) if last_step else self._due(self.evals):
                     self._run_and_mark(self.evals, self._evaluate, "eval")
                     # Not at a limit's step: a run that ends there anyway has finished, not stopped early.
-                    stopped_early = self._agree(self.best.patience_spent(t.early_stop_patience)) and not last_step
+                    stopped_early = self._agree(self.state.best.patience_spent(t.early_stop_patience)) and not last_step
                     last_step = last_step or stopped_early
                 if self.samples.last_step != step if last_step else self._due(self.samples):
                     self._run_and_mark(self.samples, self._sample, "samples")
@@ -514,20 +524,20 @@ class Trainer:
                           "eval_loss": score.nats_per_token, "eval_bpb": score.bits_per_byte,
                           "perplexity": math.exp(min(score.nats_per_token, 50)), "elapsed_s": self._elapsed(),
                           **self._passes()})
-        improved = score is not None and self.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
+        improved = score is not None and self.state.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
         if self._agree(improved) and self.cfg.train.keep == "best":
             self._save_best()
         if self.is_main and improved:  # status.json's best changes only with a new best
             status = self.run_dir.read_status()
-            self.run_dir.write_status(status["state"], status["message"], best=self.best.summary(),
+            self.run_dir.write_status(status["state"], status["message"], best=self.state.best.summary(),
                                       kept=self.cfg.train.keep)
         self.accelerator.wait_for_everyone()
 
     def _save_best(self) -> None:
         weights = sharding.full_weights(self.lm) if self.fsdp else self.lm.state_dict() if self.is_main else {}
         if self.is_main:
-            with reported_save_failure(f"the best model (step {self.best.step})", self.run_dir.latest_checkpoint):
-                save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.best)
+            with reported_save_failure(f"the best model (step {self.state.best.step})", self.run_dir.latest_checkpoint):
+                save_best(self.run_dir.best_dir, without_tied_head(self.lm, dict(weights)), self.state.best)
 
     def _passes(self) -> dict:
         """Passes over the training data so far, where the batch source knows (not when streaming)."""
@@ -601,10 +611,8 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         weights, optimizer_state = self._full_state()
         if self.is_main:
-            s = self.state
-            progress = {"step": s.step, "tokens": s.tokens, "elapsed": self._elapsed(),
-                        "data": self.batches.state_dict(), "config": self.cfg.to_dict(), "fsdp": self.fsdp,
-                        "best": self.best.to_dict()}
+            progress = {**self.state.to_dict(self._elapsed()), "data": self.batches.state_dict(),
+                        "config": self.cfg.to_dict(), "fsdp": self.fsdp}
             checkpoint = checkpoints.Checkpoint(without_tied_head(self.lm, dict(weights)), optimizer_state,
                                                 progress, checkpoints.rng_state(self.device),
                                                 self.average.state_dict() if self.average is not None else None)
@@ -644,26 +652,25 @@ class Trainer:
         else:
             self.lm.load_state_dict(checkpoint.weights, strict=False)
             self.optimizer.load_state_dict(checkpoint.optimizer_state)
-        self.state = TrainState(step=state["step"], tokens=state["tokens"], elapsed=state["elapsed"])
-        self.best = BestModel.from_dict(state.get("best"))
+        self.state = TrainState.from_dict(state)
         saved = read_best(self.run_dir.best_dir)  # a best found after this checkpoint was written
-        if saved and saved["eval_loss"] < self.best.eval_loss:
-            self.best = BestModel(**saved, evals_since=self.best.evals_since)
+        if saved and saved["eval_loss"] < self.state.best.eval_loss:
+            self.state.best = BestModel(**saved, evals_since=self.state.best.evals_since)
         self.batches.load_state_dict(state["data"])
         checkpoints.restore_rng(checkpoint.rng, self.device)
         return checkpoint.average
 
     def _keeps_best(self) -> bool:
         """Whether final/ is made from best/ rather than the current weights."""
-        return self.cfg.train.keep == "best" and self.best.found and self.best.step != self.state.step
+        return self.cfg.train.keep == "best" and self.state.best.found and self.state.best.step != self.state.step
 
     def _final_note(self) -> str:
-        if not self.best.found:
+        if not self.state.best.found:
             return "final/ holds the last step (no evaluation was made)."
-        best = f"step {self.best.step} (held-out {_scores(self.best.eval_loss, self.best.eval_bpb)})"
+        best = f"step {self.state.best.step} (held-out {_scores(self.state.best.eval_loss, self.state.best.eval_bpb)})"
         if self._keeps_best():
             return f"final/ holds the best model, from {best}; the last evaluation scored {self._last_eval_scores()}."
-        if self.best.step == self.state.step:
+        if self.state.best.step == self.state.step:
             return f"final/ holds the last step, which is also the best: {best}."
         return f"final/ holds the last step (train.keep: last); the best was {best}."
 
