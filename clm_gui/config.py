@@ -440,6 +440,12 @@ def is_hub_id(text: str) -> bool:
     return bool(_HUB_ID.match(text)) and ".." not in text
 
 
+def names_local_path(text: str) -> bool:
+    """Whether a tokenizer or model reference names something on this machine rather than a Hub id: it is
+    written as a path, or it exists here (the one rule the checks, the loader and hosted mode share)."""
+    return text.startswith((".", "/", "~")) or Path(text).expanduser().exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation: every problem, in words.
 
@@ -474,7 +480,7 @@ def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
     if not t.eos_token:
         p.append("tokenizer.eos_token is empty: an end-of-text token is needed to separate documents.")
     if t.path:
-        looks_local = Path(t.path).expanduser().exists() or t.path.startswith((".", "/", "~"))
+        looks_local = names_local_path(t.path)
         if looks_local and check_paths and not Path(t.path).expanduser().is_dir():
             p.append(f"tokenizer.path: the folder {t.path} does not exist.")
         elif not looks_local and not is_hub_id(t.path):

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from clm_gui.config import HUB_SOURCE_PREFIX, RunConfig, is_hub_id
+from clm_gui.config import HUB_SOURCE_PREFIX, RunConfig, is_hub_id, names_local_path
 from clm_gui.errors import ConfigError, UserError
 
 DATA_FOLDER = "the app's data folder"  # said instead of the real path: hosted mode shows no server paths
@@ -103,7 +103,7 @@ class AccessPolicy:
 
     def check_tokenizer(self, path: str, what: str = "tokenizer.path") -> None:
         """A tokenizer to load: a Hub id always, a folder only as `readable_path` allows."""
-        if path and (_names_local_folder(path) or not is_hub_id(path)):
+        if path and (names_local_path(path) or not is_hub_id(path)):
             self.readable_path(path, what, "use a tokenizer trained or saved in this app, or a Hub id")
 
     def draft_problems(self, draft: dict) -> list[str]:
@@ -136,11 +136,6 @@ class AccessPolicy:
 def _setting(draft, section: str, name: str, default):
     part = draft.get(section) if isinstance(draft, dict) else None
     return part.get(name, default) if isinstance(part, dict) else default
-
-
-def _names_local_folder(text: str) -> bool:
-    """Whether the tokenizer loader would read `text` from disk rather than ask the Hub."""
-    return text.startswith((".", "/", "~")) or Path(text).expanduser().exists()
 
 
 LOCAL = AccessPolicy()  # a user on their own machine, the CLI, a training child

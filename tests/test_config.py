@@ -241,3 +241,15 @@ def test_the_reliability_page_lists_every_bound_with_its_reason():
     page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
     for name, bound in bounded_settings().items():
         assert f"`{name}` | {bound['at_most']:,} |" in page, name
+
+
+@pytest.mark.parametrize("text, local", [("./tok", True), ("/abs/tok", True), ("~/tok", True), ("gpt2", False),
+                                         ("owner/name", False), ("{existing}", True)])
+def test_a_tokenizer_reference_is_local_or_a_hub_id_by_one_rule(text, local, tmp_path, monkeypatch):
+    """The config check, the loader and hosted mode ask `names_local_path` alike: written as a path, or
+    existing here (a folder named like a Hub id, in the working directory, is local)."""
+    from clm_gui.config import names_local_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing").mkdir()
+    assert names_local_path(text.format(existing="existing")) is local

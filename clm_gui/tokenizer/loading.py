@@ -8,7 +8,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from clm_gui.config import is_hub_id
+from clm_gui.config import is_hub_id, names_local_path
 from clm_gui.errors import UserError, first_line
 from clm_gui.security import in_force
 from clm_gui.files import TMP_PREFIX, remove_tree
@@ -66,7 +66,7 @@ def load_tokenizer(path: str, eos_token: str = "<|endoftext|>", add_eos: bool = 
     folder = Path(path).expanduser()
     if folder.is_dir():
         tok = _from_folder(_tokenizer_folder(folder))
-    elif path.startswith((".", "/", "~")) or not is_hub_id(path):
+    elif names_local_path(path) or not is_hub_id(path):
         raise UserError(f"{path!r} is neither an existing tokenizer folder nor a Hub id like 'owner/name'.")
     else:
         tok = _from_hub(path)
