@@ -27,16 +27,23 @@ AUTO = -1  # train.eval_interval / sample_interval / save_interval: spread over 
 # Playground can set the model early in the run beside later ones.
 CHECKPOINTS_PER_RUN = 4
 
-FAMILIES = ("gpt2", "llama")
-TOKENIZER_ALGORITHMS = ("bpe", "wordpiece", "unigram")
-SCHEDULES = ("cosine", "linear", "constant")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# Settings that take one of a few words: each a Literal type, the field's type below and the only list of
+# its words; validation (`_choice_problems`) and the UI's choices read them from here.
+Family = typing.Literal["gpt2", "llama"]
+TokenizerAlgorithm = typing.Literal["bpe", "wordpiece", "unigram"]
+Schedule = typing.Literal["cosine", "linear", "constant"]
+Precision = typing.Literal["auto", "bf16", "fp16", "fp32"]
 # on: torch.compile; graph: compiled, then the whole step (forward, backward, clipping, the optimizer's update)
 # captured as one CUDA graph, on one GPU; auto: graph where it can be, on with several GPUs, off on the CPU.
-COMPILE_MODES = ("auto", "on", "off", "graph")
-KEEP_MODES = ("best", "last")
-DISTRIBUTED_MODES = ("ddp", "fsdp")
-TEXT_UNITS = ("auto", "document", "paragraph", "line")
+CompileMode = typing.Literal["auto", "on", "off", "graph"]
+KeepMode = typing.Literal["best", "last"]
+DistributedMode = typing.Literal["ddp", "fsdp"]
+TextUnit = typing.Literal["auto", "document", "paragraph", "line"]
+FAMILIES, TOKENIZER_ALGORITHMS, SCHEDULES = typing.get_args(Family), typing.get_args(TokenizerAlgorithm), \
+    typing.get_args(Schedule)
+PRECISIONS, COMPILE_MODES, KEEP_MODES = typing.get_args(Precision), typing.get_args(CompileMode), \
+    typing.get_args(KeepMode)
+DISTRIBUTED_MODES, TEXT_UNITS = typing.get_args(DistributedMode), typing.get_args(TextUnit)
 MAX_VOCAB_SIZE = 1_000_000
 MAX_STEPS = 1_000_000_000  # a billion steps: 11.6 days at a millisecond a step, beyond any run this app plans
 # Integers past 2**53 have no exact float: YAML's `1e30` would become some other whole number, so it is refused.
@@ -74,13 +81,13 @@ class DataConfig:
     # Plain-text files: one document per file ("document"), per blank-line-separated paragraph or per
     # line. "auto" is "document": text has documents only where the data has them, and a single file is
     # one stream whose last few percent are held out (data/sources.split_rule).
-    text_unit: str = "auto"
+    text_unit: TextUnit = "auto"
 
 
 @dataclass
 class TokenizerConfig:
     path: str = ""  # a tokenizer folder or Hub id to reuse; empty: train a new one on the training text
-    algorithm: str = "bpe"  # bpe (byte-level, GPT-2 style) | wordpiece | unigram
+    algorithm: TokenizerAlgorithm = "bpe"  # bpe (byte-level, GPT-2 style) | wordpiece | unigram
     vocab_size: int = 8192
     min_frequency: int = 2
     sample_documents: int = 0  # train on at most this many documents; 0: all of them
@@ -92,7 +99,7 @@ class TokenizerConfig:
 
 @dataclass
 class ModelConfig:
-    family: str = "gpt2"  # gpt2 | llama
+    family: Family = "gpt2"  # gpt2 | llama
     n_layer: int = at_most(4, 256, "twice the deepest open models (Llama 3 405B has 126 layers)")
     n_head: int = at_most(4, 256, "twice the most heads in open models (Llama 3 405B has 128)")
     n_embd: int = at_most(256, 32_768, "twice Llama 3 405B's width; one layer this wide has 12.9 billion "
@@ -124,18 +131,18 @@ class TrainConfig:
     learning_rate: float = 6e-4
     min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
     warmup_steps: int = at_most(100, MAX_STEPS, "as train.max_steps")
-    schedule: str = "cosine"  # cosine | linear | constant (after warm-up)
+    schedule: Schedule = "cosine"  # cosine | linear | constant (after warm-up)
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
-    precision: str = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
-    compile: str = "auto"  # auto | on | off | graph (see COMPILE_MODES)
+    precision: Precision = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
+    compile: CompileMode = "auto"  # auto | on | off | graph (see COMPILE_MODES)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     gpus: str = ""  # app launches only: "" one process on train.device; "all" or "0,1" one process per GPU
     # Several processes: "ddp" keeps a whole copy of the model, its gradients and optimizer state on every
     # device; "fsdp" shards all three across the devices, for models that do not fit on one.
-    distributed: str = "ddp"
+    distributed: DistributedMode = "ddp"
     seed: int = at_most(1337, 2**32 - 1, "numpy's random generator takes a 32-bit seed")
     log_interval: int = 10
     eval_interval: int = AUTO  # -1: about 40 evaluations spread over the run's budget; 0: none; N: every N steps
@@ -148,7 +155,7 @@ class TrainConfig:
     sample_max_new_tokens: int = 64
     # What final/ holds: "best", the model at the lowest held-out loss of any evaluation, or "last", the
     # model after the last step. On a small corpus the held-out loss turns up long before the run ends.
-    keep: str = "best"
+    keep: KeepMode = "best"
     # End the run (as finished) after this many evaluations in a row without a new best held-out loss;
     # 0: never. Evaluations, not steps, so that it means the same at every cadence.
     early_stop_patience: int = 5
@@ -246,6 +253,8 @@ def _shown(value) -> str:
 
 def _coerce(value, expected, name: str, problems: list[str]):
     """Return value as the expected scalar/list type, or record a problem and return None."""
+    if typing.get_origin(expected) is typing.Literal:
+        expected = str  # one of a few words: text here, the word checked with the settings (_choice_problems)
     if value is None:  # `key:` with nothing after it in YAML; an emptied or unreadable number box in the app
         if expected is str:
             return ""
@@ -470,7 +479,6 @@ def _validate_data(d: DataConfig, check_paths: bool) -> list[str]:
             p.append(f"data.{name} cannot be negative (it is {getattr(d, name)}); use 0 for no limit.")
     if d.max_chars and d.max_chars < d.min_chars:
         p.append(f"data.max_chars ({d.max_chars}) is below data.min_chars ({d.min_chars}): no document would pass.")
-    p += _not_one_of("data.text_unit", d.text_unit, TEXT_UNITS)
     return p
 
 
@@ -486,7 +494,6 @@ def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
         elif not looks_local and not is_hub_id(t.path):
             p.append(f"tokenizer.path: {t.path!r} is neither an existing folder nor a Hub id like 'owner/name'.")
         return p
-    p += _not_one_of("tokenizer.algorithm", t.algorithm, TOKENIZER_ALGORITHMS)
     minimum = BYTE_ALPHABET + len(specials) if t.algorithm == "bpe" else len(specials) + 1
     if t.vocab_size <= len(specials):
         p.append(
@@ -507,14 +514,18 @@ def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
     return p
 
 
-def _not_one_of(field: str, value, choices) -> list[str]:
-    """The problem with a setting that must be one of a few words, if it is not."""
-    return [] if value in choices else [f"{field} must be one of {', '.join(choices)} (it is {value!r})."]
+def _choice_problems(section, prefix: str) -> list[str]:
+    """Each setting of the section that must be one of a few words (a Literal type) and is not."""
+    problems = []
+    for name, kind in _field_types(type(section)).items():
+        choices, value = typing.get_args(kind), getattr(section, name)
+        if typing.get_origin(kind) is typing.Literal and value not in choices:
+            problems.append(f"{prefix}.{name} must be one of {', '.join(choices)} (it is {value!r}).")
+    return problems
 
 
 def _validate_model(m: ModelConfig) -> list[str]:
     p = []
-    p += _not_one_of("model.family", m.family, FAMILIES)
     for name in ("n_layer", "n_head", "n_embd"):
         if getattr(m, name) < 1:
             p.append(f"model.{name} must be at least 1 (it is {getattr(m, name)}).")
@@ -589,13 +600,8 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.seed cannot be negative (it is {t.seed}).")
     if t.keep_checkpoints < 1:
         p.append(f"train.keep_checkpoints must be at least 1 (it is {t.keep_checkpoints}).")
-    p += _not_one_of("train.schedule", t.schedule, SCHEDULES)
-    p += _not_one_of("train.keep", t.keep, KEEP_MODES)
     if t.early_stop_patience < 0:
         p.append(f"train.early_stop_patience cannot be negative (it is {t.early_stop_patience}); use 0 to never stop early.")
-    p += _not_one_of("train.precision", t.precision, PRECISIONS)
-    p += _not_one_of("train.compile", t.compile, COMPILE_MODES)
-    p += _not_one_of("train.distributed", t.distributed, DISTRIBUTED_MODES)
     if not 0 <= t.ema_decay < 1:
         p.append(f"train.ema_decay must be at least 0 and below 1 (it is {t.ema_decay}); 0 turns the average off.")
     if t.distributed == "fsdp" and t.ema_decay:
@@ -619,7 +625,8 @@ def _validate_train(t: TrainConfig) -> list[str]:
 
 def validate(cfg: RunConfig, check_paths: bool = True) -> list[str]:
     return (
-        _validate_data(cfg.data, check_paths)
+        [problem for prefix, cls in _SECTIONS.items() for problem in _choice_problems(getattr(cfg, prefix), prefix)]
+        + _validate_data(cfg.data, check_paths)
         + _validate_tokenizer(cfg.tokenizer, check_paths)
         + _validate_model(cfg.model)
         + _validate_train(cfg.train)
