@@ -253,3 +253,21 @@ def test_a_tokenizer_reference_is_local_or_a_hub_id_by_one_rule(text, local, tmp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "existing").mkdir()
     assert names_local_path(text.format(existing="existing")) is local
+
+
+def test_every_setting_of_a_few_words_is_checked_against_the_words_its_type_declares():
+    """The Literal type is the one list: the check reads it, with the message naming every allowed word."""
+    import typing
+
+    from clm_gui.config import _SECTIONS
+
+    for prefix, cls in _SECTIONS.items():
+        for name, kind in typing.get_type_hints(cls).items():
+            if typing.get_origin(kind) is not typing.Literal:
+                continue
+            cfg = RunConfig()
+            setattr(getattr(cfg, prefix), name, "nonsense")
+            words = ", ".join(typing.get_args(kind))
+            assert f"{prefix}.{name} must be one of {words} (it is 'nonsense')." in cfg.validate(check_paths=False)
+            setattr(getattr(cfg, prefix), name, typing.get_args(kind)[-1])
+            assert not any(f"{prefix}.{name} must be one of" in p for p in cfg.validate(check_paths=False))
