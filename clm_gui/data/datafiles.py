@@ -107,9 +107,22 @@ def stream_held_out_starts(paths: list[Path], fraction: float) -> list[int]:
     return starts
 
 
+def _piece_end(pending: bytes) -> int:
+    """Where to end a piece of text: after its last line break; in a longer line, before its last space;
+    in text without either, before the last byte that starts a UTF-8 character (not 0b10xxxxxx)."""
+    cut = pending.rfind(b"\n") + 1
+    if cut or len(pending) < CHUNK_BYTES:
+        return cut
+    cut = pending.rfind(b" ")
+    if cut > 0:
+        return cut
+    return next((i for i in range(len(pending) - 1, 0, -1) if pending[i] & 0xC0 != 0x80), len(pending))
+
+
 def _byte_range_pieces(f, start: int, end: int) -> Iterator[bytes]:
     """Bytes start..end of an open file in pieces of about CHUNK_BYTES, each cut after a line break
-    where there is one, so that no piece splits a line (or a UTF-8 character)."""
+    where there is one, so that no piece splits a line (or a UTF-8 character). A line longer than
+    CHUNK_BYTES is cut too (before a space where it has one): a file of one 40 MB line was one piece (#29)."""
     f.seek(start)
     pending = b""
     remaining = end - start
@@ -119,7 +132,7 @@ def _byte_range_pieces(f, start: int, end: int) -> Iterator[bytes]:
             break
         remaining -= len(chunk)
         pending += chunk
-        cut = pending.rfind(b"\n") + 1
+        cut = _piece_end(pending)
         if cut and remaining > 0:
             yield pending[:cut]
             pending = pending[cut:]

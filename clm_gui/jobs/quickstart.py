@@ -77,16 +77,6 @@ def tokenizer_sample_bytes(minutes: float) -> int:
     return int(max(MIN_TOKENIZER_SAMPLE_BYTES, minutes * 60 * TOKENIZER_BUDGET_SHARE * TOKENIZER_BYTES_PER_SECOND))
 
 
-def first_bytes(texts, limit: int):
-    """The documents up to and including the one that reaches `limit` bytes of UTF-8 in all."""
-    read = 0
-    for text in texts:
-        yield text
-        read += len(text.encode("utf-8", "surrogatepass"))
-        if read >= limit:
-            return
-
-
 def check_minutes(minutes: float | None) -> float:
     """The time budget, or a UserError that says what it must be (an empty box, a negative or tiny number)."""
     if minutes is None:
@@ -168,7 +158,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
 
             log(f"Training a {rec.algorithm} tokenizer of {rec.vocab_size:,} tokens.")
             texts = iter_documents(cfg.data, "train")
-            save_tokenizer(train_tokenizer(first_bytes(texts, sample) if sample else texts, cfg.tokenizer), folder)
+            save_tokenizer(train_tokenizer(texts, cfg.tokenizer, max_bytes=sample), folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
         sampled = (f" It learns its tokens from the first {format_bytes(sample)} of the text, a sample sized to the "
