@@ -1,4 +1,5 @@
-"""Big data (#29): a streaming run's memory does not grow with its documents' size."""
+"""Big data (#29): a streaming run's memory does not grow with its documents' size, and a quick start's
+preparation on a large file takes at most its share of the time budget."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from clm_gui.data import profiling, sources
+from clm_gui.jobs import budget
+from clm_gui.jobs.quickstart import plan_quickstart
 from tests.fast_runs import write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,3 +64,48 @@ def test_a_streaming_run_over_one_huge_document_holds_its_memory_and_reaches_its
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["state"] == "finished" and result["steps"][:2] == [1, 2]
     assert result["peak_mb"] - result["before_mb"] < STREAMING_GROWTH_MB, result
+
+
+class ReadingClock:
+    """A clock that moves only as the preparation takes rows of text from the source, at `bytes_per_second`:
+    how long it takes on a machine of that speed, whatever this one's."""
+
+    def __init__(self, bytes_per_second: float):
+        self.bytes_per_second, self.now = bytes_per_second, 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def charging(self, read_rows):
+        def rows(*args, **kwargs):
+            for row in read_rows(*args, **kwargs):
+                self.now += len(row["text"].encode("utf-8")) / self.bytes_per_second
+                yield row
+        return rows
+
+
+def test_a_quick_start_on_a_large_file_prepares_within_its_share_of_the_budget(tmp_path, monkeypatch):
+    # A 10-minute quick start on a 1.26 GB file spent 58% of its budget profiling and training its tokenizer
+    # on all of the text (#29). Here the machine profiles, learns and tokenizes 1 MB/s, so a 30 MB file
+    # is as large against a 1-minute budget as 1.26 GB is against 10 minutes on the 2-core box.
+    rate = 1e6
+    for name in ("PROFILE_BYTES_PER_SECOND", "TOKENIZER_BYTES_PER_SECOND", "CACHE_BYTES_PER_SECOND"):
+        monkeypatch.setattr(budget, name, rate)
+    monkeypatch.setattr(budget, "MIN_PROFILE_SAMPLE_BYTES", 100_000)
+    monkeypatch.setattr(budget, "MIN_TOKENIZER_SAMPLE_BYTES", 100_000)
+    clock = ReadingClock(rate)
+    for module in (sources, profiling):  # each reads rows with it: documents, profile, peeks at the columns
+        monkeypatch.setattr(module, "iter_rows", clock.charging(sources.iter_rows))
+    paragraphs = write_corpus(tmp_path / "small.txt").read_bytes()
+    big = tmp_path / "big.txt"
+    big.write_bytes(paragraphs * (30_000_000 // len(paragraphs)))
+
+    planned = plan_quickstart(str(big), 1, device="cpu", runs_dir=tmp_path / "runs", clock=clock)
+    assert 0 < planned.seconds_spent <= budget.PREPARATION_SHARE * 60
+    assert planned.config.train.max_minutes == pytest.approx(1 - planned.seconds_spent / 60, abs=0.01)
+    data, tokenizer = planned.choices[0].why, planned.choices[1].why
+    assert planned.config.data.streaming and "into a token cache would take about 30 s" in data  # not built
+    assert "The profile read the first 1.2 MB of it, a sample sized to the time budget: its size is an estimate" in data
+    assert planned.profile.estimated and planned.profile.margins["bytes"] is not None
+    assert planned.profile.bytes == pytest.approx(big.stat().st_size, rel=0.05)
+    assert "learns its tokens from the first 3.0 MB of the text" in tokenizer

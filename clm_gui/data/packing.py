@@ -27,7 +27,7 @@ import torch
 from clm_gui.errors import Cancelled
 
 ENCODE_BATCH = 256  # parts (documents, or slices of long ones) per call into the Rust tokenizer (which encodes a batch in parallel)
-# ... and characters per call: one text file was read in 1 MiB pieces, so 256 of them made a 256 MiB call
+# ... and characters per call: a text file was read in 1 MiB pieces, so 256 of them made a 256 MiB call
 # whose ids, as Python lists, held gigabytes and kept a streaming run from its first step for minutes (#29).
 ENCODE_BATCH_CHARS = 1_000_000
 # A longer document goes to the tokenizer in slices of at most this many characters: one 40 MB line was

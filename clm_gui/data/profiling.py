@@ -56,7 +56,7 @@ class DatasetProfile:
     and max (`summary`); histograms of unit, what is counted, edges and counts (`log_histogram`).
 
     Plain text read as one stream (`stream_files` > 0: a file, or a few read in order) has no documents:
-    its rows are pieces of about a megabyte, so per-document figures are left out, the histogram counts
+    its rows are pieces of about 256 KiB, so per-document figures are left out, the histogram counts
     lines and no context length is suggested (windows of any length are cut from the stream)."""
 
     estimated: bool
@@ -325,10 +325,11 @@ def _expected_documents(ds, cfg: DataConfig, limit: int | None, extent: Extent) 
     return min(bounds) if bounds else None
 
 
-def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokenizer=None,
+def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, sample_bytes: int = 0, tokenizer=None,
                     progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                     free_ram: int | None = None) -> DatasetProfile:
-    """Profile a loaded source: exact for a `Dataset`, from the first `sample` documents of a stream.
+    """Profile a loaded source: exact for a `Dataset`, from the first `sample` documents of a stream, or
+    fewer: up to the one that reaches `sample_bytes` bytes of text (0: no such limit).
 
     `tokenizer` (a `tokenizers.Tokenizer` or a Hugging Face fast tokenizer) adds token counts;
     `progress(read, expected)` is called a few times a second; `should_stop()` cancels."""
@@ -339,22 +340,24 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
     limit = sample if _is_streaming(ds) else None
     expected = _expected_documents(ds, cfg, limit, extent)
     state = _Pass(count_replacements=extent.kind == "text", row_bytes=extent.row_bytes, tokenizer=tokenizer)
-    last_report = 0.0
+    last_report, read_bytes, cut_short = 0.0, 0, False
     for row in iter_rows(ds, cfg):
         if should_stop and should_stop():
             raise Cancelled(f"Profiling was cancelled after {state.read:,} documents.")
         text = get_text(row)
         state.add(row, normalize_whitespace(text) if cfg.normalize_whitespace else text, cfg)
+        read_bytes += len(text.encode("utf-8", "replace")) if sample_bytes else 0
         if progress and time.monotonic() - last_report >= PROGRESS_EVERY_S:
             progress(state.read, expected)
             last_report = time.monotonic()
-        if limit and state.read >= limit:
+        if limit and (state.read >= limit or sample_bytes and read_bytes >= sample_bytes):
+            cut_short = True
             break
     state.flush_tokens()
     if progress:
         progress(state.read, expected)
     _check_some_kept(state, cfg)
-    exact = limit is None or state.read < limit or state.read in (cfg.max_documents, extent.documents)
+    exact = not cut_short or state.read in (cfg.max_documents, extent.documents)
     stream_files = _stream_files(cfg)
     measured = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram, bool(stream_files))
     profile = DatasetProfile(**measured, source=cfg.source, mode="streaming" if _is_streaming(ds) else "in-memory",
