@@ -39,8 +39,12 @@ HISTOGRAM_BINS = 24
 TOKEN_BATCH = 256
 CONTEXT_CHOICES = (64, 128, 256, 512, 1024, 2048)
 CONTEXT_COVERAGE = 90  # the suggested context holds this percentile of document lengths
-IN_MEMORY_OVERHEAD = 3  # RAM per byte of text while loading: Python strings, the Arrow copy, headroom
-IN_MEMORY_RAM_SHARE = 0.5  # recommend in-memory only while it needs at most this share of free RAM
+# RAM per byte of text that in-memory training holds at its peak, profiling it in memory: the Python strings
+# read, the Arrow table made of them and its copies. Measured by bench/big_data.py (docs/benchmarks.md): 7.8x
+# for 0.1 GB, the in-memory profile's peak over the process once imported. "About 3x", the guess it replaced,
+# sent 2.5 GB to memory on the 24 GB box, and out of it (#29).
+IN_MEMORY_BYTES_PER_BYTE = 8.0
+IN_MEMORY_MARGIN = 1.5  # in-memory only while this many times what it needs is free (other programs, a bigger model)
 PARQUET_EXPANSION = 3  # Parquet is compressed: roughly this much text per byte on disk
 PROGRESS_EVERY_S = 0.25
 DOMAIN_DOCS = 100  # documents the domain guess looks at, drawn uniformly from those read
@@ -197,19 +201,26 @@ def recommend_for_source(cfg: DataConfig, free_ram: int | None = None) -> dict:
     return recommend_mode(found.disk_bytes * (PARQUET_EXPANSION if found.kind == "parquet" else 1), free_ram)
 
 
+def in_memory_limit(free_ram: int) -> int:
+    """The largest text, in bytes, that in-memory training is recommended for with this much free RAM."""
+    return int(free_ram / (IN_MEMORY_BYTES_PER_BYTE * IN_MEMORY_MARGIN))
+
+
 def recommend_mode(text_bytes: int | None, free_ram: int | None = None) -> dict:
     """Streaming or in-memory, from the text size against the RAM that is free now, with the reason."""
     free_ram = available_ram() if free_ram is None else free_ram
     if text_bytes is None:
         return {"mode": "streaming", "text_bytes": None, "available_ram": free_ram,
                 "reason": "The dataset's size is unknown, so streaming is the safe choice."}
-    needed = IN_MEMORY_OVERHEAD * text_bytes
-    fits = needed <= IN_MEMORY_RAM_SHARE * free_ram
+    fits = text_bytes <= in_memory_limit(free_ram)
     verdict = ("fits comfortably in memory: in-memory gives an exact profile and fast repeated passes."
                if fits else "is too large to hold comfortably in memory: stream it.")
     return {"mode": "in-memory" if fits else "streaming", "text_bytes": int(text_bytes), "available_ram": free_ram,
             "reason": f"About {format_bytes(text_bytes)} of text against {format_bytes(free_ram)} of free RAM "
-                      f"(loading needs about {IN_MEMORY_OVERHEAD}x the text size): the dataset {verdict}"}
+                      f"(in memory, training holds about {IN_MEMORY_BYTES_PER_BYTE:g}x the text size, "
+                      f"{format_bytes(IN_MEMORY_BYTES_PER_BYTE * text_bytes)}, measured; it is chosen only while "
+                      f"{IN_MEMORY_MARGIN:g}x that is free, up to {format_bytes(in_memory_limit(free_ram))} of text "
+                      f"here): the dataset {verdict}"}
 
 
 def suggest_context_length(doc_tokens: np.ndarray, measured: bool) -> dict:

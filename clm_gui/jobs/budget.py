@@ -15,11 +15,11 @@ from dataclasses import dataclass
 PREPARATION_SHARE = 0.15  # of the budget, at most, before the first step on big data
 PROFILE_SHARE, TOKENIZER_SHARE, CACHE_SHARE = 0.02, 0.05, 0.08  # PREPARATION_SHARE between the steps
 # Measured on the 2-core box: a streamed profile reads about 90 MB/s (1.26 GB in 13.5 s), tokenizer training
-# learns from about 0.9 MB/s (bench/tokenizer_speed.py), and loading in memory plus tokenizing into the token
-# cache takes about 4 MB/s (bench/big_data.py).
+# learns from about 0.9 MB/s (bench/tokenizer_speed.py), and the trainer loads text in memory and tokenizes it
+# into the token cache at about 1.9 MB/s (bench/big_data.py: 0.1 GB in 53 s).
 PROFILE_BYTES_PER_SECOND = 90e6
 TOKENIZER_BYTES_PER_SECOND = 0.9e6
-CACHE_BYTES_PER_SECOND = 4e6
+CACHE_BYTES_PER_SECOND = 1.9e6
 # Samples never smaller than this, whatever the budget: a profile needs a few megabytes to see the data's
 # kind, and a vocabulary of thousands of tokens needs text enough to be learnt.
 MIN_PROFILE_SAMPLE_BYTES = 4_000_000
