@@ -14,7 +14,9 @@ text and tokenizes it into the token cache, streaming it tokenizes on the fly.
 The corpora are the demo corpus (the standard library's source, as one stream) repeated to each size, written
 under --workdir (never in the repository) and kept for the next run. Columns: `prepare s` is the profile and the
 tokenizer; `first step s` is from the journey's start to its first step (the cache, in memory, is between);
-`peak RSS` is the process's; `memory x` is the peak's growth over the process once imported, per byte of text;
+`profile peak RSS` is the process's peak once the profile is made, `peak RSS` at the journey's end; `memory x` is
+the peak's growth over the process once imported, per byte of text (a streaming journey's is the training's
+fixed cost, over the size);
 `train tok/s` is the trainer's own figure at its last log and `journey tok/s` the tokens trained over the
 journey's whole wall time.
 """
@@ -98,12 +100,12 @@ def journey(path: str, mode: str, train_steps: int, budget_minutes: float, folde
 
     status = train(cfg.check(), new_run_dir(Path(folder) / "runs", cfg), on_log=on_log)
     seconds = time.perf_counter() - started
-    text_bytes = Path(path).stat().st_size
+    text_bytes, tokens = Path(path).stat().st_size, status["step"] * cfg.tokens_per_step(1)
     return {"mode": mode, "gigabytes": text_bytes / 1e9, "state": status["state"], "threads": torch.get_num_threads(),
             "profile_bytes": profile.bytes, "prepare_s": prepared, "first_step_s": logs[0]["journey_s"] if logs else None,
-            "journey_s": seconds, "steps": logs[-1]["step"] if logs else 0,
+            "journey_s": seconds, "steps": status["step"],
             "train_tokens_per_s": logs[-1]["tokens_per_s"] if logs else None,
-            "journey_tokens_per_s": logs[-1]["tokens"] / seconds if logs else 0.0,
+            "journey_tokens_per_s": tokens / seconds,
             "imported_rss_mb": imported_mb, "profile_peak_rss_mb": profiled_mb, "peak_rss_mb": peak_rss_mb(),
             "memory_per_byte": (peak_rss_mb() - imported_mb) * 2**20 / text_bytes}
 
@@ -121,9 +123,10 @@ def measure(path: Path, mode: str, args) -> dict:
 
 def row(r: dict) -> str:
     if "failed" in r:
-        return f"| {r['gigabytes']:.2f} GB | {r['mode']} | failed: {r['failed'].splitlines()[-1]} | | | | | | |"
+        return f"| {r['gigabytes']:.2f} GB | {r['mode']} | failed: {r['failed'].splitlines()[-1]} | | | | | | | |"
     return (f"| {r['gigabytes']:.2f} GB | {r['mode']} | {r['prepare_s']:.1f} | {r['first_step_s']:.1f} | "
-            f"{r['peak_rss_mb'] / 1024:.2f} GB | {r['memory_per_byte']:.2f} | {r['steps']:,} | "
+            f"{r['profile_peak_rss_mb'] / 1024:.2f} GB | {r['peak_rss_mb'] / 1024:.2f} GB | {r['memory_per_byte']:.1f} | "
+            f"{r['steps']:,} | "
             f"{r['train_tokens_per_s']:,.0f} | {r['journey_tokens_per_s']:,.0f} |")
 
 
@@ -145,8 +148,9 @@ def main() -> None:
         raise SystemExit("--workdir must be outside the repository: the corpora are gigabytes")
     plan = [(float(size), mode) for size in args.sizes.split(",") for mode in args.modes.split(",")]
     plan += [(HUGE_GB, "streaming")] if args.huge else []
-    print("| corpus | mode | prepare s | first step s | peak RSS | memory x | steps | train tok/s | journey tok/s |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    print("| corpus | mode | prepare s | first step s | profile peak RSS | peak RSS | memory x | steps | train tok/s | "
+          "journey tok/s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     for size, mode in plan:
         result = measure(write_corpus(args.workdir, size), mode, args)
         print(json.dumps(result), file=sys.stderr, flush=True)
