@@ -5,8 +5,8 @@ profile to final/, each in its own process.
 A journey is what a quick start does with its choices fixed, so that the two modes train the same model: profile
 the data (a sample sized to the budget when streaming, all of it in memory), train a byte-level BPE tokenizer on
 a sample sized to the budget (`jobs.budget.PreparationBudget`), then train a 4-layer, 128-wide model on the CPU
-for --train-steps steps of 16 x 256 tokens (evaluations, samples, final/ with its model card); in memory the trainer first loads the
-text and tokenizes it into the token cache, streaming it tokenizes on the fly.
+for --train-steps steps of 16 x 256 tokens (evaluations, samples, final/ with its model card); in memory the
+trainer first loads the text and tokenizes it into the token cache, streaming it tokenizes on the fly.
 
     python bench/big_data.py [--sizes 0.03,0.3,1.2] [--huge] [--modes streaming,in-memory]
                              [--train-steps 100] [--budget-minutes 10] [--workdir /tmp/big_data]
@@ -102,7 +102,8 @@ def journey(path: str, mode: str, train_steps: int, budget_minutes: float, folde
     seconds = time.perf_counter() - started
     text_bytes, tokens = Path(path).stat().st_size, status["step"] * cfg.tokens_per_step(1)
     return {"mode": mode, "gigabytes": text_bytes / 1e9, "state": status["state"], "threads": torch.get_num_threads(),
-            "profile_bytes": profile.bytes, "prepare_s": prepared, "first_step_s": logs[0]["journey_s"] if logs else None,
+            "profile_bytes": profile.bytes, "prepare_s": prepared,
+            "first_step_s": logs[0]["journey_s"] if logs else None,
             "journey_s": seconds, "steps": status["step"],
             "train_tokens_per_s": logs[-1]["tokens_per_s"] if logs else None,
             "journey_tokens_per_s": tokens / seconds,
@@ -125,8 +126,8 @@ def row(r: dict) -> str:
     if "failed" in r:
         return f"| {r['gigabytes']:.2f} GB | {r['mode']} | failed: {r['failed'].splitlines()[-1]} | | | | | | | |"
     return (f"| {r['gigabytes']:.2f} GB | {r['mode']} | {r['prepare_s']:.1f} | {r['first_step_s']:.1f} | "
-            f"{r['profile_peak_rss_mb'] / 1024:.2f} GB | {r['peak_rss_mb'] / 1024:.2f} GB | {r['memory_per_byte']:.1f} | "
-            f"{r['steps']:,} | "
+            f"{r['profile_peak_rss_mb'] / 1024:.2f} GB | {r['peak_rss_mb'] / 1024:.2f} GB | "
+            f"{r['memory_per_byte']:.1f} | {r['steps']:,} | "
             f"{r['train_tokens_per_s']:,.0f} | {r['journey_tokens_per_s']:,.0f} |")
 
 

@@ -26,7 +26,7 @@ import torch
 
 from clm_gui.errors import Cancelled
 
-ENCODE_BATCH = 256  # parts (documents, or slices of long ones) per call into the Rust tokenizer (which encodes a batch in parallel)
+ENCODE_BATCH = 256  # parts (documents, or slices of long ones) per call into the Rust tokenizer (parallel inside)
 # ... and characters per call: a text file was read in 1 MiB pieces, so 256 of them made a 256 MiB call
 # whose ids, as Python lists, held gigabytes and kept a streaming run from its first step for minutes (#29).
 ENCODE_BATCH_CHARS = 1_000_000
@@ -232,7 +232,8 @@ class StreamingWindows:
         while not self._stop.is_set():
             produced = 0
             # Part by part: a batch's parts are never joined into one more copy.
-            parts = (ids for batch in encode_batches(self.make_docs(), self.tokenizer, self.eos_id) for ids in batch.ids)
+            batches = encode_batches(self.make_docs(), self.tokenizer, self.eos_id)
+            parts = (ids for batch in batches for ids in batch.ids)
             for window in pack_windows(parts, self.context_length):
                 produced += 1
                 if skip:

@@ -44,7 +44,7 @@ CONTEXT_COVERAGE = 90  # the suggested context holds this percentile of document
 # for 0.1 GB, the in-memory profile's peak over the process once imported. "About 3x", the guess it replaced,
 # sent 2.5 GB to memory on the 24 GB box, and out of it (#29).
 IN_MEMORY_BYTES_PER_BYTE = 8.0
-IN_MEMORY_MARGIN = 1.5  # in-memory only while this many times what it needs is free (other programs, a bigger model)
+IN_MEMORY_MARGIN = 1.5  # in-memory only while this many times what it needs is free (other programs, a larger model)
 PARQUET_EXPANSION = 3  # Parquet is compressed: roughly this much text per byte on disk
 PROGRESS_EVERY_S = 0.25
 DOMAIN_DOCS = 100  # documents the domain guess looks at, drawn uniformly from those read

@@ -118,7 +118,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     cfg.data.source = source
     mode = recommend_for_source(cfg.data)
     if mode["mode"] == "in-memory" and not budget.cache_fits(mode["text_bytes"]):
-        mode = {**mode, "mode": "streaming", "reason": f"{mode['reason']} {_cache_too_slow(budget, mode['text_bytes'])}"}
+        mode = {**mode, "mode": "streaming",
+                "reason": f"{mode['reason']} {_cache_too_slow(budget, mode['text_bytes'])}"}
     cfg.data.streaming = mode["mode"] == "streaming"
     cfg.check()
     cfg.name = run_name(cfg.data, minutes)
