@@ -4,7 +4,7 @@ profile to final/, each in its own process.
 
 A journey is what a quick start does with its choices fixed, so that the two modes train the same model: profile
 the data (a sample sized to the budget when streaming, all of it in memory), train a byte-level BPE tokenizer on
-a sample sized to the budget (`jobs.budget.PreparationBudget`), then train a 4-layer, 128-wide model on the CPU
+a sample sized to the budget (`data.budget.PreparationBudget`), then train a 4-layer, 128-wide model on the CPU
 for --train-steps steps of 16 x 256 tokens (evaluations, samples, final/ with its model card); in memory the
 trainer first loads the text and tokenizes it into the token cache, streaming it tokenizes on the fly.
 
@@ -71,7 +71,7 @@ def journey(path: str, mode: str, train_steps: int, budget_minutes: float, folde
     from clm_gui.config import RunConfig
     from clm_gui.data.profiling import profile_source
     from clm_gui.data.sources import iter_documents
-    from clm_gui.jobs.budget import PreparationBudget
+    from clm_gui.data.budget import PreparationBudget
     from clm_gui.runs.folder import new_run_dir
     from clm_gui.tokenizer.loading import save_tokenizer
     from clm_gui.tokenizer.training import train_tokenizer

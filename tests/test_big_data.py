@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from clm_gui.data import profiling, sources
-from clm_gui.jobs import budget
+from clm_gui.data import budget
 from clm_gui.jobs.quickstart import plan_quickstart
-from tests.fast_runs import write_corpus
+from clm_gui.runs.folder import new_run_dir
+from clm_gui.train import trainer as trainer_lib
+from tests.fast_runs import fast_config, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_LINE_MB = 32  # one document of 32 MB: 32 tokenizer calls' worth (packing.ENCODE_BATCH_CHARS)
@@ -109,3 +111,17 @@ def test_a_quick_start_on_a_large_file_prepares_within_its_share_of_the_budget(t
     assert planned.profile.estimated and planned.profile.margins["bytes"] is not None
     assert planned.profile.bytes == pytest.approx(big.stat().st_size, rel=0.05)
     assert "learns its tokens from the first 3.0 MB of the text" in tokenizer
+
+
+@pytest.mark.parametrize("max_minutes, sample", [(5, 20_000), (0, 0)])
+def test_a_run_within_a_time_budget_trains_its_tokenizer_on_a_sample_sized_to_it(tmp_path, monkeypatch,
+                                                                                   max_minutes, sample):
+    # A streaming run of 10 GB would spend hours learning its tokenizer from all of it (#29).
+    monkeypatch.setattr(budget, "MIN_TOKENIZER_SAMPLE_BYTES", 20_000)
+    monkeypatch.setattr(budget, "TOKENIZER_BYTES_PER_SECOND", 1_000)  # 5 minutes at 5%: 15 KB, under the minimum
+    limits, real = [], trainer_lib.train_tokenizer
+    monkeypatch.setattr(trainer_lib, "train_tokenizer",
+                        lambda texts, cfg, **options: limits.append(options["max_bytes"]) or real(texts, cfg, **options))
+    cfg = fast_config(write_corpus(tmp_path / "corpus.txt"), max_steps=1, max_minutes=max_minutes)
+    assert trainer_lib.train(cfg, new_run_dir(tmp_path / "runs", cfg))["state"] == "finished"
+    assert limits == [sample]

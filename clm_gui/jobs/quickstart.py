@@ -20,7 +20,7 @@ from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, RunConfig, TokenizerCo
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
 from clm_gui.hosting.access import visitor_folders
-from clm_gui.jobs.budget import CACHE_SHARE, PreparationBudget
+from clm_gui.data.budget import CACHE_SHARE, PreparationBudget
 from clm_gui.hosting.ownership import machine_user
 from clm_gui.model import sizing
 from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe

@@ -1,11 +1,12 @@
-"""Where a quick start's time budget goes before training: at most PREPARATION_SHARE of it (#29).
+"""Where a time budget goes before training: at most PREPARATION_SHARE of it (#29).
 
 On a 1.26 GB file a 10-minute quick start spent 58% of its budget profiling all of the text and training its
 tokenizer on all of it, and would then have spent minutes more tokenizing it into the token cache. Each step of
 the preparation now reads what its share of the budget allows at the rate measured on the 2-core box
 (bench/big_data.py, docs/benchmarks.md): the profile a sample (its totals estimated with a 95% margin), the
 tokenizer a sample, and the token cache is built only when all of the training text can be tokenized within its
-share; otherwise the run streams, and its first window comes in seconds.
+share; otherwise the run streams, and its first window comes in seconds. A run that trains its own tokenizer
+within train.max_minutes takes the same sample.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ MIN_TOKENIZER_SAMPLE_BYTES = 8_000_000
 
 @dataclass(frozen=True)
 class PreparationBudget:
-    minutes: float  # the whole time budget of the quick start
+    minutes: float  # the whole time budget: of a quick start, or a run's train.max_minutes
 
     @property
     def seconds(self) -> float:
