@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clm_gui.data import profiling, sources
-from clm_gui.data import budget
+from clm_gui.data import budget, profiling, sources
 from clm_gui.jobs.quickstart import plan_quickstart
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.train import trainer as trainer_lib
