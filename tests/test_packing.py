@@ -134,3 +134,16 @@ def test_streaming_windows_resume_skips_what_was_trained_on():
     resumed.load_state_dict({"position": 4})
     assert torch.equal(resumed.next_batch(), batches[2])
     first.close(), resumed.close()
+
+
+def test_closing_streaming_windows_stops_tokenizing():
+    # The producer went on tokenizing to the corpus's end after the run had stopped, beside its evaluation and
+    # final/ (30 s more for a 0.3 GB journey, #29). Here the corpus never ends.
+    def endless():
+        while True:
+            yield "abc defgh " * 10
+
+    windows = StreamingWindows(endless, char_tokenizer(), 9, context_length=8, batch_size=2, prefetch_batches=1)
+    assert windows.next_batch().shape == (2, 8)
+    windows.close()
+    assert not windows._thread.is_alive()

@@ -247,6 +247,8 @@ class StreamingWindows:
         try:
             rows: list[np.ndarray] = []
             for window in self._windows_forever(skip):
+                if self._stop.is_set():  # else it tokenized on to the corpus's end, beside the evaluation (#29)
+                    return
                 rows.append(window)
                 if len(rows) == self.batch_size:
                     self._put(to_batch(rows, self.pin))
