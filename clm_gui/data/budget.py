@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 PREPARATION_SHARE = 0.15  # of the budget, at most, before the first step on big data
 PROFILE_SHARE, TOKENIZER_SHARE, CACHE_SHARE = 0.02, 0.05, 0.08  # PREPARATION_SHARE between the steps
-# Measured on the 2-core box: a streamed profile reads about 90 MB/s (1.26 GB in 13.5 s), tokenizer training
-# learns from about 0.9 MB/s (bench/tokenizer_speed.py), and the trainer loads text in memory and tokenizes it
-# into the token cache at about 1.9 MB/s (bench/big_data.py: 0.1 GB in 53 s).
+# Measured on the 2-core box: a streamed profile reads about 90 MB/s (1.26 GB in 13.5 s, #29), tokenizer
+# training learns from about 0.9 MB/s (bench/tokenizer_speed.py), and the trainer loads text in memory and
+# tokenizes it into the token cache at 3.4 to 4.7 MB/s (bench/big_data.py: 0.03 GB in 8.6 s, 0.3 GB in 64 s;
+# 1.9 MB/s with the cores shared), counted at the lower figure.
 PROFILE_BYTES_PER_SECOND = 90e6
 TOKENIZER_BYTES_PER_SECOND = 0.9e6
-CACHE_BYTES_PER_SECOND = 1.9e6
+CACHE_BYTES_PER_SECOND = 3.4e6
 # Samples never smaller than this, whatever the budget: a profile needs a few megabytes to see the data's
 # kind, and a vocabulary of thousands of tokens needs text enough to be learnt.
 MIN_PROFILE_SAMPLE_BYTES = 4_000_000

@@ -39,11 +39,11 @@ HISTOGRAM_BINS = 24
 TOKEN_BATCH = 256
 CONTEXT_CHOICES = (64, 128, 256, 512, 1024, 2048)
 CONTEXT_COVERAGE = 90  # the suggested context holds this percentile of document lengths
-# RAM per byte of text that in-memory training holds at its peak, profiling it in memory: the Python strings
-# read, the Arrow table made of them and its copies. Measured by bench/big_data.py (docs/benchmarks.md): 7.8x
-# for 0.1 GB, the in-memory profile's peak over the process once imported. "About 3x", the guess it replaced,
-# sent 2.5 GB to memory on the 24 GB box, and out of it (#29).
-IN_MEMORY_BYTES_PER_BYTE = 8.0
+# RAM per byte of text that an in-memory journey holds at its peak (the Python strings read, the Arrow table
+# made of them and its copies, the profile's figures, then the training). Measured by bench/big_data.py
+# (docs/benchmarks.md): the whole journey's peak over the process once imported, 9.2x for 0.3 GB (its in-memory
+# profile alone 8.4x). "About 3x", the guess it replaced, sent 2.5 GB to memory on the 24 GB box, and out of it.
+IN_MEMORY_BYTES_PER_BYTE = 9.0
 IN_MEMORY_MARGIN = 1.5  # in-memory only while this many times what it needs is free (other programs, a larger model)
 PARQUET_EXPANSION = 3  # Parquet is compressed: roughly this much text per byte on disk
 PROGRESS_EVERY_S = 0.25
