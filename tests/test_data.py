@@ -243,6 +243,20 @@ def test_a_large_file_is_read_in_pieces_cut_at_line_breaks(tmp_path, monkeypatch
     assert "".join(pieces) == text
 
 
+def test_a_line_longer_than_a_piece_is_cut_before_a_space_or_between_characters(tmp_path, monkeypatch):
+    # A file of one 40 MB line was one piece, one tokenizer call and 6.5 GB of a streaming run (#29).
+    monkeypatch.setattr(datafiles, "CHUNK_BYTES", 64)
+    words = "".join(f"word{i} é " for i in range(300))
+    no_spaces = "é" * 200 + "x" * 101
+    for text in (words, no_spaces):
+        (tmp_path / "line.txt").write_text(text, encoding="utf-8")
+        pieces = [piece for piece, _, _ in datafiles.iter_text_pieces(tmp_path / "line.txt")]
+        assert "".join(pieces) == text and len(pieces) > 5
+        assert all(len(p.encode()) <= 2 * 64 for p in pieces)
+        if text is words:
+            assert all(p.startswith(" ") for p in pieces[1:])
+
+
 def test_many_files_are_held_out_whole(tmp_path):
     for i in range(600):
         (tmp_path / f"f{i:03}.txt").write_text(f"file {i}\nsecond line\n", encoding="utf-8")

@@ -7,6 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from clm_gui.data.profiling import IN_MEMORY_BYTES_PER_BYTE
 from tests.waiting import UI_WAIT
 
 pytestmark = pytest.mark.browser
@@ -20,7 +21,10 @@ def test_uploading_a_file_previews_it_and_profiles_it(serve_app, page, tmp_path)
     upload.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     page.goto(serve_app())
     page.get_by_role("tab", name="Dataset").click()
-    expect(page.locator("#dataset-recommendation")).to_contain_text("Recommended: in-memory")
+    recommendation = page.locator("#dataset-recommendation")
+    expect(recommendation).to_contain_text("Recommended: in-memory")
+    # The figure the recommendation rests on, measured by bench/big_data.py (#29).
+    expect(recommendation).to_contain_text(f"training holds about {IN_MEMORY_BYTES_PER_BYTE:g}x the text size")
 
     page.locator("#dataset-kind").get_by_text("Upload files").click()
     page.locator("#dataset-files input[type=file]").set_input_files(str(upload))

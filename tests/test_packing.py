@@ -35,10 +35,29 @@ def test_a_tokenizer_call_is_bounded_in_characters_not_only_in_documents(monkeyp
             yield "abcd"
 
     batches = encode_batches(pieces(), char_tokenizer(), eos_id=9)
-    texts, ids = next(batches)
-    assert texts == ["abcd"] * 3 and len(pulled) == 3  # the piece that reached 10 characters ends the call
-    assert [len(i) for i in ids] == [5, 5, 5]
-    assert sum(len(t) for t, _ in batches) == 5  # nothing lost
+    first = next(batches)
+    assert first.texts == ["abcd"] * 3 and len(pulled) == 3  # the piece that reached 10 characters ends the call
+    assert [len(i) for i in first.ids] == [5, 5, 5]
+    assert sum(len(batch.texts) for batch in batches) == 5  # nothing lost
+
+
+def test_a_long_document_is_encoded_in_slices_to_the_same_tokens(monkeypatch, tmp_path):
+    # One 40 MB line was one tokenizer call of 6.5 GB (#29): it goes in slices cut before a space, which
+    # byte-level BPE splits into the words the whole would have.
+    from clm_gui.config import TokenizerConfig
+    from clm_gui.tokenizer.training import train_tokenizer
+
+    text = " ".join(f"word{i % 97}  and {i}!" for i in range(3000))
+    tok = train_tokenizer(iter([text]), TokenizerConfig(vocab_size=300, min_frequency=1))
+    eos = tok.eos_token_id
+    whole = tok.backend_tokenizer.encode(text, add_special_tokens=False).ids + [eos]
+    monkeypatch.setattr(packing, "ENCODE_SLICE_CHARS", 100)
+    monkeypatch.setattr(packing, "ENCODE_BATCH_CHARS", 1000)
+    batches = list(encode_batches([text, "word1"], tok, eos))
+    parts = [part for batch in batches for part in batch.texts]
+    assert len(batches) > 10 and max(len(p) for p in parts) <= 100 and "".join(parts) == text + "word1"
+    assert [end for batch in batches for end in batch.ends].count(True) == 2  # one end per document
+    assert np.concatenate(list(encode_documents([text], tok, eos))).tolist() == whole
 
 
 def test_windows_are_exact_and_the_tail_is_dropped():
@@ -115,3 +134,16 @@ def test_streaming_windows_resume_skips_what_was_trained_on():
     resumed.load_state_dict({"position": 4})
     assert torch.equal(resumed.next_batch(), batches[2])
     first.close(), resumed.close()
+
+
+def test_closing_streaming_windows_stops_tokenizing():
+    # The producer went on tokenizing to the corpus's end after the run had stopped, beside its evaluation and
+    # final/ (30 s more for a 0.3 GB journey, #29). Here the corpus never ends.
+    def endless():
+        while True:
+            yield "abc defgh " * 10
+
+    windows = StreamingWindows(endless, char_tokenizer(), 9, context_length=8, batch_size=2, prefetch_batches=1)
+    assert windows.next_batch().shape == (2, 8)
+    windows.close()
+    assert not windows._thread.is_alive()

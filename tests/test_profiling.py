@@ -14,9 +14,11 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from clm_gui.cli import main
 from clm_gui.config import DataConfig
 from clm_gui.data.domain import guess_domain
-from clm_gui.data.profiling import (DatasetProfile, line_histogram, profile_source, profile_summary, ratio_estimate,
-                                    recommend_mode, suggest_context_length)
+from clm_gui.data import profiling
+from clm_gui.data.profiling import (DatasetProfile, in_memory_limit, line_histogram, profile_source, profile_summary,
+                                    ratio_estimate, recommend_mode, suggest_context_length)
 from clm_gui.errors import Cancelled, UserError
+from clm_gui.units import format_bytes
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was the best of times, it was the worst of times, "
            "and the people of the town were in the habit of walking to the river in the evening.")
@@ -172,6 +174,19 @@ def test_recommendation_weighs_dataset_size_against_free_ram():
     big = recommend_mode(20_000_000_000, free_ram=16_000_000_000)
     assert big["mode"] == "streaming" and "20.0 GB of text against 16.0 GB of free RAM" in big["reason"]
     assert recommend_mode(None)["mode"] == "streaming"
+
+
+def test_the_recommendation_flips_to_streaming_at_the_measured_threshold():
+    # "Loading needs about 3x the text size" was off by about 3x: with 24 GB free, 2.5 GB went to memory and
+    # out of it (#29). The factor is bench/big_data.py's, and in-memory needs it with a margin.
+    free = 24_000_000_000
+    limit = in_memory_limit(free)
+    assert limit * profiling.IN_MEMORY_BYTES_PER_BYTE * profiling.IN_MEMORY_MARGIN == pytest.approx(free, rel=1e-6)
+    assert recommend_mode(limit, free)["mode"] == "in-memory"
+    over = recommend_mode(limit + 1, free)
+    assert over["mode"] == "streaming" and recommend_mode(2_500_000_000, free)["mode"] == "streaming"
+    figure = f"training holds about {profiling.IN_MEMORY_BYTES_PER_BYTE:g}x the text size"
+    assert figure in over["reason"] and f"up to {format_bytes(limit)} of text here" in over["reason"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ from clm_gui import cli
 from clm_gui.config import DataConfig, config_from_yaml
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
-from clm_gui.jobs import quickstart
-from clm_gui.jobs.quickstart import (check_minutes, eval_fraction_for, first_bytes, run_name,
-                                    tokenizer_sample_bytes)
+from clm_gui.data import budget
+from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for, run_name
 from clm_gui.machine import hardware
 from clm_gui.runs.folder import list_runs
 from clm_gui.tokenizer.recommendation import (BYTE_LEVEL_MIN_PASSES, COMPUTE_LIMITED_MIN_VOCAB, byte_level_vocab,
@@ -122,11 +121,11 @@ def test_a_quick_start_run_is_named_after_its_data_and_budget(tmp_path):
 
 def test_the_tokenizer_learns_from_a_sample_sized_to_the_budget(tmp_path, monkeypatch, capsys):
     # Trained on all of a 1.26 GB file, the tokenizer took most of a 10-minute budget (#29).
-    assert tokenizer_sample_bytes(1) == quickstart.MIN_TOKENIZER_SAMPLE_BYTES < tokenizer_sample_bytes(600)
-    assert list(first_bytes(["ab", "cd", "ef"], 3)) == ["ab", "cd"] and list(first_bytes(["ab"], 10)) == ["ab"]
+    one_minute, ten_hours = budget.PreparationBudget(1), budget.PreparationBudget(600)
+    assert one_minute.tokenizer_bytes == budget.MIN_TOKENIZER_SAMPLE_BYTES < ten_hours.tokenizer_bytes
     corpus = write_corpus(tmp_path / "notes.txt")
-    monkeypatch.setattr(quickstart, "MIN_TOKENIZER_SAMPLE_BYTES", 20_000)
-    monkeypatch.setattr(quickstart, "TOKENIZER_BYTES_PER_SECOND", 1_000)
+    monkeypatch.setattr(budget, "MIN_TOKENIZER_SAMPLE_BYTES", 20_000)
+    monkeypatch.setattr(budget, "TOKENIZER_BYTES_PER_SECOND", 1_000)
     assert cli.main(["quickstart", str(corpus), "--minutes", "0.2", "--device", "cpu", "--runs-dir",
                      str(tmp_path / "runs"), "--plan-only", "--json"]) == 0
     why = json.loads(capsys.readouterr().out)["choices"][1]["why"]

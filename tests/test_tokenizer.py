@@ -18,6 +18,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from clm_gui import cli
 from clm_gui.config import DataConfig, TokenizerConfig
+from clm_gui.data import packing
 from clm_gui.data.domain import DomainGuess
 from clm_gui.data.held_out import held_out_texts
 from clm_gui.data.sources import iter_documents
@@ -180,6 +181,22 @@ def test_training_reads_only_the_sample_and_reports_progress():
                     on_progress=lambda docs, size: reports.append((docs, size)))
     assert len(documents.pulled) == 7
     assert reports[-1] == (7, sum(len(d.encode()) for d in documents.pulled))
+
+
+def test_training_reads_at_most_max_bytes_however_long_the_documents(monkeypatch):
+    # One text file can be one document of gigabytes: the sample is bounded in bytes, and a long document
+    # reaches the Rust trainer in slices (#29).
+    monkeypatch.setattr(packing, "ENCODE_SLICE_CHARS", 500)
+    one_document = " ".join(corpus_documents(60))
+    slices, reports = [], []
+    real_parts = packing.document_parts
+    monkeypatch.setattr(packing, "document_parts", lambda text, limit: ((slices.append(part) or part, last)
+                                                                        for part, last in real_parts(text, limit)))
+    train_tokenizer(iter([one_document]), TokenizerConfig(vocab_size=300), max_bytes=5_000,
+                    on_progress=lambda docs, size: reports.append((docs, size)))
+    assert max(len(part) for part in slices) <= 500
+    assert reports[-1] == (1, sum(len(part.encode()) for part in slices))
+    assert 5_000 <= reports[-1][1] < 5_000 + 500 * 2  # stopped at the slice that reached the limit
 
 
 def test_training_can_be_cancelled_while_reading():

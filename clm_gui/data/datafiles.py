@@ -19,7 +19,8 @@ from pathlib import Path
 from clm_gui.errors import UserError, first_line
 
 SNIFF_BYTES = 8192
-CHUNK_BYTES = 1 << 20  # text is read 1 MiB at a time, so a huge file never sits in memory
+CHUNK_BYTES = 1 << 18  # text is read 256 KiB at a time, so a huge file never sits in memory, nor a stream's
+# read-ahead of a few rows (a peek at its columns, a batch of rows: 1 MiB pieces made these megabytes, #29)
 LINE_SEARCH_BYTES = 1 << 16  # how far past the held-out point a line break is looked for
 CONTROL_SHARE_LIMIT = 0.3  # text has almost no control characters; binary formats are full of them
 _ALLOWED_CONTROLS = {9, 10, 12, 13, 27}  # tab, newline, form feed, carriage return, escape (ANSI colours)
@@ -107,9 +108,22 @@ def stream_held_out_starts(paths: list[Path], fraction: float) -> list[int]:
     return starts
 
 
+def _piece_end(pending: bytes) -> int:
+    """Where to end a piece of text: after its last line break; in a longer line, before its last space;
+    in text without either, before the last byte that starts a UTF-8 character (not 0b10xxxxxx)."""
+    cut = pending.rfind(b"\n") + 1
+    if cut or len(pending) < CHUNK_BYTES:
+        return cut
+    cut = pending.rfind(b" ")
+    if cut > 0:
+        return cut
+    return next((i for i in range(len(pending) - 1, 0, -1) if pending[i] & 0xC0 != 0x80), len(pending))
+
+
 def _byte_range_pieces(f, start: int, end: int) -> Iterator[bytes]:
     """Bytes start..end of an open file in pieces of about CHUNK_BYTES, each cut after a line break
-    where there is one, so that no piece splits a line (or a UTF-8 character)."""
+    where there is one, so that no piece splits a line (or a UTF-8 character). A line longer than
+    CHUNK_BYTES is cut too (before a space where it has one): a file of one 40 MB line was one piece (#29)."""
     f.seek(start)
     pending = b""
     remaining = end - start
@@ -119,7 +133,7 @@ def _byte_range_pieces(f, start: int, end: int) -> Iterator[bytes]:
             break
         remaining -= len(chunk)
         pending += chunk
-        cut = pending.rfind(b"\n") + 1
+        cut = _piece_end(pending)
         if cut and remaining > 0:
             yield pending[:cut]
             pending = pending[cut:]
@@ -127,18 +141,22 @@ def _byte_range_pieces(f, start: int, end: int) -> Iterator[bytes]:
         yield pending
 
 
-def iter_text_pieces(path: Path, held_out_start: int | None = None) -> Iterator[tuple[str, int, bool]]:
+def iter_text_pieces(path: Path, held_out_start: int | None = None,
+                     held_out_only: bool = False) -> Iterator[tuple[str, int, bool]]:
     """One text file as part of a stream, kept exactly as it is (line breaks, blank lines): (text,
     replaced bytes, held out) pieces of about CHUNK_BYTES, cut at line breaks; bytes from
-    `held_out_start` on (see stream_held_out_starts) are held out. An empty file is one empty piece."""
+    `held_out_start` on (see stream_held_out_starts) are held out, and `held_out_only` reads only those
+    (the held-out text of a 10 GB file is not behind 9.8 GB of reading, #29). An empty file is one empty
+    piece."""
     check_not_binary(path)
     size = path.stat().st_size
     if size == 0:
         yield "", 0, False
         return
     cut = size if held_out_start is None else held_out_start
+    ranges = ((cut, size, True),) if held_out_only else ((0, cut, False), (cut, size, True))
     with open(path, "rb") as f:
-        for start, end, held_out in ((0, cut, False), (cut, size, True)):
+        for start, end, held_out in ranges:
             for raw in _byte_range_pieces(f, start, end):
                 yield *decode_text(raw), held_out
 

@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -25,47 +26,71 @@ import torch
 
 from clm_gui.errors import Cancelled
 
-ENCODE_BATCH = 256  # documents per call into the Rust tokenizer (which encodes a batch in parallel)
-# ... and characters per call: one text file is read in 1 MiB pieces, so 256 of them made a 256 MiB call
+ENCODE_BATCH = 256  # parts (documents, or slices of long ones) per call into the Rust tokenizer (parallel inside)
+# ... and characters per call: a text file was read in 1 MiB pieces, so 256 of them made a 256 MiB call
 # whose ids, as Python lists, held gigabytes and kept a streaming run from its first step for minutes (#29).
-ENCODE_BATCH_CHARS = 4_000_000
+ENCODE_BATCH_CHARS = 1_000_000
+# A longer document goes to the tokenizer in slices of at most this many characters: one 40 MB line was
+# one call of 6 GB (#29). Slices also spread a long document over the cores.
+ENCODE_SLICE_CHARS = 1 << 16
 
 
-def encode_batches(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[tuple[list[str], list[np.ndarray]]]:
-    """(documents, their token ids each followed by the end-of-text token), at most ENCODE_BATCH documents
-    at a time and no more than the one that reaches ENCODE_BATCH_CHARS characters."""
+class EncodedBatch(NamedTuple):
+    texts: list[str]  # each part's text: a document, or a slice of a long one
+    ids: list[np.ndarray]  # each part's token ids, the end-of-text token after a document's last part
+    ends: list[bool]  # whether the part is a document's last
+
+
+def document_parts(doc: str, limit: int) -> Iterator[tuple[str, bool]]:
+    """A document as (slice, whether it is the last) of at most `limit` characters, each cut before a space
+    (where byte-level BPE's words begin, so that the slices split into the words the whole would), or at
+    `limit` in text without spaces."""
+    start = 0
+    while len(doc) - start > limit:
+        cut = doc.rfind(" ", start + 1, start + limit + 1)
+        cut = cut if cut > start else start + limit
+        yield doc[start:cut], False
+        start = cut
+    yield doc[start:], True
+
+
+def encode_batches(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[EncodedBatch]:
+    """The documents encoded, in batches of at most ENCODE_BATCH parts, ending with the part that reaches
+    ENCODE_BATCH_CHARS characters; a document longer than ENCODE_SLICE_CHARS is encoded in slices."""
     backend = tokenizer.backend_tokenizer
-    batch: list[str] = []
+    batch = EncodedBatch([], [], [])
     chars = 0
 
-    def flush() -> tuple[list[str], list[np.ndarray]]:
-        nonlocal chars
-        encodings = backend.encode_batch_fast(batch, add_special_tokens=False)
-        texts = batch.copy()
-        batch.clear()
-        chars = 0
-        return texts, [np.asarray(e.ids + [eos_id], dtype=np.int64) for e in encodings]
+    def flush() -> EncodedBatch:
+        nonlocal batch, chars
+        encodings = backend.encode_batch_fast(batch.texts, add_special_tokens=False)
+        done = batch._replace(ids=[np.asarray(e.ids + [eos_id] if end else e.ids, dtype=np.int64)
+                                   for e, end in zip(encodings, batch.ends)])
+        batch, chars = EncodedBatch([], [], []), 0
+        return done
 
     for doc in docs:
-        batch.append(doc)
-        chars += len(doc)
-        if len(batch) == ENCODE_BATCH or chars >= ENCODE_BATCH_CHARS:
-            yield flush()
-    if batch:
+        for part, last in document_parts(doc, ENCODE_SLICE_CHARS):
+            batch.texts.append(part)
+            batch.ends.append(last)
+            chars += len(part)
+            if len(batch.texts) == ENCODE_BATCH or chars >= ENCODE_BATCH_CHARS:
+                yield flush()
+    if batch.texts:
         yield flush()
 
 
 def encode_documents(docs: Iterable[str], tokenizer, eos_id: int) -> Iterator[np.ndarray]:
     """Token ids of each batch of documents, each document followed by the end-of-text token."""
-    for _, ids in encode_batches(docs, tokenizer, eos_id):
-        yield np.concatenate(ids)
+    for batch in encode_batches(docs, tokenizer, eos_id):
+        yield np.concatenate(batch.ids)
 
 
 def pack_windows(token_chunks: Iterable[np.ndarray], context_length: int) -> Iterator[np.ndarray]:
     """Cut a stream of token chunks into consecutive windows; the incomplete tail is dropped."""
     carry = np.empty(0, dtype=np.int64)
     for chunk in token_chunks:
-        carry = np.concatenate([carry, chunk])
+        carry = np.concatenate([carry, chunk]) if len(carry) else chunk
         n = len(carry) // context_length
         for i in range(n):
             yield carry[i * context_length:(i + 1) * context_length]
@@ -206,8 +231,10 @@ class StreamingWindows:
     def _windows_forever(self, skip: int) -> Iterator[np.ndarray]:
         while not self._stop.is_set():
             produced = 0
-            for window in pack_windows(encode_documents(self.make_docs(), self.tokenizer, self.eos_id),
-                                       self.context_length):
+            # Part by part: a batch's parts are never joined into one more copy.
+            batches = encode_batches(self.make_docs(), self.tokenizer, self.eos_id)
+            parts = (ids for batch in batches for ids in batch.ids)
+            for window in pack_windows(parts, self.context_length):
                 produced += 1
                 if skip:
                     skip -= 1
@@ -220,6 +247,8 @@ class StreamingWindows:
         try:
             rows: list[np.ndarray] = []
             for window in self._windows_forever(skip):
+                if self._stop.is_set():  # else it tokenized on to the corpus's end, beside the evaluation (#29)
+                    return
                 rows.append(window)
                 if len(rows) == self.batch_size:
                     self._put(to_batch(rows, self.pin))

@@ -39,8 +39,12 @@ HISTOGRAM_BINS = 24
 TOKEN_BATCH = 256
 CONTEXT_CHOICES = (64, 128, 256, 512, 1024, 2048)
 CONTEXT_COVERAGE = 90  # the suggested context holds this percentile of document lengths
-IN_MEMORY_OVERHEAD = 3  # RAM per byte of text while loading: Python strings, the Arrow copy, headroom
-IN_MEMORY_RAM_SHARE = 0.5  # recommend in-memory only while it needs at most this share of free RAM
+# RAM per byte of text that an in-memory journey holds at its peak (the Python strings read, the Arrow table
+# made of them and its copies, the profile's figures, then the training). Measured by bench/big_data.py
+# (docs/benchmarks.md): the whole journey's peak over the process once imported, 9.2x for 0.3 GB (its in-memory
+# profile alone 8.4x). "About 3x", the guess it replaced, sent 2.5 GB to memory on the 24 GB box, and out of it.
+IN_MEMORY_BYTES_PER_BYTE = 9.0
+IN_MEMORY_MARGIN = 1.5  # in-memory only while this many times what it needs is free (other programs, a larger model)
 PARQUET_EXPANSION = 3  # Parquet is compressed: roughly this much text per byte on disk
 PROGRESS_EVERY_S = 0.25
 DOMAIN_DOCS = 100  # documents the domain guess looks at, drawn uniformly from those read
@@ -56,7 +60,7 @@ class DatasetProfile:
     and max (`summary`); histograms of unit, what is counted, edges and counts (`log_histogram`).
 
     Plain text read as one stream (`stream_files` > 0: a file, or a few read in order) has no documents:
-    its rows are pieces of about a megabyte, so per-document figures are left out, the histogram counts
+    its rows are pieces of about 256 KiB, so per-document figures are left out, the histogram counts
     lines and no context length is suggested (windows of any length are cut from the stream)."""
 
     estimated: bool
@@ -197,19 +201,26 @@ def recommend_for_source(cfg: DataConfig, free_ram: int | None = None) -> dict:
     return recommend_mode(found.disk_bytes * (PARQUET_EXPANSION if found.kind == "parquet" else 1), free_ram)
 
 
+def in_memory_limit(free_ram: int) -> int:
+    """The largest text, in bytes, that in-memory training is recommended for with this much free RAM."""
+    return int(free_ram / (IN_MEMORY_BYTES_PER_BYTE * IN_MEMORY_MARGIN))
+
+
 def recommend_mode(text_bytes: int | None, free_ram: int | None = None) -> dict:
     """Streaming or in-memory, from the text size against the RAM that is free now, with the reason."""
     free_ram = available_ram() if free_ram is None else free_ram
     if text_bytes is None:
         return {"mode": "streaming", "text_bytes": None, "available_ram": free_ram,
                 "reason": "The dataset's size is unknown, so streaming is the safe choice."}
-    needed = IN_MEMORY_OVERHEAD * text_bytes
-    fits = needed <= IN_MEMORY_RAM_SHARE * free_ram
+    fits = text_bytes <= in_memory_limit(free_ram)
     verdict = ("fits comfortably in memory: in-memory gives an exact profile and fast repeated passes."
                if fits else "is too large to hold comfortably in memory: stream it.")
     return {"mode": "in-memory" if fits else "streaming", "text_bytes": int(text_bytes), "available_ram": free_ram,
             "reason": f"About {format_bytes(text_bytes)} of text against {format_bytes(free_ram)} of free RAM "
-                      f"(loading needs about {IN_MEMORY_OVERHEAD}x the text size): the dataset {verdict}"}
+                      f"(in memory, training holds about {IN_MEMORY_BYTES_PER_BYTE:g}x the text size, "
+                      f"{format_bytes(IN_MEMORY_BYTES_PER_BYTE * text_bytes)}, measured; it is chosen only while "
+                      f"{IN_MEMORY_MARGIN:g}x that is free, up to {format_bytes(in_memory_limit(free_ram))} of text "
+                      f"here): the dataset {verdict}"}
 
 
 def suggest_context_length(doc_tokens: np.ndarray, measured: bool) -> dict:
@@ -325,10 +336,11 @@ def _expected_documents(ds, cfg: DataConfig, limit: int | None, extent: Extent) 
     return min(bounds) if bounds else None
 
 
-def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokenizer=None,
+def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, sample_bytes: int = 0, tokenizer=None,
                     progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                     free_ram: int | None = None) -> DatasetProfile:
-    """Profile a loaded source: exact for a `Dataset`, from the first `sample` documents of a stream.
+    """Profile a loaded source: exact for a `Dataset`, from the first `sample` documents of a stream, or
+    fewer: up to the one that reaches `sample_bytes` bytes of text (0: no such limit).
 
     `tokenizer` (a `tokenizers.Tokenizer` or a Hugging Face fast tokenizer) adds token counts;
     `progress(read, expected)` is called a few times a second; `should_stop()` cancels."""
@@ -339,22 +351,24 @@ def profile_dataset(ds, cfg: DataConfig, *, sample: int = DEFAULT_SAMPLE, tokeni
     limit = sample if _is_streaming(ds) else None
     expected = _expected_documents(ds, cfg, limit, extent)
     state = _Pass(count_replacements=extent.kind == "text", row_bytes=extent.row_bytes, tokenizer=tokenizer)
-    last_report = 0.0
+    last_report, read_bytes, cut_short = 0.0, 0, False
     for row in iter_rows(ds, cfg):
         if should_stop and should_stop():
             raise Cancelled(f"Profiling was cancelled after {state.read:,} documents.")
         text = get_text(row)
         state.add(row, normalize_whitespace(text) if cfg.normalize_whitespace else text, cfg)
+        read_bytes += len(text.encode("utf-8", "replace")) if sample_bytes else 0
         if progress and time.monotonic() - last_report >= PROGRESS_EVERY_S:
             progress(state.read, expected)
             last_report = time.monotonic()
-        if limit and state.read >= limit:
+        if limit and (state.read >= limit or sample_bytes and read_bytes >= sample_bytes):
+            cut_short = True
             break
     state.flush_tokens()
     if progress:
         progress(state.read, expected)
     _check_some_kept(state, cfg)
-    exact = limit is None or state.read < limit or state.read in (cfg.max_documents, extent.documents)
+    exact = not cut_short or state.read in (cfg.max_documents, extent.documents)
     stream_files = _stream_files(cfg)
     measured = _measurements(state, cfg, extent, exact, tokenizer is not None, free_ram, bool(stream_files))
     profile = DatasetProfile(**measured, source=cfg.source, mode="streaming" if _is_streaming(ds) else "in-memory",

@@ -55,6 +55,13 @@ MIN_HELD_OUT_FILES = 10
 SPLIT_VERSION = 2  # part of the token cache's key: caches made under an earlier split rule are not reused
 _UNIT_SEPARATOR_BYTES = {"document": 0, "paragraph": 2, "line": 1}
 ROW_BATCH = 256
+# A stream is read fewer rows at a time: a text file's rows are pieces of up to 256 KiB (they were 1 MiB, and
+# 256 of them held a 1.2 GB file's first 256 MiB in memory before its first document came out, #29). Short rows
+# read about 1 microsecond slower each.
+STREAM_ROW_BATCH = 16
+# A look at a source's first rows (their columns, a preview) reads at most about this much text: 20 rows of
+# 10,000 characters, or one piece of a text file.
+PEEK_CHARS = 200_000
 
 datasets.disable_progress_bars()
 
@@ -168,19 +175,22 @@ def describe_split(cfg: DataConfig) -> str:
             "exact duplicate is never on both sides.")
 
 
-def _read_text_files(paths: list[str], unit: str, held_out_starts: list[int | None]) -> Iterator[dict]:
+def _read_text_files(paths: list[str], unit: str, held_out_starts: list[int | None],
+                     held_out_only: bool) -> Iterator[dict]:
     for path, held_out_start in zip(paths, held_out_starts):
         if unit == "document":
-            for text, replaced, held_out in iter_text_pieces(Path(path), held_out_start):
+            for text, replaced, held_out in iter_text_pieces(Path(path), held_out_start, held_out_only):
                 yield {"text": text, "path": path, "replaced_bytes": replaced, "held_out": held_out}
             continue
         for text, replaced in iter_text_units(Path(path), unit):
             yield {"text": text, "path": path, "replaced_bytes": replaced, "held_out": False}
 
 
-def _text_files_dataset(paths: list[Path], unit: str, held_out_starts: list[int | None], streaming: bool):
+def _text_files_dataset(paths: list[Path], unit: str, held_out_starts: list[int | None], streaming: bool,
+                        held_out_only: bool):
     # Both lists are sharded alike: a rank reading some of the files gets their own held-out starts.
-    kwargs = {"paths": [str(p) for p in paths], "unit": unit, "held_out_starts": held_out_starts}
+    kwargs = {"paths": [str(p) for p in paths], "unit": unit, "held_out_starts": held_out_starts,
+              "held_out_only": held_out_only}
     if streaming:
         # gen_kwargs holding a list makes the dataset sharded, so ranks and workers split it by file.
         # No `features`: declaring them makes `datasets` encode and decode every row, 5x slower to read;
@@ -193,12 +203,12 @@ def _text_files_dataset(paths: list[Path], unit: str, held_out_starts: list[int 
     return datasets.Dataset.from_dict(columns, features=TEXT_FEATURES)
 
 
-def _local_dataset(found: SourceFiles, cfg: DataConfig, split: bool):
+def _local_dataset(found: SourceFiles, cfg: DataConfig, split: bool, held_out_only: bool):
     if found.kind == "text":
         files = found.files[:cfg.max_documents] if cfg.max_documents else found.files
         tail = split and split_rule(cfg, found) == "tail"
         starts = stream_held_out_starts(files, cfg.eval_fraction) if tail else [None] * len(files)
-        return _text_files_dataset(files, resolve_text_unit(cfg), starts, cfg.streaming)
+        return _text_files_dataset(files, resolve_text_unit(cfg), starts, cfg.streaming, tail and held_out_only)
     try:
         return datasets.load_dataset(found.kind, data_files=[str(f) for f in found.files], split="train",
                                      streaming=cfg.streaming)
@@ -228,12 +238,13 @@ def _hub_dataset(source: str, streaming: bool):
         raise UserError(f"Could not load {dataset_id!r} from the Hub: {first_line(exc)}") from None
 
 
-def load_source(cfg: DataConfig, split: bool = True):
+def load_source(cfg: DataConfig, split: bool = True, held_out_only: bool = False):
     """The raw dataset named by `cfg.source`, with all its columns, in the configured mode. `split=False`
-    reads a text stream whole, without cutting it where its held-out tail begins."""
+    reads a text stream whole, without cutting it where its held-out tail begins; `held_out_only` reads
+    only that tail (other sources: all of it, the held-out documents being picked by their hash)."""
     if cfg.source.startswith(HUB_SOURCE_PREFIX):
         return _hub_dataset(cfg.source, cfg.streaming)
-    return _local_dataset(source_files(cfg), cfg, split)
+    return _local_dataset(source_files(cfg), cfg, split, held_out_only)
 
 
 def as_streaming(ds):
@@ -257,6 +268,8 @@ def iter_rows(ds, cfg: DataConfig, batch_size: int = ROW_BATCH) -> Iterator[dict
     """The rows of a loaded source (at most cfg.max_documents), turning read failures into UserErrors.
     A stream is read batch_size rows ahead: keep it small when only the first rows are wanted."""
     limit = cfg.max_documents or None
+    if isinstance(ds, datasets.IterableDataset):
+        batch_size = min(batch_size, STREAM_ROW_BATCH)
     try:
         yield from islice(_rows(ds, min(batch_size, limit or batch_size)), limit)
     except GeneratorExit:  # closed early; matched first, as UserError may already be gone at interpreter exit
@@ -346,7 +359,17 @@ def _value_kind(value) -> str:
 
 
 def _peek(ds, cfg: DataConfig | None, n: int) -> list[dict]:
-    return list(islice(iter_rows(ds, cfg, batch_size=n) if cfg else _rows(ds, n), n))
+    """The first n rows, or fewer: up to the one that reaches PEEK_CHARS characters of text. A stream is read
+    a row at a time, as its rows can be big: a text file's are pieces of up to 256 KiB, and peeks of 20 rows of
+    1 MiB read a 30 MB file twice before its first document (#29)."""
+    batch_size = 1 if isinstance(ds, datasets.IterableDataset) else n
+    rows, chars = [], 0
+    for row in iter_rows(ds, cfg, batch_size=batch_size) if cfg else _rows(ds, batch_size):
+        rows.append(row)
+        chars += sum(len(value) for value in row.values() if isinstance(value, str))
+        if len(rows) == n or chars >= PEEK_CHARS:
+            break
+    return rows
 
 
 def column_kinds(ds, cfg: DataConfig | None = None) -> dict[str, str]:
@@ -543,7 +566,7 @@ def iter_documents(
     overlap and none is lost.
     """
     assert split in ("train", "eval", "all"), split
-    ds = load_source(cfg, split=split != "all") if ds is None else ds
+    ds = load_source(cfg, split=split != "all", held_out_only=split == "eval") if ds is None else ds
     get_text = text_getter(ds, cfg)
     by_tail = split_rule(cfg, None if cfg.source.startswith(HUB_SOURCE_PREFIX) else source_files(cfg)) == "tail"
 

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, RunConfig, TokenizerConfig, parse_hub_source
+from clm_gui.data.budget import CACHE_SHARE, PreparationBudget
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
 from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.ownership import machine_user
 from clm_gui.model import sizing
 from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe
-from clm_gui.units import format_bytes, format_minutes, format_passes
+from clm_gui.units import format_bytes, format_duration, format_minutes, format_passes
 
 if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is made
     from clm_gui.data.profiling import DatasetProfile
@@ -31,13 +32,6 @@ if TYPE_CHECKING:  # profiling loads `datasets`, imported only once a plan is ma
 MIN_MINUTES = 0.1  # a budget shorter than this leaves no time to train after the preparation
 MIN_HELD_OUT_BYTES = 50_000  # a held-out split smaller than this makes the best evaluation a coin toss
 MAX_EVAL_FRACTION = 0.1
-# The tokenizer learns from a sample sized to the budget: trained on all of a 1.26 GB file, it took most of a
-# 10-minute budget (#29). It may spend TOKENIZER_BUDGET_SHARE of the budget at TOKENIZER_BYTES_PER_SECOND
-# (bench/tokenizer_speed.py: 0.9 MB/s on the 2-core box), and reads at least MIN_TOKENIZER_SAMPLE_BYTES, which is
-# text enough for a vocabulary of thousands of tokens.
-TOKENIZER_BUDGET_SHARE = 0.05
-TOKENIZER_BYTES_PER_SECOND = 0.9e6
-MIN_TOKENIZER_SAMPLE_BYTES = 8_000_000
 
 
 @dataclass
@@ -72,21 +66,6 @@ def _tokenizer_folder(tokenizers_dir: Path, data: DataConfig, tok: TokenizerConf
     return tokenizers_dir / f"{tok.algorithm}-{tok.vocab_size}-{key[:8]}"  # named for people
 
 
-def tokenizer_sample_bytes(minutes: float) -> int:
-    """The most text a quick start's tokenizer learns from within a budget of `minutes`."""
-    return int(max(MIN_TOKENIZER_SAMPLE_BYTES, minutes * 60 * TOKENIZER_BUDGET_SHARE * TOKENIZER_BYTES_PER_SECOND))
-
-
-def first_bytes(texts, limit: int):
-    """The documents up to and including the one that reaches `limit` bytes of UTF-8 in all."""
-    read = 0
-    for text in texts:
-        yield text
-        read += len(text.encode("utf-8", "surrogatepass"))
-        if read >= limit:
-            return
-
-
 def check_minutes(minutes: float | None) -> float:
     """The time budget, or a UserError that says what it must be (an empty box, a negative or tiny number)."""
     if minutes is None:
@@ -114,11 +93,14 @@ def run_name(data: DataConfig, minutes: float) -> str:
 
 def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
                     log: Callable[[str], None] = lambda message: None,
-                    tokenizers_dir: Path | None = None, cpu_threads: int | None = None) -> QuickstartPlan:
+                    tokenizers_dir: Path | None = None, cpu_threads: int | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> QuickstartPlan:
     """Every recommendation for this source and budget, as a RunConfig and the choices that made it. A
     tokenizer it trains is kept in `tokenizers_dir` (the visitor's own, when hosted), by default the
     machine's (runs/.quickstart-tokenizers), and reused for the same data and settings. `cpu_threads`: the
-    threads a CPU run will train with (default: the app's share, beside its web server)."""
+    threads a CPU run will train with (default: the app's share, beside its web server). The preparation
+    reads what its share of the budget allows (`budget.PreparationBudget`); `clock` times it, and the
+    training gets the rest."""
     from clm_gui.data.held_out import held_out_texts
     from clm_gui.data.profiling import profile_source, recommend_for_source
     from clm_gui.data.sources import describe_split
@@ -130,26 +112,32 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     from clm_gui.tokenizer.training import byte_level_tokenizer, train_tokenizer
 
     check_minutes(minutes)
-    started = time.monotonic()
+    started = clock()
+    budget = PreparationBudget(minutes)
     choices: list[Choice] = []
     cfg = RunConfig()
     cfg.data.source = source
     mode = recommend_for_source(cfg.data)
+    if mode["mode"] == "in-memory" and not budget.cache_fits(mode["text_bytes"]):
+        mode = {**mode, "mode": "streaming",
+                "reason": f"{mode['reason']} {_cache_too_slow(budget, mode['text_bytes'])}"}
     cfg.data.streaming = mode["mode"] == "streaming"
     cfg.check()
     cfg.name = run_name(cfg.data, minutes)
     log("Profiling the data.")
-    profile = profile_source(cfg.data)
+    whole = mode["text_bytes"] is not None and mode["text_bytes"] <= budget.profile_bytes
+    profile = profile_source(cfg.data if whole else dataclasses.replace(cfg.data, streaming=True),
+                             sample_bytes=budget.profile_bytes)
     cfg.data.eval_fraction = eval_fraction_for(profile.bytes)
     choices.append(Choice("Data", f"{format_bytes(profile.bytes)}, {profile.domain['label']}, {mode['mode']}",
-                          f"{mode['reason']} {describe_split(cfg.data)}",
+                          f"{mode['reason']}{_profile_sample(profile, budget)} {describe_split(cfg.data)}",
                           f"Your text: {format_bytes(profile.bytes)}. A small part of it is set aside to test the "
                           "model on text it never learns from."))
 
     spec = planner_device("cpu" if device == "cpu" else "cuda" if device.startswith("cuda") else "auto",
                           cpu_threads=cpu_threads)
     training_bytes = profile.bytes * (1 - cfg.data.eval_fraction)
-    byte_plan = _byte_level_plan(spec, _hours_left(minutes, started), training_bytes)
+    byte_plan = _byte_level_plan(spec, _hours_left(minutes, clock() - started), training_bytes)
     rec = recommend_tokenizer(profile, online=hub_reachable(), byte_passes=byte_plan.epochs if byte_plan else None,
                               small_model=byte_plan is not None and not sizing.memorises(byte_plan))
     if rec.action == "pretrained":
@@ -161,7 +149,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     else:
         cfg.tokenizer.algorithm, cfg.tokenizer.vocab_size = rec.algorithm, rec.vocab_size
         bytes_alone = rec.vocab_size == byte_level_vocab(cfg.tokenizer)  # nothing to learn from the text
-        sample = tokenizer_sample_bytes(minutes)
+        sample = budget.tokenizer_bytes
         sample = sample if sample < training_bytes and not bytes_alone else 0  # 0: all of the text (or none)
         folder = _tokenizer_folder(tokenizers_dir or visitor_folders(runs_dir, machine_user()).quickstart_tokenizers,
                                    cfg.data, cfg.tokenizer, sample)
@@ -173,8 +161,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
 
                 log(f"Training a {rec.algorithm} tokenizer of {rec.vocab_size:,} tokens.")
                 texts = iter_documents(cfg.data, "train")
-                save_tokenizer(train_tokenizer(first_bytes(texts, sample) if sample else texts, cfg.tokenizer),
-                               folder)
+                save_tokenizer(train_tokenizer(texts, cfg.tokenizer, max_bytes=sample), folder)
         cfg.tokenizer.path = str(folder)
         tokenizer = load_tokenizer(str(folder), cfg.tokenizer.eos_token)
         sampled = (f" It learns its tokens from the first {format_bytes(sample)} of the text, a sample sized to the "
@@ -185,7 +172,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     bytes_per_token = evaluate_tokenizer(tokenizer, held_out).bytes_per_token
     dataset_tokens, _ = sizing.dataset_tokens_from_profile(profile, cfg.data.eval_fraction, bytes_per_token)
 
-    hours = _hours_left(minutes, started)
+    hours = _hours_left(minutes, clock() - started)
     plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
                                                vocab_size=len(tokenizer)))
     cfg.model = dataclasses.replace(plan.model)
@@ -207,7 +194,21 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                           f"It trains for at most {format_minutes(t.max_minutes)}, tests itself on the set-aside "
                           "text now and then, and writes sample text so you can watch it improve; the best "
                           "version is the one kept."))
-    return QuickstartPlan(cfg.check(), choices, plan, time.monotonic() - started, profile)
+    return QuickstartPlan(cfg.check(), choices, plan, clock() - started, profile)
+
+
+def _cache_too_slow(budget: PreparationBudget, text_bytes: int) -> str:
+    return (f"But tokenizing all of it into a token cache would take about "
+            f"{format_duration(budget.cache_seconds(text_bytes))}, more than {CACHE_SHARE:.0%} of the budget: the run "
+            "streams it instead, and its first step comes in seconds.")
+
+
+def _profile_sample(profile: DatasetProfile, budget: PreparationBudget) -> str:
+    if not profile.estimated:
+        return ""
+    margin = profile.margins.get("bytes")
+    return (f" The profile read the first {format_bytes(budget.profile_bytes)} of it, a sample sized to the time "
+            f"budget: its size is an estimate" + (f" (± {format_bytes(margin)}, 95% margin)." if margin else "."))
 
 
 def _tokenizer_in_plain_words(vocab_size: int) -> str:
@@ -220,9 +221,10 @@ def _tokenizer_in_plain_words(vocab_size: int) -> str:
             "whole words, learnt from your own text.")
 
 
-def _hours_left(minutes: float, started: float) -> float:
-    """The budget left for training, in hours: preparation so far is spent (at least a second is left)."""
-    return max(minutes * 60 - (time.monotonic() - started), 1.0) / 3600
+def _hours_left(minutes: float, spent: float) -> float:
+    """The budget left for training, in hours: `spent` seconds of preparation are gone (at least a second is
+    left)."""
+    return max(minutes * 60 - spent, 1.0) / 3600
 
 
 def _byte_level_plan(spec: sizing.DeviceSpec, hours: float, training_bytes: float) -> sizing.Plan | None:

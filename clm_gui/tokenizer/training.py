@@ -21,6 +21,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import PreTrainedTokenizerFast
 
 from clm_gui.config import RunConfig, TokenizerConfig
+from clm_gui.data import packing
 from clm_gui.errors import Cancelled, UserError
 
 UNK_TOKEN = "<unk>"  # WordPiece and Unigram only; byte-level BPE has no unknowns
@@ -109,27 +110,35 @@ _BUILDERS = {"bpe": _byte_level_bpe, "wordpiece": _wordpiece, "unigram": _unigra
 
 
 class _Feed:
-    """The documents handed to the Rust trainer: counted, reported and stoppable, none of them kept."""
+    """The text handed to the Rust trainer: counted, reported and stoppable, none of it kept. A long document
+    goes in slices (the trainer buffers hundreds of items, which were 1 MiB pieces of a text file, #29), and
+    reading stops at `max_documents` documents or at the slice that reaches `max_bytes` bytes (0: no limit)."""
 
-    def __init__(self, texts: Iterable[str], limit: int, on_progress, should_stop):
-        self.texts, self.limit = texts, limit
+    def __init__(self, texts: Iterable[str], max_documents: int, max_bytes: int, on_progress, should_stop):
+        self.texts, self.max_documents, self.max_bytes = texts, max_documents, max_bytes
         self.on_progress, self.should_stop = on_progress, should_stop
         self.documents = self.bytes = 0
 
     def __iter__(self) -> Iterator[str]:
         last_report = time.monotonic()
-        texts = itertools.islice(self.texts, self.limit) if self.limit else self.texts
-        for text in texts:
+        for part in self._parts():
             if self.should_stop and self.should_stop():
                 raise Cancelled("Tokenizer training was cancelled; nothing was saved.")
-            self.documents += 1
-            self.bytes += len(text.encode("utf-8", "replace"))
+            self.bytes += len(part.encode("utf-8", "replace"))
             if self.on_progress and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
                 self.on_progress(self.documents, self.bytes)
                 last_report = time.monotonic()
-            yield text
+            yield part
+            if self.max_bytes and self.bytes >= self.max_bytes:
+                break
         if self.on_progress:
             self.on_progress(self.documents, self.bytes)
+
+    def _parts(self) -> Iterator[str]:
+        for text in itertools.islice(self.texts, self.max_documents) if self.max_documents else self.texts:
+            self.documents += 1
+            for part, _ in packing.document_parts(text, packing.ENCODE_SLICE_CHARS):
+                yield part
 
 
 def check_training_settings(cfg: TokenizerConfig) -> None:
@@ -142,16 +151,18 @@ def train_tokenizer(
     cfg: TokenizerConfig,
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    max_bytes: int = 0,
 ) -> PreTrainedTokenizerFast:
     """Train a new tokenizer from a stream of documents (never held in memory all at once).
 
-    Reads at most `cfg.sample_documents` documents (0: all). `on_progress(documents, bytes)` is called
-    a few times a second while reading; `should_stop()` is checked before each document, and once more
-    after the trainer's final (uninterruptible) merge step, raising `Cancelled`.
+    Reads at most `cfg.sample_documents` documents and `max_bytes` bytes of UTF-8 (0: all).
+    `on_progress(documents, bytes)` is called a few times a second while reading; `should_stop()` is checked
+    before each document (or slice of a long one), and once more after the trainer's final (uninterruptible)
+    merge step, raising `Cancelled`.
     """
     check_training_settings(cfg)
     tok, trainer = _BUILDERS[cfg.algorithm](cfg)
-    feed = _Feed(texts, cfg.sample_documents, on_progress, should_stop)
+    feed = _Feed(texts, cfg.sample_documents, max_bytes, on_progress, should_stop)
     try:
         tok.train_from_iterator(iter(feed), trainer=trainer)
     except Exception as exc:  # the Rust trainer raises plain Exception

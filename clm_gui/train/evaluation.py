@@ -37,12 +37,14 @@ def encode_stream(docs: Iterable[str], tokenizer, eos_id: int, max_tokens: int =
     """The documents as one token stream, with their size in bytes; at most `max_tokens` tokens (0: all),
     a document cut short counting its bytes in proportion to the tokens kept."""
     pieces, n_tokens, n_bytes, documents = [], 0, 0.0, 0
-    for texts, ids in encode_batches(docs, tokenizer, eos_id):
-        for text, doc_ids in zip(texts, ids):
-            doc_bytes = len(text.encode("utf-8", "replace"))
-            keep = len(doc_ids) if not max_tokens else min(len(doc_ids), max_tokens - n_tokens)
-            pieces.append(doc_ids[:keep])
-            n_tokens, n_bytes, documents = n_tokens + keep, n_bytes + doc_bytes * keep / len(doc_ids), documents + 1
+    starts_document = True  # whether the next part is a document's first (a long one comes in slices)
+    for batch in encode_batches(docs, tokenizer, eos_id):
+        for text, part_ids, last in zip(*batch):
+            part_bytes = len(text.encode("utf-8", "replace"))
+            keep = len(part_ids) if not max_tokens else min(len(part_ids), max_tokens - n_tokens)
+            pieces.append(part_ids[:keep])
+            n_tokens, documents, starts_document = n_tokens + keep, documents + starts_document, last
+            n_bytes += part_bytes * keep / max(len(part_ids), 1)
             if max_tokens and n_tokens >= max_tokens:
                 return TokenStream(np.concatenate(pieces), n_bytes, documents)
     tokens = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int64)

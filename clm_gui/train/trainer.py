@@ -29,6 +29,7 @@ from accelerate.utils import set_seed
 
 from clm_gui.config import CHECKPOINTS_PER_RUN, RunConfig
 from clm_gui.data import sources as data_lib
+from clm_gui.data.budget import PreparationBudget
 from clm_gui.data.packing import CachedWindows, StreamingWindows, build_token_cache, cache_key, read_token_cache
 from clm_gui.data.prompts import prompts_for
 from clm_gui.errors import Cancelled, UserError
@@ -315,7 +316,9 @@ class Trainer:
                 tok = load_tokenizer(cfg.tokenizer.path, cfg.tokenizer.eos_token)
             else:
                 self._status("Training the tokenizer.")
-                tok = train_tokenizer(self._documents("train", sharded=False), cfg.tokenizer)
+                # Within a time budget, on a sample sized to it: all of a 10 GB stream would take hours (#29).
+                budget = PreparationBudget(cfg.train.max_minutes).tokenizer_bytes if cfg.train.max_minutes else 0
+                tok = train_tokenizer(self._documents("train", sharded=False), cfg.tokenizer, max_bytes=budget)
             tmp = folder.with_name(TMP_PREFIX + folder.name)
             remove_tree(tmp)
             tok.save_pretrained(str(tmp))
