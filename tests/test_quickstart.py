@@ -10,8 +10,9 @@ import pytest
 from clm_gui import cli
 from clm_gui.config import DataConfig, config_from_yaml
 from clm_gui.data.prompts import prompts_from
-from clm_gui.errors import UserError
 from clm_gui.data import budget
+from clm_gui.errors import UserError
+from clm_gui.jobs import quickstart
 from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for, run_name
 from clm_gui.machine import hardware
 from clm_gui.runs.folder import list_runs
