@@ -78,7 +78,7 @@ def wizard_overhead(texts, cfg: TokenizerConfig, trained: Tokenizer) -> float:
     run-to-run noise): validating the settings, the counting and cancellable feed, wrapping the result."""
     start = time.perf_counter()
     check_training_settings(cfg)
-    for _ in _Feed(texts, cfg.sample_documents, lambda documents, size: None, lambda: False):
+    for _ in _Feed(texts, cfg.sample_documents, 0, lambda documents, size: None, lambda: False):
         pass
     wrap_tokenizer(trained, cfg)
     return time.perf_counter() - start

@@ -23,6 +23,8 @@ BENCH = ROOT / "bench"
 
 # script: (arguments for a run of seconds on one CPU, a line its output must contain)
 TINY_RUNS = {
+    "big_data": (["--sizes", "0.002", "--modes", "streaming,in-memory", "--train-steps", "2", "--budget-minutes",
+                  "1", "--workdir", "{tmp}"], "streaming"),
     "cpu_step": (["--layers", "1", "--width", "32", "--context", "16", "--batch", "2", "--rounds", "1",
                   "--steps", "1"], "x the hand-written GPT"),
     "sizing_accuracy": (["--smoke"], "| 0.02M |"),
