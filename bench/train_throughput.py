@@ -204,7 +204,9 @@ def apply_variant(variant: str) -> None:
         elif part == "regional":
             trainer.CausalLMLoss = regional_loss(trainer.CausalLMLoss)
             compile_ = torch.compile
-            torch.compile = lambda model, **kw: model if isinstance(model, trainer.CausalLMLoss) else compile_(model, **kw)
+            # The trainer's whole-module compile passes over it: its regions compile themselves.
+            torch.compile = lambda model, **kw: (model if isinstance(model, trainer.CausalLMLoss)
+                                                 else compile_(model, **kw))
         else:
             raise SystemExit(f"unknown variant {part!r}")
 
