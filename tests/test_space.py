@@ -33,15 +33,20 @@ def space_environment(port: int) -> dict[str, str]:
     return env
 
 
-def wait_for_config(base: str, child: subprocess.Popen) -> dict:
+def wait_until_listening(log: Path, base: str, child: subprocess.Popen) -> dict:
+    """The page's config once the app says it is running. The server answers before Gradio's `launch` returns
+    (launch then checks the URL itself), so a config alone is not the end of start-up: stopping the app
+    then interrupts launch before it prints where it listens."""
     def served_config() -> dict | None:
         assert child.poll() is None, "the app exited before it served a page"
+        if "clm-gui is running on" not in log.read_text():
+            return None
         try:
             return httpx.get(f"{base}/config", timeout=10).raise_for_status().json()
         except httpx.HTTPError:
             return None
 
-    return wait_for(served_config, WAIT_S, f"the app to answer on {base}", every=0.5)
+    return wait_for(served_config, WAIT_S, f"the app to say it is running and answer on {base}", every=0.5)
 
 
 def test_the_app_started_as_a_space_starts_it_is_hosted_and_reached_on_the_port_it_was_given(tmp_path):
@@ -51,7 +56,7 @@ def test_the_app_started_as_a_space_starts_it_is_hosted_and_reached_on_the_port_
         child = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=space_environment(port),
                                  stdout=out, stderr=subprocess.STDOUT)
     try:
-        config = wait_for_config(f"http://127.0.0.1:{port}", child)
+        config = wait_until_listening(log, f"http://127.0.0.1:{port}", child)
     finally:
         child.send_signal(signal.SIGINT)
         try:
