@@ -1,20 +1,57 @@
 """A step gate: holds a training run at a step the test chooses, however fast the machine trains.
 
-The trainer reads the gate file named by CLM_GUI_STEP_GATE before every step
-(`clm_gui.train.step_gate.wait_at_step_gate`), in this process or in a child (the app's training
-processes inherit the environment). A test that must act while a run is still training (stop it, kill
+The trainer calls the function its environment names before every step (`clm_gui.train.step_hook`); a
+gate's environment names `wait_at_step_gate` below, which reads the gate file, in this process or in a
+child (the app's training processes inherit the environment). A test that must act while a run is still training (stop it, kill
 it, watch it grow) opens the gate up to a step, waits until the run is held there, acts, and opens the
 gate further; no step count races a sleep.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
+from clm_gui.errors import UserError
 from clm_gui.files import atomic_write_text
-from clm_gui.train.step_gate import STEP_GATE_ENV
+from clm_gui.train.step_hook import BEFORE_STEP_ENV
 from tests.waiting import WAIT_S, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+STEP_GATE_ENV = "CLM_GUI_STEP_GATE"  # PATH holds the last step the run may train
+STEP_GATE_GIVE_UP_S = 900  # a gate nobody opens (its test died) fails the run instead of holding it forever
+
+
+def wait_at_step_gate(step: int) -> None:
+    """The trainer's hook: hold the run before step `step + 1` while the file named by CLM_GUI_STEP_GATE
+    holds a number at most `step` (a missing file holds it before the first step).
+
+    While held, the first process (RANK 0, or the only one) writes the step it waits at to PATH.held. The
+    gate is read before the stop request, so a stop made while the run is held is taken at exactly that step.
+    """
+    path = os.environ.get(STEP_GATE_ENV)
+    if not path:
+        return
+    is_main = os.environ.get("RANK", "0") == "0"
+    gate, held = Path(path), Path(f"{path}.held")
+    give_up = time.monotonic() + STEP_GATE_GIVE_UP_S
+    while _gate_limit(gate) <= step:
+        if is_main and not held.exists():
+            atomic_write_text(held, str(step))
+        if time.monotonic() > give_up:
+            raise UserError(f"{STEP_GATE_ENV} held the run at step {step} and nobody opened the gate.")
+        time.sleep(0.02)
+    if is_main:
+        held.unlink(missing_ok=True)
+
+
+def _gate_limit(gate: Path) -> int:
+    try:
+        return int(gate.read_text())
+    except (OSError, ValueError):  # not written yet: hold
+        return 0
 
 
 class StepGate:
@@ -24,8 +61,10 @@ class StepGate:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment entry that puts a training process behind this gate."""
-        return {STEP_GATE_ENV: str(self.path)}
+        """The environment entries that put a training process behind this gate, wherever it runs from."""
+        paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        return {BEFORE_STEP_ENV: f"{__name__}:wait_at_step_gate", STEP_GATE_ENV: str(self.path),
+                "PYTHONPATH": os.pathsep.join(paths)}
 
     def open_until(self, step: int) -> None:
         """Let the run train up to and including `step`, then hold it there (before the next step)."""

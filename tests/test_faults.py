@@ -454,7 +454,8 @@ def test_resume_passes_over_a_damaged_newest_checkpoint_and_says_which_it_used(
     truncate_to_half(run.checkpoint_dir(6) / damaged)
     gate = StepGate(tmp_path)
     gate.open_until(5)  # a resume from step 4 trains step 5 and is held there; one from step 6 is held at 6
-    monkeypatch.setenv(*next(iter(gate.env.items())))
+    for name, value in gate.env.items():
+        monkeypatch.setenv(name, value)
     held = {}
 
     def look_while_held():  # the CLI must run in the main thread (it sets signal handlers)

@@ -51,7 +51,7 @@ from clm_gui.train.cadence import (EVALUATION_COST_SHARE, EVALUATION_GAP_STEPS, 
 from clm_gui.train.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.train.loss import CausalLMLoss
 from clm_gui.train.schedule import budget_used, launched_at, lr_at
-from clm_gui.train.step_gate import wait_at_step_gate
+from clm_gui.train.step_hook import before_step_from_environment
 from clm_gui.train.step import TrainingStep
 from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
 from clm_gui.train.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
@@ -186,8 +186,8 @@ class Trainer:
 
     `clock`: the run's one clock, in seconds (its time limit, the phases' timings, the records' times); a
     test passes a fake one, so that a run's timing is the same on any machine. `before_step(step)`: called
-    before each optimizer step, once the work after the previous one is done; by default the step gate,
-    which lets a test hold a training process it did not start (step_gate.py)."""
+    before each optimizer step, once the work after the previous one is done; by default the function the
+    environment names, if any (step_hook.py: how a test holds a training process it did not start)."""
 
     def __init__(self, cfg: RunConfig, run: RunDir, resume: bool = False,
                  should_stop: Callable[[], bool] | None = None, on_log: Callable[[dict], None] | None = None,
@@ -196,7 +196,7 @@ class Trainer:
         self._external_stop = should_stop or (lambda: False)
         self.on_log = on_log or (lambda record: None)
         self.clock = clock
-        self._before_step = before_step or (lambda step: wait_at_step_gate(step, self.is_main))
+        self._before_step = before_step or before_step_from_environment() or (lambda step: None)
         self.state = TrainState()
         self.phase_seconds = defaultdict(float)  # setup, first_step, eval, samples, saves, final (see `timed`)
         self.latest_seconds = defaultdict(float)  # what each phase took the last time it ran
