@@ -555,9 +555,9 @@ def declared_problems(section, unused: typing.Collection[str] = ()) -> list[str]
     bounds = declared_bounds(type(section))
     problems = []
     for name, kind in _field_types(type(section)).items():
-        value, dotted = getattr(section, name), f"{prefix}.{name}"
         if name in unused:
             continue
+        value, dotted = getattr(section, name), f"{prefix}.{name}"
         if typing.get_origin(kind) is typing.Literal and value not in typing.get_args(kind):
             problems.append(f"{dotted} must be one of {', '.join(typing.get_args(kind))} (it is {value!r}).")
         elif name in bounds and (problem := bounds[name].problem(dotted, value)):
