@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from clm_gui.config import (FAMILIES, TEXT_UNITS, TOKENIZER_ALGORITHMS, DataConfig, ModelConfig, RunConfig,
+                            TokenizerConfig)
 from clm_gui.errors import ConfigError, UserError
 from clm_gui.hosting.quotas import Quotas
 from clm_gui.hosting.settings import (
@@ -263,10 +265,12 @@ def _add_tokenizer(sub) -> None:
 
     t = actions.add_parser("train", help="train a tokenizer on a dataset's training split and save it")
     t.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
-    t.add_argument("--algorithm", choices=("bpe", "wordpiece", "unigram"), default="bpe")
-    t.add_argument("--vocab-size", type=int, default=8192)
-    t.add_argument("--min-frequency", type=int, default=2, help="bpe and wordpiece: drop rarer merges")
-    t.add_argument("--sample", type=int, default=0, metavar="N", help="train on the first N documents (0: all)")
+    tok = TokenizerConfig()  # each option's default and choices are the setting's own
+    t.add_argument("--algorithm", choices=TOKENIZER_ALGORITHMS, default=tok.algorithm)
+    t.add_argument("--vocab-size", type=int, default=tok.vocab_size)
+    t.add_argument("--min-frequency", type=int, default=tok.min_frequency, help="bpe and wordpiece: drop rarer merges")
+    t.add_argument("--sample", type=int, default=tok.sample_documents, metavar="N",
+                   help="train on the first N documents (0: all)")
     t.add_argument("--lowercase", action="store_true")
     t.add_argument("--nfkc", action="store_true", help="Unicode NFKC normalisation (merges look-alikes)")
     t.add_argument("--out", type=Path, required=True, help="folder to save the tokenizer in (Hugging Face format)")
@@ -275,15 +279,14 @@ def _add_tokenizer(sub) -> None:
     e.add_argument("source", help="demo, a file or folder, or hub:ID[:CONFIG[:SPLIT]]")
     for parser in (t, e):
         parser.add_argument("--text-column", default="")
-        parser.add_argument("--max-documents", type=int, default=0, help="read at most this many documents")
+        parser.add_argument("--max-documents", type=int, default=DataConfig().max_documents,
+                            help="read at most this many documents")
         parser.add_argument("--json", action="store_true")
     t.set_defaults(func=_run_tokenizer_train)
     e.set_defaults(func=_run_tokenizer_eval)
 
 
 def _checked_config(args, **tokenizer):
-    from clm_gui.config import DataConfig, RunConfig, TokenizerConfig
-
     data = DataConfig(source=args.source, text_column=args.text_column, max_documents=args.max_documents)
     return RunConfig(data=data, tokenizer=TokenizerConfig(**tokenizer)).check()
 
@@ -348,10 +351,12 @@ def _add_profile(sub) -> None:
                       help="read a sample lazily and estimate the totals (default: the recommended mode)")
     mode.add_argument("--in-memory", dest="streaming", action="store_false", help="load everything; exact figures")
     p.add_argument("--text-column", default="", help="the column holding the text (default: detected)")
-    p.add_argument("--text-unit", default="auto", help="plain-text files: auto, document, paragraph or line")
+    p.add_argument("--text-unit", default=DataConfig().text_unit,
+                   help=f"plain-text files: {', '.join(TEXT_UNITS[:-1])} or {TEXT_UNITS[-1]}")
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="streaming: profile the first N documents (default 2000)")
-    p.add_argument("--max-documents", type=int, default=0, help="read at most this many documents (0: all)")
+    p.add_argument("--max-documents", type=int, default=DataConfig().max_documents,
+                   help="read at most this many documents (0: all)")
     p.add_argument("--tokenizer", help="tokenizer folder or Hub id: adds tokens per document and total tokens")
     p.add_argument("--json", action="store_true", help="print the profile as one JSON object")
     p.set_defaults(func=_run_profile)
@@ -360,12 +365,10 @@ def _add_profile(sub) -> None:
 def _run_profile(args) -> int:
     from tqdm.auto import tqdm
 
-    from clm_gui.config import DataConfig, RunConfig
     from clm_gui.data.profiling import DEFAULT_SAMPLE, profile_source, profile_summary, recommend_for_source
 
     data = DataConfig(source=args.source, text_column=args.text_column, text_unit=args.text_unit,
-                      max_documents=args.max_documents)
-    RunConfig(data=data).check()
+                      max_documents=args.max_documents).check()
     if args.streaming is None:
         recommendation = recommend_for_source(data)
         args.streaming = recommendation["mode"] == "streaming"
@@ -432,8 +435,9 @@ def _add_recommend(sub) -> None:
     p.add_argument("--gpus", type=int, help="number of GPUs (default: all visible)")
     p.add_argument("--hours", type=float, default=1.0, help="time budget for training (default 1)")
     p.add_argument("--dataset-tokens", type=int, help="tokens in the training data (warns about many epochs)")
-    p.add_argument("--vocab-size", type=int, default=8192, help="tokenizer vocabulary (default 8192)")
-    p.add_argument("--family", default="gpt2", choices=["gpt2", "llama"])
+    vocab_size = TokenizerConfig().vocab_size
+    p.add_argument("--vocab-size", type=int, default=vocab_size, help=f"tokenizer vocabulary (default {vocab_size})")
+    p.add_argument("--family", default=ModelConfig().family, choices=FAMILIES)
     p.add_argument("--context", type=int, default=0, help="context length (default: chosen by model size)")
     p.add_argument("--json", action="store_true", help='print {"n_params", "peak_memory_gb", "tokens", ...}')
     p.set_defaults(func=_run_recommend)
@@ -474,12 +478,10 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from clm_gui.config import DataConfig, RunConfig
     from clm_gui.data.sources import iter_documents
     from clm_gui.train.evaluation import evaluate_model
 
-    data = DataConfig(source=args.source, text_column=args.text_column, streaming=True)
-    RunConfig(data=data).check()
+    data = DataConfig(source=args.source, text_column=args.text_column, streaming=True).check()
     score = evaluate_model(args.model, iter_documents(data, args.split), device=args.device)
     if args.json:
         _print_json(score.to_dict())

@@ -28,7 +28,7 @@ AUTO = -1  # train.eval_interval / sample_interval / save_interval: spread over 
 CHECKPOINTS_PER_RUN = 4
 
 # Settings that take one of a few words: each a Literal type, the field's type below and the only list of
-# its words; validation (`_choice_problems`) and the UI's choices read them from here.
+# its words; validation (`declared_problems`), the UI's and the CLI's choices read them from here.
 Family = typing.Literal["gpt2", "llama"]
 TokenizerAlgorithm = typing.Literal["bpe", "wordpiece", "unigram"]
 Schedule = typing.Literal["cosine", "linear", "constant"]
@@ -44,7 +44,6 @@ FAMILIES, TOKENIZER_ALGORITHMS, SCHEDULES = typing.get_args(Family), typing.get_
 PRECISIONS, COMPILE_MODES, KEEP_MODES = typing.get_args(Precision), typing.get_args(CompileMode), \
     typing.get_args(KeepMode)
 DISTRIBUTED_MODES, TEXT_UNITS = typing.get_args(DistributedMode), typing.get_args(TextUnit)
-MAX_VOCAB_SIZE = 1_000_000
 MAX_STEPS = 1_000_000_000  # a billion steps: 11.6 days at a millisecond a step, beyond any run this app plans
 # Integers past 2**53 have no exact float: YAML's `1e30` would become some other whole number, so it is refused.
 EXACT_FLOAT_INTEGER = 2**53
@@ -55,87 +54,170 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _GPU_LIST = re.compile(r"^(|all|\d+(,\d+)*)$")
 
 
-def at_most(default, limit, why: str):
-    """A setting with an upper bound; `why` says what the bound keeps out, in the message that refuses more.
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers a setting may hold, declared beside it (`bounded`) and checked by `declared_problems`.
 
-    The bounds are coarse: values past them describe no model a machine this app drives (one host, up to
-    8 GPUs) could train, and some would overflow or stall before any check runs. Whether a model fits this
+    `at_least`/`above` and `at_most`/`below` make the range the setting's meaning allows (a count, a fraction);
+    a value outside it is refused with the range in words, then `hint`. `ceiling` is coarser, with `why` to
+    say what it keeps out: values past it describe no model a machine this app drives (one host, up to 8
+    GPUs) could train, and some would overflow or stall before any check runs. Whether a model fits this
     machine is decided by the memory estimate before a run starts (jobs/preparation.py).
     """
-    return field(default=default, metadata={"at_most": limit, "why": why})
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    below: float | None = None
+    hint: str = ""  # what to give instead, after the range: "use 0 for no limit"
+    unit: str = ""  # of the lower bound, in the message: "at least 8 tokens"
+    ceiling: float | None = None
+    why: str = ""  # what the ceiling keeps out
+
+    def problem(self, name: str, value) -> str | None:
+        """The sentence that refuses `value` for the setting `name` (dotted), or None when it is allowed."""
+        if not self._in_range(value):
+            return f"{name} {self._range_words()} (it is {value}){'; ' + self.hint if self.hint else ''}."
+        if self.ceiling is not None and value > self.ceiling:
+            shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+            return f"{name} must be at most {self.ceiling:,} (it is {shown}): {self.why}."
+        return None
+
+    def _in_range(self, value) -> bool:
+        # Each comparison holds for an allowed number, so NaN, which fails every comparison, is refused.
+        return all((self.at_least is None or value >= self.at_least, self.above is None or value > self.above,
+                    self.at_most is None or value <= self.at_most, self.below is None or value < self.below))
+
+    def _range_words(self) -> str:
+        low = (f"at least {self.at_least:g}{' ' + self.unit if self.unit else ''}" if self.at_least is not None
+               else f"above {self.above:g}" if self.above is not None else "")
+        high = (f"at most {self.at_most:g}" if self.at_most is not None
+                else f"below {self.below:g}" if self.below is not None else "")
+        if self.at_least == 0 and not high:
+            return "cannot be negative"
+        if self.at_least is not None and self.at_most is not None:
+            return f"must be between {self.at_least:g} and {self.at_most:g}"
+        return "must be " + " and ".join(words for words in (low, high) if words)
+
+
+def bounded(default, **bounds):
+    """A number setting's field, with its `Bounds` beside it (read back with `declared_bounds`)."""
+    return field(default=default, metadata={"bounds": Bounds(**bounds)})
+
+
+class _Checked:
+    """`check()` for what has `validate()`: each section below, and the RunConfig made of them."""
+
+    def check(self, check_paths: bool = True):
+        """Raise `ConfigError` listing every problem, or return self."""
+        problems = self.validate(check_paths)
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+
+# Each section validates on its own (`ModelConfig(...).validate()`): first what its fields declare (a Literal
+# type's words, `bounded`'s Bounds), read by the one checker `declared_problems`; then the rules between its
+# fields, written out below (`_data_rules`, ...). `check_paths`: whether paths must exist on this machine.
 
 
 @dataclass
-class DataConfig:
+class DataConfig(_Checked):
     source: str = "demo"  # "demo" (Python's own standard library), a file or folder, or hub:ID[:CONFIG[:SPLIT]]
     streaming: bool = False  # read lazily (IterableDataset) instead of loading the split into memory
     text_column: str = ""  # empty: detected (the longest string column; text/content/code preferred)
     join_columns: list[str] = field(default_factory=list)  # several text columns joined by a newline
-    max_documents: int = 0  # 0: all documents
-    eval_fraction: float = 0.02  # one document in 1/eval_fraction is held out for evaluation
+    max_documents: int = bounded(0, at_least=0, hint="use 0 for no limit")  # 0: all documents
+    # One document in 1/eval_fraction is held out for evaluation.
+    eval_fraction: float = bounded(0.02, above=0, at_most=0.5)
     drop_empty: bool = True
     drop_duplicates: bool = False  # exact duplicates, by content hash
-    min_chars: int = 0
-    max_chars: int = 0  # 0: no limit
+    min_chars: int = bounded(0, at_least=0, hint="use 0 for no limit")
+    max_chars: int = bounded(0, at_least=0, hint="use 0 for no limit")  # 0: no limit
     normalize_whitespace: bool = False  # strip trailing spaces and collapse runs of blank lines
     # Plain-text files: one document per file ("document"), per blank-line-separated paragraph or per
     # line. "auto" is "document": text has documents only where the data has them, and a single file is
     # one stream whose last few percent are held out (data/sources.split_rule).
     text_unit: TextUnit = "auto"
 
+    def validate(self, check_paths: bool = True) -> list[str]:
+        return declared_problems(self) + _data_rules(self, check_paths)
+
 
 @dataclass
-class TokenizerConfig:
+class TokenizerConfig(_Checked):
     path: str = ""  # a tokenizer folder or Hub id to reuse; empty: train a new one on the training text
     algorithm: TokenizerAlgorithm = "bpe"  # bpe (byte-level, GPT-2 style) | wordpiece | unigram
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    sample_documents: int = 0  # train on at most this many documents; 0: all of them
+    # At least the special tokens and, for byte-level BPE, the 256 byte values: a rule (_tokenizer_rules).
+    vocab_size: int = bounded(8192, ceiling=1_000_000, why="absurdly large, far above the largest vocabularies "
+                                                            "in use (about 256k)")
+    min_frequency: int = bounded(2, at_least=1)
+    # Train on at most this many documents; 0: all of them.
+    sample_documents: int = bounded(0, at_least=0, hint="use 0 to train on every document")
     lowercase: bool = False
     nfkc: bool = False
     eos_token: str = "<|endoftext|>"  # separates packed documents
     pad_token: str = "<|pad|>"
 
+    def validate(self, check_paths: bool = True) -> list[str]:
+        # A tokenizer reused from `path` is not trained: the settings that would train one are not judged.
+        unused = ("vocab_size", "min_frequency", "sample_documents") if self.path else ()
+        return declared_problems(self, unused) + _tokenizer_rules(self, check_paths)
+
 
 @dataclass
-class ModelConfig:
+class ModelConfig(_Checked):
     family: Family = "gpt2"  # gpt2 | llama
-    n_layer: int = at_most(4, 256, "twice the deepest open models (Llama 3 405B has 126 layers)")
-    n_head: int = at_most(4, 256, "twice the most heads in open models (Llama 3 405B has 128)")
-    n_embd: int = at_most(256, 32_768, "twice Llama 3 405B's width; one layer this wide has 12.9 billion "
-                                       "parameters")
-    n_kv_head: int = 0  # llama only: key/value heads for grouped-query attention; 0: same as n_head
+    n_layer: int = bounded(4, at_least=1, ceiling=256,
+                           why="twice the deepest open models (Llama 3 405B has 126 layers)")
+    n_head: int = bounded(4, at_least=1, ceiling=256, why="twice the most heads in open models (Llama 3 405B has 128)")
+    n_embd: int = bounded(256, at_least=1, ceiling=32_768,
+                          why="twice Llama 3 405B's width; one layer this wide has 12.9 billion parameters")
+    # llama only: key/value heads for grouped-query attention; 0: same as n_head
+    n_kv_head: int = bounded(0, at_least=0, hint="use 0 for as many as n_head")
     # 0: the family's default (4x width for gpt2, ~8/3x for llama)
-    intermediate_size: int = at_most(0, 131_072, "more than twice Llama 3 405B's 53,248")
-    context_length: int = at_most(256, 131_072, "Llama 3.1's 128k context; the attention's memory and "
-                                                "time grow with it")
-    dropout: float = 0.0
+    intermediate_size: int = bounded(0, at_least=0, hint="use 0 for the family default", ceiling=131_072,
+                                     why="more than twice Llama 3 405B's 53,248")
+    context_length: int = bounded(256, at_least=8, unit="tokens", ceiling=131_072,
+                                  why="Llama 3.1's 128k context; the attention's memory and time grow with it")
+    dropout: float = bounded(0.0, at_least=0, below=1)
     tie_embeddings: bool = True
     gradient_checkpointing: bool = False  # recompute activations in the backward pass to save memory
 
+    def validate(self, check_paths: bool = True) -> list[str]:
+        return declared_problems(self) + _model_rules(self)
+
+
+# train.eval_interval, sample_interval and save_interval: AUTO, 0 or a number of steps.
+_CADENCE = {"at_least": AUTO, "hint": "use -1 (spread over the run), 0 or a number of steps"}
+
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Checked):
     # Optimizer steps; 0: no step limit.
-    max_steps: int = at_most(1000, MAX_STEPS, "11.6 days at a millisecond a step, beyond any run this app plans")
+    max_steps: int = bounded(1000, at_least=0, ceiling=MAX_STEPS,
+                             why="11.6 days at a millisecond a step, beyond any run this app plans")
     # Stop after this many training tokens; 0: no token limit.
-    max_tokens: int = at_most(0, 10**15, "over 60 times what Llama 3 trained on (15 trillion tokens)")
+    max_tokens: int = bounded(0, at_least=0, ceiling=10**15,
+                              why="over 60 times what Llama 3 trained on (15 trillion tokens)")
     # Stop after this much wall time; 0: no time limit.
-    max_minutes: float = at_most(0.0, 525_600, "a year; for no time limit use 0")
+    max_minutes: float = bounded(0.0, at_least=0, ceiling=525_600, why="a year; for no time limit use 0")
     # Sequences per forward pass on each device.
-    micro_batch_size: int = at_most(16, 65_536, "even at the shortest context that is half a million tokens "
-                                                "per forward pass; lower it and raise train.grad_accum_steps")
+    micro_batch_size: int = bounded(16, at_least=1, ceiling=65_536,
+                                    why="even at the shortest context that is half a million tokens per forward "
+                                        "pass; lower it and raise train.grad_accum_steps")
     # Micro-batches per optimizer step.
-    grad_accum_steps: int = at_most(1, 4096, "4,096 micro-batches of 16 sequences of 1,024 tokens make a "
-                                             "67-million-token step, about 20 times GPT-3's batch")
-    learning_rate: float = 6e-4
-    min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
-    warmup_steps: int = at_most(100, MAX_STEPS, "as train.max_steps")
+    grad_accum_steps: int = bounded(1, at_least=1, ceiling=4096,
+                                    why="4,096 micro-batches of 16 sequences of 1,024 tokens make a "
+                                        "67-million-token step, about 20 times GPT-3's batch")
+    learning_rate: float = bounded(6e-4, above=0, at_most=1, hint="3e-4 to 1e-3 is typical")
+    min_lr_ratio: float = bounded(0.1, at_least=0, at_most=1)  # the schedule ends at learning_rate * min_lr_ratio
+    warmup_steps: int = bounded(100, at_least=0, ceiling=MAX_STEPS, why="as train.max_steps")
     schedule: Schedule = "cosine"  # cosine | linear | constant (after warm-up)
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
+    weight_decay: float = bounded(0.1, at_least=0)
+    beta1: float = bounded(0.9, at_least=0, below=1)
+    beta2: float = bounded(0.95, at_least=0, below=1)
+    grad_clip: float = bounded(1.0, at_least=0, hint="use 0 for no clipping")  # max global gradient norm
     precision: Precision = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
     compile: CompileMode = "auto"  # auto | on | off | graph (see COMPILE_MODES)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -143,25 +225,31 @@ class TrainConfig:
     # Several processes: "ddp" keeps a whole copy of the model, its gradients and optimizer state on every
     # device; "fsdp" shards all three across the devices, for models that do not fit on one.
     distributed: DistributedMode = "ddp"
-    seed: int = at_most(1337, 2**32 - 1, "numpy's random generator takes a 32-bit seed")
-    log_interval: int = 10
-    eval_interval: int = AUTO  # -1: about 40 evaluations spread over the run's budget; 0: none; N: every N steps
-    eval_batches: int = 20
-    save_interval: int = 500  # -1: CHECKPOINTS_PER_RUN times spread over the run; 0: only on stop and at the end
-    keep_checkpoints: int = 2  # the newest N (the planner keeps every one of a spread run's)
-    sample_interval: int = AUTO  # -1: a few rounds spread over the run; 0: only at the end; N: every N steps
+    seed: int = bounded(1337, at_least=0, ceiling=2**32 - 1, why="numpy's random generator takes a 32-bit seed")
+    log_interval: int = bounded(10, at_least=1)
+    # -1: about 40 evaluations spread over the run's budget; 0: none; N: every N steps
+    eval_interval: int = bounded(AUTO, **_CADENCE)
+    eval_batches: int = bounded(20, at_least=0)  # at least 1 when evaluation is on: a rule (_train_rules)
+    # -1: CHECKPOINTS_PER_RUN times spread over the run; 0: only on stop and at the end
+    save_interval: int = bounded(500, **_CADENCE)
+    keep_checkpoints: int = bounded(2, at_least=1)  # the newest N (the planner keeps every one of a spread run's)
+    # -1: a few rounds spread over the run; 0: only at the end; N: every N steps
+    sample_interval: int = bounded(AUTO, **_CADENCE)
     # Empty: the opening words of held-out lines (clm_gui.data.prompts), text of the data's own kind.
     sample_prompts: list[str] = field(default_factory=list)
-    sample_max_new_tokens: int = 64
+    sample_max_new_tokens: int = bounded(64, at_least=0)
     # What final/ holds: "best", the model at the lowest held-out loss of any evaluation, or "last", the
     # model after the last step. On a small corpus the held-out loss turns up long before the run ends.
     keep: KeepMode = "best"
     # End the run (as finished) after this many evaluations in a row without a new best held-out loss;
     # 0: never. Evaluations, not steps, so that it means the same at every cadence.
-    early_stop_patience: int = 5
+    early_stop_patience: int = bounded(5, at_least=0, hint="use 0 to never stop early")
     # An exponential moving average of the weights, with this decay per step (0: none), is what the run
     # evaluates and keeps (clm_gui.train.weight_average); ~0.999 averages over the last thousand steps.
-    ema_decay: float = 0.0
+    ema_decay: float = bounded(0.0, at_least=0, below=1, hint="0 turns the average off")
+
+    def validate(self, check_paths: bool = True) -> list[str]:
+        return declared_problems(self) + _train_rules(self)
 
 
 def tokens_per_step(micro_batch_size: int, grad_accum_steps: int, context_length: int, processes: int = 1) -> int:
@@ -170,7 +258,7 @@ def tokens_per_step(micro_batch_size: int, grad_accum_steps: int, context_length
 
 
 @dataclass
-class RunConfig:
+class RunConfig(_Checked):
     name: str = ""  # a label for the run; the run id is made from it
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -178,15 +266,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self, check_paths: bool = True) -> list[str]:
-        """Every problem with this configuration, each as a sentence the user can act on."""
-        return validate(self, check_paths)
-
-    def check(self, check_paths: bool = True) -> RunConfig:
-        """Raise `ConfigError` listing every problem, or return self."""
-        problems = self.validate(check_paths)
-        if problems:
-            raise ConfigError(problems)
-        return self
+        """Every problem with this configuration, each as a sentence the user can act on: each section's
+        own, in order (no rule today spans two sections; one that did would be added here)."""
+        return [problem for section in _SECTIONS for problem in getattr(self, section).validate(check_paths)]
 
     def tokens_per_step(self, processes: int = 1) -> int:
         t = self.train
@@ -254,7 +336,7 @@ def _shown(value) -> str:
 def _coerce(value, expected, name: str, problems: list[str]):
     """Return value as the expected scalar/list type, or record a problem and return None."""
     if typing.get_origin(expected) is typing.Literal:
-        expected = str  # one of a few words: text here, the word checked with the settings (_choice_problems)
+        expected = str  # one of a few words: text here, the word checked with the settings (declared_problems)
     if value is None:  # `key:` with nothing after it in YAML; an emptied or unreadable number box in the app
         if expected is str:
             return ""
@@ -456,10 +538,34 @@ def names_local_path(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation: every problem, in words.
+# Validation: every problem, in words. First the one checker of what the fields declare, then each section's
+# rules between its fields (what no single field's declaration can say).
 
 
-def _validate_data(d: DataConfig, check_paths: bool) -> list[str]:
+def declared_bounds(section_class) -> dict[str, Bounds]:
+    """Each number setting of a section class (`ModelConfig`, ...) with the Bounds declared beside it, by name;
+    the checker, and anything that shows or converts a setting, read them here."""
+    return {f.name: f.metadata["bounds"] for f in dataclasses.fields(section_class) if "bounds" in f.metadata}
+
+
+def declared_problems(section, unused: typing.Collection[str] = ()) -> list[str]:
+    """Each setting of the section, in field order, that is not one of its Literal type's words or lies
+    outside its declared Bounds; settings named in `unused` are not judged."""
+    prefix = next(name for name, cls in _SECTIONS.items() if isinstance(section, cls))
+    bounds = declared_bounds(type(section))
+    problems = []
+    for name, kind in _field_types(type(section)).items():
+        if name in unused:
+            continue
+        value, dotted = getattr(section, name), f"{prefix}.{name}"
+        if typing.get_origin(kind) is typing.Literal and value not in typing.get_args(kind):
+            problems.append(f"{dotted} must be one of {', '.join(typing.get_args(kind))} (it is {value!r}).")
+        elif name in bounds and (problem := bounds[name].problem(dotted, value)):
+            problems.append(problem)
+    return problems
+
+
+def _data_rules(d: DataConfig, check_paths: bool) -> list[str]:
     p = []
     if not d.source.strip():
         p.append("data.source is empty: use 'demo', a file or folder path, or hub:DATASET_ID.")
@@ -472,17 +578,12 @@ def _validate_data(d: DataConfig, check_paths: bool) -> list[str]:
             )
     elif d.source != "demo" and check_paths and not Path(d.source).expanduser().exists():
         p.append(f"data.source: the path {d.source} does not exist; check the spelling or upload the files.")
-    if not 0 < d.eval_fraction <= 0.5:
-        p.append(f"data.eval_fraction must be above 0 and at most 0.5 (it is {d.eval_fraction}).")
-    for name in ("max_documents", "min_chars", "max_chars"):
-        if getattr(d, name) < 0:
-            p.append(f"data.{name} cannot be negative (it is {getattr(d, name)}); use 0 for no limit.")
     if d.max_chars and d.max_chars < d.min_chars:
         p.append(f"data.max_chars ({d.max_chars}) is below data.min_chars ({d.min_chars}): no document would pass.")
     return p
 
 
-def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
+def _tokenizer_rules(t: TokenizerConfig, check_paths: bool) -> list[str]:
     p = []
     specials = [s for s in (t.eos_token, t.pad_token) if s]
     if not t.eos_token:
@@ -505,31 +606,12 @@ def _validate_tokenizer(t: TokenizerConfig, check_paths: bool) -> list[str]:
             f"tokenizer.vocab_size ({t.vocab_size}) is smaller than the {BYTE_ALPHABET} byte symbols plus "
             f"{len(specials)} special tokens that byte-level BPE needs; use at least {minimum}."
         )
-    if t.vocab_size > MAX_VOCAB_SIZE:
-        p.append(f"tokenizer.vocab_size ({t.vocab_size:,}) is absurdly large; use at most {MAX_VOCAB_SIZE:,}.")
-    if t.min_frequency < 1:
-        p.append(f"tokenizer.min_frequency must be at least 1 (it is {t.min_frequency}).")
-    if t.sample_documents < 0:
-        p.append("tokenizer.sample_documents cannot be negative; use 0 to train on every document.")
     return p
 
 
-def _choice_problems(section, prefix: str) -> list[str]:
-    """Each setting of the section that must be one of a few words (a Literal type) and is not."""
-    problems = []
-    for name, kind in _field_types(type(section)).items():
-        choices, value = typing.get_args(kind), getattr(section, name)
-        if typing.get_origin(kind) is typing.Literal and value not in choices:
-            problems.append(f"{prefix}.{name} must be one of {', '.join(choices)} (it is {value!r}).")
-    return problems
-
-
-def _validate_model(m: ModelConfig) -> list[str]:
+def _model_rules(m: ModelConfig) -> list[str]:
     p = []
-    for name in ("n_layer", "n_head", "n_embd"):
-        if getattr(m, name) < 1:
-            p.append(f"model.{name} must be at least 1 (it is {getattr(m, name)}).")
-    if m.n_head >= 1 and m.n_embd >= 1:
+    if m.n_head >= 1 and m.n_embd >= 1:  # below 1, the declared bound has said so
         if m.n_embd % m.n_head:
             p.append(
                 f"model.n_head ({m.n_head}) must divide model.n_embd ({m.n_embd}) evenly; "
@@ -537,16 +619,8 @@ def _validate_model(m: ModelConfig) -> list[str]:
             )
         elif m.family == "llama" and (m.n_embd // m.n_head) % 2:
             p.append(f"model: llama needs an even head size (n_embd / n_head = {m.n_embd // m.n_head}).")
-    if m.n_kv_head < 0:
-        p.append("model.n_kv_head cannot be negative; use 0 for as many as n_head.")
-    elif m.n_kv_head and m.n_head >= 1 and m.n_head % m.n_kv_head:
+    if m.n_kv_head > 0 and m.n_head >= 1 and m.n_head % m.n_kv_head:
         p.append(f"model.n_kv_head ({m.n_kv_head}) must divide model.n_head ({m.n_head}).")
-    if m.context_length < 8:
-        p.append(f"model.context_length must be at least 8 tokens (it is {m.context_length}).")
-    if m.intermediate_size < 0:
-        p.append("model.intermediate_size cannot be negative; use 0 for the family default.")
-    if not 0 <= m.dropout < 1:
-        p.append(f"model.dropout must be at least 0 and below 1 (it is {m.dropout}).")
     return p
 
 
@@ -555,55 +629,12 @@ def _nearest_divisor(n: int, near: int) -> int:
     return min(small + [n // d for d in small], key=lambda d: (abs(d - near), d))
 
 
-def _over_limits(cfg: RunConfig) -> list[str]:
-    """Each setting above its upper bound (see `at_most`), with what the bound keeps out."""
+def _train_rules(t: TrainConfig) -> list[str]:
     p = []
-    for section in _SECTIONS:
-        part = getattr(cfg, section)
-        for f in dataclasses.fields(part):
-            limit, value = f.metadata.get("at_most"), getattr(part, f.name)
-            if limit is not None and value > limit:
-                shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
-                p.append(f"{section}.{f.name} must be at most {limit:,} (it is {shown}): {f.metadata['why']}.")
-    return p
-
-
-def _validate_train(t: TrainConfig) -> list[str]:
-    p = []
-    if t.micro_batch_size < 1:
-        p.append(f"train.micro_batch_size must be at least 1 (it is {t.micro_batch_size}).")
-    if t.grad_accum_steps < 1:
-        p.append(f"train.grad_accum_steps must be at least 1 (it is {t.grad_accum_steps}).")
-    if t.learning_rate <= 0:
-        p.append(f"train.learning_rate must be above 0 (it is {t.learning_rate}); 3e-4 to 1e-3 is typical.")
-    elif t.learning_rate > 1:
-        p.append(f"train.learning_rate {t.learning_rate} is far too high; 3e-4 to 1e-3 is typical.")
-    if not 0 <= t.min_lr_ratio <= 1:
-        p.append(f"train.min_lr_ratio must be between 0 and 1 (it is {t.min_lr_ratio}).")
-    for name in ("max_steps", "max_tokens", "warmup_steps", "log_interval", "eval_batches",
-                 "sample_max_new_tokens"):
-        if getattr(t, name) < 0:
-            p.append(f"train.{name} cannot be negative (it is {getattr(t, name)}).")
-    for name in ("eval_interval", "sample_interval", "save_interval"):
-        if getattr(t, name) < AUTO:
-            p.append(f"train.{name} must be -1 (spread over the run), 0 or a number of steps "
-                     f"(it is {getattr(t, name)}).")
-    if t.max_minutes < 0:
-        p.append(f"train.max_minutes cannot be negative (it is {t.max_minutes}).")
     if t.max_steps <= 0 and t.max_tokens <= 0 and t.max_minutes <= 0:
         p.append("Set at least one limit: train.max_steps, train.max_tokens or train.max_minutes.")
-    if t.log_interval == 0:
-        p.append("train.log_interval must be at least 1.")
     if t.eval_interval and t.eval_batches < 1:
         p.append("train.eval_batches must be at least 1 when evaluation is on.")
-    if t.seed < 0:
-        p.append(f"train.seed cannot be negative (it is {t.seed}).")
-    if t.keep_checkpoints < 1:
-        p.append(f"train.keep_checkpoints must be at least 1 (it is {t.keep_checkpoints}).")
-    if t.early_stop_patience < 0:
-        p.append(f"train.early_stop_patience cannot be negative (it is {t.early_stop_patience}); use 0 to never stop early.")
-    if not 0 <= t.ema_decay < 1:
-        p.append(f"train.ema_decay must be at least 0 and below 1 (it is {t.ema_decay}); 0 turns the average off.")
     if t.distributed == "fsdp" and t.ema_decay:
         p.append("train.ema_decay needs whole weights on every device: use train.distributed ddp, or 0.")
     if t.distributed == "fsdp" and t.precision == "fp16":
@@ -613,22 +644,4 @@ def _validate_train(t: TrainConfig) -> list[str]:
         p.append(f"train.device must be auto, cpu, cuda or cuda:N (it is {t.device!r}).")
     if not _GPU_LIST.match(t.gpus.replace(" ", "")):
         p.append(f"train.gpus must be empty (one device), 'all', or GPU numbers like '0,1' (it is {t.gpus!r}).")
-    if t.grad_clip < 0:
-        p.append(f"train.grad_clip cannot be negative (it is {t.grad_clip}); use 0 for no clipping.")
-    if t.weight_decay < 0:
-        p.append(f"train.weight_decay cannot be negative (it is {t.weight_decay}).")
-    for name in ("beta1", "beta2"):
-        if not 0 <= getattr(t, name) < 1:
-            p.append(f"train.{name} must be at least 0 and below 1 (it is {getattr(t, name)}).")
     return p
-
-
-def validate(cfg: RunConfig, check_paths: bool = True) -> list[str]:
-    return (
-        [problem for prefix, cls in _SECTIONS.items() for problem in _choice_problems(getattr(cfg, prefix), prefix)]
-        + _validate_data(cfg.data, check_paths)
-        + _validate_tokenizer(cfg.tokenizer, check_paths)
-        + _validate_model(cfg.model)
-        + _validate_train(cfg.train)
-        + _over_limits(cfg)
-    )

@@ -1,13 +1,12 @@
 """RunConfig: validation in words, upper bounds, YAML round trip, unknown keys and overrides."""
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
-from clm_gui.config import (SCHEMA_VERSION, DataConfig, RunConfig, apply_overrides, config_from_dict, config_from_yaml,
-                            hub_source, load_config, parse_hub_source)
+from clm_gui.config import (_SECTIONS, SCHEMA_VERSION, Bounds, DataConfig, RunConfig, apply_overrides, config_from_dict,
+                            config_from_yaml, declared_bounds, hub_source, load_config, parse_hub_source)
 from clm_gui.errors import ConfigError
 
 
@@ -180,26 +179,26 @@ def test_a_hub_source_reads_back_as_it_was_written(dataset_id, config, split, pa
 # Upper bounds (issue 24)
 
 
-def bounded_settings() -> dict[str, dict]:
-    """Every setting with an upper bound, by dotted name: {"at_most": N, "why": reason}."""
-    return {f"{section}.{f.name}": dict(f.metadata) for section in ("data", "tokenizer", "model", "train")
-            for f in dataclasses.fields(getattr(RunConfig(), section)) if "at_most" in f.metadata}
+def bounded_settings() -> dict[str, Bounds]:
+    """Every setting with an upper bound (a ceiling, with its reason), by dotted name."""
+    return {f"{section}.{name}": bounds for section, cls in _SECTIONS.items()
+            for name, bounds in declared_bounds(cls).items() if bounds.ceiling is not None}
 
 
 def test_the_settings_that_size_a_model_or_a_run_have_upper_bounds_each_with_its_reason():
     bounds = bounded_settings()
     assert {"model.n_layer", "model.n_head", "model.n_embd", "model.context_length", "model.intermediate_size",
             "train.micro_batch_size", "train.grad_accum_steps", "train.max_steps", "train.max_tokens",
-            "train.max_minutes", "train.seed"} <= set(bounds)
+            "train.max_minutes", "train.seed", "tokenizer.vocab_size"} <= set(bounds)
     for name, bound in bounds.items():
         section, key = name.split(".")
         cfg = RunConfig()
-        setattr(getattr(cfg, section), key, bound["at_most"])
+        setattr(getattr(cfg, section), key, bound.ceiling)
         assert not [p for p in cfg.validate() if name in p], name  # the bound itself is allowed
-        setattr(getattr(cfg, section), key, bound["at_most"] + 1)
-        assert [f"{name} must be at most {bound['at_most']:,} (it is {bound['at_most'] + 1:,}): {bound['why']}."] \
+        setattr(getattr(cfg, section), key, bound.ceiling + 1)
+        assert [f"{name} must be at most {bound.ceiling:,} (it is {bound.ceiling + 1:,}): {bound.why}."] \
             == [p for p in cfg.validate() if "at most" in p], name
-        assert len(bound["why"]) > 5
+        assert len(bound.why) > 5
 
 
 def test_absurd_sizes_from_a_file_are_each_refused_at_once(tmp_path):
@@ -240,7 +239,7 @@ def test_a_negative_seed_is_refused():
 def test_the_reliability_page_lists_every_bound_with_its_reason():
     page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
     for name, bound in bounded_settings().items():
-        assert f"`{name}` | {bound['at_most']:,} |" in page, name
+        assert f"`{name}` | {bound.ceiling:,} |" in page, name
 
 
 @pytest.mark.parametrize("text, local", [("./tok", True), ("/abs/tok", True), ("~/tok", True), ("gpt2", False),
@@ -258,8 +257,6 @@ def test_a_tokenizer_reference_is_local_or_a_hub_id_by_one_rule(text, local, tmp
 def test_every_setting_of_a_few_words_is_checked_against_the_words_its_type_declares():
     """The Literal type is the one list: the check reads it, with the message naming every allowed word."""
     import typing
-
-    from clm_gui.config import _SECTIONS
 
     for prefix, cls in _SECTIONS.items():
         for name, kind in typing.get_type_hints(cls).items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, RunConfig, hub_source, parse_hub_source
+from clm_gui.config import HUB_SOURCE_PREFIX, TEXT_UNITS, DataConfig, hub_source, parse_hub_source
 from clm_gui.data.profiling import (DEFAULT_SAMPLE, DatasetProfile, profile_dataset, profile_summary,
                                     recommend_for_source)
 from clm_gui.data.prompts import prompts_for
@@ -82,7 +82,7 @@ def data_config(settings: AppSettings, v: dict) -> DataConfig:
         max_chars=int(v["max_chars"] or 0), max_documents=int(v["max_documents"] or 0),
         eval_fraction=float(v["eval_fraction"] or 0),
     )
-    problems = RunConfig(data=cfg).validate()  # the other sections are defaults: every problem is the data's
+    problems = cfg.validate()
     if problems:
         raise UserError(" ".join(problems))
     return cfg

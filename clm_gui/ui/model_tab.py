@@ -58,7 +58,7 @@ class Fields:
 
     def problems(self) -> list[str]:
         train = TrainConfig(micro_batch_size=self.micro_batch_size, grad_accum_steps=self.grad_accum_steps)
-        problems = RunConfig(model=self.model(), train=train).validate(check_paths=False)
+        problems = self.model().validate() + train.validate()
         if self.tokens < 0:
             problems.append("Tokens to train cannot be negative; use 0 for compute-optimal.")
         return problems
@@ -186,15 +186,16 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=1):
             gr.Markdown("### Model settings")
             preset = gr.Dropdown([CUSTOM] + list(sizing.PRESETS), value=CUSTOM, label="Preset", elem_id="model-preset")
-            family = gr.Radio(list(FAMILIES), value="gpt2", label="Family")
             defaults = ModelConfig()
+            family = gr.Radio(list(FAMILIES), value=defaults.family, label="Family")
             with gr.Row():
                 n_layer = gr.Number(defaults.n_layer, label="Layers", precision=0, elem_id="model-layers")
                 n_embd = gr.Number(defaults.n_embd, label="Width", precision=0)
                 n_head = gr.Number(defaults.n_head, label="Heads", precision=0)
             with gr.Row():
-                n_kv_head = gr.Number(0, label="KV heads (llama)", precision=0, info="0: = heads")
-                intermediate = gr.Number(0, label="MLP width", precision=0, info="0: family default")
+                n_kv_head = gr.Number(defaults.n_kv_head, label="KV heads (llama)", precision=0, info="0: = heads")
+                intermediate = gr.Number(defaults.intermediate_size, label="MLP width", precision=0,
+                                         info="0: family default")
                 context = gr.Number(defaults.context_length, label="Context", precision=0)
             with gr.Row(equal_height=True):
                 dropout = gr.Number(defaults.dropout, label="Dropout", step=0.05,
