@@ -174,7 +174,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
 
     hours = _hours_left(minutes, clock() - started)
     plan = planner.recommend(planner.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
-                                               vocab_size=len(tokenizer)))
+                                                 vocab_size=len(tokenizer)))
     cfg.model = dataclasses.replace(plan.model)
     choices.append(Choice("Model", f"{plan.shape}: {plan.n_params / 1e6:,.1f}M parameters, dropout {plan.model.dropout:g}",
                           f"{dataset_tokens:,} training tokens and {hours * 60:,.1f} minutes on {spec.name}: "
@@ -234,7 +234,7 @@ def _byte_level_plan(spec: sizing.DeviceSpec, hours: float, training_bytes: floa
     if not training_bytes:
         return None
     return planner.recommend(planner.PlanRequest(device=spec, hours=hours, dataset_tokens=int(training_bytes),
-                                               vocab_size=byte_level_vocab()))
+                                                 vocab_size=byte_level_vocab()))
 
 
 def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:

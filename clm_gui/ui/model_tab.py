@@ -231,7 +231,7 @@ def build(ctx: UIContext) -> None:
         except UserError as exc:
             return f"**Cannot estimate:** {exc}", None
         plan = planner.estimate(fields.model(), vocab_size(config), spec, fields.micro_batch_size,
-                               fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
+                                fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
         over_budget = planner.over_budget_note(plan, target.minutes or 0)
         plan.warnings += [over_budget] if over_budget else []
         heading = f"Estimate for these settings on {spec.count} × {spec.name} ({spec.precision})"
@@ -287,10 +287,10 @@ def build(ctx: UIContext) -> None:
             return [f"**No recommendation:** {' '.join(target.problems())}"] + [gr.update()] * (len(recommended) - 1)
         try:
             request = planner.PlanRequest(device=target.spec(ctx.settings.runs_dir),
-                                         hours=float(target.minutes or 0) / 60,
-                                         dataset_tokens=int(target.dataset_tokens or 0) or None,
-                                         vocab_size=vocab_size(config), family=fam,
-                                         max_context=planner.context_from_profile(profile))
+                                          hours=float(target.minutes or 0) / 60,
+                                          dataset_tokens=int(target.dataset_tokens or 0) or None,
+                                          vocab_size=vocab_size(config), family=fam,
+                                          max_context=planner.context_from_profile(profile))
             plan = planner.recommend(request)
         except UserError as exc:
             return [f"**No recommendation:** {exc}"] + [gr.update()] * (len(recommended) - 1)
@@ -331,7 +331,7 @@ def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, min
     model = fields.model()
     updated.setdefault("model", {}).update({k: v for k, v in asdict(model).items() if k != "tie_embeddings"})
     plan = planner.estimate(model, vocab_size(updated), device, fields.micro_batch_size, fields.grad_accum_steps,
-                           fields.tokens, dataset_tokens or None)
+                            fields.tokens, dataset_tokens or None)
     updated.setdefault("train", {}).update(planner.train_settings(plan, minutes))
     return updated
 
