@@ -18,6 +18,7 @@ from clm_gui.tokenizer.quality import held_out_bytes_per_token
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.draft_view import draft_changes
 from clm_gui.ui.form import Form
 from clm_gui.units import format_minutes
 
@@ -263,11 +264,11 @@ def build(ctx: UIContext) -> None:
         shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
 
     def show_config(config, shown):
-        """The draft's model settings in the fields when the draft's values changed (a reloaded page, a
-        loaded config.yaml, a quick start), so that Apply does not undo them; edits not yet applied are
-        left alone."""
+        """The draft's model settings in the fields when they changed (a reloaded page, a loaded config.yaml,
+        a quick start: `draft_changes`), so that Apply does not undo them; then every field shows the draft,
+        else edits not yet applied are left alone."""
         values = config_fields(config)
-        if values == shown:
+        if draft_changes(values, shown) is None:
             return [gr.skip()] * (len(values) + 1)
         return [v if v is not None else gr.skip() for v in values.values()] + [values]
 
