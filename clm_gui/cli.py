@@ -445,7 +445,7 @@ def _add_recommend(sub) -> None:
 
 def _run_recommend(args) -> int:
     from clm_gui.machine.hardware import cpu_threads_in_this_process, planner_device
-    from clm_gui.model.sizing import PlanRequest, plan_summary, recommend
+    from clm_gui.model.planner import PlanRequest, plan_summary, recommend
 
     # for the command line's own `train`, which trains in its process with its threads
     device = planner_device(args.device, args.gpu_memory_gb, args.gpu_model, args.gpus,

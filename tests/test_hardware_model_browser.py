@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from clm_gui.config import AUTO, RunConfig, TokenizerConfig, config_from_dict
 from clm_gui.machine import hardware
-from clm_gui.model import sizing
+from clm_gui.model import planner, sizing
 from clm_gui.ui import hardware_tab, model_tab, plots
 
 SLOW = 60_000  # ms, on a busy 2-core machine
@@ -44,13 +44,13 @@ def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_t
     assert (train["max_minutes"], train["max_steps"]) == (6, 0)
     assert train["max_tokens"] == 0  # no pass cap: the clock (or early stopping) ends the run
     assert train["eval_interval"] == train["sample_interval"] == AUTO  # spread over the run, whatever its length
-    assert train["learning_rate"] == sizing.learning_rate_for(sizing.count_params(fields().model(), 8192).total)
+    assert train["learning_rate"] == planner.learning_rate_for(sizing.count_params(fields().model(), 8192).total)
     assert "at most 6 minutes" in model_tab.applied_markdown(fields(), train)
     assert config_from_dict(updated).validate(check_paths=False) == []
 
 
 def test_the_recommendation_names_the_plan_once_and_leaves_its_figures_to_the_estimate():
-    plan = sizing.recommend(sizing.PlanRequest(device=device(), hours=0.1, dataset_tokens=300_000))
+    plan = planner.recommend(planner.PlanRequest(device=device(), hours=0.1, dataset_tokens=300_000))
     text = model_tab.recommendation_markdown(plan)
     assert f"Recommended: {plan.shape}" in text and "tokens/s" not in text and "Peak memory" not in text
 
@@ -76,7 +76,7 @@ def test_vocabulary_comes_from_the_tokenizer_settings_or_a_default():
 
 
 def test_the_memory_chart_stacks_what_is_needed_beside_what_is_free():
-    plan = sizing.estimate(fields().model(), 8192, device(), 8, 1, 0)
+    plan = planner.estimate(fields().model(), 8192, device(), 8, 1, 0)
     figure = plots.memory_figure(plan)
     needed = sum(bar.x[0] for bar in figure.data if bar.y[0] == "needed")
     assert needed == pytest.approx(plan.memory.total / 1e9)

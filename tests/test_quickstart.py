@@ -136,12 +136,12 @@ def test_the_tokenizer_learns_from_a_sample_sized_to_the_budget(tmp_path, monkey
 def test_the_model_tab_counts_the_dataset_tokens_quick_start_planned_with(tmp_path, monkeypatch):
     # Quick start hands its profile and its configuration to the page (the Model tab reads both): the
     # tab's dataset size must be the one Quick start planned with, by the one text-per-token rule.
-    from clm_gui.model import sizing
+    from clm_gui.model import planner
     from clm_gui.ui import model_tab
 
     planned_with = []
-    recommend = sizing.recommend
-    monkeypatch.setattr(sizing, "recommend", lambda request: planned_with.append(request) or recommend(request))
+    recommend = planner.recommend
+    monkeypatch.setattr(planner, "recommend", lambda request: planned_with.append(request) or recommend(request))
     planned = quickstart.plan_quickstart(str(write_corpus(tmp_path / "notes.txt")), 0.4, "cpu", tmp_path / "runs")
     tokens, how = model_tab.planned_dataset_tokens(planned.profile.to_dict(), planned.config.to_dict())
     assert tokens == planned_with[-1].dataset_tokens > 0

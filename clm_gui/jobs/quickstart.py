@@ -22,7 +22,7 @@ from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
 from clm_gui.hosting.access import visitor_folders
 from clm_gui.hosting.ownership import machine_user
-from clm_gui.model import sizing
+from clm_gui.model import planner, sizing
 from clm_gui.train.cadence import EVALUATION_GAP_STEPS, EVALUATIONS_PER_RUN, describe
 from clm_gui.units import format_bytes, format_duration, format_minutes, format_passes
 
@@ -46,7 +46,7 @@ class Choice:
 class QuickstartPlan:
     config: RunConfig
     choices: list[Choice] = field(default_factory=list)
-    plan: sizing.Plan | None = None
+    plan: planner.Plan | None = None
     seconds_spent: float = 0.0  # preparing (profiling, tokenizer training) before training starts
     profile: DatasetProfile | None = None  # the data's profile the choices were made from
 
@@ -139,7 +139,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     training_bytes = profile.bytes * (1 - cfg.data.eval_fraction)
     byte_plan = _byte_level_plan(spec, _hours_left(minutes, clock() - started), training_bytes)
     rec = recommend_tokenizer(profile, online=hub_reachable(), byte_passes=byte_plan.epochs if byte_plan else None,
-                              small_model=byte_plan is not None and not sizing.memorises(byte_plan))
+                              small_model=byte_plan is not None and not planner.memorises(byte_plan))
     if rec.action == "pretrained":
         cfg.tokenizer.path = rec.hub_id
         tokenizer = load_tokenizer(rec.hub_id, cfg.tokenizer.eos_token)
@@ -173,8 +173,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     dataset_tokens, _ = sizing.dataset_tokens_from_profile(profile, cfg.data.eval_fraction, bytes_per_token)
 
     hours = _hours_left(minutes, clock() - started)
-    plan = sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
-                                               vocab_size=len(tokenizer)))
+    plan = planner.recommend(planner.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
+                                                 vocab_size=len(tokenizer)))
     cfg.model = dataclasses.replace(plan.model)
     choices.append(Choice("Model", f"{plan.shape}: {plan.n_params / 1e6:,.1f}M parameters, dropout {plan.model.dropout:g}",
                           f"{dataset_tokens:,} training tokens and {hours * 60:,.1f} minutes on {spec.name}: "
@@ -183,7 +183,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
                           "you have and how long it may train."))
     t = cfg.train
     t.device = device
-    for name, value in sizing.train_settings(plan, round(hours * 60, 2)).items():
+    for name, value in planner.train_settings(plan, round(hours * 60, 2)).items():
         setattr(t, name, value)
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
@@ -227,17 +227,17 @@ def _hours_left(minutes: float, spent: float) -> float:
     return max(minutes * 60 - spent, 1.0) / 3600
 
 
-def _byte_level_plan(spec: sizing.DeviceSpec, hours: float, training_bytes: float) -> sizing.Plan | None:
+def _byte_level_plan(spec: sizing.DeviceSpec, hours: float, training_bytes: float) -> planner.Plan | None:
     """The plan the budget would make if the model read the training text one byte a token."""
     from clm_gui.tokenizer.recommendation import byte_level_vocab
 
     if not training_bytes:
         return None
-    return sizing.recommend(sizing.PlanRequest(device=spec, hours=hours, dataset_tokens=int(training_bytes),
-                                               vocab_size=byte_level_vocab()))
+    return planner.recommend(planner.PlanRequest(device=spec, hours=hours, dataset_tokens=int(training_bytes),
+                                                 vocab_size=byte_level_vocab()))
 
 
-def _how_the_budget_is_spent(plan: sizing.Plan, t) -> str:
+def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:
     """Why the training settings are what they are, in words that stay true however the run goes."""
     ending = (f"The clock ends the run, and the learning rate decays over the whole budget; at the planned speed "
               f"that is {format_passes(plan.epochs)} over the data." if plan.epochs is not None else

@@ -25,6 +25,7 @@ from clm_gui.hosting.ownership import Visitor, require_visitor
 from clm_gui.hosting.quotas import delete_uploads, import_within_quota
 from clm_gui.hosting.settings import AppSettings
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.draft_view import draft_changes
 from clm_gui.ui.form import Form
 from clm_gui.ui.gradio_cache import discard_uploaded
 from clm_gui.ui.plots import length_histogram
@@ -156,7 +157,7 @@ def widget_values(settings: AppSettings, data: dict) -> dict:
 def _show_config(settings: AppSettings, config: dict, shown: dict | None):
     """The draft's data settings in the widgets, when they changed other than by these widgets."""
     data = (config or {}).get("data")
-    if not isinstance(data, dict) or data == shown:
+    if draft_changes(data, shown) is None:
         return (*[gr.skip()] * len(FIELDS), gr.skip(), gr.skip(), gr.skip())
     values = widget_values(settings, data)
     note = (f"Using the uploaded {describe_upload(Path(data['source']))}." if values["kind"] == "upload"

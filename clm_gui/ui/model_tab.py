@@ -13,11 +13,12 @@ from clm_gui.config import FAMILIES, DataConfig, ModelConfig, RunConfig, Tokeniz
 from clm_gui.data.profiling import DatasetProfile
 from clm_gui.errors import UserError
 from clm_gui.machine import hardware
-from clm_gui.model import sizing
+from clm_gui.model import planner, sizing
 from clm_gui.tokenizer.quality import held_out_bytes_per_token
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.draft_view import draft_changes
 from clm_gui.ui.form import Form
 from clm_gui.units import format_minutes
 
@@ -109,19 +110,19 @@ def config_fields(config: dict | None) -> dict:
     return {**values, "minutes": train.get("max_minutes") or None}
 
 
-def plan_markdown(plan: sizing.Plan, heading: str) -> str:
-    lines = [f"**{heading}**", ""] + [f"- **{label}**: {value}" for label, value in sizing.plan_summary(plan)]
+def plan_markdown(plan: planner.Plan, heading: str) -> str:
+    lines = [f"**{heading}**", ""] + [f"- **{label}**: {value}" for label, value in planner.plan_summary(plan)]
     return "\n".join(lines + _notes(plan))
 
 
-def recommendation_markdown(plan: sizing.Plan) -> str:
+def recommendation_markdown(plan: planner.Plan) -> str:
     """The recommendation's name and notes; its figures are the estimate's, shown once, below."""
     return "\n".join([f"**Recommended: {plan.shape}** ({plan.n_params / 1e6:,.1f}M parameters), filled in on the "
                       "right; its memory, speed and time are in the estimate below. **Apply** to use it."]
                      + _notes(plan))
 
 
-def _notes(plan: sizing.Plan) -> list[str]:
+def _notes(plan: planner.Plan) -> list[str]:
     return ["", "**Notes**", ""] + [f"- {w}" for w in plan.warnings] if plan.warnings else []
 
 
@@ -185,7 +186,7 @@ def build(ctx: UIContext) -> None:
             recommendation = gr.Markdown(elem_id="model-recommendation")
         with gr.Column(scale=1):
             gr.Markdown("### Model settings")
-            preset = gr.Dropdown([CUSTOM] + list(sizing.PRESETS), value=CUSTOM, label="Preset", elem_id="model-preset")
+            preset = gr.Dropdown([CUSTOM] + list(planner.PRESETS), value=CUSTOM, label="Preset", elem_id="model-preset")
             defaults = ModelConfig()
             family = gr.Radio(list(FAMILIES), value=defaults.family, label="Family")
             with gr.Row():
@@ -231,9 +232,9 @@ def build(ctx: UIContext) -> None:
             spec = target.spec(ctx.settings.runs_dir)
         except UserError as exc:
             return f"**Cannot estimate:** {exc}", None
-        plan = sizing.estimate(fields.model(), vocab_size(config), spec, fields.micro_batch_size,
-                               fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
-        over_budget = sizing.over_budget_note(plan, target.minutes or 0)
+        plan = planner.estimate(fields.model(), vocab_size(config), spec, fields.micro_batch_size,
+                                fields.grad_accum_steps, fields.tokens, int(target.dataset_tokens or 0) or None)
+        over_budget = planner.over_budget_note(plan, target.minutes or 0)
         plan.warnings += [over_budget] if over_budget else []
         heading = f"Estimate for these settings on {spec.count} × {spec.name} ({spec.precision})"
         return plan_markdown(plan, heading), plots.memory_figure(plan)
@@ -254,7 +255,7 @@ def build(ctx: UIContext) -> None:
           outputs=[dataset_tokens, dataset_note, computed], show_progress="hidden")
 
     def choose_preset(name):
-        shape = sizing.PRESETS.get(name)
+        shape = planner.PRESETS.get(name)
         if shape is None:
             return [gr.update()] * 4
         return shape.n_layer, shape.n_embd, shape.n_head, shape.context_length
@@ -264,11 +265,11 @@ def build(ctx: UIContext) -> None:
         shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
 
     def show_config(config, shown):
-        """The draft's model settings in the fields when the draft's values changed (a reloaded page, a
-        loaded config.yaml, a quick start), so that Apply does not undo them; edits not yet applied are
-        left alone."""
+        """The draft's model settings in the fields when they changed (a reloaded page, a loaded config.yaml,
+        a quick start: `draft_changes`), so that Apply does not undo them; then every field shows the draft,
+        else edits not yet applied are left alone."""
         values = config_fields(config)
-        if values == shown:
+        if draft_changes(values, shown) is None:
             return [gr.skip()] * (len(values) + 1)
         return [v if v is not None else gr.skip() for v in values.values()] + [values]
 
@@ -287,16 +288,16 @@ def build(ctx: UIContext) -> None:
         if target.problems():
             return [f"**No recommendation:** {' '.join(target.problems())}"] + [gr.update()] * (len(recommended) - 1)
         try:
-            request = sizing.PlanRequest(device=target.spec(ctx.settings.runs_dir),
-                                         hours=float(target.minutes or 0) / 60,
-                                         dataset_tokens=int(target.dataset_tokens or 0) or None,
-                                         vocab_size=vocab_size(config), family=fam,
-                                         max_context=sizing.context_from_profile(profile))
-            plan = sizing.recommend(request)
+            request = planner.PlanRequest(device=target.spec(ctx.settings.runs_dir),
+                                          hours=float(target.minutes or 0) / 60,
+                                          dataset_tokens=int(target.dataset_tokens or 0) or None,
+                                          vocab_size=vocab_size(config), family=fam,
+                                          max_context=planner.context_from_profile(profile))
+            plan = planner.recommend(request)
         except UserError as exc:
             return [f"**No recommendation:** {exc}"] + [gr.update()] * (len(recommended) - 1)
         m = plan.model
-        return [recommendation_markdown(plan), plan.shape if plan.shape in sizing.PRESETS else CUSTOM,
+        return [recommendation_markdown(plan), plan.shape if plan.shape in planner.PRESETS else CUSTOM,
                 m.n_layer, m.n_embd, m.n_head, m.n_kv_head, m.intermediate_size, m.context_length,
                 m.gradient_checkpointing, plan.micro_batch_size, plan.grad_accum_steps, plan.tokens, m.dropout]
 
@@ -323,7 +324,7 @@ def build(ctx: UIContext) -> None:
 def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, minutes: float = 0.0,
                     dataset_tokens: int = 0) -> dict:
     """A copy of the shared configuration with these model settings and the training settings that carry
-    them out (`sizing.train_settings`): the batch, the learning rate for the size, evaluations spread over
+    them out (`planner.train_settings`): the batch, the learning rate for the size, evaluations spread over
     the run and its limits. With a time budget the clock ends the run (and the learning-rate schedule
     follows it), early stopping ending a run that repeats its data past its best; without one, the token
     budget (0: compute-optimal) over `device.count` data-parallel devices.
@@ -331,9 +332,9 @@ def apply_to_config(config: dict, fields: Fields, device: sizing.DeviceSpec, min
     updated = copy.deepcopy(config) if isinstance(config, dict) else RunConfig().to_dict()
     model = fields.model()
     updated.setdefault("model", {}).update({k: v for k, v in asdict(model).items() if k != "tie_embeddings"})
-    plan = sizing.estimate(model, vocab_size(updated), device, fields.micro_batch_size, fields.grad_accum_steps,
-                           fields.tokens, dataset_tokens or None)
-    updated.setdefault("train", {}).update(sizing.train_settings(plan, minutes))
+    plan = planner.estimate(model, vocab_size(updated), device, fields.micro_batch_size, fields.grad_accum_steps,
+                            fields.tokens, dataset_tokens or None)
+    updated.setdefault("train", {}).update(planner.train_settings(plan, minutes))
     return updated
 
 

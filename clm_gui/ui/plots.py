@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from clm_gui.data.profiling import DatasetProfile
-from clm_gui.model import sizing
+from clm_gui.model import planner
 from clm_gui.runs.monitor import best_eval, downsample, ema, series
 from clm_gui.units import GB
 
@@ -198,7 +198,7 @@ MEMORY_PARTS = [  # (MemoryBreakdown field, label, colour)
 ]
 
 
-def memory_figure(plan: sizing.Plan) -> go.Figure:
+def memory_figure(plan: planner.Plan) -> go.Figure:
     """One stacked bar of what the step needs, next to one bar of the memory free on the device."""
     traces = [go.Bar(name=label, y=["needed"], x=[getattr(plan.memory, name) / GB], orientation="h",
                      marker_color=color, hovertemplate=f"{label}: %{{x:.2f}} GB<extra></extra>")

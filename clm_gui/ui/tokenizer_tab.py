@@ -30,6 +30,7 @@ from clm_gui.tokenizer.recommendation import HUB_TOKENIZERS, recommend_tokenizer
 from clm_gui.tokenizer.training import train_tokenizer
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.draft_view import draft_changes
 from clm_gui.ui.form import Form
 from clm_gui.ui.progress import SessionCancels
 from clm_gui.units import format_bytes
@@ -285,7 +286,7 @@ def _show_config(config, shown, session, compared):
     """The draft's tokenizer settings in the widgets when they changed other than here (a reloaded page, a
     loaded config.yaml, a quick start), and its tokenizer in use listed for comparing and choosing."""
     section = (config or {}).get("tokenizer") if isinstance(config, dict) else None
-    if not isinstance(section, dict) or section == shown:
+    if draft_changes(section, shown) is None:
         return (gr.skip(),) * (len(TRAINING_FIELDS) + 5)
     values = {name: section.get(name, getattr(TokenizerConfig(), name)) for name in TRAINING_FIELDS}
     if not section.get("path"):

@@ -37,6 +37,7 @@ from clm_gui.security import in_force
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
 from clm_gui.ui import plots
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.draft_view import draft_changes
 from clm_gui.ui.form import Form
 from clm_gui.ui.gradio_cache import discard_exports
 from clm_gui.ui.progress import quiet_events
@@ -165,16 +166,16 @@ def merged_config(config: dict, values: dict) -> dict:
 
 def field_updates(config: dict, shown: dict, current: dict) -> list:
     """New values for the run name and the training fields: only those whose value in the draft changed
-    since the page last showed it. Comparing with the fields' own values instead would undo typing: an
-    edit in one field updates the draft, and by the time that update comes back the user may be typing in
-    the next field, whose value the draft does not have yet."""
+    since the page last showed it (`draft_changes`) and is not already in the field. Comparing with the
+    fields' own values instead would undo typing: an edit in one field updates the draft, and by the time
+    that update comes back the user may be typing in the next field, whose value the draft does not have yet."""
 
     def values(cfg: dict) -> dict:
         train = cfg.get("train", {})
         return {"name": cfg.get("name", ""), **{s.key: shown_value(s, train.get(s.key)) for s in SETTINGS}}
 
-    wanted, before = values(config), values(shown)
-    return [wanted[n] if wanted[n] != before[n] and wanted[n] != current[n] else gr.skip() for n in FORM]
+    changed = draft_changes(values(config), values(shown)) or {}
+    return [changed[n] if n in changed and changed[n] != current[n] else gr.skip() for n in FORM]
 
 
 def draft_problems(config: dict) -> tuple[RunConfig | None, list[str]]:

@@ -1,0 +1,32 @@
+"""The one rule by which a tab shows the shared draft (`ui/draft_view.draft_changes`), without a browser."""
+
+from __future__ import annotations
+
+from clm_gui.config import RunConfig
+from clm_gui.ui import model_tab
+from clm_gui.ui.draft_view import draft_changes
+
+
+def test_a_view_as_the_tab_last_showed_it_shows_nothing():
+    # The tab's own edit coming back through the draft, or a change elsewhere in the draft: nothing to show.
+    shown = {"vocab_size": 8000, "algorithm": "bpe"}
+    assert draft_changes(dict(shown), shown) is None
+    assert draft_changes(None, shown) is None  # the draft says nothing about this tab's part
+    assert draft_changes(["not", "a", "section"], None) is None
+
+
+def test_a_changed_view_gives_the_values_that_changed():
+    shown = {"vocab_size": 8000, "algorithm": "bpe", "lowercase": False}
+    assert draft_changes({**shown, "vocab_size": 4096}, shown) == {"vocab_size": 4096}
+    assert draft_changes({**shown, "nfkc": True}, shown) == {"nfkc": True}  # a value the tab did not show yet
+    assert draft_changes(shown, None) == shown  # nothing shown yet: all of it
+
+
+def test_the_model_tab_view_changes_with_the_draft_s_model_and_budget_only():
+    draft = RunConfig().to_dict()
+    view = model_tab.config_fields(draft)
+    renamed = {**draft, "name": "another run", "data": {**draft["data"], "eval_fraction": 0.1}}
+    assert draft_changes(model_tab.config_fields(renamed), view) is None  # other tabs' settings: fields kept
+    deeper = {**draft, "model": {**draft["model"], "n_layer": 9}}
+    assert draft_changes(model_tab.config_fields(deeper), view) == {"n_layer": 9}
+
