@@ -30,3 +30,15 @@ def test_the_model_tab_view_changes_with_the_draft_s_model_and_budget_only():
     deeper = {**draft, "model": {**draft["model"], "n_layer": 9}}
     assert draft_changes(model_tab.config_fields(deeper), view) == {"n_layer": 9}
 
+
+
+def test_a_draft_change_elsewhere_keeps_an_edit_not_yet_applied_in_another_model_field():
+    """Regression: a batch size edited in the Train tab reset every Model-tab field, losing a width typed there
+    but not applied yet."""
+    draft = RunConfig().to_dict()
+    shown = model_tab.config_fields(draft)
+    rebatched = {**draft, "train": {**draft["train"], "micro_batch_size": 3}}
+    assert model_tab.fields_to_show(model_tab.config_fields(rebatched), shown) == {"micro_batch_size": 3}
+    assert model_tab.fields_to_show(shown, shown) is None
+    budgeted = {**draft, "train": {**draft["train"], "max_minutes": 5.0}}  # tokens: None under a time budget
+    assert model_tab.fields_to_show(model_tab.config_fields(budgeted), shown) == {"minutes": 5.0}

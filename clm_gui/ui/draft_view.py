@@ -18,9 +18,10 @@ def draft_changes(view: dict[str, Any] | None, shown: dict[str, Any] | None) -> 
     draft says nothing about it) or is as the tab last showed or wrote it (`shown`); else the view's entries
     that differ from `shown` (all of them when nothing was shown yet).
 
-    The Dataset, Tokenizer and Model tabs then show their whole view again (so a change to one of its
-    values also resets an edit not yet applied in another); the Train tab shows only these entries, and
-    not one its field already holds (`train_tab.field_updates`)."""
+    The Dataset and Tokenizer tabs then show their whole view again (their widgets write the draft as they
+    change, so none holds an edit the draft lacks); the Model tab, whose fields wait for Apply, shows only
+    these entries (`model_tab.fields_to_show`), so an edit not yet applied in another field stays; the Train
+    tab shows only these entries, and not one its field already holds (`train_tab.field_updates`)."""
     if not isinstance(view, dict) or view == shown:
         return None
     before = shown if isinstance(shown, dict) else {}

@@ -110,6 +110,14 @@ def config_fields(config: dict | None) -> dict:
     return {**values, "minutes": train.get("max_minutes") or None}
 
 
+def fields_to_show(values: dict, shown: dict | None) -> dict | None:
+    """Of the draft's model settings (`config_fields`), those to write into the fields: the ones that changed
+    since the tab last showed or applied them (`draft_changes`), and none the draft says nothing about. A
+    field the change does not touch keeps what the user typed, applied or not. None: nothing changed."""
+    changed = draft_changes(values, shown)
+    return None if changed is None else {name: value for name, value in changed.items() if value is not None}
+
+
 def plan_markdown(plan: planner.Plan, heading: str) -> str:
     lines = [f"**{heading}**", ""] + [f"- **{label}**: {value}" for label, value in planner.plan_summary(plan)]
     return "\n".join(lines + _notes(plan))
@@ -265,13 +273,13 @@ def build(ctx: UIContext) -> None:
         shape_field.input(lambda: CUSTOM, outputs=preset, show_progress="hidden")
 
     def show_config(config, shown):
-        """The draft's model settings in the fields when they changed (a reloaded page, a loaded config.yaml,
-        a quick start: `draft_changes`), so that Apply does not undo them; then every field shows the draft,
-        else edits not yet applied are left alone."""
+        """The draft's model settings that changed other than by Apply (a reloaded page, a loaded config.yaml,
+        a quick start, the batch edited in the Train tab): `fields_to_show`."""
         values = config_fields(config)
-        if draft_changes(values, shown) is None:
+        changed = fields_to_show(values, shown)
+        if changed is None:
             return [gr.skip()] * (len(values) + 1)
-        return [v if v is not None else gr.skip() for v in values.values()] + [values]
+        return [changed.get(name, gr.skip()) for name in values] + [values]
 
     shown = gr.State(config_fields(RunConfig().to_dict()))
     shown_fields = [field_form[name] if name in field_form.components else target_form[name]
