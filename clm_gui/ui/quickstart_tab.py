@@ -57,19 +57,20 @@ def build(ctx: UIContext) -> None:
     kind.change(lambda k: for_gradio(actions.kind_chosen(k), widgets), kind, changed("files", "local_path"),
                 show_progress="hidden")
 
-    def files_chosen(visitor, paths):
+    def chosen_files(visitor, paths):  # the endpoint keeps its earlier name
         return for_gradio(actions.files_chosen(visitor, paths), widgets)
 
-    gr.on([files.upload, files.delete, files.clear], visitors.bind(files_chosen), visitors.inputs(files),
+    gr.on([files.upload, files.delete, files.clear], visitors.bind(chosen_files), visitors.inputs(files),
           changed("uploaded", "status"))
 
-    def begin(request: gr.Request, oauth: gr.OAuthProfile | None, token, kind_now, uploaded, path, budget, started,
-              progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress tracker
+    # The endpoint's name (begin_for_visitor) is part of the app's API: scripts and tests call it.
+    def begin_for_visitor(request: gr.Request, oauth: gr.OAuthProfile | None, token, kind_now, uploaded, path,
+                          budget, started, progress=gr.Progress()):  # as visitors.bind, keeping Gradio's progress
         values = dict(kind=kind_now, uploaded=uploaded, local_path=path, minutes=budget, started=started)
         return for_gradio(actions.start(visitors.resolve(request, oauth, token), values,
                                         lambda fraction, message: progress(fraction, desc=message)), widgets)
 
-    start.click(begin, visitors.inputs(*changed("kind", "uploaded", "local_path", "minutes", "started")),
+    start.click(begin_for_visitor, visitors.inputs(*changed("kind", "uploaded", "local_path", "minutes", "started")),
                 changed("status", "choices", "links", "watch", "config", "profile", "kept", "started"),
                 concurrency_limit=1)
     for (_, tab, _), button in zip(CHANGE_IN, buttons):
