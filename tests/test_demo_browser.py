@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from clm_gui.config import load_config
@@ -17,7 +18,7 @@ from clm_gui.runs.folder import list_runs, new_run_dir
 from clm_gui.train.trainer import train
 from clm_gui.units import format_bytes
 from tests.fast_runs import fast_config, write_corpus, write_english
-from tests.waiting import TRAIN_WAIT, UI_WAIT
+from tests.waiting import TRAIN_WAIT, UI_WAIT, wait_for
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("CLM_GUI_SCREENSHOTS", ""))  # set: also keep the screenshots there (README assets)
@@ -137,10 +138,24 @@ def test_a_reload_mid_run_shows_the_live_run_s_settings_and_the_data_s_own_promp
     page.reload()  # mid-run: every tab shows the live run's settings, not the defaults
     open_tab(page, "Train")
     expect(page.locator("#train-status")).to_contain_text("live", timeout=UI_WAIT)
-    expect(page.get_by_label("Max steps", exact=True)).to_have_value("8", timeout=UI_WAIT)
-    expect(page.get_by_label("Batch size", exact=True)).to_have_value("4")
-    expect(page.locator("#train-setting-device input")).to_have_value("cpu")
-    expect(prompts).to_have_value("\n".join(shown_prompts))
+    # While a run trains, the settings may fold (charts first) at any moment of the page's start: read them in
+    # one go while open, opening them again if folded (a field read before the fold raced it under load).
+    max_steps = page.get_by_label("Max steps", exact=True)
+
+    def live_settings() -> tuple | None:
+        try:
+            if max_steps.count() == 0:
+                page.get_by_role("button", name="Training settings").click()
+                max_steps.wait_for(state="attached", timeout=10_000)  # opened: no second click folds it again
+            return (max_steps.input_value(timeout=1000),
+                    page.get_by_label("Batch size", exact=True).input_value(timeout=1000),
+                    page.locator("#train-setting-device input").input_value(timeout=1000),
+                    prompts.input_value(timeout=1000))
+        except PlaywrightError:  # folded between two reads
+            return None
+
+    expected = ("8", "4", "cpu", "\n".join(shown_prompts))
+    wait_for(lambda: live_settings() == expected or None, UI_WAIT / 1000, "the live run's settings", every=0.5)
     expect(page.get_by_role("button", name="Start", exact=True)).to_be_disabled(timeout=UI_WAIT)
     open_tab(page, "Model")
     expect(page.locator("#model-layers input")).to_have_value("2", timeout=UI_WAIT)
