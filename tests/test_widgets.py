@@ -1,0 +1,19 @@
+"""What a tab's actions return by name reaches Gradio as `{component: update}`."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from clm_gui.ui.widgets import Choices, Shown, for_gradio
+
+
+def test_each_kind_of_change_becomes_its_gradio_update():
+    with gr.Blocks():
+        widgets = {"note": gr.Markdown(), "box": gr.Group(), "pick": gr.Dropdown(), "ticks": gr.CheckboxGroup()}
+    changed = for_gradio({"note": "hello", "box": Shown(False), "pick": Choices([("A", "a"), ("B", "b")]),
+                          "ticks": Choices(["a", "b"], value=["b"])}, widgets)
+    assert changed == {widgets["note"]: "hello", widgets["box"]: gr.update(visible=False),
+                       widgets["pick"]: gr.update(choices=[("A", "a"), ("B", "b")]),  # keeps its value
+                       widgets["ticks"]: gr.update(choices=["a", "b"], value=["b"])}
+    cleared = for_gradio({"pick": Choices([], value=None)}, widgets)
+    assert cleared == {widgets["pick"]: gr.update(choices=[], value=None)}
