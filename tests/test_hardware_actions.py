@@ -49,7 +49,7 @@ def test_the_cpu_can_always_be_measured_and_a_missing_gpu_is_said_plainly():
         assert said.startswith("**Cannot measure:** Cannot measure cuda:0: PyTorch sees no CUDA GPU here.")
 
 
-@pytest.mark.parametrize("module", ["hardware_actions", "dataset_actions", "quickstart_actions"])
+@pytest.mark.parametrize("module", ["hardware_actions", "dataset_actions", "tokenizer_actions", "quickstart_actions"])
 def test_the_actions_import_no_gradio(module):
     code = f"import sys, clm_gui.ui.{module}; print('gradio' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
