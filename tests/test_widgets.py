@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import gradio as gr
 
 from clm_gui.ui.widgets import Choices, Shown, for_gradio
@@ -17,3 +19,14 @@ def test_each_kind_of_change_becomes_its_gradio_update():
                        widgets["ticks"]: gr.update(choices=["a", "b"], value=["b"])}
     cleared = for_gradio({"pick": Choices([], value=None)}, widgets)
     assert cleared == {widgets["pick"]: gr.update(choices=[], value=None)}
+
+
+def test_no_change_leaves_every_output_as_it_was_however_many_there_are():
+    with gr.Blocks() as demo:
+        widgets = {"one": gr.Markdown("kept"), "two": gr.Markdown("kept too")}
+        button = gr.Button()
+        button.click(lambda: for_gradio({}, widgets), None, list(widgets.values()))
+        button.click(lambda: for_gradio({}, widgets), None, widgets["one"])
+    for block_fn in demo.fns.values():
+        shown = asyncio.run(demo.postprocess_data(block_fn, block_fn.fn(), None))
+        assert shown == [gr.skip()] * len(block_fn.outputs)

@@ -31,12 +31,15 @@ class Choices:
 
 
 def for_gradio(changes: dict[str, Any], widgets: dict[str, Any]) -> dict:
-    """`{name: value}` as Gradio's `{component: value}`, `Shown` and `Choices` as updates."""
-    return {widgets[name]: _update(value) for name, value in changes.items()}
+    """`{name: value}` as Gradio's `{component: value}`, `Shown` and `Choices` as updates; no change at all as
+    `gr.skip()`, since Gradio takes an empty dict for one value (too few for several outputs, `{}` for one)."""
+    import gradio as gr  # only here: the actions and their tests import this module without Gradio
+
+    return {widgets[name]: _update(value) for name, value in changes.items()} if changes else gr.skip()
 
 
 def _update(value: Any) -> Any:
-    import gradio as gr  # only here: the actions and their tests import this module without Gradio
+    import gradio as gr
 
     if isinstance(value, Shown):
         return gr.update(visible=value.visible)
