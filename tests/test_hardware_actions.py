@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import pytest
-
 from clm_gui.hosting.settings import AppSettings
 from clm_gui.machine import hardware
 from clm_gui.ui.hardware_actions import HardwareActions
@@ -47,10 +42,3 @@ def test_the_cpu_can_always_be_measured_and_a_missing_gpu_is_said_plainly():
     if "cuda:0" not in actions.devices:
         said = HardwareActions.measure("cuda:0", "auto")["measured"]
         assert said.startswith("**Cannot measure:** Cannot measure cuda:0: PyTorch sees no CUDA GPU here.")
-
-
-@pytest.mark.parametrize("module", ["hardware_actions", "dataset_actions", "tokenizer_actions", "quickstart_actions"])
-def test_the_actions_import_no_gradio(module):
-    code = f"import sys, clm_gui.ui.{module}; print('gradio' in sys.modules)"
-    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert imported.stdout.strip() == "False"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import gradio as gr
+import pytest
 
 from clm_gui.ui.widgets import Choices, Shown, for_gradio
 
@@ -30,3 +34,11 @@ def test_no_change_leaves_every_output_as_it_was_however_many_there_are():
     for block_fn in demo.fns.values():
         shown = asyncio.run(demo.postprocess_data(block_fn, block_fn.fn(), None))
         assert shown == [gr.skip()] * len(block_fn.outputs)
+
+
+@pytest.mark.parametrize("module", ["hardware_actions", "dataset_actions", "tokenizer_actions", "quickstart_actions"])
+def test_the_actions_import_no_gradio(module):
+    code = f"import sys, clm_gui.ui.{module}; print('gradio' in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    assert imported.stdout.strip() == "False"
