@@ -558,7 +558,8 @@ class Trainer:
                           "eval_loss": score.nats_per_token, "eval_bpb": score.bits_per_byte,
                           "perplexity": math.exp(min(score.nats_per_token, 50)), "elapsed_s": self._elapsed(),
                           **self._passes()})
-        improved = score is not None and self.state.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
+        improved = score is not None and self.state.best.update(self.state.step, score.nats_per_token,
+                                                                 score.bits_per_byte)
         if self._agree(improved) and self.cfg.train.keep == "best":
             self._save_best()
         if self.is_main and improved:  # status.json's best changes only with a new best
