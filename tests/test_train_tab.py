@@ -11,7 +11,7 @@ from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, RunConfig, config_from_dic
 from clm_gui.model import sizing
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
-from clm_gui.ui import model_tab, plots
+from clm_gui.ui import model_actions, plots
 from clm_gui.ui.train_tab import (FORM, RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
                                   parse_prompts, progress_html, prompts_text, runs_table, shown_value,
                                   validation_markdown)
@@ -94,12 +94,12 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     config = RunConfig().to_dict()
     shape = dict(family="gpt2", n_layer=2, n_embd=64, n_head=2, n_kv_head=0, intermediate_size=0, context_length=64,
                  gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=1, tokens=100_000)
-    assert model_tab.apply_to_config(config, model_tab.Fields(**shape, dropout=0.15), CPU)["model"]["dropout"] == 0.15
-    assert model_tab.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
-    assert any("dropout" in p for p in model_tab.Fields(**shape, dropout=1.0).problems())
+    assert model_actions.apply_to_config(config, model_actions.Fields(**shape, dropout=0.15), CPU)["model"]["dropout"] == 0.15
+    assert model_actions.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
+    assert any("dropout" in p for p in model_actions.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
-    assert model_tab.config_fields(loaded)["dropout"] == 0.25
-    assert set(model_tab.config_fields(None).values()) == {None}  # a configuration that says nothing
+    assert model_actions.config_fields(loaded)["dropout"] == 0.25
+    assert set(model_actions.config_fields(None).values()) == {None}  # a configuration that says nothing
 
 
 def test_an_emptied_or_unreadable_number_blocks_start_with_a_message_naming_the_field():
