@@ -21,7 +21,7 @@ def draft_changes(view: dict[str, Any] | None, shown: dict[str, Any] | None) -> 
     The Dataset and Tokenizer tabs then show their whole view again (their widgets write the draft as they
     change, so none holds an edit the draft lacks); the Model tab, whose fields wait for Apply, shows only
     these entries (`model_actions.fields_to_show`), so an edit not yet applied in another field stays; the Train
-    tab shows only these entries, and not one its field already holds (`train_tab.field_updates`)."""
+    tab shows only these entries, and not one its field already holds (`train_actions.field_updates`)."""
     if not isinstance(view, dict) or view == shown:
         return None
     before = shown if isinstance(shown, dict) else {}

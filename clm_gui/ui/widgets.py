@@ -3,7 +3,8 @@
 A tab's actions (e.g. `ui/quickstart_actions.py`) know no Gradio: they return the widgets they change as
 `{name: value}`, with `Shown(visible)` for a widget to show or hide, `Choices` for a dropdown's new choices,
 `Interactive(on)` to turn a widget on or off, `Opened(open)` to open or fold an accordion, and `Displayed` for a
-new value shown or hidden with it (and a new label). `for_gradio` turns that into the
+new value shown or hidden with it (and a new label), `Chart(plotly_json)` for a chart already encoded as
+plotly.js draws it. `for_gradio` turns that into the
 `{component: value}` dict Gradio takes from a handler whose outputs list every named widget; a widget left
 out of the dict keeps its value.
 """
@@ -55,6 +56,13 @@ class Displayed:
     label: str | None = None
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A plot's new figure, as the JSON that plotly.js draws (encoded once, sent to every page as it is)."""
+
+    plotly_json: str
+
+
 def for_gradio(changes: dict[str, Any], widgets: dict[str, Any]) -> dict:
     """`{name: value}` as Gradio's `{component: value}`, each kind above as its update."""
     return {widgets[name]: _update(value) for name, value in changes.items()}
@@ -71,6 +79,10 @@ def _update(value: Any) -> Any:
         return gr.update(interactive=value.on)
     if isinstance(value, Opened):
         return gr.update(open=value.open)
+    if isinstance(value, Chart):
+        from gradio.components.plot import PlotData
+
+        return PlotData(type="plotly", plot=value.plotly_json)
     if isinstance(value, Displayed):
         return gr.update(value=value.value, visible=value.visible,
                          **({} if value.label is None else {"label": value.label}))
