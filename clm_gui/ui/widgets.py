@@ -64,7 +64,12 @@ class Chart:
 
 
 def for_gradio(changes: dict[str, Any], widgets: dict[str, Any]) -> dict:
-    """`{name: value}` as Gradio's `{component: value}`, each kind above as its update."""
+    """`{name: value}` as Gradio's `{component: value}`, each kind above as its update. Nothing changed: one
+    skip, since Gradio takes an empty dict for a value (one output) or too few values (several)."""
+    if not changes:
+        import gradio as gr
+
+        return gr.skip()
     return {widgets[name]: _update(value) for name, value in changes.items()}
 
 
