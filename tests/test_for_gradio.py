@@ -7,7 +7,7 @@ import asyncio
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from clm_gui.ui.widgets import Chart, Choices, Displayed, Interactive, Opened, Shown, for_gradio
+from clm_gui.ui.widgets import Chart, Choices, Displayed, Interactive, Opened, Shown, by_name, for_gradio
 
 
 def test_each_kind_becomes_its_gradio_update():
@@ -39,3 +39,8 @@ def test_an_action_that_changes_nothing_leaves_every_output_as_it_is():
     for fn in demo.fns.values():
         result = asyncio.run(demo.postprocess_data(fn, fn.fn(None), None))  # as Gradio answers an event
         assert all(output == {"__type__": "update"} for output in result)  # a skip each
+
+
+def test_the_values_gradio_passes_by_component_are_read_by_name():
+    first, second, other = object(), object(), object()
+    assert by_name({first: 1, other: 3}, {"first": first, "second": second}) == {"first": 1}

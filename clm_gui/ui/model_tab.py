@@ -17,7 +17,7 @@ from clm_gui.model import planner
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.model_actions import CUSTOM, DEVICES, ModelActions, config_fields, gpu_fields_visible
-from clm_gui.ui.widgets import for_gradio
+from clm_gui.ui.widgets import by_name, for_gradio
 
 
 def build(ctx: UIContext) -> None:
@@ -84,14 +84,10 @@ def build(ctx: UIContext) -> None:
     def changed(*names: str) -> list:
         return [widgets[name] for name in names]
 
-    def values(given: dict) -> dict:
-        """The values Gradio passed as {component: value}, by name."""
-        return {name: given[component] for name, component in widgets.items() if component in given}
-
     planned = field_form.inputs() | target_form.inputs(ctx.config)  # what an estimate and Apply read
 
     def estimate(given: dict):
-        return for_gradio(actions.estimate(values(given)), widgets)
+        return for_gradio(actions.estimate(by_name(given, widgets)), widgets)
 
     gr.on(triggers=None, fn=estimate, inputs=planned, outputs=changed("estimate_text", "memory_plot"),
           show_progress="hidden")
@@ -118,7 +114,7 @@ def build(ctx: UIContext) -> None:
                   show_progress="hidden")
 
     def run_recommendation(given: dict):
-        return for_gradio(actions.recommend(values(given)), widgets)
+        return for_gradio(actions.recommend(by_name(given, widgets)), widgets)
 
     recommend.click(run_recommendation, inputs=target_form.inputs(family, ctx.config, ctx.profile),
                     outputs=changed("recommendation", "preset", "n_layer", "n_embd", "n_head", "n_kv_head",
@@ -126,6 +122,6 @@ def build(ctx: UIContext) -> None:
                                     "micro_batch_size", "grad_accum_steps", "tokens", "dropout"))
 
     def apply_fields(given: dict):
-        return for_gradio(actions.apply(values(given)), widgets)
+        return for_gradio(actions.apply(by_name(given, widgets)), widgets)
 
     apply.click(apply_fields, inputs=planned, outputs=changed("config", "applied"))

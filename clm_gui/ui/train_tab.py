@@ -21,7 +21,7 @@ from clm_gui.ui.progress import quiet_events
 from clm_gui.ui.train_actions import (CHARTS, FORM, FREE_TEXT_CHOICES, LATEST_SAMPLES, LIVE, LIVE_CHOICE,
                                       POLL_SECONDS, RUN_COLUMNS, SETTINGS, Setting, TrainActions, gpu_choices,
                                       prompts_text, validation_markdown)
-from clm_gui.ui.widgets import for_gradio
+from clm_gui.ui.widgets import by_name, for_gradio
 
 
 def _component(setting: Setting, value):
@@ -137,16 +137,12 @@ def build(ctx: UIContext) -> None:
     def changed(*names: str) -> list:
         return [widgets[name] for name in names]
 
-    def values(given: dict) -> dict:
-        """The values Gradio passed as {component: value}, by name."""
-        return {name: given[component] for name, component in widgets.items() if component in given}
-
     # --- the draft configuration, shared with the other tabs -------------------------------------
     def prefill(given: dict):
-        return for_gradio(actions.prefill(values(given)), widgets)
+        return for_gradio(actions.prefill(by_name(given, widgets)), widgets)
 
     def store_draft(given: dict):
-        return for_gradio(actions.store_draft(values(given)), widgets)
+        return for_gradio(actions.store_draft(by_name(given, widgets)), widgets)
 
     gr.on([ctx.config.change], prefill, inputs=form.inputs(ctx.config, shown),
           outputs=changed(*FORM, "validation", "draft_yaml", "draft_download", "shown"), **quiet)
@@ -162,7 +158,7 @@ def build(ctx: UIContext) -> None:
 
     # --- start, stop, resume ----------------------------------------------------------------------
     def start(visitor, given: dict):
-        return for_gradio(actions.start(visitor, values(given)), widgets)
+        return for_gradio(actions.start(visitor, by_name(given, widgets)), widgets)
 
     def stop(visitor):
         return for_gradio(actions.stop(visitor), widgets)

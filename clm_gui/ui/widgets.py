@@ -63,6 +63,11 @@ class Chart:
     plotly_json: str
 
 
+def by_name(given: dict, widgets: dict[str, Any]) -> dict[str, Any]:
+    """The values Gradio passed as `{component: value}` (its inputs a set, ui/form.py) by widget name."""
+    return {name: given[component] for name, component in widgets.items() if component in given}
+
+
 def for_gradio(changes: dict[str, Any], widgets: dict[str, Any]) -> dict:
     """`{name: value}` as Gradio's `{component: value}`, each kind above as its update. Nothing changed: one
     skip, since Gradio takes an empty dict for a value (one output) or too few values (several)."""
