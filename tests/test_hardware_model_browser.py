@@ -39,7 +39,8 @@ def test_applying_writes_the_model_batch_and_token_budget_into_a_copy_of_the_con
 
 
 def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_the_run():
-    updated = model_actions.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6, dataset_tokens=300_000)
+    updated = model_actions.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6,
+                                            dataset_tokens=300_000)
     train = updated["train"]
     assert (train["max_minutes"], train["max_steps"]) == (6, 0)
     assert train["max_tokens"] == 0  # no pass cap: the clock (or early stopping) ends the run

@@ -91,7 +91,8 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     config = RunConfig().to_dict()
     shape = dict(family="gpt2", n_layer=2, n_embd=64, n_head=2, n_kv_head=0, intermediate_size=0, context_length=64,
                  gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=1, tokens=100_000)
-    assert model_actions.apply_to_config(config, model_actions.Fields(**shape, dropout=0.15), CPU)["model"]["dropout"] == 0.15
+    applied = model_actions.apply_to_config(config, model_actions.Fields(**shape, dropout=0.15), CPU)
+    assert applied["model"]["dropout"] == 0.15
     assert model_actions.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
     assert any("dropout" in p for p in model_actions.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
