@@ -15,6 +15,7 @@ from clm_gui.ui.playground_actions import GGUF_HINT, NONE, PlaygroundActions
 from clm_gui.ui.widgets import Choices, Displayed, Interactive, Shown
 from tests.fast_runs import fast_config, write_corpus
 
+pytestmark = pytest.mark.slow  # trains a small run
 STRANGER = visitor_for(True, [], None, "another browser's token")  # hosted: a visitor who owns no run
 
 
