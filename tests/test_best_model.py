@@ -81,7 +81,8 @@ def test_keep_last_makes_final_the_last_step(tmp_path, corpus, monkeypatch):
 @pytest.mark.slow
 def test_early_stopping_ends_a_run_whose_held_out_loss_rises(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3, 1.0, 1.0])
-    cfg = fast_config(corpus, max_steps=40, eval_interval=2, early_stop_patience=3)
+    # A floor of half the peak: the rate is never worth annealing, so the plateau stops the run at once.
+    cfg = fast_config(corpus, max_steps=40, eval_interval=2, early_stop_patience=3, min_lr_ratio=0.5)
     run = new_run_dir(tmp_path / "runs", cfg)
     status = train(cfg, run)
     assert status["state"] == "finished" and status["step"] == 10, status
@@ -96,7 +97,7 @@ def test_an_early_stop_at_a_checkpoint_and_sample_step_still_checkpoints_and_sam
     # Regression: the run used to skip both when its early stop fell on a multiple of their intervals.
     scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3])
     cfg = fast_config(corpus, max_steps=40, eval_interval=2, save_interval=5, sample_interval=5,
-                      sample_max_new_tokens=2, early_stop_patience=3, keep_checkpoints=10)
+                      sample_max_new_tokens=2, early_stop_patience=3, keep_checkpoints=10, min_lr_ratio=0.5)
     run = new_run_dir(tmp_path / "runs", cfg)
     assert train(cfg, run)["step"] == 10
     assert [step for step, _ in run.checkpoints()] == [5, 10]
@@ -106,12 +107,51 @@ def test_an_early_stop_at_a_checkpoint_and_sample_step_still_checkpoints_and_sam
 @pytest.mark.slow
 def test_a_resumed_run_remembers_its_best_and_its_patience(tmp_path, corpus, monkeypatch):
     scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3])
-    cfg = fast_config(corpus, max_steps=6, eval_interval=2, save_interval=2, early_stop_patience=3)
+    cfg = fast_config(corpus, max_steps=6, eval_interval=2, save_interval=2, early_stop_patience=3, min_lr_ratio=0.5)
     run = new_run_dir(tmp_path / "runs", cfg)
     assert train(cfg, run)["step"] == 6
-    longer = fast_config(corpus, max_steps=40, eval_interval=2, save_interval=2, early_stop_patience=3)
+    longer = fast_config(corpus, max_steps=40, eval_interval=2, save_interval=2, early_stop_patience=3,
+                         min_lr_ratio=0.5)
     status = train(longer, run, resume=True)
     assert status["step"] == 10 and status["best"]["step"] == 4  # two evaluations were already spent
+
+
+def logged_rates(run) -> dict[int, float]:
+    return {record["step"]: record["lr"] for record in run.read_metrics() if record.get("kind") == "train"}
+
+
+@pytest.mark.slow
+def test_a_plateau_at_a_high_learning_rate_anneals_it_before_the_run_stops_early(tmp_path, corpus, monkeypatch):
+    scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3, 2.4, 2.5, 2.6])
+    cfg = fast_config(corpus, max_steps=40, eval_interval=2, early_stop_patience=3)  # floor: a tenth of the peak
+    run = new_run_dir(tmp_path / "runs", cfg)
+    status = train(cfg, run)
+    # Patience ran out at step 10, halfway up the cosine; the rate then fell to its floor over a fifth of the
+    # 10 steps before it, and the run stopped when three more evaluations brought no new best.
+    assert status["state"] == "finished" and status["step"] == 16, status
+    assert status["message"].startswith("Stopped early at step 16: the held-out loss has not improved for 3 "
+                                        "evaluations (after annealing the learning rate from step 10).")
+    # A train record's step counts the steps done: record 11 holds the rate of the step after the plateau.
+    rates, floor = logged_rates(run), cfg.train.learning_rate * cfg.train.min_lr_ratio
+    assert rates[11] > 2 * floor and rates[12] == pytest.approx((rates[11] + floor) / 2)
+    assert rates[13] == pytest.approx(floor) and rates[16] == pytest.approx(floor)
+    assert status["best"]["step"] == 4
+
+
+@pytest.mark.slow
+def test_the_anneal_a_plateau_started_survives_a_resume(tmp_path, corpus, monkeypatch):
+    scripted_eval(monkeypatch, [3.0, 2.0, 2.1, 2.2, 2.3, 2.4, 2.5, 2.6])
+    # A constant rate: without the anneal every step would run at the peak.
+    cfg = fast_config(corpus, max_steps=12, eval_interval=2, save_interval=2, early_stop_patience=3,
+                      schedule="constant")
+    run = new_run_dir(tmp_path / "runs", cfg)
+    assert train(cfg, run)["step"] == 12  # the anneal started at step 10; the step limit came first
+    longer = fast_config(corpus, max_steps=40, eval_interval=2, save_interval=2, early_stop_patience=3,
+                         schedule="constant")
+    status = train(longer, run, resume=True)
+    floor = cfg.train.learning_rate * cfg.train.min_lr_ratio
+    assert status["step"] == 16 and "(after annealing the learning rate from step 10)" in status["message"]
+    assert logged_rates(run)[14] == pytest.approx(floor)  # the resumed run kept the anneal, not the new schedule
 
 
 def tiny_lm(context: int = 16) -> GPT2LMHeadModel:

@@ -164,11 +164,11 @@ def test_the_model_tab_checks_its_fields_against_the_declared_bounds():
 def test_the_dataset_tab_checks_its_fields_against_the_declared_bounds():
     from clm_gui.errors import UserError
     from clm_gui.hosting.settings import AppSettings
-    from clm_gui.ui import dataset_tab
+    from clm_gui.ui import dataset_actions
 
     values = {"kind": "demo", "mode": "in memory", "text_column": "", "join_columns": [], "text_unit": "auto",
               "drop_empty": True, "drop_duplicates": False, "normalize_whitespace": False, "min_chars": 0,
               "max_chars": 0, "max_documents": 0, "eval_fraction": 0.9}
     with pytest.raises(UserError, match=r"data\.eval_fraction must be above 0 and at most 0\.5 \(it is 0\.9\)\."):
-        dataset_tab.data_config(AppSettings(), values)
-    assert dataset_tab.data_config(AppSettings(), {**values, "eval_fraction": 0.5}).eval_fraction == 0.5
+        dataset_actions.data_config(AppSettings(), values)
+    assert dataset_actions.data_config(AppSettings(), {**values, "eval_fraction": 0.5}).eval_fraction == 0.5

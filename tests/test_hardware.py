@@ -265,12 +265,3 @@ def test_planning_for_a_gpu_elsewhere_needs_its_memory(fake_nvml, tmp_path):
         hardware.planner_device("cuda", gpu_memory_gb=16, gpu_model="Voodoo 3", snap=snap)
     v100 = hardware.planner_device("cuda", gpu_memory_gb=16, gpu_model="Tesla V100-SXM2-16GB", snap=snap)
     assert v100.precision == "fp16"
-
-
-def test_without_a_gpu_the_hardware_tab_says_why_once(tmp_path):
-    from clm_gui.ui.hardware_tab import gpu_markdown, machine_markdown
-
-    snap = hardware.snapshot(tmp_path)
-    snap.gpus, snap.gpu_status = [], "No NVIDIA GPU driver found on this machine: training runs on the CPU."
-    shown = machine_markdown(snap) + gpu_markdown(snap)
-    assert shown.count(snap.gpu_status) == 1 and "No GPU to show" in shown

@@ -322,6 +322,13 @@ class Measurement:
 _TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
+def measurable_devices() -> list[str]:
+    """The devices `measure` takes: the CPU, then each CUDA GPU PyTorch sees."""
+    import torch
+
+    return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
 def measure(device: str = "cpu", precision: str = "auto", size: int = 0, min_seconds: float = 0.3) -> Measurement:
     """Time repeated size x size matrix products on `device` and report the achieved TFLOP/s."""
     import torch

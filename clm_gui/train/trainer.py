@@ -19,7 +19,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -50,7 +50,7 @@ from clm_gui.train.cadence import (EVALUATION_COST_SHARE, EVALUATION_GAP_STEPS, 
                                    SAMPLES_PER_RUN, Cadence)
 from clm_gui.train.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.train.loss import CausalLMLoss
-from clm_gui.train.schedule import budget_used, launched_at, lr_at
+from clm_gui.train.schedule import Cooldown, budget_used, launched_at, lr_at, worth_annealing
 from clm_gui.train.step_hook import before_step_from_environment
 from clm_gui.train.step import TrainingStep
 from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
@@ -172,13 +172,17 @@ class TrainState:
     tokens: int = 0
     elapsed: float = 0.0  # training seconds before this process started (for the time limit)
     best: BestModel = field(default_factory=BestModel)  # the best evaluation so far, and patience spent
+    cooldown: Cooldown | None = None  # the anneal a plateau started, if one did
 
     def to_dict(self, elapsed: float) -> dict:
-        return {"step": self.step, "tokens": self.tokens, "elapsed": elapsed, "best": self.best.to_dict()}
+        return {"step": self.step, "tokens": self.tokens, "elapsed": elapsed, "best": self.best.to_dict(),
+                "cooldown": asdict(self.cooldown) if self.cooldown else None}
 
     @classmethod
     def from_dict(cls, saved: dict) -> TrainState:
-        return cls(saved["step"], saved["tokens"], saved["elapsed"], BestModel.from_dict(saved.get("best")))
+        cooldown = saved.get("cooldown")
+        return cls(saved["step"], saved["tokens"], saved["elapsed"], BestModel.from_dict(saved.get("best")),
+                   Cooldown(**cooldown) if cooldown else None)
 
 
 class Trainer:
@@ -425,7 +429,8 @@ class Trainer:
                 if self.evals.owed_at_end(step) if last_step else self._due(self.evals):
                     self._run_and_mark(self.evals, self._evaluate, "eval")
                     # Not at a limit's step: a run that ends there anyway has finished, not stopped early.
-                    stopped_early = self._agree(self.state.best.patience_spent(t.early_stop_patience)) and not last_step
+                    stopped_early = (self._agree(self.state.best.patience_spent(t.early_stop_patience))
+                                     and not last_step and not self._anneals_instead_of_stopping(step))
                     last_step = last_step or stopped_early
                 if self.samples.last_step != step if last_step else self._due(self.samples):
                     self._run_and_mark(self.samples, self._sample, "samples")
@@ -439,7 +444,7 @@ class Trainer:
             if self._should_stop_now():
                 self._save_checkpoint()
                 return self._finish("stopped", f"Stopped at step {step}; resume to continue.")
-            lr = lr_at(step, t, budget_used(t, step, self.state.tokens, self._elapsed()))
+            lr = self._learning_rate(step)
             set_learning_rate(self.optimizer, lr)
             started = self.clock()
             window.add(self._train_step(), tokens_per_step)
@@ -458,8 +463,34 @@ class Trainer:
         self._trace_shards()
         kept = self._save_final()
         ending = (f"Stopped early at step {step}: the held-out loss has not improved for "
-                  f"{t.early_stop_patience} evaluations." if stopped_early else f"Finished after {step} steps.")
+                  f"{t.early_stop_patience} evaluations{self._annealed_since()}." if stopped_early
+                  else f"Finished after {step} steps.")
         return self._finish("finished", f"{ending} {kept}")
+
+    def _learning_rate(self, step: int) -> float:
+        """The schedule's rate for `step` (by the budget spent), or the plateau's anneal once one started."""
+        t, cooldown = self.cfg.train, self.state.cooldown
+        scheduled = lr_at(step, t, budget_used(t, step, self.state.tokens, self._elapsed()))
+        return scheduled if cooldown is None else cooldown.lr_at(step, scheduled, t.learning_rate * t.min_lr_ratio)
+
+    def _anneals_instead_of_stopping(self, step: int) -> bool:
+        """Early stopping's first call at a rate well above its floor starts the anneal (schedule.Cooldown)
+        and gives the run its patience back; True when it did. Rank 0's rate decides for every rank."""
+        if self.state.cooldown is not None:
+            return False
+        lr = self._learning_rate(step)
+        if not self._agree(worth_annealing(lr, self.cfg.train)):
+            return False
+        self.state.cooldown = Cooldown.starting(step, lr)
+        self.state.best.evals_since = 0
+        self._status(f"Training: the held-out loss stopped improving at step {step:,}, so the learning rate "
+                     f"now falls from {lr:.2e} to its floor over {self.state.cooldown.steps:,} steps before the "
+                     "run may stop early.")
+        return True
+
+    def _annealed_since(self) -> str:
+        cooldown = self.state.cooldown
+        return "" if cooldown is None else f" (after annealing the learning rate from step {cooldown.start:,})"
 
     def _should_stop_now(self) -> bool:
         if self.accelerator.num_processes > 1 and self.state.step % self.cfg.train.log_interval:
@@ -527,7 +558,8 @@ class Trainer:
                           "eval_loss": score.nats_per_token, "eval_bpb": score.bits_per_byte,
                           "perplexity": math.exp(min(score.nats_per_token, 50)), "elapsed_s": self._elapsed(),
                           **self._passes()})
-        improved = score is not None and self.state.best.update(self.state.step, score.nats_per_token, score.bits_per_byte)
+        improved = score is not None and self.state.best.update(self.state.step, score.nats_per_token,
+                                                                 score.bits_per_byte)
         if self._agree(improved) and self.cfg.train.keep == "best":
             self._save_best()
         if self.is_main and improved:  # status.json's best changes only with a new best

@@ -1,103 +1,42 @@
-"""The Hardware tab: CPU, RAM, disk and GPUs, refreshed live; the peak-throughput table and a measurement."""
+"""The Hardware tab's layout: CPU, RAM, disk and GPUs, refreshed live; the peak-throughput table and a
+measurement. What it shows and does is `ui/hardware_actions.py` (no Gradio there); this module lays the widgets
+out, names them and wires each event to an action."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from clm_gui.errors import UserError
-from clm_gui.machine import hardware
-from clm_gui.security import DATA_FOLDER
 from clm_gui.ui.context import UIContext
+from clm_gui.ui.hardware_actions import PRECISIONS, HardwareActions, peak_markdown
+from clm_gui.ui.widgets import for_gradio
 
 REFRESH_SECONDS = 2.0
-GPU_COLUMNS = ["GPU", "Name", "Memory used", "Busy", "Temperature", "Power", "Compute capability", "bf16",
-               "Peak (dense)"]
-
-
-def _cell(value, unit: str = "", digits: int = 0) -> str:
-    return "?" if value is None else f"{value:,.{digits}f}{unit}"
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def machine_markdown(snap: hardware.HardwareSnapshot, hosted: bool = False) -> str:
-    disk = DATA_FOLDER if hosted else None
-    rows = [[label, value] for label, value in hardware.summary_rows(snap, disk) if not label.startswith("GPU ")]
-    return _markdown_table(["", "Now"], rows)
-
-
-def gpu_markdown(snap: hardware.HardwareSnapshot) -> str:
-    if not snap.gpus:
-        return "**No GPU to show**: the GPUs row above says why."  # its status, said once
-    rows = []
-    for g in snap.gpus:
-        if g.error:
-            rows.append([str(g.index), g.name, g.error] + [""] * (len(GPU_COLUMNS) - 3))
-            continue
-        peak = hardware.peak_flops(g.name, "bf16" if g.bf16 else "fp16")
-        rows.append([
-            str(g.index), g.name,
-            f"{_cell(g.memory_used_gb, ' GB', 1)} of {_cell(g.memory_total_gb, ' GB', 1)}",
-            _cell(g.utilization_percent, "%"), _cell(g.temperature_c, " °C"),
-            f"{_cell(g.power_w, ' W')} of {_cell(g.power_limit_w, ' W')}", g.compute_capability or "?",
-            {True: "yes", False: "no", None: "?"}[g.bf16],
-            hardware.format_flops(peak) if peak else "not in the table",
-        ])
-    return _markdown_table(GPU_COLUMNS, rows)
-
-
-def peak_markdown() -> str:
-    rows = [[r["gpu"]] + [_cell(r[p], "", 1) if r[p] else "—" for p in ("bf16", "fp16", "tf32", "fp32")]
-            + [r["source"]] for r in hardware.peak_table()]
-    return _markdown_table(["GPU", "bf16", "fp16", "tf32", "fp32", "Source"], rows)
-
-
-def measure_markdown(device: str, precision: str) -> str:
-    try:
-        m = hardware.measure(device, precision)
-    except UserError as exc:
-        return f"**Cannot measure:** {exc}"
-    text = (f"**{hardware.format_flops(m.tflops * 1e12)}** measured on {m.device} ({m.precision}, "
-            f"{m.size}×{m.size} matrix products, {m.repeats} in {m.seconds:.2f} s).")
-    if m.fraction_of_peak:
-        text += f" That is {m.fraction_of_peak:.0%} of the {m.peak_tflops:,.1f} TFLOP/s peak ({m.source})."
-    elif m.device == "cpu":
-        text += (f" The planner measures the CPU the same way, at the {hardware.cpu_training_threads()} thread(s) training "
-                 "gets beside the app, and takes that as its peak.")
-    return text
-
-
-def _measure_choices() -> list[str]:
-    import torch
-
-    return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
 
 def build(ctx: UIContext) -> None:
+    actions = HardwareActions(ctx.settings)
     gr.Markdown("## Hardware\nWhat this machine can train on, refreshed every few seconds.")
     machine = gr.Markdown(elem_id="hardware-machine")
     gr.Markdown("### GPUs")
     gpus = gr.Markdown(elem_id="hardware-gpus")
     timer = gr.Timer(REFRESH_SECONDS)
-
-    def refresh():
-        snap = hardware.snapshot(ctx.settings.runs_dir)
-        return machine_markdown(snap, ctx.settings.hosted), gpu_markdown(snap)
-
-    timer.tick(refresh, outputs=[machine, gpus], show_progress="hidden", queue=False)
-    gr.on(triggers=None, fn=refresh, outputs=[machine, gpus], show_progress="hidden")
-
     gr.Markdown("### Throughput\nMeasure what a device really reaches on a matrix product; the peak figures "
                 "below are the vendors' datasheet numbers that MFU is computed against.")
     with gr.Row():
-        device = gr.Dropdown(_measure_choices(), value="cpu", label="Device", scale=2, elem_id="hardware-device")
-        precision = gr.Dropdown(["auto", "bf16", "fp16", "fp32"], value="auto", label="Precision", scale=1)
+        device = gr.Dropdown(actions.devices, value="cpu", label="Device", scale=2, elem_id="hardware-device")
+        precision = gr.Dropdown(PRECISIONS, value="auto", label="Precision", scale=1)
         measure = gr.Button("Measure", variant="secondary", scale=1, elem_id="hardware-measure")
     measured = gr.Markdown(elem_id="hardware-measured")
-    measure.click(measure_markdown, inputs=[device, precision], outputs=measured)
     with gr.Accordion("Peak throughput table (TFLOP/s, dense)", open=False):
         gr.Markdown(peak_markdown())
+    widgets = dict(machine=machine, gpus=gpus, measured=measured)
+
+    def refresh():  # the endpoints keep their earlier names (refresh, measure_markdown)
+        return for_gradio(actions.refresh(), widgets)
+
+    def measure_markdown(device_now, precision_now):
+        return for_gradio(actions.measure(device_now, precision_now), widgets)
+
+    timer.tick(refresh, outputs=[machine, gpus], show_progress="hidden", queue=False)
+    gr.on(triggers=None, fn=refresh, outputs=[machine, gpus], show_progress="hidden")
+    measure.click(measure_markdown, inputs=[device, precision], outputs=measured)

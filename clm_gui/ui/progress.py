@@ -7,8 +7,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import gradio as gr
-
 
 def quiet_events() -> dict:
     """Keyword arguments for an event listener that must not flash a progress timer on its outputs.
@@ -16,6 +14,8 @@ def quiet_events() -> dict:
     Gradio 6 ignores show_progress="hidden" (gradio-app/gradio#12406), so the indicator is sent to
     an invisible component instead; a page that polls every two seconds would otherwise blink.
     """
+    import gradio as gr  # only here: the tabs' actions use SessionCancels without Gradio
+
     sink = gr.HTML(visible=False)
     return {"show_progress": "hidden", "show_progress_on": sink}
 

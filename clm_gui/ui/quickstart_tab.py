@@ -12,7 +12,7 @@ from clm_gui.data.uploads import DATA_SUFFIXES
 from clm_gui.jobs.manager import manager_for
 from clm_gui.jobs.quickstart import MIN_MINUTES
 from clm_gui.ui.context import UIContext
-from clm_gui.ui.dataset_tab import import_for_visitor
+from clm_gui.ui.gradio_cache import import_for_visitor
 from clm_gui.ui.quickstart_actions import CHANGE_IN, DEFAULT_MINUTES, QuickStartActions
 from clm_gui.ui.widgets import for_gradio
 

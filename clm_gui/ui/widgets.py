@@ -4,9 +4,8 @@ A tab's actions (e.g. `ui/quickstart_actions.py`) know no Gradio: they return th
 `{name: value}`, with `Shown(visible)` for a widget to show or hide, `Choices` for a dropdown's new choices,
 `Interactive(on)` to turn a widget on or off, `Opened(open)` to open or fold an accordion, and `Displayed` for a
 new value shown or hidden with it (and a new label), `Chart(plotly_json)` for a chart already encoded as
-plotly.js draws it. `for_gradio` turns that into the
-`{component: value}` dict Gradio takes from a handler whose outputs list every named widget; a widget left
-out of the dict keeps its value.
+plotly.js draws it. `for_gradio` turns that into the `{component: value}` dict Gradio takes from a handler whose
+outputs list every named widget; a widget left out of the dict keeps its value.
 """
 
 from __future__ import annotations
