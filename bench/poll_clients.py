@@ -20,7 +20,7 @@ import time
 import httpx
 
 POLL_API = "poll"  # the Train tab's gr.Timer event
-POLL_SECONDS = 2.0  # clm_gui.ui.train_tab.POLL_SECONDS, repeated to keep this process free of the app
+POLL_SECONDS = 2.0  # clm_gui.ui.train_actions.POLL_SECONDS, repeated to keep this process free of the app
 
 
 def poll_event(config: dict) -> tuple[int, int, list]:

@@ -40,7 +40,7 @@ from clm_gui.hosting.settings import AppSettings  # noqa: E402
 from clm_gui.jobs.manager import ThreadLauncher, manager_for  # noqa: E402
 from clm_gui.runs.folder import ACTIVE_STATES, list_runs  # noqa: E402
 from clm_gui.ui.app import build_app, launch_options  # noqa: E402
-from clm_gui.ui.train_tab import POLL_SECONDS, SETTINGS  # noqa: E402
+from clm_gui.ui.train_actions import POLL_SECONDS, SETTINGS  # noqa: E402
 from bench.poll_clients import POLL_SECONDS as CLIENT_POLL_SECONDS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fast_runs import fast_config, write_corpus  # noqa: E402

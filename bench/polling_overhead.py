@@ -37,7 +37,7 @@ from clm_gui.hosting.settings import AppSettings  # noqa: E402
 from clm_gui.jobs.manager import ThreadLauncher, manager_for  # noqa: E402
 from clm_gui.runs.folder import RunDir  # noqa: E402
 from clm_gui.runs.monitor import current_metrics  # noqa: E402
-from clm_gui.ui.train_tab import POLL_SECONDS  # noqa: E402
+from clm_gui.ui.train_actions import POLL_SECONDS  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WARMUP_RECORDS = 3

@@ -151,10 +151,10 @@ def test_the_command_line_refuses_a_value_past_a_declared_bound_with_its_sentenc
 
 
 def test_the_model_tab_checks_its_fields_against_the_declared_bounds():
-    from clm_gui.ui import model_tab
+    from clm_gui.ui import model_actions
 
     ceiling = declared_bounds(ModelConfig)["n_layer"].ceiling
-    fields = model_tab.Fields(family="gpt2", n_layer=ceiling + 1, n_embd=256, n_head=4, n_kv_head=0,
+    fields = model_actions.Fields(family="gpt2", n_layer=ceiling + 1, n_embd=256, n_head=4, n_kv_head=0,
                               intermediate_size=0, context_length=256, gradient_checkpointing=False,
                               micro_batch_size=0, grad_accum_steps=1, tokens=0)
     assert fields.problems() == [declared_problems(ModelConfig(n_layer=ceiling + 1))[0],

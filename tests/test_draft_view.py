@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clm_gui.config import RunConfig
-from clm_gui.ui import model_tab
+from clm_gui.ui import model_actions
 from clm_gui.ui.draft_view import draft_changes
 
 
@@ -24,11 +24,11 @@ def test_a_changed_view_gives_the_values_that_changed():
 
 def test_the_model_tab_view_changes_with_the_draft_s_model_and_budget_only():
     draft = RunConfig().to_dict()
-    view = model_tab.config_fields(draft)
+    view = model_actions.config_fields(draft)
     renamed = {**draft, "name": "another run", "data": {**draft["data"], "eval_fraction": 0.1}}
-    assert draft_changes(model_tab.config_fields(renamed), view) is None  # other tabs' settings: fields kept
+    assert draft_changes(model_actions.config_fields(renamed), view) is None  # other tabs' settings: fields kept
     deeper = {**draft, "model": {**draft["model"], "n_layer": 9}}
-    assert draft_changes(model_tab.config_fields(deeper), view) == {"n_layer": 9}
+    assert draft_changes(model_actions.config_fields(deeper), view) == {"n_layer": 9}
 
 
 
@@ -36,9 +36,9 @@ def test_a_draft_change_elsewhere_keeps_an_edit_not_yet_applied_in_another_model
     """Regression: a batch size edited in the Train tab reset every Model-tab field, losing a width typed there
     but not applied yet."""
     draft = RunConfig().to_dict()
-    shown = model_tab.config_fields(draft)
+    shown = model_actions.config_fields(draft)
     rebatched = {**draft, "train": {**draft["train"], "micro_batch_size": 3}}
-    assert model_tab.fields_to_show(model_tab.config_fields(rebatched), shown) == {"micro_batch_size": 3}
-    assert model_tab.fields_to_show(shown, shown) is None
+    assert model_actions.fields_to_show(model_actions.config_fields(rebatched), shown) == {"micro_batch_size": 3}
+    assert model_actions.fields_to_show(shown, shown) is None
     budgeted = {**draft, "train": {**draft["train"], "max_minutes": 5.0}}  # tokens: None under a time budget
-    assert model_tab.fields_to_show(model_tab.config_fields(budgeted), shown) == {"minutes": 5.0}
+    assert model_actions.fields_to_show(model_actions.config_fields(budgeted), shown) == {"minutes": 5.0}

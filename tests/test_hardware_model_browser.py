@@ -9,16 +9,16 @@ from playwright.sync_api import expect
 from clm_gui.config import AUTO, RunConfig, TokenizerConfig, config_from_dict
 from clm_gui.machine import hardware
 from clm_gui.model import planner, sizing
-from clm_gui.ui import hardware_tab, model_tab, plots
+from clm_gui.ui import hardware_tab, model_actions, plots
 
 SLOW = 60_000  # ms, on a busy 2-core machine
 
 
-def fields(**changes) -> model_tab.Fields:
+def fields(**changes) -> model_actions.Fields:
     values = dict(family="gpt2", n_layer=4, n_embd=256, n_head=4, n_kv_head=0, intermediate_size=0,
                   context_length=256, gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=2,
                   tokens=1_000_000)
-    return model_tab.Fields(**{**values, **changes})
+    return model_actions.Fields(**{**values, **changes})
 
 
 def device(count: int = 1) -> sizing.DeviceSpec:
@@ -27,7 +27,7 @@ def device(count: int = 1) -> sizing.DeviceSpec:
 
 def test_applying_writes_the_model_batch_and_token_budget_into_a_copy_of_the_config():
     config = RunConfig().to_dict()
-    updated = model_tab.apply_to_config(config, fields(), device(2))
+    updated = model_actions.apply_to_config(config, fields(), device(2))
     per_step = 8 * 2 * 256 * 2
     assert updated["model"]["n_layer"] == 4 and updated["model"]["n_embd"] == 256
     assert updated["train"]["micro_batch_size"] == 8 and updated["train"]["grad_accum_steps"] == 2
@@ -39,26 +39,27 @@ def test_applying_writes_the_model_batch_and_token_budget_into_a_copy_of_the_con
 
 
 def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_the_run():
-    updated = model_tab.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6, dataset_tokens=300_000)
+    updated = model_actions.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6,
+                                            dataset_tokens=300_000)
     train = updated["train"]
     assert (train["max_minutes"], train["max_steps"]) == (6, 0)
     assert train["max_tokens"] == 0  # no pass cap: the clock (or early stopping) ends the run
     assert train["eval_interval"] == train["sample_interval"] == AUTO  # spread over the run, whatever its length
     assert train["learning_rate"] == planner.learning_rate_for(sizing.count_params(fields().model(), 8192).total)
-    assert "at most 6 minutes" in model_tab.applied_markdown(fields(), train)
+    assert "at most 6 minutes" in model_actions.applied_markdown(fields(), train)
     assert config_from_dict(updated).validate(check_paths=False) == []
 
 
 def test_the_recommendation_names_the_plan_once_and_leaves_its_figures_to_the_estimate():
     plan = planner.recommend(planner.PlanRequest(device=device(), hours=0.1, dataset_tokens=300_000))
-    text = model_tab.recommendation_markdown(plan)
+    text = model_actions.recommendation_markdown(plan)
     assert f"Recommended: {plan.shape}" in text and "tokens/s" not in text and "Peak memory" not in text
 
 
 def test_zero_tokens_applies_the_compute_optimal_budget_for_the_tokenizer_s_vocabulary():
     config = RunConfig().to_dict()
     config["tokenizer"]["vocab_size"] = 1000
-    updated = model_tab.apply_to_config(config, fields(tokens=0), device())
+    updated = model_actions.apply_to_config(config, fields(tokens=0), device())
     n_params = sizing.count_params(fields().model(), 1000).total
     assert updated["train"]["max_tokens"] >= 20 * n_params
 
@@ -70,9 +71,9 @@ def test_fields_explain_what_is_wrong_and_survive_emptied_boxes():
 
 
 def test_vocabulary_comes_from_the_tokenizer_settings_or_a_default():
-    assert model_tab.vocab_size({"tokenizer": {"vocab_size": 32000}}) == 32000
-    assert model_tab.vocab_size({"tokenizer": {}}) == TokenizerConfig().vocab_size
-    assert model_tab.vocab_size(None) == TokenizerConfig().vocab_size
+    assert model_actions.vocab_size({"tokenizer": {"vocab_size": 32000}}) == 32000
+    assert model_actions.vocab_size({"tokenizer": {}}) == TokenizerConfig().vocab_size
+    assert model_actions.vocab_size(None) == TokenizerConfig().vocab_size
 
 
 def test_the_memory_chart_stacks_what_is_needed_beside_what_is_free():
@@ -140,7 +141,7 @@ def test_a_negative_input_is_refused_by_its_name_with_how_to_fix_it(serve_app, p
     expect(page.locator("#model-applied")).to_contain_text("Not applied: Time budget (minutes) cannot be negative",
                                                            timeout=SLOW)
     page.screenshot(path=str(tmp_path / "model-negative.png"), full_page=True)
-    assert [p.problems() for p in (model_tab.Target("auto", -2, "", -1, 5, -3),)] == [[
+    assert [p.problems() for p in (model_actions.Target("auto", -2, "", -1, 5, -3),)] == [[
         "GPU memory (GB) cannot be negative (it is -2); 0 plans for this machine's free memory.",
         "GPUs cannot be negative (it is -1); 0 plans for all visible GPUs.",
         "Dataset tokens cannot be negative (it is -3); 0 means unknown."]]

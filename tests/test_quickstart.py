@@ -137,12 +137,12 @@ def test_the_model_tab_counts_the_dataset_tokens_quick_start_planned_with(tmp_pa
     # Quick start hands its profile and its configuration to the page (the Model tab reads both): the
     # tab's dataset size must be the one Quick start planned with, by the one text-per-token rule.
     from clm_gui.model import planner
-    from clm_gui.ui import model_tab
+    from clm_gui.ui import model_actions
 
     planned_with = []
     recommend = planner.recommend
     monkeypatch.setattr(planner, "recommend", lambda request: planned_with.append(request) or recommend(request))
     planned = quickstart.plan_quickstart(str(write_corpus(tmp_path / "notes.txt")), 0.4, "cpu", tmp_path / "runs")
-    tokens, how = model_tab.planned_dataset_tokens(planned.profile.to_dict(), planned.config.to_dict())
+    tokens, how = model_actions.planned_dataset_tokens(planned.profile.to_dict(), planned.config.to_dict())
     assert tokens == planned_with[-1].dataset_tokens > 0
     assert "as the tokenizer cuts it" in how and "held out" in how

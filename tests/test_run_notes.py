@@ -12,7 +12,7 @@ from clm_gui.markdown import escape
 from clm_gui.runs.compare import settings_markdown, settings_rows
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.runs.notes import MAX_NAME, NOTES_FILE, RunNotes, read_notes, run_label, write_notes
-from clm_gui.ui.train_tab import RUN_COLUMNS, run_choices, runs_table
+from clm_gui.ui.train_actions import RUN_COLUMNS, run_choices, runs_table
 
 
 def test_a_run_is_renamed_and_annotated_and_keeps_its_id(runs_root):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clm_gui.runs.monitor import NO_SAMPLES, sample_steps, samples_at, samples_markdown
-from clm_gui.ui.train_tab import LATEST_SAMPLES, picked_step, sample_step_choices
+from clm_gui.ui.train_actions import LATEST_SAMPLES, picked_step, sample_step_choices
 
 
 def round_at(step: int, text: str) -> dict:

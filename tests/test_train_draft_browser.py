@@ -7,7 +7,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui.ui import train_tab
+from clm_gui.ui import train_actions
 from tests.waiting import UI_WAIT, WAIT_S
 
 pytestmark = pytest.mark.browser
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 def test_an_edit_made_while_the_last_one_is_stored_reaches_the_draft(serve_app, page, monkeypatch, tmp_path):
     storing, release = threading.Event(), threading.Event()
-    merge = train_tab.merged_config
+    merge = train_actions.merged_config
 
     def held_once(config, values):  # the first store waits, as a slow server would, until the test goes on
         if not storing.is_set():
@@ -23,7 +23,7 @@ def test_an_edit_made_while_the_last_one_is_stored_reaches_the_draft(serve_app, 
             assert release.wait(timeout=WAIT_S)
         return merge(config, values)
 
-    monkeypatch.setattr(train_tab, "merged_config", held_once)
+    monkeypatch.setattr(train_actions, "merged_config", held_once)
     page.goto(serve_app())
     page.get_by_role("tab", name="Train", exact=True).click()
     page.get_by_label("Max tokens", exact=True).fill("5000")

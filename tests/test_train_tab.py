@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 
-import gradio as gr
 import pytest
 
 from clm_gui.config import AUTO, CHECKPOINTS_PER_RUN, RunConfig, config_from_dict
 from clm_gui.model import sizing
 from clm_gui.runs.folder import new_run_dir
 from clm_gui.train.cadence import EVALUATIONS_PER_RUN, describe
-from clm_gui.ui import model_tab, plots
-from clm_gui.ui.train_tab import (FORM, RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
-                                  parse_prompts, progress_html, prompts_text, runs_table, shown_value,
-                                  validation_markdown)
+from clm_gui.ui import model_actions, plots
+from clm_gui.ui.train_actions import (RUN_COLUMNS, SETTINGS, field_updates, labelled, memorising_html, merged_config,
+                                      parse_prompts, progress_html, prompts_text, runs_table, shown_value,
+                                      validation_markdown)
 from tests.conftest import make_tiny_config
 
 CPU = sizing.DeviceSpec("cpu", "a CPU", 1, 8e9, 50e9, "fp32", False)
@@ -26,12 +25,10 @@ def test_the_draft_updates_only_fields_it_changed_so_typing_in_the_next_field_is
     typed["max_steps"] = 500  # the edit the draft has now
     typed["max_tokens"] = 123_000  # typed since: the draft does not have it yet
     draft = {**shown, "train": {**shown["train"], "max_steps": 500}}
-    assert all(u == gr.skip() for u in field_updates(draft, shown, typed))
+    assert field_updates(draft, shown, typed) == {}
 
     applied = {**draft, "train": {**draft["train"], "micro_batch_size": 64}}  # another tab changed a value
-    updates = dict(zip(FORM, field_updates(applied, draft, typed)))
-    assert updates["micro_batch_size"] == 64
-    assert updates["max_tokens"] == gr.skip()
+    assert field_updates(applied, draft, typed) == {"micro_batch_size": 64}
 
 
 def test_new_training_fields_flow_into_the_run_configuration_by_their_keys():
@@ -94,12 +91,13 @@ def test_the_model_tab_applies_its_dropout_and_shows_a_loaded_one():
     config = RunConfig().to_dict()
     shape = dict(family="gpt2", n_layer=2, n_embd=64, n_head=2, n_kv_head=0, intermediate_size=0, context_length=64,
                  gradient_checkpointing=False, micro_batch_size=8, grad_accum_steps=1, tokens=100_000)
-    assert model_tab.apply_to_config(config, model_tab.Fields(**shape, dropout=0.15), CPU)["model"]["dropout"] == 0.15
-    assert model_tab.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
-    assert any("dropout" in p for p in model_tab.Fields(**shape, dropout=1.0).problems())
+    applied = model_actions.apply_to_config(config, model_actions.Fields(**shape, dropout=0.15), CPU)
+    assert applied["model"]["dropout"] == 0.15
+    assert model_actions.Fields(**shape, dropout=None).dropout == 0.0  # an emptied box
+    assert any("dropout" in p for p in model_actions.Fields(**shape, dropout=1.0).problems())
     loaded = {**config, "model": {**config["model"], "dropout": 0.25}}
-    assert model_tab.config_fields(loaded)["dropout"] == 0.25
-    assert set(model_tab.config_fields(None).values()) == {None}  # a configuration that says nothing
+    assert model_actions.config_fields(loaded)["dropout"] == 0.25
+    assert set(model_actions.config_fields(None).values()) == {None}  # a configuration that says nothing
 
 
 def test_an_emptied_or_unreadable_number_blocks_start_with_a_message_naming_the_field():
