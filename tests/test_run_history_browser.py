@@ -63,7 +63,10 @@ def test_compared_runs_settings_stand_side_by_side_with_what_differs_highlighted
     picker = page.locator("#train-compare-runs input")
     for run in (slow, fast):
         picker.click()
-        page.get_by_role("option", name=run.id).click()
+        # The box's list is placed once, when it opens; on a loaded machine the accordion may still be growing
+        # then, and the list stays outside the viewport, where no click lands. Its own handler takes a
+        # mousedown from any option, wherever it is drawn.
+        page.get_by_role("option", name=run.id).dispatch_event("mousedown")
     table = page.locator("#train-compare-settings")
     expect(table.locator("th")).to_have_text(["Setting", slow.id, fast.id], timeout=UI_WAIT)
     seed = table.locator("tr", has_text="train.seed")
