@@ -6,6 +6,8 @@ Tokenizer and Model tabs read."""
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from clm_gui.config import TEXT_UNITS, DataConfig
@@ -15,7 +17,7 @@ from clm_gui.ui.context import UIContext
 from clm_gui.ui.dataset_actions import FIELDS, STALE_CLEARED, DatasetActions, demo_description, recommendation
 from clm_gui.ui.form import Form
 from clm_gui.ui.gradio_cache import import_for_visitor
-from clm_gui.ui.widgets import for_gradio
+from clm_gui.ui.widgets import for_gradio, named
 
 MODES_EXPLAINED = (
     "**In memory** loads every document first: the profile is exact and repeated passes are fast, but the "
@@ -94,8 +96,7 @@ def build(ctx: UIContext) -> None:
         shown=gr.State(None))  # the data settings as the widgets last showed or stored them
     form = Form(**{name: widgets[name] for name in FIELDS})
 
-    def changed(*names: str) -> list:
-        return [widgets[name] for name in names]
+    changed = functools.partial(named, widgets)  # the widgets of these names, in order
 
     # Each function below is named for its endpoint, as before: scripts and tests call them by these names.
     def _kind_shown(kind_now):

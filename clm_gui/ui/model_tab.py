@@ -7,6 +7,7 @@ and wires each event to an action. The wired functions keep their names: they ar
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -17,7 +18,7 @@ from clm_gui.model import planner
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.model_actions import CUSTOM, DEVICES, ModelActions, config_fields, gpu_fields_visible
-from clm_gui.ui.widgets import by_name, for_gradio
+from clm_gui.ui.widgets import by_name, for_gradio, named
 
 
 def build(ctx: UIContext) -> None:
@@ -81,8 +82,7 @@ def build(ctx: UIContext) -> None:
                    memory_plot=memory_plot, dataset_note=dataset_note, computed=computed, recommendation=recommendation,
                    applied=applied, gpu_row=gpu_row, shown=shown, config=ctx.config, profile=ctx.profile)
 
-    def changed(*names: str) -> list:
-        return [widgets[name] for name in names]
+    changed = functools.partial(named, widgets)  # the widgets of these names, in order
 
     planned = field_form.inputs() | target_form.inputs(ctx.config)  # what an estimate and Apply read
 

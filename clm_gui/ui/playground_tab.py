@@ -6,6 +6,7 @@ them and wires each event to an action. The wired functions keep their names: th
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -16,7 +17,7 @@ from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.playground_actions import GGUF_HINT, GGUF_TYPES, NONE, PlaygroundActions
 from clm_gui.ui.progress import quiet_events
-from clm_gui.ui.widgets import for_gradio
+from clm_gui.ui.widgets import for_gradio, named
 from clm_gui.units import format_bytes
 
 
@@ -80,8 +81,7 @@ def build(ctx: UIContext) -> None:
                    downloads=downloads, zip_file=zip_file, gguf_files=gguf_files, gguf_msg=gguf_msg, zip_btn=zip_btn,
                    gguf_btn=gguf_btn, push_btn=push_btn, export_why=export_why, push_msg=push_msg)
 
-    def changed(*names: str) -> list:
-        return [widgets[name] for name in names]
+    changed = functools.partial(named, widgets)  # the widgets of these names, in order
 
     # --- choosing a run and a model ---------------------------------------------------------------
     quiet = quiet_events()

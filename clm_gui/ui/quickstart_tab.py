@@ -6,6 +6,8 @@ widgets out, names them and wires each event to an action. The other tabs are th
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from clm_gui.data.uploads import DATA_SUFFIXES
@@ -14,7 +16,7 @@ from clm_gui.jobs.quickstart import MIN_MINUTES
 from clm_gui.ui.context import UIContext
 from clm_gui.ui.gradio_cache import import_for_visitor
 from clm_gui.ui.quickstart_actions import CHANGE_IN, DEFAULT_MINUTES, QuickStartActions
-from clm_gui.ui.widgets import for_gradio
+from clm_gui.ui.widgets import for_gradio, named
 
 
 def build(ctx: UIContext) -> None:
@@ -51,8 +53,7 @@ def build(ctx: UIContext) -> None:
         # What this page started, kept in the browser: while that run trains, a reload shows it again.
         kept=gr.BrowserState(None, storage_key="clm-gui-quickstart"))
 
-    def changed(*names: str) -> list:
-        return [widgets[name] for name in names]
+    changed = functools.partial(named, widgets)  # the widgets of these names, in order
 
     kind.change(lambda k: for_gradio(actions.kind_chosen(k), widgets), kind, changed("files", "local_path"),
                 show_progress="hidden")

@@ -6,6 +6,7 @@ in use (and its vocabulary size, which the Model tab reads) is written into the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import gradio as gr
 
@@ -15,7 +16,7 @@ from clm_gui.ui.context import UIContext
 from clm_gui.ui.form import Form
 from clm_gui.ui.tokenizer_actions import (ALGORITHM_NOTES, BOUNDARY_COLORS, TRAINING_FIELDS, TokenizerActions,
                                           recommendation_markdown)
-from clm_gui.ui.widgets import for_gradio
+from clm_gui.ui.widgets import for_gradio, named
 
 
 def build(ctx: UIContext) -> None:
@@ -73,8 +74,7 @@ def build(ctx: UIContext) -> None:
     training = Form(**{field: widgets[field] for field in (*TRAINING_FIELDS, "name", "config", "profile", "session",
                                                             "compared")})
 
-    def changed(*names: str) -> list:
-        return [widgets[name] for name in names]
+    changed = functools.partial(named, widgets)  # the widgets of these names, in order
 
     # Each function below is named for its endpoint, as before: scripts and tests call them by these names.
     def _train(given: dict, request: gr.Request, oauth: gr.OAuthProfile | None, progress=gr.Progress()):

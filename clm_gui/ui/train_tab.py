@@ -7,6 +7,7 @@ and wires each event to an action. The wired functions keep their names: they ar
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -21,7 +22,7 @@ from clm_gui.ui.progress import quiet_events
 from clm_gui.ui.train_actions import (CHARTS, FORM, FREE_TEXT_CHOICES, LATEST_SAMPLES, LIVE, LIVE_CHOICE,
                                       POLL_SECONDS, RUN_COLUMNS, SETTINGS, Setting, TrainActions, gpu_choices,
                                       prompts_text, validation_markdown)
-from clm_gui.ui.widgets import by_name, for_gradio
+from clm_gui.ui.widgets import by_name, for_gradio, named
 
 
 def _component(setting: Setting, value):
@@ -134,8 +135,7 @@ def build(ctx: UIContext) -> None:
         notes_said=notes_said, compare_runs=compare_runs, compare_loss=compare_loss, compare_bpb=compare_bpb,
         compare_settings=compare_settings)
 
-    def changed(*names: str) -> list:
-        return [widgets[name] for name in names]
+    changed = functools.partial(named, widgets)  # the widgets of these names, in order
 
     # --- the draft configuration, shared with the other tabs -------------------------------------
     def prefill(given: dict):

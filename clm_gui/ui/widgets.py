@@ -62,6 +62,11 @@ class Chart:
     plotly_json: str
 
 
+def named(widgets: dict[str, Any], *names: str) -> list:
+    """The widgets of `names`, in that order: an event's inputs or outputs."""
+    return [widgets[name] for name in names]
+
+
 def by_name(given: dict, widgets: dict[str, Any]) -> dict[str, Any]:
     """The values Gradio passed as `{component: value}` (its inputs a set, ui/form.py) by widget name."""
     return {name: given[component] for name, component in widgets.items() if component in given}
