@@ -211,6 +211,21 @@ class Trainer:
 
     # --- the public entry point ---------------------------------------------------------------
     def run(self) -> dict:
+        status = self._run()
+        self._leave_process_group()
+        return status
+
+    def _leave_process_group(self) -> None:
+        """Under torchrun, wait until every rank has finished, then close the group this run joined.
+
+        A rank that exits while rank 0 still writes final/ takes gloo's threads down under it: the process
+        dies with SIGABRT ("terminate called without an active exception") and torchrun reports a failure.
+        """
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            self.accelerator.wait_for_everyone()
+            self.accelerator.end_training()
+
+    def _run(self) -> dict:
         self._process_start, self._first_step_logged = launched_at(self.clock()), False
         try:
             self._setup_device()
