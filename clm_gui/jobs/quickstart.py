@@ -243,14 +243,21 @@ def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:
               f"that is {format_passes(plan.epochs)} over the data." if plan.epochs is not None else
               "The clock ends the run, and the learning rate decays over the whole budget.")
     if plan.repeats_data:
-        ending += (f" Repeating the data, the run trains with weight decay {t.weight_decay:g} (a strong pull towards "
-                   "simple weights that delays memorising) and evaluates an average of its weights (decay "
-                   f"{t.ema_decay:g}), keeps "
-                   f"the best evaluation in final/ and stops early after {t.early_stop_patience} evaluations without "
-                   "a new best, so time past the held-out loss's lowest point is not spent.")
+        ending += (f" Repeating the data, the run trains with {_weight_decay_in_words(t.weight_decay)} and evaluates "
+                   f"an average of its weights (decay {t.ema_decay:g}), keeps the best evaluation in final/ and stops "
+                   f"early after {t.early_stop_patience} evaluations without a new best, so time past the held-out "
+                   "loss's lowest point is not spent.")
     else:
         ending += " final/ keeps the best evaluation."
     return ending
+
+
+def _weight_decay_in_words(decay: float) -> str:
+    usual = planner.weight_decay_for(0)
+    if decay > usual:
+        return f"weight decay {decay:g} (a strong pull towards simple weights that delays memorising)"
+    return (f"the usual weight decay {decay:g} (a stronger one pays only where the model would memorise its data "
+            "within the budget: more passes, or more parameters per token)")
 
 
 def run_quickstart(source: str, minutes: float, device: str = "auto", runs_dir: Path = Path("runs"),
