@@ -101,16 +101,16 @@ def test_a_plan_only_trains_the_tokenizer_it_needs_and_no_model_and_prints_the_c
     assert "train the tokenizer the plan needs" in said and "no model" in said
 
 
-@pytest.mark.parametrize("matmul_flops, decay, said", [
-    (4e9, 0.1, "the usual weight decay 0.1 (a stronger one pays only where the model would memorise"),
-    (40e9, 3.0, "weight decay 3 (a strong pull towards simple weights"),
+@pytest.mark.parametrize("matmul_flops, minutes, decay, said", [
+    (4e9, "6", 0.1, "the usual weight decay 0.1 (a stronger one pays only where the model would memorise"),
+    (40e9, "30", 3.0, "weight decay 3 (a strong pull towards simple weights"),
 ])
-def test_the_plan_calls_the_weight_decay_strong_only_when_it_is(tmp_path, capsys, monkeypatch, matmul_flops, decay,
-                                                                   said):
+def test_the_plan_calls_the_weight_decay_strong_only_when_it_is(tmp_path, capsys, monkeypatch, matmul_flops, minutes,
+                                                                   decay, said):
     # Regression: a repeating plan with the usual 0.1 was explained as "a strong pull towards simple weights".
     monkeypatch.setattr(hardware, "cpu_matmul_flops", lambda threads: matmul_flops)
     corpus = write_corpus(tmp_path / "notes.txt")
-    assert cli.main(["quickstart", str(corpus), "--minutes", "6" if decay < 1 else "30", "--device", "cpu",
+    assert cli.main(["quickstart", str(corpus), "--minutes", minutes, "--device", "cpu",
                      "--runs-dir", str(tmp_path / "runs"), "--plan-only", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["config"]["train"]["weight_decay"] == decay and plan["plan"]["epochs"] > 4  # repeats its data

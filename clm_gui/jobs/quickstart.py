@@ -253,8 +253,7 @@ def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:
 
 
 def _weight_decay_in_words(decay: float) -> str:
-    usual = planner.weight_decay_for(0)
-    if decay > usual:
+    if decay > planner.USUAL_WEIGHT_DECAY:
         return f"weight decay {decay:g} (a strong pull towards simple weights that delays memorising)"
     return (f"the usual weight decay {decay:g} (a stronger one pays only where the model would memorise its data "
             "within the budget: more passes, or more parameters per token)")

@@ -47,7 +47,9 @@ HEAVY_DROPOUT = 0.2
 # gets the decay whose best point its passes reach: a run of fewer passes is still learning at its end (a
 # 0.5M model on 2 CPU cores, 20 passes planned, 30 made: its last evaluation was its best), where a strong
 # decay would only slow it.
-WEIGHT_DECAY_BY_PASSES = ((24, 0.1), (33, 1.0))  # up to N passes: this decay; beyond the last: HEAVY_WEIGHT_DECAY
+USUAL_WEIGHT_DECAY = 0.1
+# Up to N passes: this decay; beyond the last: HEAVY_WEIGHT_DECAY.
+WEIGHT_DECAY_BY_PASSES = ((24, USUAL_WEIGHT_DECAY), (33, 1.0))
 HEAVY_WEIGHT_DECAY = 3.0
 # Those passes are where a 10.7M model memorises 1 MB. A model with fewer than MEMORISING_PARAMS_PER_TOKEN
 # parameters per token of its data memorises far later than a time budget ends: compute, not the data, limits
@@ -284,7 +286,7 @@ def weight_decay_for(passes: float | None, memorising: bool = True) -> float:
     """AdamW's weight decay for a run that makes this many passes over its data (see WEIGHT_DECAY_BY_PASSES),
     the usual one for a model too small to memorise its data (`memorises`)."""
     if not memorising:
-        return WEIGHT_DECAY_BY_PASSES[0][1]
+        return USUAL_WEIGHT_DECAY
     for most, decay in WEIGHT_DECAY_BY_PASSES:
         if passes is None or passes <= most:
             return decay
