@@ -37,6 +37,7 @@ Precision = typing.Literal["auto", "bf16", "fp16", "fp32"]
 # captured as one CUDA graph, on one GPU; auto: graph where it can be, on with several GPUs, off on the CPU.
 CompileMode = typing.Literal["auto", "on", "off", "graph"]
 KeepMode = typing.Literal["best", "last"]
+OptimizerName = typing.Literal["adamw", "muon"]
 DistributedMode = typing.Literal["ddp", "fsdp"]
 TextUnit = typing.Literal["auto", "document", "paragraph", "line"]
 FAMILIES, TOKENIZER_ALGORITHMS, SCHEDULES = typing.get_args(Family), typing.get_args(TokenizerAlgorithm), \
@@ -44,6 +45,7 @@ FAMILIES, TOKENIZER_ALGORITHMS, SCHEDULES = typing.get_args(Family), typing.get_
 PRECISIONS, COMPILE_MODES, KEEP_MODES = typing.get_args(Precision), typing.get_args(CompileMode), \
     typing.get_args(KeepMode)
 DISTRIBUTED_MODES, TEXT_UNITS = typing.get_args(DistributedMode), typing.get_args(TextUnit)
+OPTIMIZERS = typing.get_args(OptimizerName)
 MAX_STEPS = 1_000_000_000  # a billion steps: 11.6 days at a millisecond a step, beyond any run this app plans
 # Integers past 2**53 have no exact float: YAML's `1e30` would become some other whole number, so it is refused.
 EXACT_FLOAT_INTEGER = 2**53
@@ -218,6 +220,9 @@ class TrainConfig(_Checked):
     beta1: float = bounded(0.9, at_least=0, below=1)
     beta2: float = bounded(0.95, at_least=0, below=1)
     grad_clip: float = bounded(1.0, at_least=0, hint="use 0 for no clipping")  # max global gradient norm
+    # adamw: AdamW for every parameter; muon: Muon for the hidden matrices, AdamW for the rest, with the same
+    # learning rate and weight decay (clm_gui.train.muon).
+    optimizer: OptimizerName = "adamw"
     precision: Precision = "auto"  # auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU
     compile: CompileMode = "auto"  # auto | on | off | graph (see COMPILE_MODES)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -637,6 +642,9 @@ def _train_rules(t: TrainConfig) -> list[str]:
         p.append("train.eval_batches must be at least 1 when evaluation is on.")
     if t.distributed == "fsdp" and t.ema_decay:
         p.append("train.ema_decay needs whole weights on every device: use train.distributed ddp, or 0.")
+    if t.distributed == "fsdp" and t.optimizer == "muon":
+        p.append("train.optimizer muon needs each matrix whole on every device: use train.distributed ddp, "
+                 "or adamw.")
     if t.distributed == "fsdp" and t.precision == "fp16":
         p.append("train.distributed fsdp trains in bf16 or fp32, not fp16 (its loss scaling is not supported "
                  "here); set train.precision to bf16, fp32 or auto.")

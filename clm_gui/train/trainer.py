@@ -53,6 +53,7 @@ from clm_gui.train.loss import CausalLMLoss
 from clm_gui.train.schedule import budget_used, launched_at, lr_at
 from clm_gui.train.step_hook import before_step_from_environment
 from clm_gui.train.step import TrainingStep
+from clm_gui.train.muon import MuonAdamW
 from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
 from clm_gui.train.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.train.weight_average import WeightAverage
@@ -96,8 +97,21 @@ def step_mode(setting: str, device: torch.device, processes: int, precision: str
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW with weight decay on matrices only (not on biases, norms or gains)."""
+    """AdamW with weight decay on matrices only (not on biases, norms or gains); with `cfg.optimizer`
+    "muon", Muon on the hidden matrices (all but the embeddings and the output layer, see train/muon.py).
+    `model`: a Hugging Face causal LM, or the module that holds one as `.lm`."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "muon":
+        lm = getattr(model, "lm", model)
+        embeddings = [m.weight for m in lm.modules() if isinstance(m, torch.nn.Embedding)]
+        outside = {id(p) for p in embeddings + [lm.get_output_embeddings().weight]}
+        hidden = [p for p in params if p.dim() == 2 and id(p) not in outside]
+        groups = [
+            {"params": hidden, "weight_decay": cfg.weight_decay, "muon": True},
+            {"params": [p for p in params if p.dim() >= 2 and id(p) in outside], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return MuonAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},

@@ -85,6 +85,8 @@ SETTINGS = [
     Setting("schedule", "Schedule", "after warm-up"),
     Setting("warmup_steps", "Warm-up steps"),
     Setting("weight_decay", "Weight decay", "AdamW; more of it helps a small corpus seen many times"),
+    Setting("optimizer", "Optimizer", "muon: Muon for the blocks' matrices, AdamW for the rest; learns more a "
+            "step, memorises sooner"),
     Setting("micro_batch_size", "Batch size", "sequences per forward pass, per device"),
     Setting("grad_accum_steps", "Gradient accumulation", "micro-batches per optimizer step"),
     Setting("max_steps", "Max steps", "0: no step limit"),
