@@ -175,6 +175,18 @@ def test_the_smallest_models_learn_at_a_higher_rate():
     assert rates == sorted(rates, reverse=True)
 
 
+def test_a_plan_that_repeats_its_data_learns_at_least_at_the_repeated_data_rate():
+    """A 10M model on a megabyte read hundreds of times: 2e-3, not the 1e-3 of fresh data; the smallest
+    models keep their higher rates."""
+    assert planner.learning_rate_for(10e6, repeats_data=True) == planner.REPEATED_DATA_MIN_LR == 2e-3
+    assert planner.learning_rate_for(0.5e6, repeats_data=True) == planner.SMALLEST_MODEL_LR
+    plan = recommend(PlanRequest(device=H100, hours=0.05, vocab_size=258, dataset_tokens=1_000_000))
+    fresh = recommend(PlanRequest(device=H100, hours=0.05, vocab_size=258, dataset_tokens=None))
+    assert plan.repeats_data and not fresh.repeats_data
+    assert planner.train_settings(plan, 3)["learning_rate"] == max(2e-3, planner.learning_rate_for(plan.n_params))
+    assert planner.train_settings(fresh, 3)["learning_rate"] == planner.learning_rate_for(fresh.n_params)
+
+
 @settings(max_examples=60, deadline=None)
 @given(hours=st.floats(0.02, 24), data=st.one_of(st.none(), st.integers(10**5, 10**10)), cpu=st.booleans())
 def test_the_time_budget_is_used_however_small_the_data(hours, data, cpu):
