@@ -175,6 +175,17 @@ def test_the_smallest_models_learn_at_a_higher_rate():
     assert rates == sorted(rates, reverse=True)
 
 
+def test_only_a_cpu_plan_whose_model_cannot_memorise_its_data_trains_with_muon():
+    def optimizer(device, dataset_tokens):
+        return planner.train_settings(recommend(PlanRequest(device=device, hours=1 / 6, vocab_size=2048,
+                                                            dataset_tokens=dataset_tokens)))["optimizer"]
+
+    assert optimizer(SMALL_CPU, 20_000_000) == "muon"  # far more tokens than parameters: compute limits it
+    assert optimizer(SMALL_CPU, 100_000) == "adamw"  # a tiny corpus: the model would memorise it
+    assert optimizer(SMALL_CPU, None) == "adamw"  # the data's size unknown
+    assert optimizer(H100, 20_000_000) == "adamw"  # on a GPU Muon's extra time per step did not pay
+
+
 def test_a_plan_that_repeats_its_data_learns_at_least_at_the_repeated_data_rate():
     """A 10M model on a megabyte read hundreds of times: 2e-3, not the 1e-3 of fresh data; the smallest
     models keep their higher rates."""

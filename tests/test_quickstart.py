@@ -116,6 +116,19 @@ def test_the_plan_calls_the_weight_decay_strong_only_when_it_is(tmp_path, capsys
     assert plan["config"]["train"]["weight_decay"] == decay and plan["plan"]["epochs"] > 4  # repeats its data
     training = next(c for c in plan["choices"] if c["step"] == "Training")
     assert said in training["why"] and ("strong pull" in training["why"]) == (decay > 0.1)
+    assert plan["config"]["train"]["optimizer"] == "adamw" and "Muon" not in training["why"]  # it would memorise
+
+
+def test_a_cpu_plan_for_more_text_than_its_model_can_memorise_trains_with_muon_and_says_so(tmp_path, capsys,
+                                                                                          monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_matmul_flops", lambda threads: 4e9)  # 2 slow cores: the smallest model
+    corpus = write_corpus(tmp_path / "notes.txt", paragraphs=8_000)  # 2 MB: more tokens than parameters
+    assert cli.main(["quickstart", str(corpus), "--minutes", "6", "--device", "cpu",
+                     "--runs-dir", str(tmp_path / "runs"), "--plan-only", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["config"]["train"]["optimizer"] == "muon"
+    training = next(c for c in plan["choices"] if c["step"] == "Training")
+    assert "Muon and AdamW" in training["value"] and "so Muon trains its blocks' matrices" in training["why"]
 
 
 def test_a_time_budget_is_checked_in_words():

@@ -187,7 +187,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         setattr(t, name, value)
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
-                          f"most {format_minutes(t.max_minutes)}, learning rate {t.learning_rate:g}, evaluations "
+                          f"most {format_minutes(t.max_minutes)}, {_OPTIMIZER_NAMES[t.optimizer]}, learning rate "
+                          f"{t.learning_rate:g}, evaluations "
                           f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)} and at least every "
                           f"{EVALUATION_GAP_STEPS} steps; sample prompts from the held-out text: "
                           f"{', '.join(repr(p) for p in t.sample_prompts)}", _how_the_budget_is_spent(plan, t),
@@ -249,7 +250,13 @@ def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:
                    "loss's lowest point is not spent.")
     else:
         ending += " final/ keeps the best evaluation."
+    if t.optimizer == "muon":
+        ending += (" The model is too small to memorise its data in this budget, so Muon trains its blocks' "
+                   "matrices: it learns more per step than AdamW (which still trains the embeddings).")
     return ending
+
+
+_OPTIMIZER_NAMES = {"adamw": "AdamW", "muon": "Muon and AdamW"}
 
 
 def _weight_decay_in_words(decay: float) -> str:

@@ -75,6 +75,12 @@ SMALLEST_MODEL_LR = 3e-3
 # recipe's shape at 2e-3 scored 1.900 and 1.902 held-out bits/byte on fortunes against 1.912 and 1.913 at 1e-3,
 # and 1.814 on pydocs-1 against 1.855 (docs/benchmarks.md, "Small data"). The smaller models' rates are higher.
 REPEATED_DATA_MIN_LR = 2e-3
+# Muon (clm_gui.train.muon) learns more per step than AdamW, but memorises sooner and, on a GPU, costs a small
+# model more time per step. On 2 CPU cores in 10 minutes, where the model is too small to memorise its data
+# (`memorises`), it scored 2.192 held-out bits/byte on fortunes against AdamW's 2.217 and 1.535 on demo-20
+# against 1.607; on prose (4.6 parameters per token, 66 passes) 1.808 against 1.784, stopping early; on one
+# H100 (fortunes, 10.9M, 246 passes) it made 40% fewer steps and scored 3.6% behind (docs/benchmarks.md). So a
+# CPU plan whose model cannot memorise its data trains with Muon, every other plan with AdamW.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,6 +140,7 @@ class Plan:
     epochs: float | None  # passes over the dataset, when its size is known
     shape: str = ""  # the ladder entry a recommendation came from
     warnings: list[str] = field(default_factory=list)
+    device_kind: str = ""  # cpu | cuda
 
     @property
     def fits(self) -> bool:
@@ -168,7 +175,7 @@ def estimate(cfg: ModelConfig, vocab_size: int, device: DeviceSpec, micro_batch_
     plan = Plan(model=cfg, micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum_steps,
                 tokens=steps * per_step, steps=steps, n_params=n_params, memory=memory,
                 memory_available=device.memory_bytes, tokens_per_s=speed, seconds=steps * per_step / speed,
-                epochs=steps * per_step / dataset_tokens if dataset_tokens else None)
+                epochs=steps * per_step / dataset_tokens if dataset_tokens else None, device_kind=device.kind)
     plan.warnings = _warnings(plan, device)
     return plan
 
@@ -300,6 +307,11 @@ def weight_decay_for(passes: float | None, memorising: bool = True) -> float:
     return HEAVY_WEIGHT_DECAY
 
 
+def optimizer_for(plan: Plan) -> str:
+    """Muon for a CPU plan whose model is too small to memorise its data, AdamW otherwise (see above)."""
+    return "muon" if plan.device_kind == "cpu" and not memorises(plan) else "adamw"
+
+
 def largest_for_data(dataset_tokens: int) -> float:
     """The most parameters worth training on a dataset this small (see PARAMS_AT_A_MILLION_TOKENS)."""
     return PARAMS_AT_A_MILLION_TOKENS * math.sqrt(dataset_tokens / 1e6)
@@ -394,8 +406,8 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
     """The train.* settings that carry out a plan: its batch; its limits (the clock, when a time budget is
     given, else the plan's tokens); the learning rate for its size; a warm-up of at most 5% of its steps;
     on repeated data the recipe's beta2, a weight decay that grows with the passes and an average of the
-    weights; evaluations, samples and checkpoints spread over the run, whatever its length turns out to
-    be, every checkpoint kept (the Playground compares them)."""
+    weights; the optimizer (`optimizer_for`); evaluations, samples and checkpoints spread over the run,
+    whatever its length turns out to be, every checkpoint kept (the Playground compares them)."""
     limits = time_budget_limits(minutes) if minutes > 0 else \
         {"max_steps": plan.steps, "max_tokens": plan.tokens, "max_minutes": 0.0}
     defaults = TrainConfig()
@@ -403,7 +415,7 @@ def train_settings(plan: Plan, minutes: float = 0.0) -> dict:
             "learning_rate": learning_rate_for(plan.n_params, plan.repeats_data),
             "warmup_steps": max(1, min(defaults.warmup_steps, plan.steps // 20)),
             "beta2": REPEATED_DATA_BETA2 if plan.repeats_data else defaults.beta2,
-            "weight_decay": weight_decay_for(plan.epochs, memorises(plan)),
+            "weight_decay": weight_decay_for(plan.epochs, memorises(plan)), "optimizer": optimizer_for(plan),
             "ema_decay": REPEATED_DATA_EMA if plan.repeats_data else defaults.ema_decay,
             "eval_interval": AUTO, "sample_interval": AUTO,
             "save_interval": AUTO, "keep_checkpoints": CHECKPOINTS_PER_RUN + 1}
