@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clm_gui.config import COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, PRECISIONS, SCHEDULES, RunConfig
+from clm_gui.config import COMPILE_MODES, DISTRIBUTED_MODES, KEEP_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, RunConfig
 from clm_gui.hosting.ownership import machine_user, visitor_for
 from clm_gui.hosting.quotas import Quotas
 from clm_gui.jobs.manager import JobManager
@@ -39,8 +39,8 @@ def test_each_setting_s_kind_comes_from_the_training_configuration():
     assert {k: kinds[k] for k in ("learning_rate", "max_minutes", "weight_decay")} == dict.fromkeys(
         ("learning_rate", "max_minutes", "weight_decay"), float)
     assert kinds["max_steps"] is int and kinds["seed"] is int and kinds["sample_prompts"] is list
-    assert (kinds["schedule"], kinds["keep"], kinds["precision"], kinds["compile"], kinds["distributed"]) == (
-        SCHEDULES, KEEP_MODES, PRECISIONS, COMPILE_MODES, DISTRIBUTED_MODES)
+    assert (kinds["schedule"], kinds["keep"], kinds["precision"], kinds["compile"], kinds["distributed"],
+            kinds["optimizer"]) == (SCHEDULES, KEEP_MODES, PRECISIONS, COMPILE_MODES, DISTRIBUTED_MODES, OPTIMIZERS)
     assert (kinds["device"], kinds["gpus"]) == (("auto", "cpu", "cuda"), ("",))  # free text offered choices
 
 
