@@ -125,11 +125,21 @@ def _add_train(sub) -> None:
 
 def _run_train(args) -> int:
     from clm_gui.jobs.preparation import prepare_process_run
+    from clm_gui.machine.devices import world_size
 
     run, cfg, lock = prepare_process_run(args.config, args.overrides, args.resume, args.run_dir,
                                          args.runs_dir or default_runs_dir())
     with lock or contextlib.nullcontext():  # held by rank 0 until training ends
-        return _train_prepared(args, run, cfg)
+        code = _train_prepared(args, run, cfg)
+    if world_size() > 1:
+        # One of several processes, its work written and its process group closed: leave without the
+        # interpreter's teardown. There a C++ thread that torch.distributed left running can abort a rank that
+        # has finished ("terminate called without an active exception", SIGABRT: the FSDP resume test, once
+        # in a full suite on a loaded 2-core machine), and torchrun then reports the whole run as failed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _train_prepared(args, run, cfg) -> int:
