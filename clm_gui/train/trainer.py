@@ -106,9 +106,10 @@ def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.o
         embeddings = [m.weight for m in lm.modules() if isinstance(m, torch.nn.Embedding)]
         outside = {id(p) for p in embeddings + [lm.get_output_embeddings().weight]}
         hidden = [p for p in params if p.dim() == 2 and id(p) not in outside]
-        groups = [
+        muon = {id(p) for p in hidden}
+        groups = [  # every parameter in one group: a tensor of another shape falls to AdamW, not out
             {"params": hidden, "weight_decay": cfg.weight_decay, "muon": True},
-            {"params": [p for p in params if p.dim() >= 2 and id(p) in outside], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() >= 2 and id(p) not in muon], "weight_decay": cfg.weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
         return MuonAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
