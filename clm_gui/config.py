@@ -46,6 +46,7 @@ PRECISIONS, COMPILE_MODES, KEEP_MODES = typing.get_args(Precision), typing.get_a
     typing.get_args(KeepMode)
 DISTRIBUTED_MODES, TEXT_UNITS = typing.get_args(DistributedMode), typing.get_args(TextUnit)
 OPTIMIZERS = typing.get_args(OptimizerName)
+OPTIMIZER_LABELS = {"adamw": "AdamW", "muon": "Muon and AdamW"}  # for people: Muon trains only the blocks' matrices
 MAX_STEPS = 1_000_000_000  # a billion steps: 11.6 days at a millisecond a step, beyond any run this app plans
 # Integers past 2**53 have no exact float: YAML's `1e30` would become some other whole number, so it is refused.
 EXACT_FLOAT_INTEGER = 2**53

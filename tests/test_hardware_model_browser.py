@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from clm_gui.config import AUTO, RunConfig, TokenizerConfig, config_from_dict
+from clm_gui.config import AUTO, OPTIMIZER_LABELS, RunConfig, TokenizerConfig, config_from_dict
 from clm_gui.machine import hardware
 from clm_gui.model import planner, sizing
 from clm_gui.ui import hardware_tab, model_actions, plots
@@ -48,6 +48,12 @@ def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_t
     assert train["learning_rate"] == planner.learning_rate_for(sizing.count_params(fields().model(), 8192).total)
     assert "at most 6 minutes" in model_actions.applied_markdown(fields(), train)
     assert config_from_dict(updated).validate(check_paths=False) == []
+
+
+def test_the_applied_line_names_the_optimizer_as_quick_start_does():
+    train = model_actions.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6)["train"]
+    for optimizer, label in OPTIMIZER_LABELS.items():
+        assert f", {label}, learning rate" in model_actions.applied_markdown(fields(), {**train, "optimizer": optimizer})
 
 
 def test_the_recommendation_names_the_plan_once_and_leaves_its_figures_to_the_estimate():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clm_gui.config import HUB_SOURCE_PREFIX, DataConfig, RunConfig, TokenizerConfig, parse_hub_source
+from clm_gui.config import HUB_SOURCE_PREFIX, OPTIMIZER_LABELS, DataConfig, RunConfig, TokenizerConfig, parse_hub_source
 from clm_gui.data.budget import CACHE_SHARE, PreparationBudget
 from clm_gui.data.prompts import prompts_from
 from clm_gui.errors import UserError
@@ -187,7 +187,7 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
         setattr(t, name, value)
     t.sample_prompts = prompts_from(held_out)
     choices.append(Choice("Training", f"about {plan.steps:,} steps of {plan.tokens // plan.steps:,} tokens in at "
-                          f"most {format_minutes(t.max_minutes)}, {_OPTIMIZER_NAMES[t.optimizer]}, learning rate "
+                          f"most {format_minutes(t.max_minutes)}, {OPTIMIZER_LABELS[t.optimizer]}, learning rate "
                           f"{t.learning_rate:g}, evaluations "
                           f"{describe(t.eval_interval, EVALUATIONS_PER_RUN)} and at least every "
                           f"{EVALUATION_GAP_STEPS} steps; sample prompts from the held-out text: "
@@ -255,8 +255,6 @@ def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:
                    "matrices: it learns more per step than AdamW (which still trains the embeddings).")
     return ending
 
-
-_OPTIMIZER_NAMES = {"adamw": "AdamW", "muon": "Muon and AdamW"}
 
 
 def _weight_decay_in_words(decay: float) -> str:
