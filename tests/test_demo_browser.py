@@ -242,9 +242,9 @@ def test_two_runs_compared_on_one_chart_against_steps_or_minutes(serve_app, page
     open_tab(page, "Train")
     page.get_by_text("Compare runs").click()
     picker = page.locator("#train-compare-runs input")
-    for run_id in ids:
-        picker.click()
-        page.get_by_role("option", name=run_id).click()
+    for run_id in ids:  # typed, as a user may: on a loaded machine the page still moved after the option list
+        picker.fill(run_id)  # opened, and a click on an option landed on the Notes box behind it
+        picker.press("Enter")
     lines = """(id) => {
         const p = document.querySelector(id + ' .js-plotly-plot');
         return p && p.data ? p.data.filter(t => t.showlegend !== false).map(t => t.name) : [];
