@@ -53,7 +53,8 @@ def test_a_time_budget_applied_becomes_the_run_s_time_limit_and_the_clock_ends_t
 def test_the_applied_line_names_the_optimizer_as_quick_start_does():
     train = model_actions.apply_to_config(RunConfig().to_dict(), fields(), device(), minutes=6)["train"]
     for optimizer, label in OPTIMIZER_LABELS.items():
-        assert f", {label}, learning rate" in model_actions.applied_markdown(fields(), {**train, "optimizer": optimizer})
+        text = model_actions.applied_markdown(fields(), {**train, "optimizer": optimizer})
+        assert f", {label}, learning rate" in text
 
 
 def test_the_recommendation_names_the_plan_once_and_leaves_its_figures_to_the_estimate():

@@ -256,7 +256,6 @@ def _how_the_budget_is_spent(plan: planner.Plan, t) -> str:
     return ending
 
 
-
 def _weight_decay_in_words(decay: float) -> str:
     if decay > planner.USUAL_WEIGHT_DECAY:
         return f"weight decay {decay:g} (a strong pull towards simple weights that delays memorising)"

@@ -51,9 +51,9 @@ from clm_gui.train.cadence import (EVALUATION_COST_SHARE, EVALUATION_GAP_STEPS, 
 from clm_gui.train.evaluation import TokenStream, encode_stream, score_stream
 from clm_gui.train.loss import CausalLMLoss
 from clm_gui.train.schedule import budget_used, launched_at, lr_at
+from clm_gui.train.muon import MuonAdamW
 from clm_gui.train.step_hook import before_step_from_environment
 from clm_gui.train.step import TrainingStep
-from clm_gui.train.muon import MuonAdamW
 from clm_gui.train.step_graph import prepare_optimizer, set_learning_rate
 from clm_gui.train.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 from clm_gui.train.weight_average import WeightAverage
@@ -101,22 +101,18 @@ def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.o
     "muon", Muon on the hidden matrices (all but the embeddings and the output layer, see train/muon.py).
     `model`: a Hugging Face causal LM, or the module that holds one as `.lm`."""
     params = [p for p in model.parameters() if p.requires_grad]
+    matrices = [p for p in params if p.dim() >= 2]
+    vectors = {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}
     if cfg.optimizer == "muon":
         lm = getattr(model, "lm", model)
-        embeddings = [m.weight for m in lm.modules() if isinstance(m, torch.nn.Embedding)]
-        outside = {id(p) for p in embeddings + [lm.get_output_embeddings().weight]}
-        hidden = [p for p in params if p.dim() == 2 and id(p) not in outside]
-        muon = {id(p) for p in hidden}
-        groups = [  # every parameter in one group: a tensor of another shape falls to AdamW, not out
-            {"params": hidden, "weight_decay": cfg.weight_decay, "muon": True},
-            {"params": [p for p in params if p.dim() >= 2 and id(p) not in muon], "weight_decay": cfg.weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
-        return MuonAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
+        outside = {id(m.weight) for m in lm.modules() if isinstance(m, torch.nn.Embedding)}
+        outside.add(id(lm.get_output_embeddings().weight))
+        hidden = [p for p in matrices if p.dim() == 2 and id(p) not in outside]
+        others = [p for p in matrices if p.dim() != 2 or id(p) in outside]  # every matrix Muon does not take
+        return MuonAdamW([{"params": hidden, "weight_decay": cfg.weight_decay, "muon": True},
+                          {"params": others, "weight_decay": cfg.weight_decay}, vectors],
+                         lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+    groups = [{"params": matrices, "weight_decay": cfg.weight_decay}, vectors]
     fused = device.type == "cuda"  # one kernel for the whole update instead of one per tensor
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
