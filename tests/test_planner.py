@@ -142,12 +142,25 @@ def test_repeated_data_is_always_regularised_and_averaged(hours, data, cpu):
     train = planner.train_settings(plan, hours * 60)
     assert (train["save_interval"], train["keep_checkpoints"]) == (AUTO, CHECKPOINTS_PER_RUN + 1)  # spread, kept
     if plan.repeats_data:
-        assert plan.model.dropout > 0 and plan.model.context_length <= planner.SMALL_DATA_CONTEXT
+        dropout = planner.CPU_DROPOUT if cpu else planner.dropout_for(plan.epochs)
+        assert plan.model.dropout == dropout and (cpu or dropout > 0)
+        assert plan.model.context_length <= planner.SMALL_DATA_CONTEXT
         assert train["ema_decay"] == planner.REPEATED_DATA_EMA and train["beta2"] == planner.REPEATED_DATA_BETA2
         assert train["weight_decay"] == planner.weight_decay_for(plan.epochs, planner.memorises(plan))
     else:
         assert train["ema_decay"] == 0 and train["beta2"] == TrainConfig().beta2
         assert train["weight_decay"] == TrainConfig().weight_decay
+
+
+def test_a_cpu_plan_takes_no_dropout_where_a_gpu_plan_on_the_same_data_takes_some():
+    request = PlanRequest(device=H100, hours=0.05, vocab_size=2048, dataset_tokens=300_000)
+    gpu, cpu = recommend(request), recommend(dataclasses.replace(request, device=SMALL_CPU, hours=1 / 6))
+    assert gpu.repeats_data and cpu.repeats_data
+    assert gpu.model.dropout == planner.HEAVY_DROPOUT and cpu.model.dropout == planner.CPU_DROPOUT == 0
+    # the note on repeated data names the dropout only where there is some
+    assert any(f"dropout {planner.HEAVY_DROPOUT:g} and an average" in w for w in gpu.warnings)
+    assert any("trains with an average of its weights" in w for w in cpu.warnings)
+    assert not any("dropout" in w for w in cpu.warnings)
 
 
 def test_weight_decay_grows_with_the_passes_over_the_data():

@@ -42,7 +42,10 @@ def test_a_plan_names_every_choice_and_sizes_everything_to_the_small_corpus(tmp_
     cfg = plan["config"]
     assert cfg["tokenizer"]["vocab_size"] == byte_level_vocab()  # 10 minutes read ~100 KB many times: bytes
     assert cfg["train"]["ema_decay"] > 0 and cfg["train"]["max_tokens"] == 0  # averaged, no pass cap
-    assert cfg["model"]["dropout"] > 0 and plan["plan"]["epochs"] > 4  # repeated data, regularised
+    assert cfg["train"]["weight_decay"] > 0.1 and plan["plan"]["epochs"] > 4  # repeated data, regularised
+    # a CPU plan takes no dropout, and says so in words rather than "dropout 0"
+    assert cfg["model"]["dropout"] == 0 and "no dropout" in plan["choices"][2]["value"]
+    assert "dropout 0 " not in json.dumps(plan["choices"])
     assert cfg["train"]["max_minutes"] <= 10 and cfg["train"]["keep"] == "best"
     assert cfg["name"] == "notes-10min"  # named after its data and budget
     assert cfg["data"]["eval_fraction"] == eval_fraction_for(corpus.stat().st_size) > 0.02

@@ -176,7 +176,8 @@ def plan_quickstart(source: str, minutes: float, device: str = "auto", runs_dir:
     plan = planner.recommend(planner.PlanRequest(device=spec, hours=hours, dataset_tokens=dataset_tokens,
                                                  vocab_size=len(tokenizer)))
     cfg.model = dataclasses.replace(plan.model)
-    choices.append(Choice("Model", f"{plan.shape}: {plan.n_params / 1e6:,.1f}M parameters, dropout {plan.model.dropout:g}",
+    dropout = f"dropout {plan.model.dropout:g}" if plan.model.dropout else "no dropout"
+    choices.append(Choice("Model", f"{plan.shape}: {plan.n_params / 1e6:,.1f}M parameters, {dropout}",
                           f"{dataset_tokens:,} training tokens and {hours * 60:,.1f} minutes on {spec.name}: "
                           + " ".join(plan.warnings or ["trained compute-optimally within the budget."]),
                           f"A model of {plan.n_params / 1e6:,.1f} million adjustable numbers, sized to how much text "

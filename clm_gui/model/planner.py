@@ -26,13 +26,14 @@ if TYPE_CHECKING:  # profiling reads datasets with `datasets`: the planner needs
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022 ("Chinchilla"): ~20 training tokens per parameter
 MAX_USEFUL_EPOCHS = 4  # Muennighoff et al. 2023: up to ~4 passes over the data are almost as good as new data
 MIN_OPTIMIZER_STEPS = 200  # the batch is made smaller rather than train in fewer steps than this
-# Data-constrained training: a corpus too small for compute-optimal training is repeated, with dropout and
-# an average of the weights, and the best held-out evaluation is kept (early stopping ends the run once it
-# has passed). No cap on the passes: the time budget (or early stopping) ends the run. Repeated data with
-# dropout keeps paying for many passes (Xue et al. 2023), but a model much larger than the corpus memorises
-# it before it generalises. The settings follow the published small-data recipe (a 10.7M character-level
-# GPT, 64 x 256 tokens a step, thousands of steps, dropout 0.2, beta2 0.99, the best validation kept), which
-# bench/small_data.py runs beside the default journey (docs/benchmarks.md, "Small data").
+# Data-constrained training: a corpus too small for compute-optimal training is repeated, with dropout (on a
+# GPU: see CPU_DROPOUT), weight decay and an average of the weights, and the best held-out evaluation is kept
+# (early stopping ends the run once it has passed). No cap on the passes: the time budget (or early stopping)
+# ends the run. Repeated data with dropout keeps paying for many passes (Xue et al. 2023), but a model much
+# larger than the corpus memorises it before it generalises. The settings follow the published small-data
+# recipe (a 10.7M character-level GPT, 64 x 256 tokens a step, thousands of steps, dropout 0.2, beta2 0.99,
+# the best validation kept), which bench/small_data.py runs beside the default journey (docs/benchmarks.md,
+# "Small data").
 REPEATED_TOKENS_PER_PARAM = 2  # a model qualifies when the budget trains at least this many tokens per parameter
 # The largest model worth training on D tokens: PARAMS_AT_A_MILLION_TOKENS x sqrt(D / 1M). Many parameters
 # per token on a tiny corpus (a 10M model on 1M characters is the best-known small recipe), falling
@@ -40,6 +41,13 @@ REPEATED_TOKENS_PER_PARAM = 2  # a model qualifies when the budget trains at lea
 PARAMS_AT_A_MILLION_TOKENS = 12e6
 DROPOUT_BY_PASSES = ((MAX_USEFUL_EPOCHS, 0.0), (16, 0.1))  # up to N passes: this dropout; beyond the last: 0.2
 HEAVY_DROPOUT = 0.2
+# A CPU plan takes no dropout, however often it repeats its data: its budget buys a few thousand small steps,
+# and dropout slowed the learning more than it delayed the memorising, which the weight decay, the average of
+# the weights and early stopping already guard against. On 2 CPU cores in 10 minutes, without dropout: prose
+# 1.738-1.741 held-out bits/byte in three runs against 1.784-1.787 with the plan's 0.2 (1.767 with 0.1),
+# pydocs-1 2.046 against 2.117 with 0.2, fortunes 2.149 against 2.219 with 0.1 (docs/benchmarks.md, "Small
+# data"). On a GPU, less dropout than the recipe's 0.2 has not been measured.
+CPU_DROPOUT = 0.0
 # Weight decay for data repeated past the point where the model would memorise it: much larger than the
 # usual 0.1 (Kim et al. 2025 found ~30x optimal in data-limited training). On 1 MB of English the recipe's
 # model with an average of its weights scored 2.153 held-out bits/byte at 0.1, 2.107 at 1.0 and 1.992 at
@@ -187,10 +195,11 @@ def _warnings(plan: Plan, device: DeviceSpec) -> list[str]:
                      "are free: lower the micro-batch, the context or the model size, or turn on activation "
                      "checkpointing.")
     if plan.repeats_data:
+        dropout = f"dropout {plan.model.dropout:g} and " if plan.model.dropout else ""
         notes.append(f"That is {format_passes(plan.epochs)} over the dataset; beyond about {MAX_USEFUL_EPOCHS} a "
-                     f"model starts memorising it, so this plan trains with dropout {plan.model.dropout:g} and an "
-                     "average of its weights, keeps the best evaluation and stops early once held-out loss stops "
-                     "improving. More data would learn more.")
+                     f"model starts memorising it, so this plan trains with {dropout}an average of its weights, "
+                     "keeps the best evaluation and stops early once held-out loss stops improving. More data "
+                     "would learn more.")
     per_param = plan.tokens / plan.n_params
     if per_param < (REPEATED_TOKENS_PER_PARAM if plan.repeats_data else COMPUTE_OPTIMAL_TOKENS_PER_PARAM / 2):
         advice = "a smaller model would reach a lower loss in the same time" if not _is_smallest(plan.model) \
@@ -279,9 +288,12 @@ def learning_rate_for(n_params: int, repeats_data: bool = False) -> float:
     return round(SMALLEST_MODEL_LR * (1e-3 / SMALLEST_MODEL_LR) ** share, 6)
 
 
-def dropout_for(passes: float | None) -> float:
+def dropout_for(passes: float | None, device_kind: str = "cuda") -> float:
     """Dropout for a run that makes this many passes over its data: none while the data is nearly fresh,
-    more the more often it is repeated (the regulariser that best protects repeated data, Xue et al. 2023)."""
+    more the more often it is repeated (the regulariser that best protects repeated data, Xue et al. 2023);
+    CPU_DROPOUT on a CPU."""
+    if device_kind == "cpu":
+        return CPU_DROPOUT
     for most, dropout in DROPOUT_BY_PASSES:
         if passes is None or passes <= most:
             return dropout
@@ -356,7 +368,7 @@ def _plan_shape(shape: Shape, request: PlanRequest, min_steps: int) -> Plan | No
         per_step = tokens_per_step(micro, accum, cfg.context_length, device.count)
         tokens = max(per_step, tokens // per_step * per_step)
         passes = tokens / request.dataset_tokens if request.dataset_tokens else None
-        cfg = replace(cfg, dropout=dropout_for(passes))
+        cfg = replace(cfg, dropout=dropout_for(passes, device.kind))
         plan = estimate(cfg, vocab, device, micro, accum, tokens, request.dataset_tokens)
         return replace(plan, shape=shape.name)
     return None
@@ -437,7 +449,8 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
         ("Model", f"{plan.shape + ': ' if plan.shape else ''}{shape}"),
         ("Parameters", f"{plan.n_params / 1e6:,.1f}M"),
         ("Batch", batch),
-        ("Tokens to train", f"{plan.tokens:,} in {plan.steps:,} steps ({plan.tokens / plan.n_params:.1f} per parameter)"),
+        ("Tokens to train",
+         f"{plan.tokens:,} in {plan.steps:,} steps ({plan.tokens / plan.n_params:.1f} per parameter)"),
         ("Peak memory", f"{plan.memory.total / GB:.2f} GB of {plan.memory_available / GB:.1f} GB free per device"
                         f" ({'fits' if plan.fits else 'does NOT fit'}; estimate)"),
         ("Speed", f"{plan.tokens_per_s:,.0f} tokens/s (estimate)"),
