@@ -16,8 +16,8 @@ from clm_gui.jobs import quickstart
 from clm_gui.jobs.quickstart import check_minutes, eval_fraction_for, run_name
 from clm_gui.machine import hardware
 from clm_gui.runs.folder import list_runs
-from clm_gui.tokenizer.recommendation import (BYTE_LEVEL_MIN_PASSES, COMPUTE_LIMITED_BYTE_PASSES,
-                                              COMPUTE_LIMITED_MIN_VOCAB, byte_level_vocab, vocab_for_corpus)
+from clm_gui.tokenizer.recommendation import (BYTE_LEVEL_MIN_PASSES, COMPUTE_LIMITED_MIN_VOCAB, byte_level_vocab,
+                                              vocab_for_corpus)
 from tests.fast_runs import write_corpus
 
 
@@ -82,12 +82,9 @@ def test_a_small_corpus_holds_out_enough_text_to_choose_the_best_model():
 def test_the_vocabulary_follows_the_compute_per_byte_as_well_as_the_corpus_size():
     assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES) == byte_level_vocab() == 258
     # little compute per byte: merges, at least COMPUTE_LIMITED_MIN_VOCAB (above the corpus size's 1024)
-    assert vocab_for_corpus(1e6, byte_passes=COMPUTE_LIMITED_BYTE_PASSES - 1) == COMPUTE_LIMITED_MIN_VOCAB == 2048
-    assert vocab_for_corpus(20e6, byte_passes=COMPUTE_LIMITED_BYTE_PASSES - 1) == 4096  # the corpus size's, larger
+    assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == COMPUTE_LIMITED_MIN_VOCAB == 2048
+    assert vocab_for_corpus(20e6, byte_passes=BYTE_LEVEL_MIN_PASSES - 1) == 4096  # the corpus size's, when larger
     assert vocab_for_corpus(50e6, byte_passes=2) == 8192
-    # more compute per byte, short of bytes (or with a model too small for them): the corpus size's
-    assert vocab_for_corpus(1e6, byte_passes=COMPUTE_LIMITED_BYTE_PASSES) == 1024
-    assert vocab_for_corpus(1e6, byte_passes=BYTE_LEVEL_MIN_PASSES, small_model=True) == 1024
     assert vocab_for_corpus(1e6) == 1024  # no budget known: by size alone
 
 

@@ -86,16 +86,10 @@ PRETRAINED_MIN_BYTES = 100e6  # below this, a vocabulary learned from the data b
 # has compute to spare for the data, and a model that reads bytes sees each symbol most often and starts
 # memorising latest (the published recipe's model on 1 MB of English: bytes 2.15 held-out bits/byte,
 # BPE-512 2.16, BPE-1024 2.24). With less compute per byte, merges let the model read more text per step:
-# on 0.9 MB of English, which 10 minutes on 2 CPU cores read 9-13 times a byte at a time (by the box), a 0.5M
-# model scored 2.178 with BPE-2048 against 2.211 with BPE-1024 in half that budget (docs/benchmarks.md, "Small
-# data"); so a budget that cannot read the corpus COMPUTE_LIMITED_BYTE_PASSES times a byte at a time gets at
-# least COMPUTE_LIMITED_MIN_VOCAB. With more compute per byte (short of bytes) the corpus's size decides: in
-# the full 10 minutes without dropout, the 0.7M plan scored 2.046 with BPE-2048 against 2.058 with BPE-1024
-# on that corpus (9 passes), but 1.724 with BPE-1024 against 1.738-1.741 with BPE-2048 on 0.42 MB of English
-# (19 passes), where BPE-2048's model reached its best point in 40% of the budget: more tokens per byte
-# delay the memorising. The threshold lies between the two corpora's passes.
+# on 0.9 MB of English, which 10 minutes on 2 CPU cores read about 13 times a byte at a time, a 0.5M model
+# scored 2.178 with BPE-2048 against 2.211 with BPE-1024 (docs/benchmarks.md, "Small data"); so such a
+# budget gets at least COMPUTE_LIMITED_MIN_VOCAB.
 BYTE_LEVEL_MIN_PASSES = 20
-COMPUTE_LIMITED_BYTE_PASSES = 13
 COMPUTE_LIMITED_MIN_VOCAB = 2048
 
 
@@ -108,18 +102,16 @@ def byte_level_vocab(cfg: TokenizerConfig | None = None) -> int:
 def vocab_for_corpus(n_bytes: float | None, byte_passes: float | None = None, small_model: bool = False) -> int:
     """The vocabulary size to train for a corpus of this many bytes (DEFAULT_VOCAB when unknown); bytes
     alone when the budget can make at least BYTE_LEVEL_MIN_PASSES passes over it at a byte a token with a
-    model large enough to memorise it, and at least COMPUTE_LIMITED_MIN_VOCAB when it cannot make
-    COMPUTE_LIMITED_BYTE_PASSES. `small_model`: the model the budget allows is too small to memorise the text
-    a byte at a time (the planner's judgement), so it reads merged tokens however often it could read the
-    bytes (a 0.5M model reading 0.42 MB of English bytes 25 times on 2 CPU cores was still improving at its
-    end and scored 1.835 held-out bits/byte, behind the published recipe's 1.791)."""
+    model large enough to memorise it, and at least COMPUTE_LIMITED_MIN_VOCAB otherwise. `small_model`: the
+    model the budget allows is too small to memorise the text (the planner's judgement): compute, not the
+    data, limits it (a 0.5M model reading 0.42 MB of English bytes 25 times on 2 CPU cores was still improving
+    at its end and scored 1.835 held-out bits/byte, behind the published recipe's 1.791)."""
     if byte_passes is not None and byte_passes >= BYTE_LEVEL_MIN_PASSES and not small_model:
         return byte_level_vocab()
     if not n_bytes:
         return DEFAULT_VOCAB
     by_size = next((vocab for most, vocab in VOCAB_BY_CORPUS_BYTES if n_bytes <= most), DEFAULT_VOCAB)
-    compute_limited = byte_passes is not None and byte_passes < COMPUTE_LIMITED_BYTE_PASSES
-    return max(by_size, COMPUTE_LIMITED_MIN_VOCAB) if compute_limited else by_size
+    return by_size if byte_passes is None else max(by_size, COMPUTE_LIMITED_MIN_VOCAB)
 
 
 def recommend_tokenizer(profile: DatasetProfile | None, online: bool = True,
@@ -157,21 +149,18 @@ def _recommend_for_size(profile: DatasetProfile | None, byte_passes: float | Non
         return Recommendation(rec.domain, "train", (
             f"On {format_bytes(n_bytes)} of text most of a pretrained tokenizer's 50k tokens would be seen a "
             f"handful of times, so train a byte-level BPE of {vocab:,} tokens on it, "
-            f"{_why_this_size(vocab, n_bytes, byte_passes, small_model)}."
+            f"{_why_this_size(vocab, n_bytes, small_model)}."
         ), vocab_size=vocab)
     return dataclasses.replace(rec, vocab_size=vocab)
 
 
-def _why_this_size(vocab: int, n_bytes: float, byte_passes: float | None, small_model: bool) -> str:
+def _why_this_size(vocab: int, n_bytes: float, small_model: bool) -> str:
     if vocab > vocab_for_corpus(n_bytes):
-        return (f"more than a corpus this size calls for, because the time budget cannot read it "
-                f"{COMPUTE_LIMITED_BYTE_PASSES} times a byte at a time: longer tokens let the model read more "
+        limit = ("the model the time budget allows is too small to memorise it" if small_model else
+                 f"the time budget cannot read it {BYTE_LEVEL_MIN_PASSES} times a byte at a time")
+        return (f"more than a corpus this size calls for, because {limit}: longer tokens let the model read more "
                 "text per step")
-    why = "the size that scored best on corpora of this size in the small-data benchmark"
-    if small_model and byte_passes is not None and byte_passes >= BYTE_LEVEL_MIN_PASSES:
-        why += (", not bytes alone: the model the time budget allows is too small to memorise the text a byte "
-                "at a time")
-    return why
+    return "the size that scored best on corpora of this size in the small-data benchmark"
 
 
 def _recommend_for_domain(profile: DatasetProfile | None) -> Recommendation:
