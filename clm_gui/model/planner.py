@@ -44,7 +44,7 @@ HEAVY_DROPOUT = 0.2
 # A CPU plan takes no dropout, however often it repeats its data: its budget buys a few thousand small steps,
 # and dropout slowed the learning more than it delayed the memorising, which the weight decay, the average of
 # the weights and early stopping already guard against. On 2 CPU cores in 10 minutes, without dropout: prose
-# 1.738-1.741 held-out bits/byte in three runs against 1.784-1.787 with the plan's 0.2 (1.767 with 0.1),
+# 1.738-1.741 held-out bits/byte in four runs against 1.784-1.787 with the plan's 0.2 (1.767 with 0.1),
 # pydocs-1 2.046 against 2.117 with 0.2, fortunes 2.149 against 2.219 with 0.1 (docs/benchmarks.md, "Small
 # data"). On a GPU, less dropout than the recipe's 0.2 has not been measured.
 CPU_DROPOUT = 0.0
