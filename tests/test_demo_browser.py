@@ -244,7 +244,11 @@ def test_two_runs_compared_on_one_chart_against_steps_or_minutes(serve_app, page
     picker = page.locator("#train-compare-runs input")
     for run_id in ids:  # typed, as a user may: on a loaded machine the page still moved after the option list
         picker.fill(run_id)  # opened, and a click on an option landed on the Notes box behind it
+        # Enter picks the list's first option: wait for the typed id to be it (under load an Enter pressed before
+        # the list had filtered picked nothing), and for the pick to show before typing the next
+        expect(page.locator("#train-compare-runs [role=option]").first).to_contain_text(run_id, timeout=UI_WAIT)
         picker.press("Enter")
+        expect(page.locator("#train-compare-runs .token", has_text=run_id)).to_be_visible(timeout=UI_WAIT)
     lines = """(id) => {
         const p = document.querySelector(id + ' .js-plotly-plot');
         return p && p.data ? p.data.filter(t => t.showlegend !== false).map(t => t.name) : [];
