@@ -297,4 +297,5 @@ def applied_markdown(fields: Fields, train: dict) -> str:
     return (f"Applied to the run settings: {fields.n_layer} layers, width {fields.n_embd}, {fields.n_head} heads, "
             f"context {fields.context_length}, dropout {fields.dropout:g}; micro-batch {train['micro_batch_size']} × "
             f"{train['grad_accum_steps']}, {OPTIMIZER_LABELS[train['optimizer']]}, learning rate "
-            f"{train['learning_rate']:g}, {limit}; evaluations {describe(train['eval_interval'], EVALUATIONS_PER_RUN)}. The Train tab shows them all.")
+            f"{train['learning_rate']:g}, {limit}; evaluations "
+            f"{describe(train['eval_interval'], EVALUATIONS_PER_RUN)}. The Train tab shows them all.")
